@@ -1,0 +1,15 @@
+//! The resident registry: persons, households and their coded attributes.
+
+mod codes;
+mod household;
+mod id_number;
+pub mod names;
+mod phone;
+mod resident;
+pub mod synthetic;
+
+pub use codes::{Ethnicity, IdMissingReason, MaritalStatus, Relationship, ResidenceStatus, Sex};
+pub use household::HouseholdLocation;
+pub use id_number::{IdKind, IdNumber, IdNumberError};
+pub use phone::{Phone, PhoneError};
+pub use resident::{Identity, PersonName, PersonNameError, ResidentFacts, ResidentFactsError};
