@@ -1,1 +1,57 @@
+//! jiceng's storage: one query source (sea-query via sea-orm) for SQLite and PostgreSQL.
+//!
+//! Handlers never build SQL: they call intent-named methods on the per-domain
+//! handles ([`Store::registry`], [`Store::divisions`], [`Store::users`]).
 
+mod connection;
+mod error;
+mod migration;
+pub mod org;
+pub mod registry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+use sea_orm::DatabaseConnection;
+
+pub use connection::{redact, sqlite_url};
+pub use error::{StoreError, StoreResult};
+
+/// A connection pool to one jiceng database, migrated to the current schema.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: DatabaseConnection,
+}
+
+impl Store {
+    /// Opens (and migrates) the database at `url`: `sqlite://PATH?mode=rwc` or `postgres://…`.
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        Ok(Store { db: connection::connect(url, None).await? })
+    }
+
+    /// Opens a PostgreSQL database inside one schema (used to isolate tests).
+    pub async fn open_in_schema(url: &str, schema: &str) -> StoreResult<Store> {
+        Ok(Store { db: connection::connect(url, Some(schema)).await? })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        connection::is_postgres(&self.db)
+    }
+
+    pub fn registry(&self) -> registry::Registry<'_> {
+        registry::Registry { store: self }
+    }
+
+    pub fn divisions(&self) -> org::Divisions<'_> {
+        org::Divisions { store: self }
+    }
+
+    pub fn users(&self) -> org::Users<'_> {
+        org::Users { store: self }
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(self) -> StoreResult<()> {
+        self.db.close().await?;
+        Ok(())
+    }
+}

@@ -77,7 +77,7 @@ pub enum DivisionCodeError {
     NotDigits { input: String },
     #[error("区划代码“{input}”应为2、4、6、9或12位 / division code '{input}' must have 2, 4, 6, 9 or 12 digits")]
     Length { input: String },
-    #[error("区划代码“{input}”中有全零的层级 / division code '{input}' has an all-zero level inside it")]
+    #[error("区划代码“{input}”的省级代码为00 / division code '{input}' has no province (00)")]
     ZeroLevel { input: String },
 }
 
@@ -90,34 +90,34 @@ pub enum DivisionCodeError {
 pub struct DivisionCode(String);
 
 impl DivisionCode {
+    /// Parses a code of 2, 4, 6, 9 or 12 digits, taken literally: the statistical
+    /// codes have real all-zero levels (东莞市 441900 has no counties, so its towns hang
+    /// under a county code ending in 00).
     pub fn parse(input: &str) -> Result<Self, DivisionCodeError> {
-        let text: String = input.nfkc().filter(|c| !c.is_whitespace()).collect();
-        if text.is_empty() {
+        let code: String = input.nfkc().filter(|c| !c.is_whitespace()).collect();
+        if code.is_empty() {
             return Err(DivisionCodeError::Empty);
         }
-        if !text.bytes().all(|b| b.is_ascii_digit()) {
+        if !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(DivisionCodeError::NotDigits { input: input.to_string() });
-        }
-        let mut code = text.as_str();
-        if code.len() == 12 {
-            code = trim_zero_levels(code);
         }
         if DivisionLevel::from_code_len(code.len()).is_none() {
             return Err(DivisionCodeError::Length { input: input.to_string() });
         }
-        // Each level's own digits must not be all zero ("440007" has no city).
-        let mut start = 0;
-        for level in DivisionLevel::ALL {
-            let end = level.code_len();
-            if end > code.len() {
-                break;
-            }
-            if code[start..end].bytes().all(|b| b == b'0') {
-                return Err(DivisionCodeError::ZeroLevel { input: input.to_string() });
-            }
-            start = end;
+        if code.starts_with("00") {
+            return Err(DivisionCodeError::ZeroLevel { input: input.to_string() });
         }
-        Ok(DivisionCode(code.to_string()))
+        Ok(DivisionCode(code))
+    }
+
+    /// Parses a code written padded with zeros to twelve digits, as spreadsheets often
+    /// do (`440307000000` is the county `440307`): trailing all-zero levels are dropped.
+    pub fn parse_padded(input: &str) -> Result<Self, DivisionCodeError> {
+        let code = Self::parse(input)?;
+        if code.0.len() != 12 {
+            return Ok(code);
+        }
+        Ok(DivisionCode(trim_zero_levels(&code.0).to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -201,8 +201,11 @@ mod tests {
 
     #[test]
     fn padded_twelve_digit_codes_name_their_level() {
-        assert_eq!(DivisionCode::parse("440307000000").unwrap().as_str(), "440307");
-        assert_eq!(DivisionCode::parse("440000000000").unwrap().as_str(), "44");
+        assert_eq!(DivisionCode::parse_padded("440307000000").unwrap().as_str(), "440307");
+        assert_eq!(DivisionCode::parse_padded("440000000000").unwrap().as_str(), "44");
+        assert_eq!(DivisionCode::parse("440307000000").unwrap().level(), DivisionLevel::Village);
+        // Real codes with an all-zero level: 东莞市 has no counties.
+        assert_eq!(DivisionCode::parse("441900").unwrap().parent().unwrap().as_str(), "4419");
         assert_eq!(DivisionCode::parse("４４０３０７").unwrap().as_str(), "440307");
     }
 
@@ -211,7 +214,7 @@ mod tests {
         assert_eq!(DivisionCode::parse(""), Err(DivisionCodeError::Empty));
         assert!(matches!(DivisionCode::parse("44a307"), Err(DivisionCodeError::NotDigits { .. })));
         assert!(matches!(DivisionCode::parse("4403071"), Err(DivisionCodeError::Length { .. })));
-        assert!(matches!(DivisionCode::parse("440007"), Err(DivisionCodeError::ZeroLevel { .. })));
+        assert!(matches!(DivisionCode::parse("000007"), Err(DivisionCodeError::ZeroLevel { .. })));
         assert!(matches!(DivisionCode::parse("000000000000"), Err(DivisionCodeError::ZeroLevel { .. })));
     }
 
@@ -220,6 +223,8 @@ mod tests {
         fn parse_is_idempotent(input in "[0-9]{1,13}") {
             if let Ok(code) = DivisionCode::parse(&input) {
                 prop_assert_eq!(DivisionCode::parse(code.as_str()).unwrap(), code.clone());
+                let padded = DivisionCode::parse_padded(&format!("{code:0<12}")).unwrap();
+                prop_assert!(padded.contains(&code) || code.contains(&padded));
                 if let Some(parent) = code.parent() {
                     prop_assert!(parent.contains(&code));
                     prop_assert_eq!(parent.level().number() + 1, code.level().number());

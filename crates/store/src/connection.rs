@@ -1,0 +1,69 @@
+//! Opening a database: SQLite (embedded default) or PostgreSQL, chosen by URL.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm_migration::MigratorTrait;
+
+use crate::StoreResult;
+use crate::error::StoreError;
+use crate::migration::Migrator;
+
+/// Turns a `--db PATH` argument into an SQLite URL that creates the file if needed.
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+pub(crate) async fn connect(url: &str, schema: Option<&str>) -> StoreResult<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_string());
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10));
+    if url.starts_with("sqlite:") {
+        // WAL lets readers proceed during writes; NORMAL sync is safe with WAL.
+        options.max_connections(4).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30))
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory")
+        });
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        options.max_connections(16);
+        if let Some(schema) = schema {
+            options.set_schema_search_path(schema.to_string());
+        }
+    } else {
+        return Err(StoreError::UnsupportedUrl { url: redact(url) });
+    }
+    let db = Database::connect(options).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &credentials[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) fn is_postgres(db: &DatabaseConnection) -> bool {
+    sea_orm::ConnectionTrait::get_database_backend(db) == DbBackend::Postgres
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,18 @@
+//! Versioned schema migrations, written once for SQLite and PostgreSQL.
+//!
+//! Rules that keep the PostgreSQL path open to partitioning and sharding by county
+//! (DESIGN.md): application-made UUID keys, `county_code` first in every
+//! person-level primary key and inside its foreign keys, no triggers or sequences.
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}

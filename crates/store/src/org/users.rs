@@ -1,0 +1,217 @@
+//! Users, their scope in the region tree, passwords (argon2) and server-side sessions.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use jiceng_domain::org::{DivisionCode, Role};
+use rand::Rng;
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::error::{StoreError, StoreResult, decode, decode_opt};
+use crate::Store;
+
+/// How long a session lasts without a new login.
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub scopes: Vec<DivisionCode>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub password: String,
+    pub role: Role,
+    pub scopes: Vec<DivisionCode>,
+}
+
+pub struct Users<'a> {
+    pub(crate) store: &'a Store,
+}
+
+fn hash_password(password: &str) -> StoreResult<String> {
+    let salt_bytes: [u8; 16] = rand::rng().random();
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| StoreError::Password(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Password(e.to_string()))
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Users<'_> {
+    /// Creates a user; the username must be new.
+    pub async fn add(&self, new: &NewUser) -> StoreResult<User> {
+        let username = new.username.trim();
+        if username.is_empty() || username.len() > 64 || username.chars().any(char::is_whitespace) {
+            return Err(StoreError::Invalid(format!(
+                "用户名“{username}”无效：须为1–64个字符且不含空格 / username '{username}' is invalid: 1–64 characters, no spaces"
+            )));
+        }
+        if new.password.chars().count() < 8 {
+            return Err(StoreError::Invalid("密码至少8个字符 / the password must have at least 8 characters".into()));
+        }
+        if self.by_username(username).await?.is_some() {
+            return Err(StoreError::Invalid(format!("用户名“{username}”已存在 / username '{username}' already exists")));
+        }
+        let id = Uuid::now_v7();
+        let hash = hash_password(&new.password)?;
+        let txn = self.store.db.begin().await?;
+        txn.execute(
+            Query::insert()
+                .into_table("app_user")
+                .columns(["id", "username", "display_name", "password_hash", "role", "created_at", "disabled"])
+                .values_panic([
+                    id.into(),
+                    username.into(),
+                    new.display_name.as_str().into(),
+                    hash.into(),
+                    new.role.key().into(),
+                    OffsetDateTime::now_utc().into(),
+                    false.into(),
+                ]),
+        )
+        .await?;
+        for scope in &new.scopes {
+            txn.execute(
+                Query::insert()
+                    .into_table("user_scope")
+                    .columns(["user_id", "division_code"])
+                    .values_panic([id.into(), scope.as_str().into()]),
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        self.get(id).await?.ok_or_else(|| StoreError::NotFound { what: format!("用户 {username} / user {username}") })
+    }
+
+    /// Replaces a user's password (used by `jiceng demo` to print a fresh login).
+    pub async fn set_password(&self, id: Uuid, password: &str) -> StoreResult<()> {
+        let hash = hash_password(password)?;
+        self.store
+            .db
+            .execute(Query::update().table("app_user").value("password_hash", hash).and_where(Expr::col("id").eq(id)))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: Uuid) -> StoreResult<Option<User>> {
+        let mut query = select_user();
+        query.and_where(Expr::col("id").eq(id));
+        self.one(&query).await
+    }
+
+    pub async fn by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let mut query = select_user();
+        query.and_where(Expr::col("username").eq(username.trim()));
+        self.one(&query).await
+    }
+
+    async fn one(&self, query: &sea_orm::sea_query::SelectStatement) -> StoreResult<Option<User>> {
+        let Some(r) = self.store.db.query_one(query).await? else { return Ok(None) };
+        let id: Uuid = r.try_get("", "id")?;
+        let mut scopes = Query::select();
+        scopes
+            .column("division_code")
+            .from("user_scope")
+            .and_where(Expr::col("user_id").eq(id))
+            .order_by("division_code", Order::Asc);
+        let scopes = self
+            .store
+            .db
+            .query_all(&scopes)
+            .await?
+            .iter()
+            .map(|s| {
+                let code: String = s.try_get("", "division_code")?;
+                decode("user_scope", "division_code", &code, DivisionCode::parse)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(user_row(&r, scopes)?))
+    }
+
+    /// Checks a login. The same answer (None) for an unknown user, a wrong password and
+    /// a disabled account, so a login form cannot be used to discover usernames.
+    pub async fn verify_login(&self, username: &str, password: &str) -> StoreResult<Option<User>> {
+        let mut query = Query::select();
+        query.columns(["id", "password_hash"]).from("app_user").and_where(Expr::col("username").eq(username.trim()));
+        let Some(r) = self.store.db.query_one(&query).await? else { return Ok(None) };
+        let hash: String = r.try_get("", "password_hash")?;
+        let parsed = PasswordHash::new(&hash).map_err(|e| StoreError::Password(e.to_string()))?;
+        if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
+            return Ok(None);
+        }
+        let user = self.get(r.try_get("", "id")?).await?;
+        Ok(user.filter(|u| !u.disabled))
+    }
+
+    /// Starts a session and returns its token; only the token's hash is stored.
+    pub async fn create_session(&self, user_id: Uuid) -> StoreResult<String> {
+        let bytes: [u8; 32] = rand::rng().random();
+        let token = hex::encode(bytes);
+        let now = OffsetDateTime::now_utc();
+        self.store
+            .db
+            .execute(
+                Query::insert()
+                    .into_table("user_session")
+                    .columns(["token_hash", "user_id", "created_at", "expires_at"])
+                    .values_panic([token_hash(&token).into(), user_id.into(), now.into(), (now + SESSION_LIFETIME).into()]),
+            )
+            .await?;
+        Ok(token)
+    }
+
+    /// The user of a live session, if the token names one.
+    pub async fn session_user(&self, token: &str) -> StoreResult<Option<User>> {
+        let mut query = Query::select();
+        query
+            .columns(["user_id", "expires_at"])
+            .from("user_session")
+            .and_where(Expr::col("token_hash").eq(token_hash(token)));
+        let Some(r) = self.store.db.query_one(&query).await? else { return Ok(None) };
+        let expires: OffsetDateTime = r.try_get("", "expires_at")?;
+        if expires <= OffsetDateTime::now_utc() {
+            self.end_session(token).await?;
+            return Ok(None);
+        }
+        Ok(self.get(r.try_get("", "user_id")?).await?.filter(|u| !u.disabled))
+    }
+
+    pub async fn end_session(&self, token: &str) -> StoreResult<()> {
+        self.store
+            .db
+            .execute(Query::delete().from_table("user_session").and_where(Expr::col("token_hash").eq(token_hash(token))))
+            .await?;
+        Ok(())
+    }
+}
+
+fn select_user() -> sea_orm::sea_query::SelectStatement {
+    Query::select().columns(["id", "username", "display_name", "role", "disabled"]).from("app_user").take()
+}
+
+fn user_row(r: &QueryResult, scopes: Vec<DivisionCode>) -> StoreResult<User> {
+    let role: String = r.try_get("", "role")?;
+    Ok(User {
+        id: r.try_get("", "id")?,
+        username: r.try_get("", "username")?,
+        display_name: r.try_get("", "display_name")?,
+        role: decode_opt("app_user", "role", &role, Role::from_key)?,
+        scopes,
+        disabled: r.try_get("", "disabled")?,
+    })
+}

@@ -1,0 +1,447 @@
+//! The resident registry: grids, buildings, households and residents, versioned.
+//!
+//! No update overwrites a fact. A change closes the current version (sets its
+//! `valid_to`) and appends a new one, in one transaction; `valid_to IS NULL` marks the
+//! current version, and "as of date D" picks the version whose interval holds D.
+
+mod population;
+mod rows;
+mod structure;
+
+use jiceng_domain::org::DivisionCode;
+use jiceng_domain::registry::{HouseholdLocation, ResidenceStatus, ResidentFacts};
+use sea_orm::sea_query::{Alias, Cond, Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+pub use population::PopulationSummary;
+pub use rows::{HouseholdVersion, ResidentVersion, VersionStamp};
+pub use structure::{Building, BuildingSummary, Grid, GridSummary, HouseholdSummary};
+
+use crate::Store;
+use crate::error::{StoreError, StoreResult};
+use rows::{
+    HOUSEHOLD_LOCATION_COLUMNS, RESIDENT_FACT_COLUMNS, VERSION_COLUMNS, household_row, location_values,
+    resident_fact_values, resident_row, stamp_values,
+};
+
+/// What recording a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// The facts were the same as the current version's; nothing was written.
+    Unchanged,
+    /// A new version with this number was appended.
+    NewVersion(i32),
+}
+
+/// Counts of current residents per community and residence status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommunityCount {
+    pub community: DivisionCode,
+    pub status: ResidenceStatus,
+    pub residents: u64,
+}
+
+pub struct Registry<'a> {
+    pub(crate) store: &'a Store,
+}
+
+fn resident_select() -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(["county_code", "resident_id"])
+        .columns(VERSION_COLUMNS)
+        .columns(RESIDENT_FACT_COLUMNS)
+        .from("resident_version");
+    q
+}
+
+fn household_select() -> SelectStatement {
+    let mut q = Query::select();
+    q.expr_as(Expr::col(("v", "county_code")), Alias::new("county_code"))
+        .column(("v", "household_id"))
+        .column(("h", "household_no"))
+        .columns(VERSION_COLUMNS.map(|c| ("v", c)))
+        .columns(HOUSEHOLD_LOCATION_COLUMNS.map(|c| ("v", c)))
+        .from_as("household_version", "v")
+        .join_as(
+            JoinType::InnerJoin,
+            "household",
+            "h",
+            Expr::col(("h", "county_code"))
+                .equals(("v", "county_code"))
+                .and(Expr::col(("h", "id")).equals(("v", "household_id"))),
+        );
+    q
+}
+
+/// The condition "this version holds on `date`".
+fn holds_on(date: Date, table: Option<&'static str>) -> Cond {
+    let col = |c: &'static str| match table {
+        Some(t) => Expr::col((t, c)),
+        None => Expr::col(c),
+    };
+    Cond::all()
+        .add(col("valid_from").lte(date))
+        .add(Cond::any().add(col("valid_to").is_null()).add(col("valid_to").gt(date)))
+}
+
+impl Registry<'_> {
+    /// Creates a household at `location`, effective `valid_from`.
+    pub async fn create_household(
+        &self,
+        county: &DivisionCode,
+        household_no: &str,
+        location: &HouseholdLocation,
+        valid_from: Date,
+        recorded_by: &str,
+    ) -> StoreResult<Uuid> {
+        let txn = self.store.db.begin().await?;
+        let building = self.building_in(&txn, county, location.building_id).await?;
+        if building.grid_id != location.grid_id || building.community != location.community {
+            return Err(StoreError::Invalid(
+                "楼栋不属于所选网格或社区 / the building is not in the chosen grid or community".into(),
+            ));
+        }
+        let id = Uuid::now_v7();
+        let now = OffsetDateTime::now_utc();
+        txn.execute(
+            Query::insert()
+                .into_table("household")
+                .columns(["county_code", "id", "household_no", "created_at", "created_by"])
+                .values_panic([county.as_str().into(), id.into(), household_no.into(), now.into(), recorded_by.into()]),
+        )
+        .await?;
+        let stamp = VersionStamp { version: 1, valid_from, valid_to: None, recorded_at: now, recorded_by: recorded_by.into() };
+        insert_household_version(&txn, county, id, &stamp, location).await?;
+        txn.commit().await?;
+        Ok(id)
+    }
+
+    /// Moves a household to another dwelling, effective `valid_from`. Members whose
+    /// community changes get a new version too, so every count stays true.
+    pub async fn move_household(
+        &self,
+        county: &DivisionCode,
+        household_id: Uuid,
+        location: &HouseholdLocation,
+        valid_from: Date,
+        recorded_by: &str,
+    ) -> StoreResult<ChangeOutcome> {
+        let txn = self.store.db.begin().await?;
+        let current = current_household(&txn, county, household_id).await?;
+        if current.location == *location {
+            return Ok(ChangeOutcome::Unchanged);
+        }
+        check_not_retroactive(valid_from, current.stamp.valid_from)?;
+        let building = self.building_in(&txn, county, location.building_id).await?;
+        if building.grid_id != location.grid_id || building.community != location.community {
+            return Err(StoreError::Invalid(
+                "楼栋不属于所选网格或社区 / the building is not in the chosen grid or community".into(),
+            ));
+        }
+        close_current(&txn, "household_version", "household_id", county, household_id, valid_from).await?;
+        let stamp = next_stamp(&current.stamp, valid_from, recorded_by);
+        insert_household_version(&txn, county, household_id, &stamp, location).await?;
+        if current.location.community != location.community {
+            for member in members(&txn, county, household_id).await? {
+                append_resident_version(&txn, &member, &member.facts, &location.community, valid_from, recorded_by).await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(ChangeOutcome::NewVersion(stamp.version))
+    }
+
+    /// Adds a resident to an existing household, effective `valid_from`.
+    pub async fn add_resident(
+        &self,
+        county: &DivisionCode,
+        facts: &ResidentFacts,
+        valid_from: Date,
+        recorded_by: &str,
+    ) -> StoreResult<Uuid> {
+        facts.check(OffsetDateTime::now_utc().date()).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let txn = self.store.db.begin().await?;
+        let household = current_household(&txn, county, facts.household_id).await?;
+        let id = Uuid::now_v7();
+        let now = OffsetDateTime::now_utc();
+        txn.execute(
+            Query::insert()
+                .into_table("resident")
+                .columns(["county_code", "id", "created_at", "created_by"])
+                .values_panic([county.as_str().into(), id.into(), now.into(), recorded_by.into()]),
+        )
+        .await?;
+        let stamp = VersionStamp { version: 1, valid_from, valid_to: None, recorded_at: now, recorded_by: recorded_by.into() };
+        insert_resident_version(&txn, county, id, &stamp, facts, &household.location.community).await?;
+        txn.commit().await?;
+        Ok(id)
+    }
+
+    /// Records new facts about a resident, effective `valid_from`. Returns
+    /// [`ChangeOutcome::Unchanged`] without writing when nothing differs.
+    pub async fn record_resident_change(
+        &self,
+        county: &DivisionCode,
+        resident_id: Uuid,
+        facts: &ResidentFacts,
+        valid_from: Date,
+        recorded_by: &str,
+    ) -> StoreResult<ChangeOutcome> {
+        facts.check(OffsetDateTime::now_utc().date()).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let txn = self.store.db.begin().await?;
+        let current = current_resident(&txn, county, resident_id).await?;
+        let household = current_household(&txn, county, facts.household_id).await?;
+        if current.facts == *facts && current.community == household.location.community {
+            return Ok(ChangeOutcome::Unchanged);
+        }
+        let version =
+            append_resident_version(&txn, &current, facts, &household.location.community, valid_from, recorded_by).await?;
+        txn.commit().await?;
+        Ok(ChangeOutcome::NewVersion(version))
+    }
+
+    /// The current version of a resident.
+    pub async fn resident(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<ResidentVersion>> {
+        let mut q = resident_select();
+        q.and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("resident_id").eq(resident_id))
+            .and_where(Expr::col("valid_to").is_null());
+        self.store.db.query_one(&q).await?.map(|r| resident_row(&r)).transpose()
+    }
+
+    /// The version of a resident that held on `date`, if they were recorded then.
+    pub async fn resident_as_of(
+        &self,
+        county: &DivisionCode,
+        resident_id: Uuid,
+        date: Date,
+    ) -> StoreResult<Option<ResidentVersion>> {
+        let mut q = resident_select();
+        q.and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("resident_id").eq(resident_id))
+            .cond_where(holds_on(date, None))
+            .order_by("version", Order::Desc)
+            .limit(1);
+        self.store.db.query_one(&q).await?.map(|r| resident_row(&r)).transpose()
+    }
+
+    /// Every version of a resident, newest first.
+    pub async fn resident_history(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Vec<ResidentVersion>> {
+        let mut q = resident_select();
+        q.and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("resident_id").eq(resident_id))
+            .order_by("version", Order::Desc);
+        self.store.db.query_all(&q).await?.iter().map(resident_row).collect()
+    }
+
+    pub async fn household(&self, county: &DivisionCode, household_id: Uuid) -> StoreResult<Option<HouseholdVersion>> {
+        let mut q = household_select();
+        q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
+            .and_where(Expr::col(("v", "household_id")).eq(household_id))
+            .and_where(Expr::col(("v", "valid_to")).is_null());
+        self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
+    }
+
+    pub async fn household_as_of(
+        &self,
+        county: &DivisionCode,
+        household_id: Uuid,
+        date: Date,
+    ) -> StoreResult<Option<HouseholdVersion>> {
+        let mut q = household_select();
+        q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
+            .and_where(Expr::col(("v", "household_id")).eq(household_id))
+            .cond_where(holds_on(date, Some("v")))
+            .order_by(("v", "version"), Order::Desc)
+            .limit(1);
+        self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
+    }
+
+    pub async fn household_history(&self, county: &DivisionCode, household_id: Uuid) -> StoreResult<Vec<HouseholdVersion>> {
+        let mut q = household_select();
+        q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
+            .and_where(Expr::col(("v", "household_id")).eq(household_id))
+            .order_by(("v", "version"), Order::Desc);
+        self.store.db.query_all(&q).await?.iter().map(household_row).collect()
+    }
+
+    /// The current members of a household, head first.
+    pub async fn household_members(&self, county: &DivisionCode, household_id: Uuid) -> StoreResult<Vec<ResidentVersion>> {
+        members(&self.store.db, county, household_id).await
+    }
+
+    /// Residents living in the subtree of `node` on `date`, counted by community and
+    /// status (`date = None` counts the current versions).
+    pub async fn community_counts(&self, node: &DivisionCode, date: Option<Date>) -> StoreResult<Vec<CommunityCount>> {
+        let mut q = Query::select();
+        q.column("community_code")
+            .column("residence_status")
+            .expr(Expr::col("resident_id").count())
+            .from("resident_version")
+            .cond_where(subtree(node, "community_code"))
+            .group_by_col("community_code")
+            .group_by_col("residence_status");
+        match date {
+            Some(d) => q.cond_where(holds_on(d, None)),
+            None => q.and_where(Expr::col("valid_to").is_null()),
+        };
+        let rows = self.store.db.query_all(&q).await?;
+        rows.iter()
+            .map(|r| {
+                let community: String = r.try_get("", "community_code")?;
+                let status: String = r.try_get("", "residence_status")?;
+                let n: i64 = r.try_get_by_index(2)?;
+                Ok(CommunityCount {
+                    community: crate::error::decode("resident_version", "community_code", &community, DivisionCode::parse)?,
+                    status: crate::error::decode_opt("resident_version", "residence_status", &status, ResidenceStatus::from_key)?,
+                    residents: n as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether any resident is recorded in the county.
+    pub async fn has_residents(&self, county: &DivisionCode) -> StoreResult<bool> {
+        let mut q = Query::select();
+        q.column("id").from("resident").and_where(Expr::col("county_code").eq(county.as_str())).limit(1);
+        Ok(self.store.db.query_one(&q).await?.is_some())
+    }
+}
+
+/// Codes in the subtree of `node`: the same prefix. A range keeps it index-friendly.
+pub(crate) fn subtree(node: &DivisionCode, column: &'static str) -> Cond {
+    let low = node.as_str().to_string();
+    let high = format!("{low}~"); // '~' sorts after every digit
+    Cond::all().add(Expr::col(column).gte(low)).add(Expr::col(column).lt(high))
+}
+
+fn check_not_retroactive(valid_from: Date, current_from: Date) -> StoreResult<()> {
+    if valid_from < current_from {
+        return Err(StoreError::Retroactive { valid_from, current_from });
+    }
+    Ok(())
+}
+
+fn next_stamp(current: &VersionStamp, valid_from: Date, recorded_by: &str) -> VersionStamp {
+    VersionStamp {
+        version: current.version + 1,
+        valid_from,
+        valid_to: None,
+        recorded_at: OffsetDateTime::now_utc(),
+        recorded_by: recorded_by.into(),
+    }
+}
+
+async fn close_current(
+    txn: &DatabaseTransaction,
+    table: &'static str,
+    id_column: &'static str,
+    county: &DivisionCode,
+    id: Uuid,
+    valid_to: Date,
+) -> StoreResult<()> {
+    txn.execute(
+        Query::update()
+            .table(table)
+            .value("valid_to", valid_to)
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col(id_column).eq(id))
+            .and_where(Expr::col("valid_to").is_null()),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn append_resident_version(
+    txn: &DatabaseTransaction,
+    current: &ResidentVersion,
+    facts: &ResidentFacts,
+    community: &DivisionCode,
+    valid_from: Date,
+    recorded_by: &str,
+) -> StoreResult<i32> {
+    check_not_retroactive(valid_from, current.stamp.valid_from)?;
+    close_current(txn, "resident_version", "resident_id", &current.county, current.resident_id, valid_from).await?;
+    let stamp = next_stamp(&current.stamp, valid_from, recorded_by);
+    insert_resident_version(txn, &current.county, current.resident_id, &stamp, facts, community).await?;
+    Ok(stamp.version)
+}
+
+async fn insert_resident_version(
+    txn: &DatabaseTransaction,
+    county: &DivisionCode,
+    resident_id: Uuid,
+    stamp: &VersionStamp,
+    facts: &ResidentFacts,
+    community: &DivisionCode,
+) -> StoreResult<()> {
+    let mut insert = Query::insert();
+    insert
+        .into_table("resident_version")
+        .columns(["county_code", "resident_id"].into_iter().chain(VERSION_COLUMNS).chain(RESIDENT_FACT_COLUMNS))
+        .values_panic(
+            [county.as_str().into(), resident_id.into()]
+                .into_iter()
+                .chain(stamp_values(stamp))
+                .chain(resident_fact_values(facts, community)),
+        );
+    txn.execute(&insert).await?;
+    Ok(())
+}
+
+async fn insert_household_version(
+    txn: &DatabaseTransaction,
+    county: &DivisionCode,
+    household_id: Uuid,
+    stamp: &VersionStamp,
+    location: &HouseholdLocation,
+) -> StoreResult<()> {
+    let mut insert = Query::insert();
+    insert
+        .into_table("household_version")
+        .columns(["county_code", "household_id"].into_iter().chain(VERSION_COLUMNS).chain(HOUSEHOLD_LOCATION_COLUMNS))
+        .values_panic(
+            [county.as_str().into(), household_id.into()]
+                .into_iter()
+                .chain(stamp_values(stamp))
+                .chain(location_values(location)),
+        );
+    txn.execute(&insert).await?;
+    Ok(())
+}
+
+async fn current_resident(txn: &DatabaseTransaction, county: &DivisionCode, id: Uuid) -> StoreResult<ResidentVersion> {
+    let mut q = resident_select();
+    q.and_where(Expr::col("county_code").eq(county.as_str()))
+        .and_where(Expr::col("resident_id").eq(id))
+        .and_where(Expr::col("valid_to").is_null());
+    match txn.query_one(&q).await? {
+        Some(r) => resident_row(&r),
+        None => Err(StoreError::NotFound { what: format!("居民 {id} / resident {id}") }),
+    }
+}
+
+async fn current_household(txn: &DatabaseTransaction, county: &DivisionCode, id: Uuid) -> StoreResult<HouseholdVersion> {
+    let mut q = household_select();
+    q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
+        .and_where(Expr::col(("v", "household_id")).eq(id))
+        .and_where(Expr::col(("v", "valid_to")).is_null());
+    match txn.query_one(&q).await? {
+        Some(r) => household_row(&r),
+        None => Err(StoreError::NotFound { what: format!("户 {id} / household {id}") }),
+    }
+}
+
+async fn members(db: &impl ConnectionTrait, county: &DivisionCode, household_id: Uuid) -> StoreResult<Vec<ResidentVersion>> {
+    let mut q = resident_select();
+    q.and_where(Expr::col("county_code").eq(county.as_str()))
+        .and_where(Expr::col("household_id").eq(household_id))
+        .and_where(Expr::col("valid_to").is_null())
+        .order_by("relationship", Order::Asc)
+        .order_by("birth_date", Order::Asc);
+    db.query_all(&q).await?.iter().map(resident_row).collect()
+}
+
+#[cfg(test)]
+mod tests;

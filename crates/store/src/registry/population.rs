@@ -1,0 +1,194 @@
+//! Writing a whole generated community at once (demo, benchmarks): multi-row inserts
+//! in one transaction per community, so an interrupted load leaves whole communities.
+
+use jiceng_domain::org::DivisionCode;
+use jiceng_domain::registry::synthetic::SyntheticCommunity;
+use jiceng_domain::registry::{HouseholdLocation, Identity, ResidentFacts};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Registry;
+use super::rows::{
+    HOUSEHOLD_LOCATION_COLUMNS, RESIDENT_FACT_COLUMNS, VERSION_COLUMNS, VersionStamp, location_values,
+    resident_fact_values, stamp_values,
+};
+use crate::error::StoreResult;
+
+/// What [`Registry::write_community`] stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PopulationSummary {
+    pub grids: u64,
+    pub buildings: u64,
+    pub households: u64,
+    pub residents: u64,
+}
+
+impl std::ops::AddAssign for PopulationSummary {
+    fn add_assign(&mut self, o: Self) {
+        self.grids += o.grids;
+        self.buildings += o.buildings;
+        self.households += o.households;
+        self.residents += o.residents;
+    }
+}
+
+/// Collects rows for one table and inserts them in statements of bounded size.
+struct Batch {
+    table: &'static str,
+    columns: Vec<&'static str>,
+    rows: Vec<Vec<Expr>>,
+}
+
+impl Batch {
+    fn new(table: &'static str, columns: impl IntoIterator<Item = &'static str>) -> Self {
+        Batch { table, columns: columns.into_iter().collect(), rows: Vec::new() }
+    }
+
+    async fn flush(&mut self, txn: &DatabaseTransaction) -> StoreResult<()> {
+        // SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535.
+        let per_statement = (32_000 / self.columns.len()).max(1);
+        let rows = std::mem::take(&mut self.rows);
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut insert = Query::insert();
+            insert.into_table(self.table).columns(self.columns.iter().copied());
+            for row in rows.by_ref().take(per_statement) {
+                insert.values_panic(row);
+            }
+            txn.execute(&insert).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Registry<'_> {
+    /// Stores a generated community: grids, buildings, households and residents, each
+    /// with its first version. One transaction, so it is stored whole or not at all.
+    pub async fn write_community(
+        &self,
+        county: &DivisionCode,
+        community: &SyntheticCommunity,
+        recorded_by: &str,
+    ) -> StoreResult<PopulationSummary> {
+        let now = OffsetDateTime::now_utc();
+        let c = county.as_str();
+        let mut grids = Batch::new("grid", ["county_code", "id", "community_code", "number", "name", "created_at"]);
+        let mut buildings = Batch::new(
+            "building",
+            ["county_code", "id", "grid_id", "community_code", "name", "floors", "units", "created_at"],
+        );
+        let mut households = Batch::new("household", ["county_code", "id", "household_no", "created_at", "created_by"]);
+        let mut household_versions = Batch::new(
+            "household_version",
+            ["county_code", "household_id"].into_iter().chain(VERSION_COLUMNS).chain(HOUSEHOLD_LOCATION_COLUMNS),
+        );
+        let mut residents = Batch::new("resident", ["county_code", "id", "created_at", "created_by"]);
+        let mut resident_versions = Batch::new(
+            "resident_version",
+            ["county_code", "resident_id"].into_iter().chain(VERSION_COLUMNS).chain(RESIDENT_FACT_COLUMNS),
+        );
+        let mut summary = PopulationSummary::default();
+        for grid in &community.grids {
+            let grid_id = Uuid::now_v7();
+            grids.rows.push(vec![
+                c.into(),
+                grid_id.into(),
+                community.code.as_str().into(),
+                (grid.number as i32).into(),
+                grid.name.as_str().into(),
+                now.into(),
+            ]);
+            summary.grids += 1;
+            for building in &grid.buildings {
+                let building_id = Uuid::now_v7();
+                buildings.rows.push(vec![
+                    c.into(),
+                    building_id.into(),
+                    grid_id.into(),
+                    community.code.as_str().into(),
+                    building.name.as_str().into(),
+                    building.floors.into(),
+                    building.units.into(),
+                    now.into(),
+                ]);
+                summary.buildings += 1;
+                for household in &building.households {
+                    let household_id = Uuid::now_v7();
+                    let Some(moved_in) = household.members.iter().map(|m| m.arrival_date.unwrap_or(m.birth_date)).min()
+                    else {
+                        continue;
+                    };
+                    households.rows.push(vec![
+                        c.into(),
+                        household_id.into(),
+                        household.household_no.as_str().into(),
+                        now.into(),
+                        recorded_by.into(),
+                    ]);
+                    let stamp = VersionStamp {
+                        version: 1,
+                        valid_from: moved_in,
+                        valid_to: None,
+                        recorded_at: now,
+                        recorded_by: recorded_by.into(),
+                    };
+                    let location = HouseholdLocation {
+                        community: community.code.clone(),
+                        grid_id,
+                        building_id,
+                        unit_no: household.unit_no,
+                        floor_no: household.floor_no,
+                        room_no: household.room_no.clone(),
+                    };
+                    household_versions.rows.push(
+                        [c.into(), household_id.into()]
+                            .into_iter()
+                            .chain(stamp_values(&stamp))
+                            .chain(location_values(&location))
+                            .collect(),
+                    );
+                    summary.households += 1;
+                    for member in &household.members {
+                        let resident_id = Uuid::now_v7();
+                        residents.rows.push(vec![c.into(), resident_id.into(), now.into(), recorded_by.into()]);
+                        let facts = ResidentFacts {
+                            name: member.name.clone(),
+                            sex: member.sex,
+                            birth_date: member.birth_date,
+                            identity: Identity::Number(member.id_number.clone()),
+                            ethnicity: member.ethnicity,
+                            phone: member.phone.clone(),
+                            registered_residence: member.registered_residence.clone(),
+                            household_id,
+                            relationship: member.relationship,
+                            residence_status: member.residence_status,
+                            arrival_date: member.arrival_date,
+                            marital_status: member.marital_status,
+                        };
+                        let stamp = VersionStamp {
+                            valid_from: member.arrival_date.unwrap_or(member.birth_date),
+                            ..stamp.clone()
+                        };
+                        resident_versions.rows.push(
+                            [c.into(), resident_id.into()]
+                                .into_iter()
+                                .chain(stamp_values(&stamp))
+                                .chain(resident_fact_values(&facts, &community.code))
+                                .collect(),
+                        );
+                        summary.residents += 1;
+                    }
+                }
+            }
+        }
+        let txn = self.store.db.begin().await?;
+        // Parents before children, for the foreign keys.
+        for batch in [&mut grids, &mut buildings, &mut households, &mut household_versions, &mut residents, &mut resident_versions] {
+            batch.flush(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(summary)
+    }
+}

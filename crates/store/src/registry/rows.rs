@@ -1,0 +1,176 @@
+//! Reading registry rows back into domain types, and writing facts as column values.
+
+use jiceng_domain::org::DivisionCode;
+use jiceng_domain::registry::{
+    Ethnicity, HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone,
+    Relationship, ResidenceStatus, ResidentFacts, Sex,
+};
+use sea_orm::QueryResult;
+use sea_orm::sea_query::Expr;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::error::{StoreResult, decode, decode_opt};
+
+/// When a version held and who recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionStamp {
+    pub version: i32,
+    pub valid_from: Date,
+    /// `None` while this is the current version.
+    pub valid_to: Option<Date>,
+    pub recorded_at: OffsetDateTime,
+    pub recorded_by: String,
+}
+
+/// One version of a resident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResidentVersion {
+    pub county: DivisionCode,
+    pub resident_id: Uuid,
+    pub community: DivisionCode,
+    pub stamp: VersionStamp,
+    pub facts: ResidentFacts,
+}
+
+/// One version of a household.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HouseholdVersion {
+    pub county: DivisionCode,
+    pub household_id: Uuid,
+    pub household_no: String,
+    pub stamp: VersionStamp,
+    pub location: HouseholdLocation,
+}
+
+pub(crate) const VERSION_COLUMNS: [&str; 5] = ["version", "valid_from", "valid_to", "recorded_at", "recorded_by"];
+
+pub(crate) const RESIDENT_FACT_COLUMNS: [&str; 14] = [
+    "household_id",
+    "name",
+    "sex",
+    "birth_date",
+    "id_number",
+    "id_missing_reason",
+    "ethnicity",
+    "phone",
+    "registered_residence",
+    "relationship",
+    "residence_status",
+    "arrival_date",
+    "marital_status",
+    "community_code",
+];
+
+pub(crate) const HOUSEHOLD_LOCATION_COLUMNS: [&str; 6] =
+    ["community_code", "grid_id", "building_id", "unit_no", "floor_no", "room_no"];
+
+pub(crate) fn stamp_values(stamp: &VersionStamp) -> [Expr; 5] {
+    [
+        stamp.version.into(),
+        stamp.valid_from.into(),
+        stamp.valid_to.into(),
+        stamp.recorded_at.into(),
+        stamp.recorded_by.as_str().into(),
+    ]
+}
+
+/// Values in the order of [`RESIDENT_FACT_COLUMNS`].
+pub(crate) fn resident_fact_values(facts: &ResidentFacts, community: &DivisionCode) -> [Expr; 14] {
+    let (id_number, missing) = match &facts.identity {
+        Identity::Number(n) => (Some(n.as_str().to_string()), None),
+        Identity::Missing(reason) => (None, Some(reason.key())),
+    };
+    [
+        facts.household_id.into(),
+        facts.name.as_str().into(),
+        facts.sex.key().into(),
+        facts.birth_date.into(),
+        id_number.into(),
+        missing.into(),
+        facts.ethnicity.code().into(),
+        facts.phone.as_ref().map(|p| p.as_str().to_string()).into(),
+        facts.registered_residence.as_str().into(),
+        facts.relationship.key().into(),
+        facts.residence_status.key().into(),
+        facts.arrival_date.into(),
+        facts.marital_status.key().into(),
+        community.as_str().into(),
+    ]
+}
+
+pub(crate) fn location_values(location: &HouseholdLocation) -> [Expr; 6] {
+    [
+        location.community.as_str().into(),
+        location.grid_id.into(),
+        location.building_id.into(),
+        location.unit_no.into(),
+        location.floor_no.into(),
+        location.room_no.as_str().into(),
+    ]
+}
+
+fn stamp_row(r: &QueryResult) -> StoreResult<VersionStamp> {
+    Ok(VersionStamp {
+        version: r.try_get("", "version")?,
+        valid_from: r.try_get("", "valid_from")?,
+        valid_to: r.try_get("", "valid_to")?,
+        recorded_at: r.try_get("", "recorded_at")?,
+        recorded_by: r.try_get("", "recorded_by")?,
+    })
+}
+
+fn text(r: &QueryResult, column: &str) -> StoreResult<String> {
+    Ok(r.try_get("", column)?)
+}
+
+pub(crate) fn resident_row(r: &QueryResult) -> StoreResult<ResidentVersion> {
+    const T: &str = "resident_version";
+    let id_number: Option<String> = r.try_get("", "id_number")?;
+    let missing: Option<String> = r.try_get("", "id_missing_reason")?;
+    let identity = match (id_number, missing) {
+        (Some(n), _) => Identity::Number(decode(T, "id_number", &n, IdNumber::parse)?),
+        (None, Some(m)) => Identity::Missing(decode_opt(T, "id_missing_reason", &m, IdMissingReason::from_key)?),
+        (None, None) => Identity::Missing(IdMissingReason::Unknown),
+    };
+    let phone: Option<String> = r.try_get("", "phone")?;
+    let facts = ResidentFacts {
+        name: decode(T, "name", &text(r, "name")?, PersonName::parse)?,
+        sex: decode_opt(T, "sex", &text(r, "sex")?, Sex::from_key)?,
+        birth_date: r.try_get("", "birth_date")?,
+        identity,
+        ethnicity: decode_opt(T, "ethnicity", &text(r, "ethnicity")?, Ethnicity::from_code)?,
+        phone: phone.map(|p| decode(T, "phone", &p, Phone::parse)).transpose()?,
+        registered_residence: decode(T, "registered_residence", &text(r, "registered_residence")?, DivisionCode::parse)?,
+        household_id: r.try_get("", "household_id")?,
+        relationship: decode_opt(T, "relationship", &text(r, "relationship")?, Relationship::from_key)?,
+        residence_status: decode_opt(T, "residence_status", &text(r, "residence_status")?, ResidenceStatus::from_key)?,
+        arrival_date: r.try_get("", "arrival_date")?,
+        marital_status: decode_opt(T, "marital_status", &text(r, "marital_status")?, MaritalStatus::from_key)?,
+    };
+    Ok(ResidentVersion {
+        county: decode(T, "county_code", &text(r, "county_code")?, DivisionCode::parse)?,
+        resident_id: r.try_get("", "resident_id")?,
+        community: decode(T, "community_code", &text(r, "community_code")?, DivisionCode::parse)?,
+        stamp: stamp_row(r)?,
+        facts,
+    })
+}
+
+pub(crate) fn household_row(r: &QueryResult) -> StoreResult<HouseholdVersion> {
+    const T: &str = "household_version";
+    Ok(HouseholdVersion {
+        county: decode(T, "county_code", &text(r, "county_code")?, DivisionCode::parse)?,
+        household_id: r.try_get("", "household_id")?,
+        household_no: text(r, "household_no")?,
+        stamp: stamp_row(r)?,
+        location: HouseholdLocation {
+            community: decode(T, "community_code", &text(r, "community_code")?, DivisionCode::parse)?,
+            grid_id: r.try_get("", "grid_id")?,
+            building_id: r.try_get("", "building_id")?,
+            unit_no: r.try_get("", "unit_no")?,
+            floor_no: r.try_get("", "floor_no")?,
+            room_no: text(r, "room_no")?,
+        },
+    })
+}

@@ -1,0 +1,211 @@
+//! Registry storage tests, run on SQLite and PostgreSQL.
+
+use jiceng_domain::org::DivisionCode;
+use jiceng_domain::registry::synthetic::{PopulationGenerator, PopulationPlan};
+use jiceng_domain::registry::{
+    Ethnicity, HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone,
+    Relationship, ResidenceStatus, ResidentFacts, Sex,
+};
+use time::macros::date;
+
+use super::ChangeOutcome;
+use crate::StoreError;
+use crate::org::{Divisions, LoadScope, reference};
+use crate::testing;
+
+fn code(s: &str) -> DivisionCode {
+    DivisionCode::parse(s).unwrap()
+}
+
+#[tokio::test]
+async fn resident_changes_are_versions_and_as_of_queries_see_the_past() {
+    for db in testing::backends().await {
+        let store = &db.store;
+        let registry = store.registry();
+        let county = code("440307");
+        let community = code("440307003002");
+        let other_community = code("440307003004");
+        let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
+        let building = registry.create_building(&grid, "101栋", 18, 2).await.unwrap();
+        let other_grid = registry.create_grid(&other_community, 1, "第1网格").await.unwrap();
+        let other_building = registry.create_building(&other_grid, "201栋", 9, 1).await.unwrap();
+        let location = HouseholdLocation {
+            community: community.clone(),
+            grid_id: grid.id,
+            building_id: building.id,
+            unit_no: 1,
+            floor_no: 12,
+            room_no: "1203".into(),
+        };
+        let household = registry
+            .create_household(&county, "H0001", &location, date!(2020 - 01 - 01), "tester")
+            .await
+            .unwrap();
+        let id = IdNumber::parse_as_of("11010519491231002X", date!(2026 - 01 - 01)).unwrap();
+        let facts = ResidentFacts {
+            name: PersonName::parse("张三").unwrap(),
+            sex: Sex::Female,
+            birth_date: date!(1949 - 12 - 31),
+            identity: Identity::Number(id),
+            ethnicity: Ethnicity::HAN,
+            phone: Some(Phone::parse("13800138000").unwrap()),
+            registered_residence: code("110105"),
+            household_id: household,
+            relationship: Relationship::Head,
+            residence_status: ResidenceStatus::Inflow,
+            arrival_date: Some(date!(2020 - 01 - 01)),
+            marital_status: MaritalStatus::Widowed,
+        };
+        let resident = registry.add_resident(&county, &facts, date!(2020 - 01 - 01), "tester").await.unwrap();
+
+        let mut changed = facts.clone();
+        changed.phone = Some(Phone::parse("13900139000").unwrap());
+        let outcome = registry
+            .record_resident_change(&county, resident, &changed, date!(2024 - 06 - 01), "tester")
+            .await
+            .unwrap();
+        assert_eq!(outcome, ChangeOutcome::NewVersion(2), "{}", db.label);
+        // The same facts again write nothing.
+        let again = registry
+            .record_resident_change(&county, resident, &changed, date!(2024 - 07 - 01), "tester")
+            .await
+            .unwrap();
+        assert_eq!(again, ChangeOutcome::Unchanged, "{}", db.label);
+        // A change dated before the current version is refused, and nothing is written.
+        let mut backdated = changed.clone();
+        backdated.marital_status = MaritalStatus::Married;
+        let err = registry
+            .record_resident_change(&county, resident, &backdated, date!(2023 - 01 - 01), "tester")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Retroactive { .. }), "{}: {err}", db.label);
+
+        let current = registry.resident(&county, resident).await.unwrap().unwrap();
+        assert_eq!(current.facts, changed);
+        assert_eq!(current.stamp.version, 2);
+        let past = registry.resident_as_of(&county, resident, date!(2022 - 01 - 01)).await.unwrap().unwrap();
+        assert_eq!(past.facts.phone, facts.phone, "{}", db.label);
+        assert_eq!(past.stamp.valid_to, Some(date!(2024 - 06 - 01)));
+        assert!(registry.resident_as_of(&county, resident, date!(2019 - 01 - 01)).await.unwrap().is_none());
+        let history = registry.resident_history(&county, resident).await.unwrap();
+        assert_eq!(history.iter().map(|v| v.stamp.version).collect::<Vec<_>>(), [2, 1]);
+        assert!(history.iter().all(|v| v.stamp.recorded_by == "tester"));
+
+        // A newborn without an identity number joins the household.
+        let newborn = ResidentFacts {
+            name: PersonName::parse("张小宝").unwrap(),
+            sex: Sex::Male,
+            birth_date: date!(2026 - 10 - 01),
+            identity: Identity::Missing(IdMissingReason::NewbornNotRegistered),
+            relationship: Relationship::Grandchild,
+            marital_status: MaritalStatus::Unmarried,
+            arrival_date: None,
+            phone: None,
+            ..facts.clone()
+        };
+        let baby = registry.add_resident(&county, &newborn, date!(2026 - 10 - 01), "tester").await.unwrap();
+        let members = registry.household_members(&county, household).await.unwrap();
+        assert_eq!(members.len(), 2);
+        assert_eq!(members[0].facts.relationship, Relationship::Head);
+        assert_eq!(registry.resident(&county, baby).await.unwrap().unwrap().facts.identity, newborn.identity);
+
+        // Moving the household to another community moves its members' counts too.
+        let moved = HouseholdLocation {
+            community: other_community.clone(),
+            grid_id: other_grid.id,
+            building_id: other_building.id,
+            unit_no: 1,
+            floor_no: 3,
+            room_no: "302".into(),
+        };
+        let outcome = registry.move_household(&county, household, &moved, date!(2026 - 11 - 01), "tester").await.unwrap();
+        assert_eq!(outcome, ChangeOutcome::NewVersion(2));
+        assert_eq!(registry.household(&county, household).await.unwrap().unwrap().location, moved);
+        let before = registry.household_as_of(&county, household, date!(2025 - 01 - 01)).await.unwrap().unwrap();
+        assert_eq!(before.location, location);
+        assert_eq!(registry.household_history(&county, household).await.unwrap().len(), 2);
+        let counts = registry.community_counts(&code("440307003"), None).await.unwrap();
+        assert_eq!(counts.len(), 1, "{}: {counts:?}", db.label);
+        assert_eq!((counts[0].community.as_str(), counts[0].residents), ("440307003004", 2));
+        let then = registry.community_counts(&county, Some(date!(2025 - 01 - 01))).await.unwrap();
+        assert_eq!((then[0].community.as_str(), then[0].residents), ("440307003002", 1));
+        // A building in the wrong grid is refused.
+        let wrong = HouseholdLocation { grid_id: grid.id, ..moved.clone() };
+        assert!(registry.move_household(&county, household, &wrong, date!(2026 - 11 - 02), "t").await.is_err());
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_generated_community_is_stored_whole_and_browsable() {
+    for db in testing::backends().await {
+        let store = &db.store;
+        let county = code("440307");
+        let communities = reference::communities_under(&code("440307003"))
+            .unwrap()
+            .into_iter()
+            .take(2)
+            .map(|d| (d.code, d.name))
+            .collect();
+        let plan = PopulationPlan {
+            county: county.clone(),
+            communities,
+            all_counties: reference::counties().unwrap().into_iter().map(|d| d.code).collect(),
+            residents: 1_500,
+            seed: 3,
+            reference_date: date!(2026 - 11 - 24),
+        };
+        let mut total = super::PopulationSummary::default();
+        let mut first = None;
+        for community in PopulationGenerator::new(plan) {
+            first.get_or_insert(community.code.clone());
+            total += store.registry().write_community(&county, &community, "demo").await.unwrap();
+        }
+        assert_eq!(total.residents, 1_500, "{}", db.label);
+        assert!(store.registry().has_residents(&county).await.unwrap());
+        let counts = store.registry().community_counts(&county, None).await.unwrap();
+        assert_eq!(counts.iter().map(|c| c.residents).sum::<u64>(), 1_500);
+        let community = first.unwrap();
+        let grids = store.registry().grids_in_community(&community).await.unwrap();
+        let in_grids: u64 = grids.iter().map(|g| g.residents).sum();
+        let in_community: u64 = counts.iter().filter(|c| c.community == community).map(|c| c.residents).sum();
+        assert_eq!(in_grids, in_community, "{}", db.label);
+        let grid = &grids[0].grid;
+        let buildings = store.registry().buildings_in_grid(&county, grid.id).await.unwrap();
+        assert_eq!(buildings.iter().map(|b| b.households).sum::<u64>(), grids[0].households);
+        let households = store.registry().households_in_building(&county, buildings[0].building.id).await.unwrap();
+        assert_eq!(households.len() as u64, buildings[0].households);
+        assert!(households.iter().all(|h| h.members >= 1 && h.head_name.is_some()), "{}", db.label);
+        let members = store.registry().household_members(&county, households[0].household_id).await.unwrap();
+        assert_eq!(members.len() as u64, households[0].members);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn divisions_load_idempotently_and_walk_the_tree() {
+    for db in testing::backends().await {
+        let divisions = db.store.divisions();
+        let rows = Divisions::reference(&LoadScope::counties(vec![code("440307")])).unwrap();
+        let loaded = divisions.load(&rows, |_| {}).await.unwrap();
+        let count = divisions.count().await.unwrap();
+        assert_eq!(loaded, count);
+        // Loading again changes nothing.
+        divisions.load(&rows, |_| {}).await.unwrap();
+        assert_eq!(divisions.count().await.unwrap(), count, "{}", db.label);
+        let longgang = divisions.get(&code("440307")).await.unwrap().unwrap();
+        assert_eq!(longgang.name, "龙岗区");
+        let streets = divisions.children(Some(&longgang.code)).await.unwrap();
+        assert!(streets.iter().any(|s| s.name == "坂田街道"));
+        let mut villages = 0;
+        for street in &streets {
+            villages += divisions.children(Some(&street.code)).await.unwrap().len();
+        }
+        assert_eq!(villages, 144, "{}", db.label);
+        let path = divisions.path(&code("440307003002")).await.unwrap();
+        let names: Vec<&str> = path.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["广东省", "深圳市", "龙岗区", "平湖街道", "良安田社区居委会"]);
+        assert_eq!(divisions.children(None).await.unwrap().len(), 31);
+        db.finish().await;
+    }
+}
