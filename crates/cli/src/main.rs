@@ -1,1 +1,245 @@
-fn main(){}
+//! The `jiceng` command.
+
+mod db;
+mod demo;
+mod org;
+mod progress;
+mod registry;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use jiceng_domain::org::DivisionCode;
+use jiceng_server::AppState;
+
+use db::DbArgs;
+
+const DEMO_DB: &str = "jiceng-demo.db";
+const DEFAULT_DB: &str = "jiceng.db";
+
+/// 基层人口服务平台 — jiceng, population services for grid workers, communities,
+/// street offices and the district bureau.
+#[derive(Parser)]
+#[command(name = "jiceng", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// 演示：载入真实区划、生成合成居民并启动网站 / demo: real divisions, synthetic residents, web server
+    Demo {
+        /// 不启动网站，建好数据库即退出 / build the database and exit without serving
+        #[arg(long)]
+        no_serve: bool,
+        /// 居民人数 / number of residents
+        #[arg(long, default_value_t = 50_000)]
+        residents: u64,
+        /// 县级区划代码（默认深圳市龙岗区）/ county code (default: Longgang, Shenzhen)
+        #[arg(long, default_value = "440307")]
+        county: String,
+        /// 随机种子，同一种子生成同一人口 / random seed; the same seed gives the same population
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// 删除已有的演示数据库后重建（仅 SQLite）/ delete an existing demo database first (SQLite only)
+        #[arg(long)]
+        fresh: bool,
+        /// 监听地址 / address to listen on
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// 启动网站 / run the web server
+    Serve {
+        /// 监听地址 / address to listen on
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Cookie 仅经 HTTPS 发送（部署在 TLS 之后时使用）/ send cookies over HTTPS only (behind TLS)
+        #[arg(long)]
+        secure_cookies: bool,
+    },
+    /// 区划代码 / division codes
+    Regions {
+        #[command(subcommand)]
+        command: RegionsCommand,
+    },
+    /// 生成合成居民并写成居民信息表 CSV / write a synthetic population as a resident CSV file
+    Generate {
+        /// 居民人数 / number of residents
+        #[arg(long, default_value_t = 50_000)]
+        residents: u64,
+        /// 县级区划代码 / county code
+        #[arg(long, default_value = "440307")]
+        county: String,
+        /// 随机种子 / random seed
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// 计算年龄所依据的日期（默认今天）/ date ages are computed on (default: today)
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        as_of: Option<String>,
+        /// 输出文件 / output file
+        #[arg(long, value_name = "FILE.csv")]
+        out: PathBuf,
+    },
+    /// 公民身份号码 / identity numbers
+    Id {
+        #[command(subcommand)]
+        command: IdCommand,
+    },
+    /// 用户 / users
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegionsCommand {
+    /// 载入统计用区划代码（2023）/ load the statistical division codes (2023)
+    Load {
+        /// 只载入这些县的街道和社区（默认全国）/ load towns and villages of these counties only (default: all)
+        #[arg(long, value_name = "CODE")]
+        county: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdCommand {
+    /// 校验身份号码；无参数时从标准输入逐行读取；有无效号码时退出码为1
+    /// / check identity numbers (one per line on standard input when none given); exit code 1 if any is invalid
+    Check {
+        /// 每行输出一个 JSON 对象 / print one JSON object per input
+        #[arg(long)]
+        json: bool,
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// 新建用户；密码从标准输入读取，否则自动生成并打印
+    /// / add a user; the password is read from standard input, or generated and printed
+    Add {
+        username: String,
+        /// 角色 / role: grid_worker, specialist, street, district, service_provider, administrator
+        #[arg(long)]
+        role: String,
+        /// 可见范围（区划代码，可多次）/ scope: a division code (repeatable)
+        #[arg(long, value_name = "CODE")]
+        scope: Vec<String>,
+        /// 显示名 / display name
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+fn county_code(text: &str) -> anyhow::Result<DivisionCode> {
+    DivisionCode::parse(text).with_context(|| format!("--county {text}"))
+}
+
+fn parse_date(text: &str) -> anyhow::Result<time::Date> {
+    time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+        .with_context(|| format!("日期“{text}”应为 YYYY-MM-DD / date '{text}' must be YYYY-MM-DD"))
+}
+
+async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("无法监听 {listen}（端口被占用？可用 --listen 换一个）/ cannot listen on {listen} (port in use? choose another with --listen)"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo { no_serve, residents, county, seed, fresh, listen } => {
+            let county = county_code(&county)?;
+            if fresh {
+                if cli.db.database_url.is_some() {
+                    anyhow::bail!("--fresh 只用于 SQLite 演示库 / --fresh only applies to the SQLite demo database");
+                }
+                let path = cli.db.db.clone().unwrap_or_else(|| PathBuf::from(DEMO_DB));
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                    if file.exists() {
+                        std::fs::remove_file(&file).with_context(|| format!("删除 / removing {}", file.display()))?;
+                    }
+                }
+            }
+            let store = cli.db.open(DEMO_DB).await?;
+            let options = demo::DemoOptions { county, residents, seed };
+            let (username, password) = demo::build(&store, &options).await?;
+            if no_serve {
+                store.close().await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let listener = bind(listen).await?;
+            let address = listener.local_addr()?;
+            println!();
+            println!("  网址 URL:       http://{address}/");
+            println!("  用户名 Username: {username}");
+            println!("  密码 Password:   {password}");
+            println!("  按 Ctrl-C 停止 / press Ctrl-C to stop");
+            jiceng_server::serve(AppState { store, secure_cookies: false }, listener).await?;
+        }
+        Command::Serve { listen, secure_cookies } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            let listener = bind(listen).await?;
+            println!("jiceng 已启动 listening on http://{}/", listener.local_addr()?);
+            jiceng_server::serve(AppState { store, secure_cookies }, listener).await?;
+        }
+        Command::Regions { command: RegionsCommand::Load { county } } => {
+            let counties = county.iter().map(|c| county_code(c)).collect::<anyhow::Result<Vec<_>>>()?;
+            let store = cli.db.open(DEFAULT_DB).await?;
+            let written = org::regions::load(&store, &counties).await?;
+            println!("已载入 Loaded {written} divisions");
+            store.close().await?;
+        }
+        Command::Generate { residents, county, seed, as_of, out } => {
+            let date = match as_of {
+                Some(text) => parse_date(&text)?,
+                None => time::OffsetDateTime::now_utc().date(),
+            };
+            let plan = registry::generate::plan(&county_code(&county)?, residents, seed, date)?;
+            let written = registry::generate::write_csv(plan, &out)?;
+            println!("已写入 Wrote {written} residents to {}", out.display());
+        }
+        Command::Id { command: IdCommand::Check { json, ids } } => {
+            let all_valid = registry::id_check::run(&ids, json)?;
+            return Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Command::User { command: UserCommand::Add { username, role, scope, display_name } } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            org::user::add(&store, &username, &role, &scope, display_name.as_deref()).await?;
+            store.close().await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JICENG_LOG").unwrap_or_else(|_| "warn,jiceng=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("错误 error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("错误 error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

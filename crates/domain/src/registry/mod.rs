@@ -6,6 +6,7 @@ mod id_number;
 pub mod names;
 mod phone;
 mod resident;
+pub mod resident_file;
 pub mod synthetic;
 
 pub use codes::{Ethnicity, IdMissingReason, MaritalStatus, Relationship, ResidenceStatus, Sex};

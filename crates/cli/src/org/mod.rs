@@ -1,0 +1,2 @@
+pub mod regions;
+pub mod user;

@@ -1,0 +1,67 @@
+//! Errors as people see them: a page that says what is wrong, in Chinese and English.
+//! Internal errors are logged with a reference number and never shown in detail.
+
+use askama::Template;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use jiceng_store::StoreError;
+
+use crate::page::Chrome;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("请先登录 / please log in")]
+    LoginRequired,
+    #[error("{what}不存在或您无权查看 / {what} does not exist or is outside your area")]
+    NotFound { what: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("页面渲染失败 / page rendering failed: {0}")]
+    Render(#[from] askama::Error),
+}
+
+impl AppError {
+    pub fn not_found(what: &str) -> Self {
+        AppError::NotFound { what: what.to_string() }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    page: Chrome,
+    heading: String,
+    message: String,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, heading, message) = match &self {
+            AppError::LoginRequired => return Redirect::to("/login").into_response(),
+            AppError::NotFound { .. } => (StatusCode::NOT_FOUND, "未找到 Not found", self.to_string()),
+            AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, "输入有误 Invalid input", m.clone()),
+            AppError::Store(StoreError::NotFound { .. }) => {
+                (StatusCode::NOT_FOUND, "未找到 Not found", self.to_string())
+            }
+            AppError::Store(StoreError::Invalid(m)) => (StatusCode::BAD_REQUEST, "输入有误 Invalid input", m.clone()),
+            AppError::Store(_) | AppError::Render(_) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+                tracing::error!(reference, error = %self, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "系统错误 Internal error",
+                    format!("处理请求时出错，请把参考号 {reference} 告诉管理员。/ Something went wrong; give reference {reference} to your administrator."),
+                )
+            }
+        };
+        let page = ErrorPage { page: Chrome::new(heading, None), heading: heading.into(), message };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], page.message).into_response(),
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

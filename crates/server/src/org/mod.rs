@@ -1,0 +1,3 @@
+//! Logging in and out, and who may see what.
+
+pub mod auth;

@@ -1,0 +1,3 @@
+//! Registry pages: the region tree down to households and residents.
+
+pub mod pages;

@@ -1,0 +1,502 @@
+//! Browsing the region tree: division → community → grid → building → floor →
+//! household → resident. Every handler checks the user's scope through
+//! [`CurrentUser::require_view`] before it reads anything below the node.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use jiceng_domain::org::{DivisionCode, DivisionLevel};
+use jiceng_domain::registry::{Identity, ResidenceStatus, ResidentFacts};
+use jiceng_store::registry::{CommunityCount, ResidentVersion};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::org::auth::CurrentUser;
+use crate::page::{Chrome, Crumb, date_cell, render};
+
+#[derive(Debug, Clone, Default)]
+pub struct StatusCounts {
+    pub total: u64,
+    pub registered: u64,
+    pub inflow: u64,
+    pub outflow: u64,
+}
+
+impl StatusCounts {
+    fn add(&mut self, status: ResidenceStatus, n: u64) {
+        self.total += n;
+        match status {
+            ResidenceStatus::Registered => self.registered += n,
+            ResidenceStatus::Inflow => self.inflow += n,
+            ResidenceStatus::Outflow => self.outflow += n,
+        }
+    }
+}
+
+pub struct ChildRow {
+    pub name: String,
+    pub code: String,
+    pub href: String,
+    pub counts: StatusCounts,
+}
+
+pub struct GridRow {
+    pub name: String,
+    pub href: String,
+    pub buildings: u64,
+    pub households: u64,
+    pub residents: u64,
+}
+
+#[derive(Template)]
+#[template(path = "region.html")]
+struct RegionPage {
+    page: Chrome,
+    name: String,
+    code: String,
+    level: &'static str,
+    totals: StatusCounts,
+    child_heading: &'static str,
+    children: Vec<ChildRow>,
+    grids: Vec<GridRow>,
+}
+
+fn parse_code(code: &str) -> AppResult<DivisionCode> {
+    DivisionCode::parse(code).map_err(|e| AppError::BadRequest(e.to_string()))
+}
+
+async fn division_crumbs(state: &AppState, user: &CurrentUser, code: &DivisionCode) -> AppResult<Vec<Crumb>> {
+    let path = state.store.divisions().path(code).await?;
+    Ok(path
+        .into_iter()
+        // Ancestors above the user's scope are shown only to those who may open them.
+        .filter(|d| user.can_view(&d.code))
+        .map(|d| Crumb { label: d.name, href: format!("/regions/{}", d.code) })
+        .collect())
+}
+
+/// The home page: the user's area.
+pub async fn home(user: CurrentUser) -> Response {
+    match user.0.scopes.as_slice() {
+        [only] => Redirect::to(&format!("/regions/{only}")).into_response(),
+        _ => Redirect::to("/regions").into_response(),
+    }
+}
+
+/// The top of the tree the user may see: their scopes, or every province for an
+/// administrator without a scope.
+pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResult<impl IntoResponse> {
+    let divisions = state.store.divisions();
+    let nodes = if user.0.scopes.is_empty() && user.can_view(&DivisionCode::parse("11").map_err(|e| AppError::BadRequest(e.to_string()))?) {
+        divisions.children(None).await?
+    } else {
+        let mut nodes = Vec::new();
+        for scope in &user.0.scopes {
+            nodes.extend(divisions.get(scope).await?);
+        }
+        nodes
+    };
+    let mut children = Vec::new();
+    let mut totals = StatusCounts::default();
+    for node in nodes {
+        let mut counts = StatusCounts::default();
+        for c in state.store.registry().community_counts(&node.code, None).await? {
+            counts.add(c.status, c.residents);
+            totals.add(c.status, c.residents);
+        }
+        children.push(ChildRow { href: format!("/regions/{}", node.code), code: node.code.to_string(), name: node.name, counts });
+    }
+    render(&RegionPage {
+        page: Chrome::new("我的辖区 My area", Some(user.label())),
+        name: "我的辖区".into(),
+        code: "My area".into(),
+        level: "",
+        totals,
+        child_heading: "辖区 Area",
+        children,
+        grids: Vec::new(),
+    })
+}
+
+pub async fn region(State(state): State<AppState>, user: CurrentUser, Path(code): Path<String>) -> AppResult<impl IntoResponse> {
+    let code = parse_code(&code)?;
+    user.require_view(&code, "区划 Division")?;
+    let divisions = state.store.divisions();
+    let node = divisions.get(&code).await?.ok_or_else(|| AppError::not_found("区划 Division"))?;
+    let counts: Vec<CommunityCount> = state.store.registry().community_counts(&code, None).await?;
+    let mut totals = StatusCounts::default();
+    let mut by_child: BTreeMap<String, StatusCounts> = BTreeMap::new();
+    let child_level = node.level.child();
+    for c in &counts {
+        totals.add(c.status, c.residents);
+        if let Some(child) = child_level.and_then(|l| c.community.at_level(l)) {
+            by_child.entry(child.to_string()).or_default().add(c.status, c.residents);
+        }
+    }
+    let mut children = Vec::new();
+    let mut grids = Vec::new();
+    if node.level == DivisionLevel::Village {
+        for g in state.store.registry().grids_in_community(&code).await? {
+            grids.push(GridRow {
+                name: g.grid.name,
+                href: format!("/grids/{}/{}", g.grid.county, g.grid.id),
+                buildings: g.buildings,
+                households: g.households,
+                residents: g.residents,
+            });
+        }
+    } else {
+        for child in divisions.children(Some(&code)).await? {
+            children.push(ChildRow {
+                counts: by_child.remove(child.code.as_str()).unwrap_or_default(),
+                href: format!("/regions/{}", child.code),
+                code: child.code.to_string(),
+                name: child.name,
+            });
+        }
+    }
+    let mut page = Chrome::new(&node.name, Some(user.label()));
+    page.crumbs = division_crumbs(&state, &user, &code).await?;
+    render(&RegionPage {
+        page,
+        name: node.name,
+        code: code.to_string(),
+        level: node.level.label_zh(),
+        totals,
+        child_heading: match child_level {
+            Some(DivisionLevel::City) => "地级 City",
+            Some(DivisionLevel::County) => "县级 County",
+            Some(DivisionLevel::Town) => "街道（乡镇） Street / town",
+            _ => "社区（村） Community",
+        },
+        children,
+        grids,
+    })
+}
+
+pub struct BuildingRow {
+    pub name: String,
+    pub href: String,
+    pub floors: i16,
+    pub units: i16,
+    pub households: u64,
+}
+
+#[derive(Template)]
+#[template(path = "grid.html")]
+struct GridPage {
+    page: Chrome,
+    name: String,
+    buildings: Vec<BuildingRow>,
+}
+
+fn parse_county(county: &str) -> AppResult<DivisionCode> {
+    let code = parse_code(county)?;
+    if code.level() != DivisionLevel::County {
+        return Err(AppError::BadRequest(format!("{code} 不是县级代码 / {code} is not a county code")));
+    }
+    Ok(code)
+}
+
+pub async fn grid(State(state): State<AppState>, user: CurrentUser, Path((county, id)): Path<(String, Uuid)>) -> AppResult<impl IntoResponse> {
+    let county = parse_county(&county)?;
+    let registry = state.store.registry();
+    let grid = registry.grid(&county, id).await?.ok_or_else(|| AppError::not_found("网格 Grid"))?;
+    user.require_view(&grid.community, "网格 Grid")?;
+    let buildings = registry
+        .buildings_in_grid(&county, id)
+        .await?
+        .into_iter()
+        .map(|b| BuildingRow {
+            href: format!("/buildings/{}/{}", county, b.building.id),
+            name: b.building.name,
+            floors: b.building.floors,
+            units: b.building.units,
+            households: b.households,
+        })
+        .collect();
+    let mut page = Chrome::new(&grid.name, Some(user.label()));
+    page.crumbs = division_crumbs(&state, &user, &grid.community).await?;
+    page.crumbs.push(Crumb { label: grid.name.clone(), href: format!("/grids/{county}/{id}") });
+    render(&GridPage { page, name: grid.name, buildings })
+}
+
+pub struct RoomCell {
+    pub room: String,
+    pub head: String,
+    pub members: u64,
+    pub href: String,
+}
+
+pub struct FloorRow {
+    pub unit: i16,
+    pub floor: i16,
+    pub households: Vec<RoomCell>,
+}
+
+#[derive(Template)]
+#[template(path = "building.html")]
+struct BuildingPage {
+    page: Chrome,
+    name: String,
+    floors: i16,
+    units: i16,
+    households: usize,
+    floor_rows: Vec<FloorRow>,
+}
+
+pub async fn building(State(state): State<AppState>, user: CurrentUser, Path((county, id)): Path<(String, Uuid)>) -> AppResult<impl IntoResponse> {
+    let county = parse_county(&county)?;
+    let registry = state.store.registry();
+    let building = registry.building(&county, id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
+    user.require_view(&building.community, "楼栋 Building")?;
+    let grid = registry.grid(&county, building.grid_id).await?.ok_or_else(|| AppError::not_found("网格 Grid"))?;
+    let households = registry.households_in_building(&county, id).await?;
+    let count = households.len();
+    // Top floor first, as the building stands.
+    let mut floors: BTreeMap<(i16, std::cmp::Reverse<i16>), Vec<RoomCell>> = BTreeMap::new();
+    for h in households {
+        floors.entry((h.unit_no, std::cmp::Reverse(h.floor_no))).or_default().push(RoomCell {
+            room: h.room_no,
+            head: h.head_name.unwrap_or_else(|| "—".into()),
+            members: h.members,
+            href: format!("/households/{county}/{}", h.household_id),
+        });
+    }
+    let floor_rows = floors
+        .into_iter()
+        .map(|((unit, floor), households)| FloorRow { unit, floor: floor.0, households })
+        .collect();
+    let mut page = Chrome::new(&building.name, Some(user.label()));
+    page.crumbs = division_crumbs(&state, &user, &building.community).await?;
+    page.crumbs.push(Crumb { label: grid.name, href: format!("/grids/{county}/{}", grid.id) });
+    page.crumbs.push(Crumb { label: building.name.clone(), href: format!("/buildings/{county}/{id}") });
+    render(&BuildingPage { page, name: building.name, floors: building.floors, units: building.units, households: count, floor_rows })
+}
+
+pub struct MemberRow {
+    pub name: String,
+    pub href: String,
+    pub relationship: &'static str,
+    pub sex: &'static str,
+    pub birth_date: String,
+    pub id_masked: String,
+    pub status: &'static str,
+}
+
+pub struct HistoryRow {
+    pub version: i32,
+    pub valid_from: String,
+    pub valid_to: String,
+    pub summary: String,
+    pub recorded: String,
+}
+
+#[derive(Template)]
+#[template(path = "household.html")]
+struct HouseholdPage {
+    page: Chrome,
+    household_no: String,
+    address: String,
+    members: Vec<MemberRow>,
+    history: Vec<HistoryRow>,
+}
+
+fn masked_identity(identity: &Identity) -> String {
+    match identity {
+        Identity::Number(n) => n.masked(),
+        Identity::Missing(reason) => format!("（{}）", reason.label_zh()),
+    }
+}
+
+fn recorded(stamp: &jiceng_store::registry::VersionStamp) -> String {
+    let at = stamp.recorded_at;
+    format!("{} {:04}-{:02}-{:02} {:02}:{:02}", stamp.recorded_by, at.year(), u8::from(at.month()), at.day(), at.hour(), at.minute())
+}
+
+/// Breadcrumbs down to a household: divisions, grid, building, room.
+async fn household_crumbs(
+    state: &AppState,
+    user: &CurrentUser,
+    county: &DivisionCode,
+    household_id: Uuid,
+) -> AppResult<Vec<Crumb>> {
+    let registry = state.store.registry();
+    let household = registry.household(county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let location = &household.location;
+    let grid = registry.grid(county, location.grid_id).await?.ok_or_else(|| AppError::not_found("网格 Grid"))?;
+    let building = registry.building(county, location.building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
+    let mut crumbs = division_crumbs(state, user, &location.community).await?;
+    crumbs.push(Crumb { label: grid.name, href: format!("/grids/{county}/{}", grid.id) });
+    crumbs.push(Crumb { label: building.name, href: format!("/buildings/{county}/{}", building.id) });
+    crumbs.push(Crumb { label: format!("{}室", location.room_no), href: format!("/households/{county}/{household_id}") });
+    Ok(crumbs)
+}
+
+pub async fn household(State(state): State<AppState>, user: CurrentUser, Path((county, id)): Path<(String, Uuid)>) -> AppResult<impl IntoResponse> {
+    let county = parse_county(&county)?;
+    let registry = state.store.registry();
+    let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let location = &household.location;
+    user.require_view(&location.community, "户 Household")?;
+    let building = registry.building(&county, location.building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
+    let members = registry
+        .household_members(&county, id)
+        .await?
+        .into_iter()
+        .map(|m| MemberRow {
+            href: format!("/residents/{county}/{}", m.resident_id),
+            name: m.facts.name.to_string(),
+            relationship: m.facts.relationship.label_zh(),
+            sex: m.facts.sex.label_zh(),
+            birth_date: m.facts.birth_date.to_string(),
+            id_masked: masked_identity(&m.facts.identity),
+            status: m.facts.residence_status.label_zh(),
+        })
+        .collect();
+    let mut history = Vec::new();
+    for v in registry.household_history(&county, id).await? {
+        let b = registry.building(&county, v.location.building_id).await?;
+        history.push(HistoryRow {
+            version: v.stamp.version,
+            valid_from: v.stamp.valid_from.to_string(),
+            valid_to: date_cell(v.stamp.valid_to),
+            summary: format!(
+                "{} {}单元 {}层 {}",
+                b.map(|b| b.name).unwrap_or_default(),
+                v.location.unit_no,
+                v.location.floor_no,
+                v.location.room_no
+            ),
+            recorded: recorded(&v.stamp),
+        });
+    }
+    let address = format!("{} {}单元 {}室", building.name, location.unit_no, location.room_no);
+    let mut page = Chrome::new(&format!("户 {}", household.household_no), Some(user.label()));
+    page.crumbs = household_crumbs(&state, &user, &county, id).await?;
+    render(&HouseholdPage { page, household_no: household.household_no, address, members, history })
+}
+
+#[derive(Template)]
+#[template(path = "resident.html")]
+struct ResidentPage {
+    page: Chrome,
+    name: String,
+    as_of: Option<String>,
+    facts: Vec<(&'static str, String)>,
+    history: Vec<HistoryRow>,
+}
+
+#[derive(Deserialize)]
+pub struct AsOf {
+    as_of: Option<String>,
+}
+
+/// What differs between two versions, named in Chinese.
+fn changed_fields(old: &ResidentFacts, new: &ResidentFacts, old_community: &DivisionCode, new_community: &DivisionCode) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut check = |differs: bool, label: &'static str| {
+        if differs {
+            out.push(label);
+        }
+    };
+    check(old.name != new.name, "姓名");
+    check(old.sex != new.sex, "性别");
+    check(old.birth_date != new.birth_date, "出生日期");
+    check(old.identity != new.identity, "身份号码");
+    check(old.ethnicity != new.ethnicity, "民族");
+    check(old.phone != new.phone, "联系电话");
+    check(old.registered_residence != new.registered_residence, "户籍地");
+    check(old.household_id != new.household_id, "所在户");
+    check(old.relationship != new.relationship, "与户主关系");
+    check(old.residence_status != new.residence_status, "人口类型");
+    check(old.arrival_date != new.arrival_date, "来本地日期");
+    check(old.marital_status != new.marital_status, "婚姻状况");
+    check(old_community != new_community, "所在社区");
+    out
+}
+
+fn history_rows(history: &[ResidentVersion]) -> Vec<HistoryRow> {
+    // `history` is newest first; each version is compared with the one before it.
+    history
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let summary = match history.get(i + 1) {
+                None => "首次登记 First recorded".to_string(),
+                Some(prev) => {
+                    let fields = changed_fields(&prev.facts, &v.facts, &prev.community, &v.community);
+                    if fields.is_empty() { "无变化 No change".into() } else { format!("变更：{}", fields.join("、")) }
+                }
+            };
+            HistoryRow {
+                version: v.stamp.version,
+                valid_from: v.stamp.valid_from.to_string(),
+                valid_to: date_cell(v.stamp.valid_to),
+                summary,
+                recorded: recorded(&v.stamp),
+            }
+        })
+        .collect()
+}
+
+pub async fn resident(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+    Query(query): Query<AsOf>,
+) -> AppResult<impl IntoResponse> {
+    let county = parse_county(&county)?;
+    let registry = state.store.registry();
+    let current = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    user.require_view(&current.community, "居民 Resident")?;
+    let as_of = match query.as_of.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => Some(
+            time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+                .map_err(|_| AppError::BadRequest(format!("日期“{text}”应为 YYYY-MM-DD / date '{text}' must be YYYY-MM-DD")))?,
+        ),
+    };
+    let shown = match as_of {
+        None => current.clone(),
+        Some(d) => registry
+            .resident_as_of(&county, id, d)
+            .await?
+            .ok_or_else(|| AppError::NotFound { what: format!("{d} 时的居民记录 / the resident's record on {d}") })?,
+    };
+    let f = &shown.facts;
+    let division_name = |code: DivisionCode| {
+        let state = state.clone();
+        async move {
+            let names: Vec<String> = state.store.divisions().path(&code).await?.into_iter().map(|d| d.name).collect();
+            Ok::<_, AppError>(if names.is_empty() { code.to_string() } else { format!("{}（{code}）", names.join("")) })
+        }
+    };
+    let identity = match &f.identity {
+        Identity::Number(n) => format!("{n}（{}）", n.kind().label_zh()),
+        Identity::Missing(reason) => format!("无 — {}", reason.label_zh()),
+    };
+    let facts = vec![
+        ("姓名 Name", f.name.to_string()),
+        ("性别 Sex", f.sex.label_zh().to_string()),
+        ("出生日期 Date of birth", f.birth_date.to_string()),
+        ("公民身份号码 ID number", identity),
+        ("民族 Ethnicity", f.ethnicity.name().to_string()),
+        ("联系电话 Phone", f.phone.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "—".into())),
+        ("户籍地 Registered residence", division_name(f.registered_residence.clone()).await?),
+        ("人口类型 Residence status", f.residence_status.label_zh().to_string()),
+        ("来本地日期 Arrived", date_cell(f.arrival_date)),
+        ("婚姻状况 Marital status", f.marital_status.label_zh().to_string()),
+        ("与户主关系 Relationship to head", f.relationship.label_zh().to_string()),
+        ("现居社区 Community", division_name(shown.community.clone()).await?),
+    ];
+    let history = history_rows(&registry.resident_history(&county, id).await?);
+    let mut page = Chrome::new(f.name.as_str(), Some(user.label()));
+    page.crumbs = household_crumbs(&state, &user, &county, current.facts.household_id).await?;
+    page.crumbs.push(Crumb { label: current.facts.name.to_string(), href: format!("/residents/{county}/{id}") });
+    render(&ResidentPage { page, name: f.name.to_string(), as_of: as_of.map(|d| d.to_string()), facts, history })
+}
