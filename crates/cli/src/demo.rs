@@ -27,7 +27,8 @@ pub async fn build(store: &Store, options: &DemoOptions) -> anyhow::Result<(Stri
             options.county, options.county
         );
     } else {
-        let plan = generate::plan(&options.county, options.residents, options.seed, time::OffsetDateTime::now_utc().date())?;
+        let plan =
+            generate::plan(&options.county, options.residents, options.seed, time::OffsetDateTime::now_utc().date())?;
         let generated = Instant::now();
         let summary = generate::populate(store, plan, "demo").await?;
         println!(

@@ -5,9 +5,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub fn bar(len: u64, message: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{msg:<24} [{bar:40.green/white}] {human_pos}/{human_len} {per_sec} 剩余 ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:<24} [{bar:40.green/white}] {human_pos}/{human_len} {per_sec} 剩余 ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_message(message.to_string());
     bar

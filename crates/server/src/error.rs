@@ -52,7 +52,9 @@ impl IntoResponse for AppError {
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "系统错误 Internal error",
-                    format!("处理请求时出错，请把参考号 {reference} 告诉管理员。/ Something went wrong; give reference {reference} to your administrator."),
+                    format!(
+                        "处理请求时出错，请把参考号 {reference} 告诉管理员。/ Something went wrong; give reference {reference} to your administrator."
+                    ),
                 )
             }
         };

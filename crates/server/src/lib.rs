@@ -50,3 +50,6 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
         })
         .await
 }
+
+#[cfg(test)]
+mod tests;

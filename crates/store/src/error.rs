@@ -6,13 +6,17 @@ use sea_orm::DbErr;
 pub enum StoreError {
     #[error("数据库错误 / database error: {0}")]
     Database(#[from] DbErr),
-    #[error("无法识别的数据库地址“{url}”：应以 sqlite:// 或 postgres:// 开头 / unrecognised database URL '{url}': expected sqlite:// or postgres://")]
+    #[error(
+        "无法识别的数据库地址“{url}”：应以 sqlite:// 或 postgres:// 开头 / unrecognised database URL '{url}': expected sqlite:// or postgres://"
+    )]
     UnsupportedUrl { url: String },
     #[error("未找到{what} / {what} not found")]
     NotFound { what: String },
     #[error("数据库中{table}.{column}的值“{value}”无效 / stored value '{value}' in {table}.{column} is invalid")]
     Corrupt { table: &'static str, column: &'static str, value: String },
-    #[error("变更生效日期{valid_from}早于当前版本的{current_from}；请使用更正 / change effective {valid_from} is before the current version's {current_from}; record a correction instead")]
+    #[error(
+        "变更生效日期{valid_from}早于当前版本的{current_from}；请使用更正 / change effective {valid_from} is before the current version's {current_from}; record a correction instead"
+    )]
     Retroactive { valid_from: time::Date, current_from: time::Date },
     #[error("{0}")]
     Invalid(String),

@@ -76,10 +76,7 @@ pub async fn postgres() -> Option<TestDb> {
             return None;
         }
     };
-    admin
-        .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
-        .await
-        .expect("create a test schema");
+    admin.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.expect("create a test schema");
     let _ = admin.close().await;
     let store = Store::open_in_schema(&url, &schema).await.expect("open PostgreSQL test schema");
     Some(TestDb { label: "postgres", store, url, schema: Some(schema), _dir: None })

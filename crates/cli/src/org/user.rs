@@ -46,11 +46,15 @@ pub async fn add(
         .map(|s| DivisionCode::parse(s).with_context(|| format!("--scope {s}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if scopes.is_empty() && role != Role::Administrator {
-        anyhow::bail!("除管理员外，用户至少需要一个 --scope / every user but an administrator needs at least one --scope");
+        anyhow::bail!(
+            "除管理员外，用户至少需要一个 --scope / every user but an administrator needs at least one --scope"
+        );
     }
     for scope in &scopes {
         if store.divisions().get(scope).await?.is_none() {
-            anyhow::bail!("区划 {scope} 尚未载入，请先运行 jiceng regions load / division {scope} is not loaded; run `jiceng regions load` first");
+            anyhow::bail!(
+                "区划 {scope} 尚未载入，请先运行 jiceng regions load / division {scope} is not loaded; run `jiceng regions load` first"
+            );
         }
     }
     let (password, generated) = password_from_stdin()?;

@@ -21,11 +21,8 @@ struct Checked<'a> {
 /// Checks each ID (from `ids`, or one per line of standard input when empty).
 /// Returns whether every one was valid.
 pub fn run(ids: &[String], json: bool) -> anyhow::Result<bool> {
-    let inputs: Vec<String> = if ids.is_empty() {
-        std::io::stdin().lock().lines().collect::<Result<_, _>>()?
-    } else {
-        ids.to_vec()
-    };
+    let inputs: Vec<String> =
+        if ids.is_empty() { std::io::stdin().lock().lines().collect::<Result<_, _>>()? } else { ids.to_vec() };
     let names: HashMap<String, String> = if json {
         HashMap::new()
     } else {

@@ -190,9 +190,8 @@ mod tests {
     fn levels_and_parents() {
         let village = DivisionCode::parse("440307003002").unwrap();
         assert_eq!(village.level(), DivisionLevel::Village);
-        let chain: Vec<String> = std::iter::successors(Some(village.clone()), |c| c.parent())
-            .map(|c| c.to_string())
-            .collect();
+        let chain: Vec<String> =
+            std::iter::successors(Some(village.clone()), |c| c.parent()).map(|c| c.to_string()).collect();
         assert_eq!(chain, ["440307003002", "440307003", "440307", "4403", "44"]);
         assert!(DivisionCode::parse("440307").unwrap().contains(&village));
         assert!(!DivisionCode::parse("440308").unwrap().contains(&village));

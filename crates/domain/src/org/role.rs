@@ -20,14 +20,8 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::GridWorker,
-        Role::Specialist,
-        Role::Street,
-        Role::District,
-        Role::ServiceProvider,
-        Role::Administrator,
-    ];
+    pub const ALL: [Role; 6] =
+        [Role::GridWorker, Role::Specialist, Role::Street, Role::District, Role::ServiceProvider, Role::Administrator];
 
     pub fn key(self) -> &'static str {
         match self {

@@ -20,8 +20,8 @@ const CHECK_CHARS: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3
 
 /// Province-level codes that may open a mainland number (GB/T 2260).
 const PROVINCE_CODES: [&str; 32] = [
-    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41",
-    "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71",
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44",
+    "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71",
 ];
 
 /// What kind of document the number belongs to.
@@ -57,9 +57,13 @@ impl IdKind {
 pub enum IdNumberError {
     #[error("公民身份号码为空 / the identity number is empty")]
     Empty,
-    #[error("公民身份号码应为18位（或旧式15位），实际为{found}位 / must have 18 characters (or 15 in the legacy form), found {found}")]
+    #[error(
+        "公民身份号码应为18位（或旧式15位），实际为{found}位 / must have 18 characters (or 15 in the legacy form), found {found}"
+    )]
     Length { found: usize },
-    #[error("第{position}位字符“{found}”无效：前17位须为数字，末位为数字或X / character {position} '{found}' is invalid: the first 17 must be digits, the last a digit or X")]
+    #[error(
+        "第{position}位字符“{found}”无效：前17位须为数字，末位为数字或X / character {position} '{found}' is invalid: the first 17 must be digits, the last a digit or X"
+    )]
     Character { position: usize, found: char },
     #[error("地址码“{code}”不是有效的省级代码 / area code '{code}' does not start with a valid province code")]
     AreaCode { code: String },
@@ -135,12 +139,7 @@ impl IdNumber {
         if area.len() != 6 || !area.bytes().all(|b| b.is_ascii_digit()) || sequence > 999 {
             return None;
         }
-        let body = format!(
-            "{area}{:04}{:02}{:02}{sequence:03}",
-            birth.year(),
-            u8::from(birth.month()),
-            birth.day()
-        );
+        let body = format!("{area}{:04}{:02}{:02}{sequence:03}", birth.year(), u8::from(birth.month()), birth.day());
         let check = check_char(&body);
         Some(IdNumber(format!("{body}{check}")))
     }
@@ -211,32 +210,19 @@ impl From<IdNumber> for String {
 /// NFKC folds full-width digits and letters to ASCII; spaces inside are dropped
 /// because people group digits when they type.
 fn normalize(input: &str) -> String {
-    input
-        .nfkc()
-        .filter(|c| !c.is_whitespace())
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
+    input.nfkc().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect()
 }
 
 fn check_char(first17: &str) -> char {
-    let sum: u32 = first17
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
+    let sum: u32 = first17.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
     CHECK_CHARS[(sum % 11) as usize]
 }
 
 fn check_area(text: &str) -> Result<(), IdNumberError> {
     let province = &text[..2];
-    let valid = PROVINCE_CODES.contains(&province)
-        || matches!(province, "81" | "82" | "83")
-        || province.starts_with('9');
-    if valid {
-        Ok(())
-    } else {
-        Err(IdNumberError::AreaCode { code: text[..6].to_string() })
-    }
+    let valid =
+        PROVINCE_CODES.contains(&province) || matches!(province, "81" | "82" | "83") || province.starts_with('9');
+    if valid { Ok(()) } else { Err(IdNumberError::AreaCode { code: text[..6].to_string() }) }
 }
 
 fn parse_date_digits(digits: &str) -> Option<Date> {
@@ -247,8 +233,7 @@ fn parse_date_digits(digits: &str) -> Option<Date> {
 }
 
 fn birth_date_of(digits: &str, today: Date) -> Result<Date, IdNumberError> {
-    let date = parse_date_digits(digits)
-        .ok_or_else(|| IdNumberError::ImpossibleDate { digits: digits.to_string() })?;
+    let date = parse_date_digits(digits).ok_or_else(|| IdNumberError::ImpossibleDate { digits: digits.to_string() })?;
     if date.year() < 1900 {
         return Err(IdNumberError::DateBefore1900 { date });
     }
@@ -325,8 +310,7 @@ mod tests {
     }
 
     fn area_strategy() -> impl Strategy<Value = String> {
-        (prop::sample::select(PROVINCE_CODES.to_vec()), 0u32..10_000)
-            .prop_map(|(p, rest)| format!("{p}{rest:04}"))
+        (prop::sample::select(PROVINCE_CODES.to_vec()), 0u32..10_000).prop_map(|(p, rest)| format!("{p}{rest:04}"))
     }
 
     fn date_strategy() -> impl Strategy<Value = Date> {

@@ -9,7 +9,9 @@ use unicode_normalization::UnicodeNormalization;
 pub enum PhoneError {
     #[error("电话号码“{input}”含无效字符 / phone number '{input}' contains an invalid character")]
     Character { input: String },
-    #[error("电话号码“{input}”既不是11位手机号，也不是带区号的固定电话 / phone number '{input}' is neither an 11-digit mobile number nor a landline with area code")]
+    #[error(
+        "电话号码“{input}”既不是11位手机号，也不是带区号的固定电话 / phone number '{input}' is neither an 11-digit mobile number nor a landline with area code"
+    )]
     Shape { input: String },
 }
 
@@ -38,11 +40,7 @@ impl Phone {
         let bytes = digits.as_bytes();
         let mobile = bytes.len() == 11 && bytes[0] == b'1' && (b'3'..=b'9').contains(&bytes[1]);
         let landline = (10..=12).contains(&bytes.len()) && bytes[0] == b'0' && bytes[1] != b'0';
-        if mobile || landline {
-            Ok(Phone(digits))
-        } else {
-            Err(PhoneError::Shape { input: input.to_string() })
-        }
+        if mobile || landline { Ok(Phone(digits)) } else { Err(PhoneError::Shape { input: input.to_string() }) }
     }
 
     pub fn as_str(&self) -> &str {

@@ -5,9 +5,7 @@ use time::Date;
 use uuid::Uuid;
 
 use crate::org::DivisionCode;
-use crate::registry::{
-    Ethnicity, IdMissingReason, IdNumber, MaritalStatus, Phone, Relationship, ResidenceStatus, Sex,
-};
+use crate::registry::{Ethnicity, IdMissingReason, IdNumber, MaritalStatus, Phone, Relationship, ResidenceStatus, Sex};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PersonNameError {
@@ -105,7 +103,9 @@ pub struct ResidentFacts {
 /// A contradiction between the facts of one resident.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResidentFactsError {
-    #[error("出生日期{recorded}与身份号码中的{from_id}不符 / birth date {recorded} does not match {from_id} in the identity number")]
+    #[error(
+        "出生日期{recorded}与身份号码中的{from_id}不符 / birth date {recorded} does not match {from_id} in the identity number"
+    )]
     BirthDateMismatch { recorded: Date, from_id: Date },
     #[error("性别与身份号码不符 / sex does not match the identity number")]
     SexMismatch,
@@ -132,10 +132,10 @@ impl ResidentFacts {
                 return Err(ResidentFactsError::SexMismatch);
             }
         }
-        if let Some(arrival) = self.arrival_date {
-            if arrival < self.birth_date {
-                return Err(ResidentFactsError::ArrivalBeforeBirth { arrival, birth: self.birth_date });
-            }
+        if let Some(arrival) = self.arrival_date
+            && arrival < self.birth_date
+        {
+            return Err(ResidentFactsError::ArrivalBeforeBirth { arrival, birth: self.birth_date });
         }
         Ok(())
     }

@@ -15,14 +15,22 @@ use time::{Date, Duration};
 
 use crate::org::DivisionCode;
 use crate::registry::names::{FEMALE_GIVEN, MALE_GIVEN, SURNAMES};
-use crate::registry::{
-    Ethnicity, IdNumber, MaritalStatus, Phone, PersonName, Relationship, ResidenceStatus, Sex,
-};
+use crate::registry::{Ethnicity, IdNumber, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus, Sex};
 
 /// Main sending provinces of Shenzhen's migrants with rough shares (percent).
 const SENDING_PROVINCES: [(&str, u32); 12] = [
-    ("44", 25), ("43", 16), ("45", 12), ("36", 9), ("42", 8), ("41", 8),
-    ("51", 6), ("34", 4), ("50", 3), ("35", 3), ("52", 3), ("61", 3),
+    ("44", 25),
+    ("43", 16),
+    ("45", 12),
+    ("36", 9),
+    ("42", 8),
+    ("41", 8),
+    ("51", 6),
+    ("34", 4),
+    ("50", 3),
+    ("35", 3),
+    ("52", 3),
+    ("61", 3),
 ];
 
 /// What to generate.
@@ -156,7 +164,8 @@ impl PopulationGenerator {
     fn community(&mut self, index: usize) -> SyntheticCommunity {
         let (code, name) = self.plan.communities[index].clone();
         let target = self.targets[index];
-        let mut rng = ChaCha8Rng::seed_from_u64(self.plan.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.plan.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut grids = Vec::new();
         let mut residents = 0u64;
         let mut household_seq = 0u32;
@@ -170,7 +179,8 @@ impl PopulationGenerator {
             while grid_households < grid_target && residents < target {
                 let floors: i16 = if urban_village { rng.random_range(6..=9) } else { rng.random_range(6..=33) };
                 let units: i16 = if urban_village { 1 } else { rng.random_range(1..=4) };
-                let rooms_per_floor: i16 = if urban_village { rng.random_range(4..=8) } else { rng.random_range(2..=6) };
+                let rooms_per_floor: i16 =
+                    if urban_village { rng.random_range(4..=8) } else { rng.random_range(2..=6) };
                 let occupancy = rng.random_range(0.6..0.95);
                 let building_no = grid.buildings.len() + 1;
                 let mut building = SyntheticBuilding {
@@ -258,7 +268,14 @@ impl PopulationGenerator {
         });
         let ethnicity = ethnicity_for(rng, &origin);
         let mut members = Vec::new();
-        let person = |this: &mut Self, rng: &mut ChaCha8Rng, surname: &str, sex: Sex, age: i32, relationship: Relationship, marital: MaritalStatus, arrival: Option<Date>| {
+        let person = |this: &mut Self,
+                      rng: &mut ChaCha8Rng,
+                      surname: &str,
+                      sex: Sex,
+                      age: i32,
+                      relationship: Relationship,
+                      marital: MaritalStatus,
+                      arrival: Option<Date>| {
             let birth = birth_date_for_age(rng, today, age);
             let id_number = this.issue_id(rng, &id_area, birth, sex);
             let name = person_name(rng, surname, sex);
@@ -291,7 +308,16 @@ impl PopulationGenerator {
             let spouse_age = (head_age + rng.random_range(-5..=3)).max(20);
             let spouse_surname = SURNAMES[self.surnames.sample(rng)].0;
             let spouse_sex = if head_sex == Sex::Male { Sex::Female } else { Sex::Male };
-            members.push(person(self, rng, spouse_surname, spouse_sex, spouse_age, Relationship::Spouse, MaritalStatus::Married, head_arrival));
+            members.push(person(
+                self,
+                rng,
+                spouse_surname,
+                spouse_sex,
+                spouse_age,
+                Relationship::Spouse,
+                MaritalStatus::Married,
+                head_arrival,
+            ));
         }
         let child_max_age = if migrant { (head_age - 20).min(17) } else { head_age - 20 };
         for _ in 0..children {
@@ -301,7 +327,8 @@ impl PopulationGenerator {
             let age = rng.random_range(0..=child_max_age);
             let sex = if rng.random_bool(0.53) { Sex::Male } else { Sex::Female };
             let relationship = if sex == Sex::Male { Relationship::Son } else { Relationship::Daughter };
-            let marital = if age >= 25 && rng.random_bool(0.6) { MaritalStatus::Married } else { MaritalStatus::Unmarried };
+            let marital =
+                if age >= 25 && rng.random_bool(0.6) { MaritalStatus::Married } else { MaritalStatus::Unmarried };
             members.push(person(self, rng, surname, sex, age, relationship, marital, head_arrival));
         }
         if with_parent {
@@ -316,7 +343,16 @@ impl PopulationGenerator {
             let age = rng.random_range(18..40);
             let other_surname = SURNAMES[self.surnames.sample(rng)].0;
             let sex = if rng.random_bool(0.55) { Sex::Male } else { Sex::Female };
-            members.push(person(self, rng, other_surname, sex, age, Relationship::Other, MaritalStatus::Unmarried, head_arrival));
+            members.push(person(
+                self,
+                rng,
+                other_surname,
+                sex,
+                age,
+                Relationship::Other,
+                MaritalStatus::Unmarried,
+                head_arrival,
+            ));
         }
         members
     }
@@ -367,9 +403,7 @@ impl Iterator for PopulationGenerator {
 }
 
 fn pick(rng: &mut ChaCha8Rng, bands: &[(std::ops::Range<i32>, u32)]) -> i32 {
-    let index = WeightedIndex::new(bands.iter().map(|(_, w)| *w))
-        .map(|w| w.sample(rng))
-        .unwrap_or(0);
+    let index = WeightedIndex::new(bands.iter().map(|(_, w)| *w)).map(|w| w.sample(rng)).unwrap_or(0);
     rng.random_range(bands[index].0.clone())
 }
 
@@ -396,7 +430,8 @@ fn person_name(rng: &mut ChaCha8Rng, surname: &str, sex: Sex) -> PersonName {
 fn mobile(rng: &mut ChaCha8Rng) -> Phone {
     let second = rng.random_range(3..=9);
     let rest: u32 = rng.random_range(0..1_000_000_000);
-    Phone::parse(&format!("1{second}{rest:09}")).unwrap_or_else(|_| unreachable!("generated mobile numbers are well-formed"))
+    Phone::parse(&format!("1{second}{rest:09}"))
+        .unwrap_or_else(|_| unreachable!("generated mobile numbers are well-formed"))
 }
 
 fn ethnicity_for(rng: &mut ChaCha8Rng, origin: &DivisionCode) -> Ethnicity {
@@ -422,9 +457,8 @@ mod tests {
     use time::macros::date;
 
     fn plan(residents: u64, seed: u64) -> PopulationPlan {
-        let communities = (1..=5)
-            .map(|i| (DivisionCode::parse(&format!("440307003{i:03}")).unwrap(), format!("社区{i}")))
-            .collect();
+        let communities =
+            (1..=5).map(|i| (DivisionCode::parse(&format!("440307003{i:03}")).unwrap(), format!("社区{i}"))).collect();
         let all_counties = ["430521", "450102", "360121", "440307", "440106", "421002"]
             .iter()
             .map(|c| DivisionCode::parse(c).unwrap())
@@ -446,7 +480,11 @@ mod tests {
         let c: Vec<_> = PopulationGenerator::new(plan(3_000, 8)).collect();
         assert_eq!(a.iter().map(|c| c.resident_count()).sum::<usize>(), 3_000);
         let ids = |p: &[SyntheticCommunity]| -> Vec<String> {
-            p.iter().flat_map(|c| c.households()).flat_map(|h| h.members.iter()).map(|m| m.id_number.to_string()).collect()
+            p.iter()
+                .flat_map(|c| c.households())
+                .flat_map(|h| h.members.iter())
+                .map(|m| m.id_number.to_string())
+                .collect()
         };
         assert_eq!(ids(&a), ids(&b));
         assert_ne!(ids(&a), ids(&c));

@@ -1,10 +1,10 @@
 //! Login with argon2-hashed passwords and server-side sessions in a cookie.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use jiceng_domain::org::{DivisionCode, Role};
 use jiceng_store::org::User;

@@ -91,7 +91,9 @@ pub async fn home(user: CurrentUser) -> Response {
 /// administrator without a scope.
 pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResult<impl IntoResponse> {
     let divisions = state.store.divisions();
-    let nodes = if user.0.scopes.is_empty() && user.can_view(&DivisionCode::parse("11").map_err(|e| AppError::BadRequest(e.to_string()))?) {
+    let nodes = if user.0.scopes.is_empty()
+        && user.can_view(&DivisionCode::parse("11").map_err(|e| AppError::BadRequest(e.to_string()))?)
+    {
         divisions.children(None).await?
     } else {
         let mut nodes = Vec::new();
@@ -108,7 +110,12 @@ pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResul
             counts.add(c.status, c.residents);
             totals.add(c.status, c.residents);
         }
-        children.push(ChildRow { href: format!("/regions/{}", node.code), code: node.code.to_string(), name: node.name, counts });
+        children.push(ChildRow {
+            href: format!("/regions/{}", node.code),
+            code: node.code.to_string(),
+            name: node.name,
+            counts,
+        });
     }
     render(&RegionPage {
         page: Chrome::new("我的辖区 My area", Some(user.label())),
@@ -122,7 +129,11 @@ pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResul
     })
 }
 
-pub async fn region(State(state): State<AppState>, user: CurrentUser, Path(code): Path<String>) -> AppResult<impl IntoResponse> {
+pub async fn region(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(code): Path<String>,
+) -> AppResult<impl IntoResponse> {
     let code = parse_code(&code)?;
     user.require_view(&code, "区划 Division")?;
     let divisions = state.store.divisions();
@@ -202,7 +213,11 @@ fn parse_county(county: &str) -> AppResult<DivisionCode> {
     Ok(code)
 }
 
-pub async fn grid(State(state): State<AppState>, user: CurrentUser, Path((county, id)): Path<(String, Uuid)>) -> AppResult<impl IntoResponse> {
+pub async fn grid(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+) -> AppResult<impl IntoResponse> {
     let county = parse_county(&county)?;
     let registry = state.store.registry();
     let grid = registry.grid(&county, id).await?.ok_or_else(|| AppError::not_found("网格 Grid"))?;
@@ -249,7 +264,11 @@ struct BuildingPage {
     floor_rows: Vec<FloorRow>,
 }
 
-pub async fn building(State(state): State<AppState>, user: CurrentUser, Path((county, id)): Path<(String, Uuid)>) -> AppResult<impl IntoResponse> {
+pub async fn building(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+) -> AppResult<impl IntoResponse> {
     let county = parse_county(&county)?;
     let registry = state.store.registry();
     let building = registry.building(&county, id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
@@ -267,15 +286,20 @@ pub async fn building(State(state): State<AppState>, user: CurrentUser, Path((co
             href: format!("/households/{county}/{}", h.household_id),
         });
     }
-    let floor_rows = floors
-        .into_iter()
-        .map(|((unit, floor), households)| FloorRow { unit, floor: floor.0, households })
-        .collect();
+    let floor_rows =
+        floors.into_iter().map(|((unit, floor), households)| FloorRow { unit, floor: floor.0, households }).collect();
     let mut page = Chrome::new(&building.name, Some(user.label()));
     page.crumbs = division_crumbs(&state, &user, &building.community).await?;
     page.crumbs.push(Crumb { label: grid.name, href: format!("/grids/{county}/{}", grid.id) });
     page.crumbs.push(Crumb { label: building.name.clone(), href: format!("/buildings/{county}/{id}") });
-    render(&BuildingPage { page, name: building.name, floors: building.floors, units: building.units, households: count, floor_rows })
+    render(&BuildingPage {
+        page,
+        name: building.name,
+        floors: building.floors,
+        units: building.units,
+        households: count,
+        floor_rows,
+    })
 }
 
 pub struct MemberRow {
@@ -315,7 +339,15 @@ fn masked_identity(identity: &Identity) -> String {
 
 fn recorded(stamp: &jiceng_store::registry::VersionStamp) -> String {
     let at = stamp.recorded_at;
-    format!("{} {:04}-{:02}-{:02} {:02}:{:02}", stamp.recorded_by, at.year(), u8::from(at.month()), at.day(), at.hour(), at.minute())
+    format!(
+        "{} {:04}-{:02}-{:02} {:02}:{:02}",
+        stamp.recorded_by,
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
 }
 
 /// Breadcrumbs down to a household: divisions, grid, building, room.
@@ -326,24 +358,34 @@ async fn household_crumbs(
     household_id: Uuid,
 ) -> AppResult<Vec<Crumb>> {
     let registry = state.store.registry();
-    let household = registry.household(county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let household =
+        registry.household(county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let location = &household.location;
     let grid = registry.grid(county, location.grid_id).await?.ok_or_else(|| AppError::not_found("网格 Grid"))?;
-    let building = registry.building(county, location.building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
+    let building =
+        registry.building(county, location.building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
     let mut crumbs = division_crumbs(state, user, &location.community).await?;
     crumbs.push(Crumb { label: grid.name, href: format!("/grids/{county}/{}", grid.id) });
     crumbs.push(Crumb { label: building.name, href: format!("/buildings/{county}/{}", building.id) });
-    crumbs.push(Crumb { label: format!("{}室", location.room_no), href: format!("/households/{county}/{household_id}") });
+    crumbs
+        .push(Crumb {
+            label: format!("{}室", location.room_no), href: format!("/households/{county}/{household_id}")
+        });
     Ok(crumbs)
 }
 
-pub async fn household(State(state): State<AppState>, user: CurrentUser, Path((county, id)): Path<(String, Uuid)>) -> AppResult<impl IntoResponse> {
+pub async fn household(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+) -> AppResult<impl IntoResponse> {
     let county = parse_county(&county)?;
     let registry = state.store.registry();
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let location = &household.location;
     user.require_view(&location.community, "户 Household")?;
-    let building = registry.building(&county, location.building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
+    let building =
+        registry.building(&county, location.building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
     let members = registry
         .household_members(&county, id)
         .await?
@@ -397,7 +439,12 @@ pub struct AsOf {
 }
 
 /// What differs between two versions, named in Chinese.
-fn changed_fields(old: &ResidentFacts, new: &ResidentFacts, old_community: &DivisionCode, new_community: &DivisionCode) -> Vec<&'static str> {
+fn changed_fields(
+    old: &ResidentFacts,
+    new: &ResidentFacts,
+    old_community: &DivisionCode,
+    new_community: &DivisionCode,
+) -> Vec<&'static str> {
     let mut out = Vec::new();
     let mut check = |differs: bool, label: &'static str| {
         if differs {
@@ -430,7 +477,11 @@ fn history_rows(history: &[ResidentVersion]) -> Vec<HistoryRow> {
                 None => "首次登记 First recorded".to_string(),
                 Some(prev) => {
                     let fields = changed_fields(&prev.facts, &v.facts, &prev.community, &v.community);
-                    if fields.is_empty() { "无变化 No change".into() } else { format!("变更：{}", fields.join("、")) }
+                    if fields.is_empty() {
+                        "无变化 No change".into()
+                    } else {
+                        format!("变更：{}", fields.join("、"))
+                    }
                 }
             };
             HistoryRow {
@@ -456,24 +507,28 @@ pub async fn resident(
     user.require_view(&current.community, "居民 Resident")?;
     let as_of = match query.as_of.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(text) => Some(
-            time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-                .map_err(|_| AppError::BadRequest(format!("日期“{text}”应为 YYYY-MM-DD / date '{text}' must be YYYY-MM-DD")))?,
-        ),
+        Some(text) => {
+            Some(time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| {
+                AppError::BadRequest(format!("日期“{text}”应为 YYYY-MM-DD / date '{text}' must be YYYY-MM-DD"))
+            })?)
+        }
     };
     let shown = match as_of {
         None => current.clone(),
-        Some(d) => registry
-            .resident_as_of(&county, id, d)
-            .await?
-            .ok_or_else(|| AppError::NotFound { what: format!("{d} 时的居民记录 / the resident's record on {d}") })?,
+        Some(d) => registry.resident_as_of(&county, id, d).await?.ok_or_else(|| AppError::NotFound {
+            what: format!("{d} 时的居民记录 / the resident's record on {d}"),
+        })?,
     };
     let f = &shown.facts;
     let division_name = |code: DivisionCode| {
         let state = state.clone();
         async move {
             let names: Vec<String> = state.store.divisions().path(&code).await?.into_iter().map(|d| d.name).collect();
-            Ok::<_, AppError>(if names.is_empty() { code.to_string() } else { format!("{}（{code}）", names.join("")) })
+            Ok::<_, AppError>(if names.is_empty() {
+                code.to_string()
+            } else {
+                format!("{}（{code}）", names.join(""))
+            })
         }
     };
     let identity = match &f.identity {

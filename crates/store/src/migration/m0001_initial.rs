@@ -130,9 +130,7 @@ impl MigrationTrait for Migration {
                 .col(timestamp("created_at"))
                 .primary_key(Index::create().col("county_code").col("id"))
                 .foreign_key(
-                    ForeignKey::create()
-                        .from("building", ("county_code", "grid_id"))
-                        .to("grid", ("county_code", "id")),
+                    ForeignKey::create().from("building", ("county_code", "grid_id")).to("grid", ("county_code", "id")),
                 )
                 .take(),
         )
@@ -151,8 +149,7 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index("household_no", "household", &["county_code", "household_no"]).unique().take())
-            .await?;
+        m.create_index(index("household_no", "household", &["county_code", "household_no"]).unique().take()).await?;
 
         let mut household_version = Table::create();
         household_version.table("household_version").col(text("county_code")).col(uuid("household_id"));
@@ -175,8 +172,12 @@ impl MigrationTrait for Migration {
                     .to("building", ("county_code", "id")),
             );
         m.create_table(household_version).await?;
-        m.create_index(index("household_version_building", "household_version", &["county_code", "building_id", "floor_no"]))
-            .await?;
+        m.create_index(index(
+            "household_version_building",
+            "household_version",
+            &["county_code", "building_id", "floor_no"],
+        ))
+        .await?;
 
         m.create_table(
             Table::create()

@@ -4,9 +4,9 @@ use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 
+use crate::Store;
 use crate::error::{StoreResult, decode, decode_opt};
 use crate::org::reference::{self, ReferenceDivision};
-use crate::Store;
 
 /// A node of the region tree as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +73,7 @@ impl Divisions<'_> {
                     row.code.parent().map(String::from).into(),
                 ]);
             }
-            insert.on_conflict(
-                OnConflict::column("code").update_columns(["name", "level", "parent_code"]).to_owned(),
-            );
+            insert.on_conflict(OnConflict::column("code").update_columns(["name", "level", "parent_code"]).to_owned());
             txn.execute(&insert).await?;
             written += chunk.len() as u64;
             progress(written);

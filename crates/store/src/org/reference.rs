@@ -53,7 +53,9 @@ pub fn read_level(
         let row = index + 2; // the header is line 1
         let record = record.map_err(|e| StoreError::DivisionData(format!("{file} 第{row}行 / row {row}: {e}")))?;
         let (Some(code), Some(name)) = (record.get(0), record.get(1)) else {
-            return Err(StoreError::DivisionData(format!("{file} 第{row}行缺少字段 / row {row}: missing code or name")));
+            return Err(StoreError::DivisionData(format!(
+                "{file} 第{row}行缺少字段 / row {row}: missing code or name"
+            )));
         };
         let code = DivisionCode::parse(code)
             .map_err(|e| StoreError::DivisionData(format!("{file} 第{row}行 code / row {row} field code: {e}")))?;

@@ -19,7 +19,9 @@ async fn users_log_in_and_sessions_end() {
         let user = users.add(&new).await.unwrap();
         assert_eq!(user.scopes, new.scopes);
         assert!(users.add(&new).await.is_err(), "duplicate username");
-        assert!(users.add(&NewUser { username: "short".into(), password: "1234".into(), ..new.clone() }).await.is_err());
+        assert!(
+            users.add(&NewUser { username: "short".into(), password: "1234".into(), ..new.clone() }).await.is_err()
+        );
         assert_eq!(users.verify_login("wang", "correct horse").await.unwrap().map(|u| u.id), Some(user.id));
         assert!(users.verify_login("wang", "wrong").await.unwrap().is_none());
         assert!(users.verify_login("nobody", "correct horse").await.unwrap().is_none());

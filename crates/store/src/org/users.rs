@@ -1,7 +1,7 @@
 //! Users, their scope in the region tree, passwords (argon2) and server-side sessions.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jiceng_domain::org::{DivisionCode, Role};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::error::{StoreError, StoreResult, decode, decode_opt};
 use crate::Store;
+use crate::error::{StoreError, StoreResult, decode, decode_opt};
 
 /// How long a session lasts without a new login.
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);
@@ -65,7 +65,9 @@ impl Users<'_> {
             return Err(StoreError::Invalid("密码至少8个字符 / the password must have at least 8 characters".into()));
         }
         if self.by_username(username).await?.is_some() {
-            return Err(StoreError::Invalid(format!("用户名“{username}”已存在 / username '{username}' already exists")));
+            return Err(StoreError::Invalid(format!(
+                "用户名“{username}”已存在 / username '{username}' already exists"
+            )));
         }
         let id = Uuid::now_v7();
         let hash = hash_password(&new.password)?;
@@ -169,7 +171,12 @@ impl Users<'_> {
                 Query::insert()
                     .into_table("user_session")
                     .columns(["token_hash", "user_id", "created_at", "expires_at"])
-                    .values_panic([token_hash(&token).into(), user_id.into(), now.into(), (now + SESSION_LIFETIME).into()]),
+                    .values_panic([
+                        token_hash(&token).into(),
+                        user_id.into(),
+                        now.into(),
+                        (now + SESSION_LIFETIME).into(),
+                    ]),
             )
             .await?;
         Ok(token)
@@ -194,7 +201,9 @@ impl Users<'_> {
     pub async fn end_session(&self, token: &str) -> StoreResult<()> {
         self.store
             .db
-            .execute(Query::delete().from_table("user_session").and_where(Expr::col("token_hash").eq(token_hash(token))))
+            .execute(
+                Query::delete().from_table("user_session").and_where(Expr::col("token_hash").eq(token_hash(token))),
+            )
             .await?;
         Ok(())
     }

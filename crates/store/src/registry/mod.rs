@@ -112,7 +112,8 @@ impl Registry<'_> {
                 .values_panic([county.as_str().into(), id.into(), household_no.into(), now.into(), recorded_by.into()]),
         )
         .await?;
-        let stamp = VersionStamp { version: 1, valid_from, valid_to: None, recorded_at: now, recorded_by: recorded_by.into() };
+        let stamp =
+            VersionStamp { version: 1, valid_from, valid_to: None, recorded_at: now, recorded_by: recorded_by.into() };
         insert_household_version(&txn, county, id, &stamp, location).await?;
         txn.commit().await?;
         Ok(id)
@@ -145,7 +146,8 @@ impl Registry<'_> {
         insert_household_version(&txn, county, household_id, &stamp, location).await?;
         if current.location.community != location.community {
             for member in members(&txn, county, household_id).await? {
-                append_resident_version(&txn, &member, &member.facts, &location.community, valid_from, recorded_by).await?;
+                append_resident_version(&txn, &member, &member.facts, &location.community, valid_from, recorded_by)
+                    .await?;
             }
         }
         txn.commit().await?;
@@ -172,7 +174,8 @@ impl Registry<'_> {
                 .values_panic([county.as_str().into(), id.into(), now.into(), recorded_by.into()]),
         )
         .await?;
-        let stamp = VersionStamp { version: 1, valid_from, valid_to: None, recorded_at: now, recorded_by: recorded_by.into() };
+        let stamp =
+            VersionStamp { version: 1, valid_from, valid_to: None, recorded_at: now, recorded_by: recorded_by.into() };
         insert_resident_version(&txn, county, id, &stamp, facts, &household.location.community).await?;
         txn.commit().await?;
         Ok(id)
@@ -196,7 +199,8 @@ impl Registry<'_> {
             return Ok(ChangeOutcome::Unchanged);
         }
         let version =
-            append_resident_version(&txn, &current, facts, &household.location.community, valid_from, recorded_by).await?;
+            append_resident_version(&txn, &current, facts, &household.location.community, valid_from, recorded_by)
+                .await?;
         txn.commit().await?;
         Ok(ChangeOutcome::NewVersion(version))
     }
@@ -227,7 +231,11 @@ impl Registry<'_> {
     }
 
     /// Every version of a resident, newest first.
-    pub async fn resident_history(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Vec<ResidentVersion>> {
+    pub async fn resident_history(
+        &self,
+        county: &DivisionCode,
+        resident_id: Uuid,
+    ) -> StoreResult<Vec<ResidentVersion>> {
         let mut q = resident_select();
         q.and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col("resident_id").eq(resident_id))
@@ -258,7 +266,11 @@ impl Registry<'_> {
         self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
     }
 
-    pub async fn household_history(&self, county: &DivisionCode, household_id: Uuid) -> StoreResult<Vec<HouseholdVersion>> {
+    pub async fn household_history(
+        &self,
+        county: &DivisionCode,
+        household_id: Uuid,
+    ) -> StoreResult<Vec<HouseholdVersion>> {
         let mut q = household_select();
         q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
             .and_where(Expr::col(("v", "household_id")).eq(household_id))
@@ -267,7 +279,11 @@ impl Registry<'_> {
     }
 
     /// The current members of a household, head first.
-    pub async fn household_members(&self, county: &DivisionCode, household_id: Uuid) -> StoreResult<Vec<ResidentVersion>> {
+    pub async fn household_members(
+        &self,
+        county: &DivisionCode,
+        household_id: Uuid,
+    ) -> StoreResult<Vec<ResidentVersion>> {
         members(&self.store.db, county, household_id).await
     }
 
@@ -293,8 +309,18 @@ impl Registry<'_> {
                 let status: String = r.try_get("", "residence_status")?;
                 let n: i64 = r.try_get_by_index(2)?;
                 Ok(CommunityCount {
-                    community: crate::error::decode("resident_version", "community_code", &community, DivisionCode::parse)?,
-                    status: crate::error::decode_opt("resident_version", "residence_status", &status, ResidenceStatus::from_key)?,
+                    community: crate::error::decode(
+                        "resident_version",
+                        "community_code",
+                        &community,
+                        DivisionCode::parse,
+                    )?,
+                    status: crate::error::decode_opt(
+                        "resident_version",
+                        "residence_status",
+                        &status,
+                        ResidenceStatus::from_key,
+                    )?,
                     residents: n as u64,
                 })
             })
@@ -422,7 +448,11 @@ async fn current_resident(txn: &DatabaseTransaction, county: &DivisionCode, id: 
     }
 }
 
-async fn current_household(txn: &DatabaseTransaction, county: &DivisionCode, id: Uuid) -> StoreResult<HouseholdVersion> {
+async fn current_household(
+    txn: &DatabaseTransaction,
+    county: &DivisionCode,
+    id: Uuid,
+) -> StoreResult<HouseholdVersion> {
     let mut q = household_select();
     q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
         .and_where(Expr::col(("v", "household_id")).eq(id))
@@ -433,7 +463,11 @@ async fn current_household(txn: &DatabaseTransaction, county: &DivisionCode, id:
     }
 }
 
-async fn members(db: &impl ConnectionTrait, county: &DivisionCode, household_id: Uuid) -> StoreResult<Vec<ResidentVersion>> {
+async fn members(
+    db: &impl ConnectionTrait,
+    county: &DivisionCode,
+    household_id: Uuid,
+) -> StoreResult<Vec<ResidentVersion>> {
     let mut q = resident_select();
     q.and_where(Expr::col("county_code").eq(county.as_str()))
         .and_where(Expr::col("household_id").eq(household_id))

@@ -185,7 +185,14 @@ impl Registry<'_> {
         }
         let txn = self.store.db.begin().await?;
         // Parents before children, for the foreign keys.
-        for batch in [&mut grids, &mut buildings, &mut households, &mut household_versions, &mut residents, &mut resident_versions] {
+        for batch in [
+            &mut grids,
+            &mut buildings,
+            &mut households,
+            &mut household_versions,
+            &mut residents,
+            &mut resident_versions,
+        ] {
             batch.flush(&txn).await?;
         }
         txn.commit().await?;

@@ -2,8 +2,8 @@
 
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::registry::{
-    Ethnicity, HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone,
-    Relationship, ResidenceStatus, ResidentFacts, Sex,
+    Ethnicity, HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
+    ResidenceStatus, ResidentFacts, Sex,
 };
 use sea_orm::QueryResult;
 use sea_orm::sea_query::Expr;
@@ -141,7 +141,12 @@ pub(crate) fn resident_row(r: &QueryResult) -> StoreResult<ResidentVersion> {
         identity,
         ethnicity: decode_opt(T, "ethnicity", &text(r, "ethnicity")?, Ethnicity::from_code)?,
         phone: phone.map(|p| decode(T, "phone", &p, Phone::parse)).transpose()?,
-        registered_residence: decode(T, "registered_residence", &text(r, "registered_residence")?, DivisionCode::parse)?,
+        registered_residence: decode(
+            T,
+            "registered_residence",
+            &text(r, "registered_residence")?,
+            DivisionCode::parse,
+        )?,
         household_id: r.try_get("", "household_id")?,
         relationship: decode_opt(T, "relationship", &text(r, "relationship")?, Relationship::from_key)?,
         residence_status: decode_opt(T, "residence_status", &text(r, "residence_status")?, ResidenceStatus::from_key)?,

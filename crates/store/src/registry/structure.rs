@@ -169,7 +169,12 @@ impl Registry<'_> {
         self.store.db.query_one(&q).await?.map(|r| building_row(&r)).transpose()
     }
 
-    pub(crate) async fn building_in(&self, db: &impl ConnectionTrait, county: &DivisionCode, id: Uuid) -> StoreResult<Building> {
+    pub(crate) async fn building_in(
+        &self,
+        db: &impl ConnectionTrait,
+        county: &DivisionCode,
+        id: Uuid,
+    ) -> StoreResult<Building> {
         let mut q = Query::select();
         q.columns(BUILDING_COLUMNS)
             .from("building")
@@ -265,12 +270,19 @@ impl Registry<'_> {
         }
         Ok(buildings
             .into_iter()
-            .map(|building| BuildingSummary { households: by_building.get(&building.id).copied().unwrap_or(0), building })
+            .map(|building| BuildingSummary {
+                households: by_building.get(&building.id).copied().unwrap_or(0),
+                building,
+            })
             .collect())
     }
 
     /// The households living in a building now, by unit, floor and room.
-    pub async fn households_in_building(&self, county: &DivisionCode, building_id: Uuid) -> StoreResult<Vec<HouseholdSummary>> {
+    pub async fn households_in_building(
+        &self,
+        county: &DivisionCode,
+        building_id: Uuid,
+    ) -> StoreResult<Vec<HouseholdSummary>> {
         let mut q = Query::select();
         q.columns([("v", "household_id"), ("v", "unit_no"), ("v", "floor_no"), ("v", "room_no")])
             .column(("h", "household_no"))

@@ -3,8 +3,8 @@
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::registry::synthetic::{PopulationGenerator, PopulationPlan};
 use jiceng_domain::registry::{
-    Ethnicity, HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone,
-    Relationship, ResidenceStatus, ResidentFacts, Sex,
+    Ethnicity, HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
+    ResidenceStatus, ResidentFacts, Sex,
 };
 use time::macros::date;
 
@@ -37,10 +37,8 @@ async fn resident_changes_are_versions_and_as_of_queries_see_the_past() {
             floor_no: 12,
             room_no: "1203".into(),
         };
-        let household = registry
-            .create_household(&county, "H0001", &location, date!(2020 - 01 - 01), "tester")
-            .await
-            .unwrap();
+        let household =
+            registry.create_household(&county, "H0001", &location, date!(2020 - 01 - 01), "tester").await.unwrap();
         let id = IdNumber::parse_as_of("11010519491231002X", date!(2026 - 01 - 01)).unwrap();
         let facts = ResidentFacts {
             name: PersonName::parse("张三").unwrap(),
@@ -118,7 +116,8 @@ async fn resident_changes_are_versions_and_as_of_queries_see_the_past() {
             floor_no: 3,
             room_no: "302".into(),
         };
-        let outcome = registry.move_household(&county, household, &moved, date!(2026 - 11 - 01), "tester").await.unwrap();
+        let outcome =
+            registry.move_household(&county, household, &moved, date!(2026 - 11 - 01), "tester").await.unwrap();
         assert_eq!(outcome, ChangeOutcome::NewVersion(2));
         assert_eq!(registry.household(&county, household).await.unwrap().unwrap().location, moved);
         let before = registry.household_as_of(&county, household, date!(2025 - 01 - 01)).await.unwrap().unwrap();

@@ -1,0 +1,137 @@
+//! The `jiceng` binary as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use jiceng_store::testing;
+
+fn jiceng(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jiceng"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run jiceng");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn id_check_prints_json_per_input_and_fails_on_invalid() {
+    let out = jiceng(&["id", "check", "--json", "11010519491231002x", "1234"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["input"], "11010519491231002x");
+    assert_eq!(lines[0]["valid"], true);
+    assert_eq!(lines[0]["normalized"], "11010519491231002X");
+    assert_eq!(lines[0]["birth_date"], "1949-12-31");
+    assert_eq!(lines[0]["sex"], "female");
+    assert_eq!(lines[0]["county"], "110105");
+    assert!(lines[0]["error"].is_null());
+    assert_eq!(lines[1]["valid"], false);
+    assert!(lines[1]["error"].as_str().unwrap().contains("18 characters"));
+
+    // Standard input, one per line; the text form names the county.
+    let out = jiceng(&["id", "check"], Some("11010519491231002X\n110105491231002\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 2);
+    assert!(text.contains("朝阳区") && text.contains("1949-12-31"), "{text}");
+}
+
+#[test]
+fn generate_is_deterministic_and_writes_the_import_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.csv");
+    for path in [&a, &b] {
+        let out = jiceng(
+            &[
+                "generate",
+                "--residents",
+                "1200",
+                "--seed",
+                "5",
+                "--as-of",
+                "2026-11-24",
+                "--out",
+                path.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let text = std::fs::read_to_string(&a).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&b).unwrap(), "same seed, same file");
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().trim_start_matches('\u{feff}');
+    assert!(header.starts_with("户编号,社区代码,社区,网格,楼栋,单元,楼层,房号,姓名,性别,公民身份号码"), "{header}");
+    assert_eq!(lines.count(), 1200);
+}
+
+/// The story of a first day: build the demo database, add a grid worker, log in data
+/// ready — on SQLite and on PostgreSQL.
+#[tokio::test]
+async fn demo_builds_a_database_and_users_can_be_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("demo.db");
+    let mut targets = vec![("sqlite", vec!["--db".to_string(), sqlite.to_str().unwrap().to_string()], None)];
+    if let Some(pg) = testing::postgres().await {
+        let schema = pg.schema().unwrap().to_string();
+        let url = format!("{}?options=-c%20search_path%3D{schema}", pg.url());
+        targets.push(("postgres", vec!["--database-url".to_string(), url], Some(pg)));
+    }
+    for (label, db, pg) in targets {
+        let db: Vec<&str> = db.iter().map(String::as_str).collect();
+        let run = |extra: &[&str], stdin: Option<&str>| {
+            let args: Vec<&str> = db.iter().copied().chain(extra.iter().copied()).collect();
+            jiceng(&args, stdin)
+        };
+        let out = run(&["demo", "--no-serve", "--residents", "3000", "--seed", "2"], None);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        assert!(stdout(&out).contains("3000 居民"), "{label}: {}", stdout(&out));
+        // A second run keeps the population and prints a fresh login.
+        let out = run(&["demo", "--no-serve", "--residents", "3000"], None);
+        assert!(stdout(&out).contains("跳过生成"), "{label}: {}", stdout(&out));
+
+        let out = run(
+            &["user", "add", "wang", "--role", "grid_worker", "--scope", "440307003002"],
+            Some("secret-password\n"),
+        );
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        assert!(!stdout(&out).contains("secret-password"), "a given password is not echoed");
+        let out = run(&["user", "add", "li", "--role", "specialist", "--scope", "440307003004"], None);
+        assert!(stdout(&out).contains("密码 Password: "), "{label}: a generated password is printed");
+        let out = run(&["user", "add", "zhao", "--role", "mayor", "--scope", "440307"], Some("secret-password\n"));
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("unknown role"), "{}", stderr(&out));
+        let out = run(&["user", "add", "zhao", "--role", "street", "--scope", "110105001"], Some("secret-password\n"));
+        assert!(stderr(&out).contains("not loaded"), "{label}: {}", stderr(&out));
+        if let Some(pg) = pg {
+            pg.finish().await;
+        }
+    }
+}
+
+#[test]
+fn bad_arguments_say_what_is_wrong() {
+    let out = jiceng(&["generate", "--county", "4403", "--out", "/dev/null"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a county code"), "{}", stderr(&out));
+    let out = jiceng(&["--database-url", "mysql://x", "regions", "load"], None);
+    assert!(stderr(&out).contains("sqlite:// or postgres://"), "{}", stderr(&out));
+}
