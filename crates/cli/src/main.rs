@@ -23,7 +23,7 @@ const DEFAULT_DB: &str = "jiceng.db";
 /// 基层人口服务平台 — jiceng, population services for grid workers, communities,
 /// street offices and the district bureau.
 #[derive(Parser)]
-#[command(name = "jiceng", version, about, long_about = None)]
+#[command(name = "jiceng", version)]
 struct Cli {
     #[command(flatten)]
     db: DbArgs,

@@ -94,7 +94,12 @@ impl DivisionCode {
     /// codes have real all-zero levels (东莞市 441900 has no counties, so its towns hang
     /// under a county code ending in 00).
     pub fn parse(input: &str) -> Result<Self, DivisionCodeError> {
-        let code: String = input.nfkc().filter(|c| !c.is_whitespace()).collect();
+        // Plain ASCII digits (nearly every input) skip the Unicode normalisation.
+        let code: String = if input.bytes().all(|b| b.is_ascii_digit()) {
+            input.to_string()
+        } else {
+            input.nfkc().filter(|c| !c.is_whitespace()).collect()
+        };
         if code.is_empty() {
             return Err(DivisionCodeError::Empty);
         }
