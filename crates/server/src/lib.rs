@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until Ctrl-C. `ready` is called once the socket is bound.
+/// Serves on an already bound listener until Ctrl-C.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {

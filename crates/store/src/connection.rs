@@ -27,6 +27,9 @@ pub(crate) async fn connect(url: &str, schema: Option<&str>) -> StoreResult<Data
                 .busy_timeout(Duration::from_secs(30))
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory")
+                // Bulk inserts prepare statements of thousands of parameters; a small
+                // cache keeps their compiled programs from piling up in memory.
+                .statement_cache_capacity(16)
         });
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         options.max_connections(16);

@@ -208,3 +208,16 @@ async fn divisions_load_idempotently_and_walk_the_tree() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn the_whole_country_loads() {
+    let rows = Divisions::reference(&LoadScope::everything()).unwrap();
+    let villages = rows.iter().filter(|r| r.code.level() == jiceng_domain::org::DivisionLevel::Village).count();
+    assert_eq!(villages, 620_573);
+    for db in testing::backends().await {
+        let loaded = db.store.divisions().load(&rows, |_| {}).await.unwrap();
+        assert_eq!(loaded, rows.len() as u64);
+        assert_eq!(db.store.divisions().count().await.unwrap(), 665_276, "{}", db.label);
+        db.finish().await;
+    }
+}
