@@ -1,7 +1,10 @@
 //! The region tree and the people who work in it.
 
+pub mod audit;
 mod division;
 mod role;
+mod scope;
 
 pub use division::{DivisionCode, DivisionCodeError, DivisionLevel};
 pub use role::Role;
+pub use scope::{Permission, Scope};
