@@ -45,6 +45,10 @@ impl Store {
         org::Divisions { store: self }
     }
 
+    pub fn audit(&self) -> org::Audit<'_> {
+        org::Audit { store: self }
+    }
+
     pub fn users(&self) -> org::Users<'_> {
         org::Users { store: self }
     }

@@ -5,6 +5,7 @@ mod household;
 mod id_number;
 pub mod names;
 mod phone;
+pub mod pinyin;
 mod resident;
 pub mod resident_file;
 pub mod synthetic;

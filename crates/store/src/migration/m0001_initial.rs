@@ -198,6 +198,8 @@ impl MigrationTrait for Migration {
             .col(text("community_code"))
             .col(uuid("household_id"))
             .col(text("name"))
+            // Pinyin initials of the name, for search ("zs" finds 张三).
+            .col(text("name_initials"))
             .col(text("sex"))
             .col(date("birth_date"))
             .col(text_null("id_number"))
@@ -231,6 +233,8 @@ impl MigrationTrait for Migration {
         ))
         .await?;
         m.create_index(index("resident_version_name", "resident_version", &["name"])).await?;
+        m.create_index(index("resident_version_initials", "resident_version", &["name_initials"])).await?;
+        m.create_index(index("resident_version_phone", "resident_version", &["phone"])).await?;
         Ok(())
     }
 }

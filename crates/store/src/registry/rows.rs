@@ -1,6 +1,7 @@
 //! Reading registry rows back into domain types, and writing facts as column values.
 
 use jiceng_domain::org::DivisionCode;
+use jiceng_domain::registry::pinyin::name_initials;
 use jiceng_domain::registry::{
     Ethnicity, HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
     ResidenceStatus, ResidentFacts, Sex,
@@ -45,9 +46,10 @@ pub struct HouseholdVersion {
 
 pub(crate) const VERSION_COLUMNS: [&str; 5] = ["version", "valid_from", "valid_to", "recorded_at", "recorded_by"];
 
-pub(crate) const RESIDENT_FACT_COLUMNS: [&str; 14] = [
+pub(crate) const RESIDENT_FACT_COLUMNS: [&str; 15] = [
     "household_id",
     "name",
+    "name_initials",
     "sex",
     "birth_date",
     "id_number",
@@ -76,7 +78,7 @@ pub(crate) fn stamp_values(stamp: &VersionStamp) -> [Expr; 5] {
 }
 
 /// Values in the order of [`RESIDENT_FACT_COLUMNS`].
-pub(crate) fn resident_fact_values(facts: &ResidentFacts, community: &DivisionCode) -> [Expr; 14] {
+pub(crate) fn resident_fact_values(facts: &ResidentFacts, community: &DivisionCode) -> [Expr; 15] {
     let (id_number, missing) = match &facts.identity {
         Identity::Number(n) => (Some(n.as_str().to_string()), None),
         Identity::Missing(reason) => (None, Some(reason.key())),
@@ -84,6 +86,7 @@ pub(crate) fn resident_fact_values(facts: &ResidentFacts, community: &DivisionCo
     [
         facts.household_id.into(),
         facts.name.as_str().into(),
+        name_initials(facts.name.as_str()).into(),
         facts.sex.key().into(),
         facts.birth_date.into(),
         id_number.into(),

@@ -1,0 +1,278 @@
+//! The audit log in the database: appended under a hash chain, verified end to end.
+
+use jiceng_domain::org::audit::{
+    AccessPurpose, AuditAction, AuditFields, ChainBreak, GENESIS, StoredEntry, entry_hash, verify_chain,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::Store;
+use crate::error::{StoreError, StoreResult};
+
+/// What to record.
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub actor: String,
+    pub action: AuditAction,
+    /// What was touched, e.g. `resident/440307/<uuid>` or `search`.
+    pub target: String,
+    /// The county the data belongs to, if any.
+    pub county: String,
+    /// Where the request came from (client address).
+    pub origin: String,
+    pub purpose: Option<AccessPurpose>,
+    /// Free detail without personal data (e.g. how many people a search returned).
+    pub detail: String,
+}
+
+/// A stored entry, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub origin: String,
+    pub purpose: String,
+    pub detail: String,
+}
+
+/// The end of a verified chain: its length and last hash (keep it elsewhere to detect
+/// a truncated tail later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    pub entries: i64,
+    pub hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditVerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Broken(#[from] ChainBreak),
+    #[error("审计日志末端与预期不符：现有{entries}条，末条哈希 {hash} / the log's head does not match the expected one: {entries} entries, last hash {hash} (entries removed from the end?)")]
+    HeadMismatch { entries: i64, hash: String },
+}
+
+pub struct Audit<'a> {
+    pub(crate) store: &'a Store,
+}
+
+const COLUMNS: [&str; 11] =
+    ["seq", "at", "actor", "action", "target", "county", "origin", "purpose", "detail", "previous_hash", "hash"];
+
+/// Attempts before giving up when concurrent writers race for the same sequence number.
+const APPEND_ATTEMPTS: usize = 20;
+
+fn stored(r: &QueryResult) -> StoreResult<StoredEntry> {
+    Ok(StoredEntry {
+        fields: AuditFields {
+            seq: r.try_get("", "seq")?,
+            at: r.try_get("", "at")?,
+            actor: r.try_get("", "actor")?,
+            action: r.try_get("", "action")?,
+            target: r.try_get("", "target")?,
+            county: r.try_get("", "county")?,
+            origin: r.try_get("", "origin")?,
+            purpose: r.try_get("", "purpose")?,
+            detail: r.try_get("", "detail")?,
+        },
+        previous_hash: r.try_get("", "previous_hash")?,
+        hash: r.try_get("", "hash")?,
+    })
+}
+
+impl Audit<'_> {
+    /// Appends an entry at the end of the chain; returns its sequence number.
+    pub async fn append(&self, entry: &NewAuditEntry) -> StoreResult<i64> {
+        let mut last_error = None;
+        for _ in 0..APPEND_ATTEMPTS {
+            match self.try_append(entry).await {
+                Ok(seq) => return Ok(seq),
+                // Another writer took the same sequence number: read the head again.
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| StoreError::Invalid("audit append failed".into())))
+    }
+
+    async fn try_append(&self, entry: &NewAuditEntry) -> StoreResult<i64> {
+        let txn = self.store.db.begin().await?;
+        let mut head = Query::select();
+        head.columns(["seq", "hash"]).from("audit_entry").order_by("seq", Order::Desc).limit(1);
+        let (seq, previous) = match txn.query_one(&head).await? {
+            Some(r) => (r.try_get::<i64>("", "seq")? + 1, r.try_get::<String>("", "hash")?),
+            None => (1, GENESIS.to_string()),
+        };
+        let at = OffsetDateTime::now_utc().format(&Rfc3339).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let fields = AuditFields {
+            seq,
+            at,
+            actor: entry.actor.clone(),
+            action: entry.action.key().to_string(),
+            target: entry.target.clone(),
+            county: entry.county.clone(),
+            origin: entry.origin.clone(),
+            purpose: entry.purpose.map(|p| p.key().to_string()).unwrap_or_default(),
+            detail: entry.detail.clone(),
+        };
+        let hash = entry_hash(&previous, &fields);
+        txn.execute(Query::insert().into_table("audit_entry").columns(COLUMNS).values_panic([
+            fields.seq.into(),
+            fields.at.into(),
+            fields.actor.into(),
+            fields.action.into(),
+            fields.target.into(),
+            fields.county.into(),
+            fields.origin.into(),
+            fields.purpose.into(),
+            fields.detail.into(),
+            previous.into(),
+            hash.into(),
+        ]))
+        .await?;
+        txn.commit().await?;
+        Ok(seq)
+    }
+
+    /// Walks the whole chain in pages; `expected_head` (from an earlier run) also
+    /// catches entries removed from the end.
+    pub async fn verify(&self, expected_head: Option<&str>) -> Result<AuditHead, AuditVerifyError> {
+        const PAGE: u64 = 10_000;
+        let mut previous = GENESIS.to_string();
+        let mut next_seq = 1i64;
+        let mut seen_expected = expected_head.is_none();
+        loop {
+            let mut q = Query::select();
+            q.columns(COLUMNS)
+                .from("audit_entry")
+                .and_where(Expr::col("seq").gte(next_seq))
+                .order_by("seq", Order::Asc)
+                .limit(PAGE);
+            let rows = self.store.db.query_all(&q).await.map_err(StoreError::from)?;
+            if rows.is_empty() {
+                break;
+            }
+            let entries = rows.iter().map(stored).collect::<StoreResult<Vec<_>>>()?;
+            if let Some(expected) = expected_head {
+                seen_expected |= entries.iter().any(|e| e.hash == expected);
+            }
+            previous = verify_chain(&entries, previous, next_seq)?;
+            next_seq += entries.len() as i64;
+        }
+        let head = AuditHead { entries: next_seq - 1, hash: previous };
+        if !seen_expected {
+            return Err(AuditVerifyError::HeadMismatch { entries: head.entries, hash: head.hash });
+        }
+        Ok(head)
+    }
+
+    /// Entries about one target (e.g. who looked at a resident), newest first.
+    pub async fn for_target(&self, target: &str, limit: u64) -> StoreResult<Vec<AuditEntry>> {
+        let mut q = Query::select();
+        q.columns(COLUMNS)
+            .from("audit_entry")
+            .and_where(Expr::col("target").eq(target))
+            .order_by("seq", Order::Desc)
+            .limit(limit);
+        self.store
+            .db
+            .query_all(&q)
+            .await?
+            .iter()
+            .map(|r| {
+                let e = stored(r)?;
+                Ok(AuditEntry {
+                    seq: e.fields.seq,
+                    at: e.fields.at,
+                    actor: e.fields.actor,
+                    action: e.fields.action,
+                    target: e.fields.target,
+                    origin: e.fields.origin,
+                    purpose: e.fields.purpose,
+                    detail: e.fields.detail,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+    use sea_orm::ConnectionTrait;
+
+    fn entry(n: usize) -> NewAuditEntry {
+        NewAuditEntry {
+            actor: "wang".into(),
+            action: AuditAction::ReadResident,
+            target: format!("resident/440307/{n}"),
+            county: "440307".into(),
+            origin: "127.0.0.1".into(),
+            purpose: Some(AccessPurpose::Verification),
+            detail: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_chain_catches_edits_removals_and_reorders() {
+        for db in testing::backends().await {
+            let audit = db.store.audit();
+            for n in 0..5 {
+                audit.append(&entry(n)).await.unwrap();
+            }
+            let head = audit.verify(None).await.unwrap();
+            assert_eq!(head.entries, 5);
+            assert!(audit.verify(Some(&head.hash)).await.is_ok());
+            assert_eq!(audit.for_target("resident/440307/3", 10).await.unwrap().len(), 1);
+
+            let sql = &db.store.db;
+            sql.execute_unprepared("UPDATE audit_entry SET actor = 'li' WHERE seq = 3").await.unwrap();
+            let err = audit.verify(None).await.unwrap_err();
+            assert!(matches!(err, AuditVerifyError::Broken(ChainBreak::Content { seq: 3 })), "{}: {err}", db.label);
+            sql.execute_unprepared("UPDATE audit_entry SET actor = 'wang' WHERE seq = 3").await.unwrap();
+            audit.verify(None).await.unwrap();
+
+            // Swapping two entries' contents (a reorder) breaks the links.
+            sql.execute_unprepared("UPDATE audit_entry SET seq = 100 WHERE seq = 2").await.unwrap();
+            sql.execute_unprepared("UPDATE audit_entry SET seq = 2 WHERE seq = 4").await.unwrap();
+            sql.execute_unprepared("UPDATE audit_entry SET seq = 4 WHERE seq = 100").await.unwrap();
+            assert!(audit.verify(None).await.is_err(), "{}", db.label);
+            sql.execute_unprepared("UPDATE audit_entry SET seq = 100 WHERE seq = 2").await.unwrap();
+            sql.execute_unprepared("UPDATE audit_entry SET seq = 2 WHERE seq = 4").await.unwrap();
+            sql.execute_unprepared("UPDATE audit_entry SET seq = 4 WHERE seq = 100").await.unwrap();
+            audit.verify(None).await.unwrap();
+
+            sql.execute_unprepared("DELETE FROM audit_entry WHERE seq = 2").await.unwrap();
+            let err = audit.verify(None).await.unwrap_err();
+            assert!(matches!(err, AuditVerifyError::Broken(ChainBreak::Gap { seq: 3, expected: 2 })), "{err}");
+
+            // Removing the tail is caught against a head kept from before.
+            sql.execute_unprepared("DELETE FROM audit_entry WHERE seq >= 2").await.unwrap();
+            let err = audit.verify(Some(&head.hash)).await.unwrap_err();
+            assert!(matches!(err, AuditVerifyError::HeadMismatch { entries: 1, .. }), "{err}");
+            db.finish().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_keep_one_chain() {
+        for db in testing::backends().await {
+            let mut tasks = Vec::new();
+            for n in 0..20 {
+                let store = db.store.clone();
+                tasks.push(tokio::spawn(async move { store.audit().append(&entry(n)).await }));
+            }
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            assert_eq!(db.store.audit().verify(None).await.unwrap().entries, 20, "{}", db.label);
+            db.finish().await;
+        }
+    }
+}
