@@ -37,8 +37,15 @@ impl Store {
         connection::is_postgres(&self.db)
     }
 
+    /// The whole registry, unrestricted: for the command line and bulk work.
     pub fn registry(&self) -> registry::Registry<'_> {
-        registry::Registry { store: self }
+        registry::Registry { store: self, scope: None }
+    }
+
+    /// The registry as a user with `scope` sees it: every query is filtered to the
+    /// scope's subtrees and every write outside them is refused as not found.
+    pub fn registry_in<'a>(&'a self, scope: &'a jiceng_domain::org::Scope) -> registry::Registry<'a> {
+        registry::Registry { store: self, scope: Some(scope) }
     }
 
     pub fn divisions(&self) -> org::Divisions<'_> {

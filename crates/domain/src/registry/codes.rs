@@ -81,6 +81,14 @@ coded_enum!(
 );
 
 coded_enum!(
+    /// Why a resident's record ends here.
+    ExitReason {
+        Died => ("died", "死亡", "died"),
+        MovedAway => ("moved_away", "迁出本地", "moved away"),
+    }
+);
+
+coded_enum!(
     /// Why a resident has no identity number recorded.
     IdMissingReason {
         NewbornNotRegistered => ("newborn", "新生儿尚未落户", "newborn not yet registered"),

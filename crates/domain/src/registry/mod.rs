@@ -10,7 +10,7 @@ mod resident;
 pub mod resident_file;
 pub mod synthetic;
 
-pub use codes::{Ethnicity, IdMissingReason, MaritalStatus, Relationship, ResidenceStatus, Sex};
+pub use codes::{Ethnicity, ExitReason, IdMissingReason, MaritalStatus, Relationship, ResidenceStatus, Sex};
 pub use household::HouseholdLocation;
 pub use id_number::{IdKind, IdNumber, IdNumberError};
 pub use phone::{Phone, PhoneError};

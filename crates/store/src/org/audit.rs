@@ -54,7 +54,9 @@ pub enum AuditVerifyError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Broken(#[from] ChainBreak),
-    #[error("审计日志末端与预期不符：现有{entries}条，末条哈希 {hash} / the log's head does not match the expected one: {entries} entries, last hash {hash} (entries removed from the end?)")]
+    #[error(
+        "审计日志末端与预期不符：现有{entries}条，末条哈希 {hash} / the log's head does not match the expected one: {entries} entries, last hash {hash} (entries removed from the end?)"
+    )]
     HeadMismatch { entries: i64, hash: String },
 }
 

@@ -6,17 +6,19 @@
 
 mod population;
 mod rows;
+mod search;
 mod structure;
 
-use jiceng_domain::org::DivisionCode;
-use jiceng_domain::registry::{HouseholdLocation, ResidenceStatus, ResidentFacts};
-use sea_orm::sea_query::{Alias, Cond, Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
+use jiceng_domain::org::{DivisionCode, Scope};
+use jiceng_domain::registry::{ExitReason, HouseholdLocation, ResidenceStatus, ResidentFacts};
+use sea_orm::sea_query::{Alias, ColumnRef, Cond, Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 pub use population::PopulationSummary;
 pub use rows::{HouseholdVersion, ResidentVersion, VersionStamp};
+pub use search::SearchQuery;
 pub use structure::{Building, BuildingSummary, Grid, GridSummary, HouseholdSummary};
 
 use crate::Store;
@@ -45,9 +47,10 @@ pub struct CommunityCount {
 
 pub struct Registry<'a> {
     pub(crate) store: &'a Store,
+    pub(crate) scope: Option<&'a Scope>,
 }
 
-fn resident_select() -> SelectStatement {
+pub(crate) fn resident_select() -> SelectStatement {
     let mut q = Query::select();
     q.columns(["county_code", "resident_id"])
         .columns(VERSION_COLUMNS)
@@ -96,6 +99,7 @@ impl Registry<'_> {
         valid_from: Date,
         recorded_by: &str,
     ) -> StoreResult<Uuid> {
+        self.require_scope(&location.community, "楼栋 / building")?;
         let txn = self.store.db.begin().await?;
         let building = self.building_in(&txn, county, location.building_id).await?;
         if building.grid_id != location.grid_id || building.community != location.community {
@@ -131,6 +135,8 @@ impl Registry<'_> {
     ) -> StoreResult<ChangeOutcome> {
         let txn = self.store.db.begin().await?;
         let current = current_household(&txn, county, household_id).await?;
+        self.require_scope(&current.location.community, "户 / household")?;
+        self.require_scope(&location.community, "楼栋 / building")?;
         if current.location == *location {
             return Ok(ChangeOutcome::Unchanged);
         }
@@ -165,6 +171,7 @@ impl Registry<'_> {
         facts.check(OffsetDateTime::now_utc().date()).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let txn = self.store.db.begin().await?;
         let household = current_household(&txn, county, facts.household_id).await?;
+        self.require_scope(&household.location.community, "户 / household")?;
         let id = Uuid::now_v7();
         let now = OffsetDateTime::now_utc();
         txn.execute(
@@ -194,7 +201,9 @@ impl Registry<'_> {
         facts.check(OffsetDateTime::now_utc().date()).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let txn = self.store.db.begin().await?;
         let current = current_resident(&txn, county, resident_id).await?;
+        self.require_scope(&current.community, "居民 / resident")?;
         let household = current_household(&txn, county, facts.household_id).await?;
+        self.require_scope(&household.location.community, "户 / household")?;
         if current.facts == *facts && current.community == household.location.community {
             return Ok(ChangeOutcome::Unchanged);
         }
@@ -205,12 +214,61 @@ impl Registry<'_> {
         Ok(ChangeOutcome::NewVersion(version))
     }
 
+    /// Ends a resident's record here (death or departure) on `date`: the current
+    /// version is closed and the reason recorded; nothing is deleted.
+    pub async fn record_exit(
+        &self,
+        county: &DivisionCode,
+        resident_id: Uuid,
+        date: Date,
+        reason: ExitReason,
+        recorded_by: &str,
+    ) -> StoreResult<()> {
+        let txn = self.store.db.begin().await?;
+        let current = current_resident(&txn, county, resident_id).await?;
+        self.require_scope(&current.community, "居民 / resident")?;
+        check_not_retroactive(date, current.stamp.valid_from)?;
+        close_current(&txn, "resident_version", "resident_id", county, resident_id, date).await?;
+        txn.execute(
+            Query::insert()
+                .into_table("resident_exit")
+                .columns(["county_code", "resident_id", "exited_on", "reason", "recorded_at", "recorded_by"])
+                .values_panic([
+                    county.as_str().into(),
+                    resident_id.into(),
+                    date.into(),
+                    reason.key().into(),
+                    OffsetDateTime::now_utc().into(),
+                    recorded_by.into(),
+                ]),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Why and when a resident's record ended, if it has.
+    pub async fn exit_of(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<(Date, ExitReason)>> {
+        let mut q = Query::select();
+        q.columns(["exited_on", "reason"])
+            .from("resident_exit")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("resident_id").eq(resident_id));
+        let Some(r) = self.store.db.query_one(&q).await? else { return Ok(None) };
+        let reason: String = r.try_get("", "reason")?;
+        Ok(Some((
+            r.try_get("", "exited_on")?,
+            crate::error::decode_opt("resident_exit", "reason", &reason, ExitReason::from_key)?,
+        )))
+    }
+
     /// The current version of a resident.
     pub async fn resident(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<ResidentVersion>> {
         let mut q = resident_select();
         q.and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col("resident_id").eq(resident_id))
-            .and_where(Expr::col("valid_to").is_null());
+            .and_where(Expr::col("valid_to").is_null())
+            .cond_where(self.in_scope("community_code"));
         self.store.db.query_one(&q).await?.map(|r| resident_row(&r)).transpose()
     }
 
@@ -225,6 +283,7 @@ impl Registry<'_> {
         q.and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col("resident_id").eq(resident_id))
             .cond_where(holds_on(date, None))
+            .cond_where(self.in_scope("community_code"))
             .order_by("version", Order::Desc)
             .limit(1);
         self.store.db.query_one(&q).await?.map(|r| resident_row(&r)).transpose()
@@ -239,6 +298,7 @@ impl Registry<'_> {
         let mut q = resident_select();
         q.and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col("resident_id").eq(resident_id))
+            .cond_where(self.in_scope("community_code"))
             .order_by("version", Order::Desc);
         self.store.db.query_all(&q).await?.iter().map(resident_row).collect()
     }
@@ -247,7 +307,8 @@ impl Registry<'_> {
         let mut q = household_select();
         q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
             .and_where(Expr::col(("v", "household_id")).eq(household_id))
-            .and_where(Expr::col(("v", "valid_to")).is_null());
+            .and_where(Expr::col(("v", "valid_to")).is_null())
+            .cond_where(self.in_scope(("v", "community_code")));
         self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
     }
 
@@ -261,6 +322,7 @@ impl Registry<'_> {
         q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
             .and_where(Expr::col(("v", "household_id")).eq(household_id))
             .cond_where(holds_on(date, Some("v")))
+            .cond_where(self.in_scope(("v", "community_code")))
             .order_by(("v", "version"), Order::Desc)
             .limit(1);
         self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
@@ -274,6 +336,7 @@ impl Registry<'_> {
         let mut q = household_select();
         q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
             .and_where(Expr::col(("v", "household_id")).eq(household_id))
+            .cond_where(self.in_scope(("v", "community_code")))
             .order_by(("v", "version"), Order::Desc);
         self.store.db.query_all(&q).await?.iter().map(household_row).collect()
     }
@@ -284,7 +347,9 @@ impl Registry<'_> {
         county: &DivisionCode,
         household_id: Uuid,
     ) -> StoreResult<Vec<ResidentVersion>> {
-        members(&self.store.db, county, household_id).await
+        let mut q = members_query(county, household_id);
+        q.cond_where(self.in_scope("community_code"));
+        self.store.db.query_all(&q).await?.iter().map(resident_row).collect()
     }
 
     /// Residents living in the subtree of `node` on `date`, counted by community and
@@ -296,6 +361,7 @@ impl Registry<'_> {
             .expr(Expr::col("resident_id").count())
             .from("resident_version")
             .cond_where(subtree(node, "community_code"))
+            .cond_where(self.in_scope("community_code"))
             .group_by_col("community_code")
             .group_by_col("residence_status");
         match date {
@@ -336,10 +402,40 @@ impl Registry<'_> {
 }
 
 /// Codes in the subtree of `node`: the same prefix. A range keeps it index-friendly.
-pub(crate) fn subtree(node: &DivisionCode, column: &'static str) -> Cond {
+pub(crate) fn subtree(node: &DivisionCode, column: impl Into<ColumnRef>) -> Cond {
+    let column = column.into();
     let low = node.as_str().to_string();
     let high = format!("{low}~"); // '~' sorts after every digit
-    Cond::all().add(Expr::col(column).gte(low)).add(Expr::col(column).lt(high))
+    Cond::all().add(Expr::col(column.clone()).gte(low)).add(Expr::col(column).lt(high))
+}
+
+impl Registry<'_> {
+    /// The condition "this row's community lies in the user's scope" (always true
+    /// for the unrestricted registry).
+    pub(crate) fn in_scope(&self, column: impl Into<ColumnRef>) -> Cond {
+        let Some(scope) = self.scope else { return Cond::all() };
+        if scope.is_whole_country() {
+            return Cond::all();
+        }
+        let column = column.into();
+        let mut any = Cond::any();
+        for node in scope.nodes() {
+            any = any.add(subtree(node, column.clone()));
+        }
+        if scope.nodes().is_empty() {
+            // Nobody's scope is empty but an administrator's; match nothing.
+            any = any.add(Expr::val(1).eq(0));
+        }
+        any
+    }
+
+    /// Refuses a write (or read) outside the scope with the same error as a missing record.
+    pub(crate) fn require_scope(&self, community: &DivisionCode, what: &str) -> StoreResult<()> {
+        match self.scope {
+            Some(scope) if !scope.covers(community) => Err(StoreError::NotFound { what: what.to_string() }),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn check_not_retroactive(valid_from: Date, current_from: Date) -> StoreResult<()> {
@@ -468,13 +564,17 @@ async fn members(
     county: &DivisionCode,
     household_id: Uuid,
 ) -> StoreResult<Vec<ResidentVersion>> {
+    db.query_all(&members_query(county, household_id)).await?.iter().map(resident_row).collect()
+}
+
+fn members_query(county: &DivisionCode, household_id: Uuid) -> SelectStatement {
     let mut q = resident_select();
     q.and_where(Expr::col("county_code").eq(county.as_str()))
         .and_where(Expr::col("household_id").eq(household_id))
         .and_where(Expr::col("valid_to").is_null())
         .order_by("relationship", Order::Asc)
         .order_by("birth_date", Order::Asc);
-    db.query_all(&q).await?.iter().map(resident_row).collect()
+    q
 }
 
 #[cfg(test)]

@@ -156,7 +156,8 @@ impl Registry<'_> {
         q.columns(GRID_COLUMNS)
             .from("grid")
             .and_where(Expr::col("county_code").eq(county.as_str()))
-            .and_where(Expr::col("id").eq(id));
+            .and_where(Expr::col("id").eq(id))
+            .cond_where(self.in_scope("community_code"));
         self.store.db.query_one(&q).await?.map(|r| grid_row(&r)).transpose()
     }
 
@@ -165,7 +166,8 @@ impl Registry<'_> {
         q.columns(BUILDING_COLUMNS)
             .from("building")
             .and_where(Expr::col("county_code").eq(county.as_str()))
-            .and_where(Expr::col("id").eq(id));
+            .and_where(Expr::col("id").eq(id))
+            .cond_where(self.in_scope("community_code"));
         self.store.db.query_one(&q).await?.map(|r| building_row(&r)).transpose()
     }
 
@@ -188,6 +190,7 @@ impl Registry<'_> {
 
     /// The grids of a community with how many buildings, households and residents each has now.
     pub async fn grids_in_community(&self, community: &DivisionCode) -> StoreResult<Vec<GridSummary>> {
+        self.require_scope(community, "社区 / community")?;
         let mut q = Query::select();
         q.columns(GRID_COLUMNS)
             .from("grid")
@@ -250,6 +253,7 @@ impl Registry<'_> {
             .from("building")
             .and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col("grid_id").eq(grid_id))
+            .cond_where(self.in_scope("community_code"))
             .order_by("name", Order::Asc);
         let buildings: Vec<Building> =
             self.store.db.query_all(&q).await?.iter().map(building_row).collect::<StoreResult<_>>()?;
@@ -298,6 +302,7 @@ impl Registry<'_> {
             .and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
             .and_where(Expr::col(("v", "building_id")).eq(building_id))
             .and_where(Expr::col(("v", "valid_to")).is_null())
+            .cond_where(self.in_scope(("v", "community_code")))
             .order_by(("v", "unit_no"), Order::Asc)
             .order_by(("v", "floor_no"), Order::Asc)
             .order_by(("v", "room_no"), Order::Asc);

@@ -221,3 +221,79 @@ async fn the_whole_country_loads() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_scoped_registry_sees_and_changes_only_its_subtree() {
+    use jiceng_domain::org::{Role, Scope};
+    use jiceng_domain::registry::ExitReason;
+    for db in testing::backends().await {
+        let store = &db.store;
+        let county = code("440307");
+        let communities = ["440307003002", "440307003004"].iter().map(|c| (code(c), c.to_string())).collect();
+        let plan = PopulationPlan {
+            county: county.clone(),
+            communities,
+            all_counties: reference::counties().unwrap().into_iter().map(|d| d.code).collect(),
+            residents: 600,
+            seed: 9,
+            reference_date: date!(2026 - 11 - 24),
+        };
+        for community in PopulationGenerator::new(plan) {
+            store.registry().write_community(&county, &community, "demo").await.unwrap();
+        }
+        let scope_a = Scope::new(Role::GridWorker, vec![code("440307003002")]);
+        let mine = store.registry_in(&scope_a);
+        let everyone = store.registry();
+        let in_a = everyone.search(&super::SearchQuery::Name(String::new()), 1000).await.unwrap();
+        let a = in_a.iter().find(|r| r.community.as_str() == "440307003002").unwrap().clone();
+        let b = in_a.iter().find(|r| r.community.as_str() == "440307003004").unwrap().clone();
+
+        assert!(mine.resident(&county, a.resident_id).await.unwrap().is_some());
+        assert!(mine.resident(&county, b.resident_id).await.unwrap().is_none(), "{}", db.label);
+        assert!(mine.resident_history(&county, b.resident_id).await.unwrap().is_empty());
+        assert!(mine.household(&county, b.facts.household_id).await.unwrap().is_none());
+        assert!(mine.household_members(&county, b.facts.household_id).await.unwrap().is_empty());
+        assert!(mine.grids_in_community(&code("440307003004")).await.is_err());
+        let counts = mine.community_counts(&county, None).await.unwrap();
+        assert!(counts.iter().all(|c| c.community.as_str() == "440307003002"), "{counts:?}");
+        let err = mine.record_resident_change(&county, b.resident_id, &b.facts, date!(2026 - 11 - 20), "a").await;
+        assert!(matches!(err, Err(StoreError::NotFound { .. })), "{}: writes outside scope are refused", db.label);
+        let err = mine.record_exit(&county, b.resident_id, date!(2026 - 11 - 20), ExitReason::MovedAway, "a").await;
+        assert!(matches!(err, Err(StoreError::NotFound { .. })));
+
+        // Search by initials, phone and identity number, only in scope.
+        let initials = jiceng_domain::registry::pinyin::name_initials(a.facts.name.as_str());
+        let found = mine.search(&super::SearchQuery::Initials(initials.clone()), 100).await.unwrap();
+        assert!(found.iter().any(|r| r.resident_id == a.resident_id), "{}: initials {initials}", db.label);
+        assert!(found.iter().all(|r| r.community.as_str() == "440307003002"));
+        let id = b.facts.identity.number().unwrap().to_string();
+        assert!(mine.search(&super::SearchQuery::IdNumber(id.clone()), 10).await.unwrap().is_empty());
+        assert_eq!(everyone.search(&super::SearchQuery::IdNumber(id.clone()), 10).await.unwrap().len(), 1);
+        assert_eq!(
+            everyone
+                .search(&super::SearchQuery::IdPrefix(id[..10].to_string()), 500)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.resident_id == b.resident_id)
+                .count(),
+            1
+        );
+        if let Some(phone) = &a.facts.phone {
+            let found = mine.search(&super::SearchQuery::Phone(phone.to_string()), 10).await.unwrap();
+            assert!(found.iter().any(|r| r.resident_id == a.resident_id));
+        }
+
+        // A death ends the record: gone from the current registry, kept in history.
+        mine.record_exit(&county, a.resident_id, date!(2026 - 11 - 20), ExitReason::Died, "a").await.unwrap();
+        assert!(mine.resident(&county, a.resident_id).await.unwrap().is_none());
+        assert!(mine.resident_as_of(&county, a.resident_id, date!(2026 - 11 - 19)).await.unwrap().is_some());
+        assert_eq!(
+            mine.exit_of(&county, a.resident_id).await.unwrap(),
+            Some((date!(2026 - 11 - 20), ExitReason::Died)),
+            "{}",
+            db.label
+        );
+        db.finish().await;
+    }
+}
