@@ -12,6 +12,8 @@ use crate::page::Chrome;
 pub enum AppError {
     #[error("请先登录 / please log in")]
     LoginRequired,
+    #[error("您的角色无权进行此操作 / your role does not allow this")]
+    Forbidden,
     #[error("{what}不存在或您无权查看 / {what} does not exist or is outside your area")]
     NotFound { what: String },
     #[error("{0}")]
@@ -40,6 +42,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, heading, message) = match &self {
             AppError::LoginRequired => return Redirect::to("/login").into_response(),
+            AppError::Forbidden => (StatusCode::FORBIDDEN, "无权操作 Forbidden", self.to_string()),
             AppError::NotFound { .. } => (StatusCode::NOT_FOUND, "未找到 Not found", self.to_string()),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, "输入有误 Invalid input", m.clone()),
             AppError::Store(StoreError::NotFound { .. }) => {

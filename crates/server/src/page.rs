@@ -4,6 +4,7 @@ use askama::Template;
 use axum::response::Html;
 
 use crate::error::AppResult;
+use crate::org::auth::CurrentUser;
 
 #[derive(Debug, Clone)]
 pub struct Crumb {
@@ -15,12 +16,25 @@ pub struct Crumb {
 pub struct Chrome {
     pub title: String,
     pub user: Option<String>,
+    /// The session's CSRF token, for the forms on the page (the logout button too).
+    pub csrf: String,
+    pub is_admin: bool,
     pub crumbs: Vec<Crumb>,
 }
 
 impl Chrome {
     pub fn new(title: &str, user: Option<String>) -> Self {
-        Chrome { title: title.to_string(), user, crumbs: Vec::new() }
+        Chrome { title: title.to_string(), user, csrf: String::new(), is_admin: false, crumbs: Vec::new() }
+    }
+
+    pub fn for_user(title: &str, user: &CurrentUser) -> Self {
+        Chrome {
+            title: title.to_string(),
+            user: Some(user.label()),
+            csrf: user.csrf.clone(),
+            is_admin: user.user.role.may(jiceng_domain::org::Permission::ManageUsers),
+            crumbs: Vec::new(),
+        }
     }
 }
 

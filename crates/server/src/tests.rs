@@ -4,7 +4,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use jiceng_domain::org::{DivisionCode, Role};
 use jiceng_domain::registry::synthetic::{PopulationGenerator, PopulationPlan};
-use jiceng_domain::registry::{Phone, ResidentFacts};
 use jiceng_store::Store;
 use jiceng_store::org::{Divisions, LoadScope, NewUser, reference};
 use jiceng_store::registry::ResidentVersion;
@@ -79,6 +78,23 @@ impl Client {
         (status, location, body)
     }
 
+    async fn post(&self, path: &str, form: &str) -> (StatusCode, Option<String>, String) {
+        let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let (status, location, body, _) = self.send(request.body(Body::from(form.to_string())).unwrap()).await;
+        (status, location, body)
+    }
+
+    /// The session's CSRF token, as the pages carry it.
+    async fn csrf(&self) -> String {
+        let (_, _, body) = self.get("/account/password").await;
+        let marker = "name=\"csrf\" value=\"";
+        let start = body.find(marker).expect("a CSRF field") + marker.len();
+        body[start..start + 32].to_string()
+    }
+
     async fn login(&mut self, username: &str, password: &str) -> StatusCode {
         let request = Request::post("/login")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -102,8 +118,12 @@ async fn resident_in(store: &Store, community: &str) -> ResidentVersion {
     registry.household_members(&code("440307"), households[0].household_id).await.unwrap().remove(0)
 }
 
+fn purpose(path: &str) -> String {
+    format!("{path}?purpose=verification")
+}
+
 #[tokio::test]
-async fn login_browse_to_a_resident_and_see_their_history() {
+async fn login_browse_find_edit_and_see_the_history() {
     for db in testing::backends().await {
         let store = &db.store;
         seed(store).await;
@@ -129,36 +149,81 @@ async fn login_browse_to_a_resident_and_see_their_history() {
         let id = resident.facts.identity.number().unwrap();
         assert!(body.contains(&id.masked()) && !body.contains(id.as_str()), "lists show masked numbers");
 
-        // Change the phone number: a new version appears in the history.
-        let mut changed: ResidentFacts = resident.facts.clone();
-        changed.phone = Some(Phone::parse("13912345678").unwrap());
-        store
-            .registry()
-            .record_resident_change(&code(county), resident.resident_id, &changed, date!(2026 - 11 - 20), "worker_a")
-            .await
-            .unwrap();
+        // Search by pinyin initials finds the resident; the list is masked.
+        let initials = jiceng_domain::registry::pinyin::name_initials(resident.facts.name.as_str());
+        let (status, _, body) = client.get(&format!("/search?q={initials}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(resident.facts.name.as_str()) && !body.contains(id.as_str()), "{body}");
+
+        // The record asks for a purpose first; then it shows the full number.
         let path = format!("/residents/{county}/{}", resident.resident_id);
         let (status, _, body) = client.get(&path).await;
-        assert_eq!(status, StatusCode::OK, "{}", db.label);
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("name=\"purpose\"") && !body.contains(id.as_str()));
+        let (_, _, body) = client.get(&purpose(&path)).await;
         assert!(body.contains(id.as_str()), "the record page shows the full number");
-        assert!(body.contains("13912345678") && body.contains("变更：联系电话") && body.contains("worker_a"), "{body}");
-        let (status, _, body) = client.get(&format!("{path}?as_of=2026-11-19")).await;
+
+        // Edit the phone: a form with a CSRF token; errors name the field.
+        let csrf = client.csrf().await;
+        let form = |phone: &str, token: &str| {
+            format!(
+                "csrf={token}&name={}&phone={phone}&marital_status={}&residence_status={}&arrival_date={}&ethnicity={}&relationship={}&valid_from=2026-11-20",
+                resident.facts.name,
+                resident.facts.marital_status.key(),
+                resident.facts.residence_status.key(),
+                resident.facts.arrival_date.map(|d| d.to_string()).unwrap_or_default(),
+                resident.facts.ethnicity.code(),
+                resident.facts.relationship.key(),
+            )
+        };
+        let edit = format!("{path}/edit");
+        let (status, _, _) = client.post(&edit, &form("13912345678", "forged")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a missing or wrong CSRF token is refused");
+        let (status, _, body) = client.post(&edit, &form("12345", &csrf)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("data-field=\"phone\""), "{body}");
+        let (status, location, _) = client.post(&edit, &form("139-1234-5678", &csrf)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{}", db.label);
+        let (_, _, body) = client.get(location.as_deref().unwrap()).await;
+        assert!(body.contains("13912345678") && body.contains("变更：联系电话") && body.contains("admin"), "{body}");
+        let (status, _, body) = client.get(&format!("{path}?purpose=verification&as_of=2026-11-19")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(!body.contains("<dd>13912345678</dd>"), "the past version shows the old phone");
-        let (status, _, _) = client.get(&format!("{path}?as_of=2026-13-01")).await;
+        let (status, _, _) = client.get(&format!("{path}?purpose=verification&as_of=2026-13-01")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // Who looked: the access log lists the reads with their purpose.
+        let (status, _, body) = client.get(&format!("{path}/access")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.matches("核实信息").count() >= 2 && body.contains("修改"), "{body}");
+        assert!(store.audit().verify(None).await.unwrap().entries >= 6);
+
+        // A newborn joins the household; a departure ends a record.
+        let household = resident.facts.household_id;
+        let (status, location, body) = client
+            .post(
+                &format!("/households/{county}/{household}/newborn"),
+                &format!("csrf={csrf}&name=张小花&sex=2&birth_date=2026-11-01&id_number=&ethnicity=01&relationship=30"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{}: {body}", db.label);
+        let (_, _, body) = client.get(location.as_deref().unwrap()).await;
+        assert!(body.contains("张小花") && body.contains("新生儿尚未落户"), "{body}");
+        let (status, _, _) =
+            client.post(&format!("{path}/exit"), &format!("csrf={csrf}&reason=moved_away&date=2026-11-22")).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, _, body) = client.get(&purpose(&path)).await;
+        assert!(body.contains("迁出本地"), "{body}");
 
         let (status, _, _) = client.get("/regions/44030700300x").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        let (status, _, _) = client.get(&format!("/residents/{county}/{}", uuid::Uuid::nil())).await;
+        let (status, _, _) = client.get(&purpose(&format!("/residents/{county}/{}", uuid::Uuid::nil()))).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
 
-        // Logging out ends the session.
-        let request = Request::post("/logout")
-            .header(header::COOKIE, client.cookie.clone().unwrap())
-            .body(Body::empty())
-            .unwrap();
-        client.send(request).await;
+        // Logging out needs the token too, and ends the session.
+        let (status, _, _) = client.post("/logout", "csrf=forged").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        client.post("/logout", &format!("csrf={csrf}")).await;
         let (status, _, _) = client.get("/regions/440307").await;
         assert_eq!(status, StatusCode::SEE_OTHER);
         db.finish().await;
@@ -166,26 +231,136 @@ async fn login_browse_to_a_resident_and_see_their_history() {
 }
 
 #[tokio::test]
-async fn a_worker_cannot_open_another_community() {
+async fn repeated_wrong_passwords_lock_the_account_and_cross_site_posts_fail() {
+    let db = testing::sqlite().await;
+    seed(&db.store).await;
+    let mut client = Client::new(&db.store);
+    for _ in 0..5 {
+        assert_eq!(client.login("worker_a", "nope").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(client.login("worker_a", "password-123").await, StatusCode::UNAUTHORIZED, "locked");
+    let request = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::HOST, "jiceng.example")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::from("username=admin&password=password-123"))
+        .unwrap();
+    let (status, _, _, _) = client.send(request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    db.finish().await;
+}
+
+/// Every route of the router, with the IDs of community B filled in, refuses a user
+/// scoped to community A: pages, forms, search and the record itself.
+#[tokio::test]
+async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
     for db in testing::backends().await {
         let store = &db.store;
         seed(store).await;
         let mut client = Client::new(store);
         assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+        let csrf = client.csrf().await;
         let own = resident_in(store, "440307003002").await;
         let other = resident_in(store, "440307003004").await;
-        let (status, _, _) = client.get(&format!("/residents/440307/{}", own.resident_id)).await;
+        let (status, _, _) = client.get(&purpose(&format!("/residents/440307/{}", own.resident_id))).await;
         assert_eq!(status, StatusCode::OK);
-        for path in [
-            format!("/residents/440307/{}", other.resident_id),
-            format!("/households/440307/{}", other.facts.household_id),
+
+        let registry = store.registry();
+        let grid = registry.grids_in_community(&code("440307003004")).await.unwrap().remove(0).grid;
+        let building = registry.buildings_in_grid(&code("440307"), grid.id).await.unwrap().remove(0).building;
+        let (r, h, g, b) = (other.resident_id, other.facts.household_id, grid.id, building.id);
+        let gets = [
             "/regions/440307003004".to_string(),
+            "/regions/440307003".to_string(),
             "/regions/440307".to_string(),
-        ] {
-            let (status, _, body) = client.get(&path).await;
-            assert_eq!(status, StatusCode::NOT_FOUND, "{}: {path}", db.label);
+            format!("/grids/440307/{g}"),
+            format!("/buildings/440307/{b}"),
+            format!("/households/440307/{h}"),
+            format!("/households/440307/{h}/newborn"),
+            format!("/residents/440307/{r}"),
+            purpose(&format!("/residents/440307/{r}")),
+            format!("/residents/440307/{r}/edit"),
+            format!("/residents/440307/{r}/access"),
+        ];
+        let posts = [
+            (
+                format!("/households/440307/{h}/newborn"),
+                format!("csrf={csrf}&name=某某&sex=1&birth_date=2026-11-01&id_number=&ethnicity=01&relationship=20"),
+            ),
+            (
+                format!("/residents/440307/{r}/edit"),
+                format!(
+                    "csrf={csrf}&name=某某&phone=&marital_status=10&residence_status=inflow&arrival_date=&ethnicity=01&relationship=02&valid_from=2026-11-20"
+                ),
+            ),
+            (format!("/residents/440307/{r}/exit"), format!("csrf={csrf}&reason=died&date=2026-11-20")),
+        ];
+        // The test must cover every route the router has (all but the open ones).
+        let covered: std::collections::HashSet<String> = gets
+            .iter()
+            .chain(posts.iter().map(|(p, _)| p))
+            .map(|p| {
+                p.split('?')
+                    .next()
+                    .unwrap()
+                    .replace(&r.to_string(), "{id}")
+                    .replace(&h.to_string(), "{id}")
+                    .replace(&g.to_string(), "{id}")
+                    .replace(&b.to_string(), "{id}")
+                    .replace("440307003004", "{code}")
+                    .replace("/440307/", "/{county}/")
+            })
+            .collect();
+        for route in crate::ROUTES {
+            let open =
+                ["/", "/login", "/logout", "/regions", "/search", "/healthz", "/account/password"].contains(route);
+            assert!(open || covered.contains(*route), "route {route} is not exercised by the scope test");
+        }
+        for path in &gets {
+            let (status, _, body) = client.get(path).await;
+            assert!(
+                matches!(status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+                "{}: {path} gave {status}",
+                db.label
+            );
             assert!(!body.contains(other.facts.name.as_str()), "{path} leaks a name");
         }
+        for (path, form) in &posts {
+            let (status, _, _) = client.post(path, form).await;
+            assert!(
+                matches!(status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+                "{}: POST {path} gave {status}",
+                db.label
+            );
+        }
+        // Search: by ID number, name and initials, nothing of community B comes back.
+        let id = other.facts.identity.number().unwrap().to_string();
+        let initials = jiceng_domain::registry::pinyin::name_initials(other.facts.name.as_str());
+        for q in [id.clone(), initials, other.facts.name.to_string()] {
+            let (_, _, body) = client.get(&format!("/search?q={q}")).await;
+            assert!(!body.contains(&other.resident_id.to_string()), "search {q} leaks a resident of B");
+        }
+        // Nothing was changed in B.
+        let after = store.registry().resident(&code("440307"), r).await.unwrap().unwrap();
+        assert_eq!(after.stamp.version, other.stamp.version);
+        assert_eq!(
+            store.registry().household_members(&code("440307"), h).await.unwrap().len(),
+            registry.household_members(&code("440307"), h).await.unwrap().len()
+        );
         db.finish().await;
     }
+}
+
+#[test]
+fn routes_lists_every_route_of_the_router() {
+    let source = include_str!("lib.rs");
+    let mut declared: Vec<&str> = source
+        .split(".route(")
+        .skip(1)
+        .filter_map(|rest| rest.trim_start().strip_prefix('"').and_then(|r| r.split('"').next()))
+        .collect();
+    let mut listed = crate::ROUTES.to_vec();
+    declared.sort();
+    listed.sort();
+    assert_eq!(declared, listed);
 }

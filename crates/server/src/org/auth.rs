@@ -1,13 +1,18 @@
-//! Login with argon2-hashed passwords and server-side sessions in a cookie.
+//! Login with argon2-hashed passwords, lockout after repeated failures, server-side
+//! sessions in a cookie, CSRF tokens on every form that changes something.
+
+use std::net::SocketAddr;
 
 use askama::Template;
 use axum::Form;
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use jiceng_domain::org::{DivisionCode, Role};
-use jiceng_store::org::User;
+use jiceng_domain::org::audit::AuditAction;
+use jiceng_domain::org::{Permission, Scope};
+use jiceng_store::org::{LoginOutcome, NewAuditEntry, User};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -18,23 +23,73 @@ pub const SESSION_COOKIE: &str = "jiceng_session";
 
 /// The user of the request's session; a handler that takes it requires a login.
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub User);
+pub struct CurrentUser {
+    pub user: User,
+    /// The token every state-changing form of this session must carry.
+    pub csrf: String,
+    /// The client's address, for the audit log.
+    pub origin: String,
+}
+
+fn origin_of(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .unwrap_or_else(|| "local".into())
+}
 
 impl CurrentUser {
     pub fn label(&self) -> String {
-        format!("{}（{}）", self.0.display_name, self.0.role.label_zh())
+        format!("{}（{}）", self.user.display_name, self.user.role.label_zh())
     }
 
-    /// Whether the user may see the node `code` and what lies below it.
-    pub fn can_view(&self, code: &DivisionCode) -> bool {
-        self.0.role == Role::Administrator || self.0.scopes.iter().any(|scope| scope.contains(code))
+    /// The part of the region tree this user works in; every registry query is made
+    /// through `store.registry_in(&user.scope())`.
+    pub fn scope(&self) -> Scope {
+        Scope::new(self.user.role, self.user.scopes.clone())
     }
 
-    /// Refuses nodes outside the user's scope with the same answer as a missing one,
-    /// so that IDs outside the scope cannot be probed.
-    pub fn require_view(&self, code: &DivisionCode, what: &str) -> AppResult<()> {
-        if self.can_view(code) { Ok(()) } else { Err(AppError::not_found(what)) }
+    /// Refuses the request (403) when the user's role lacks `permission`.
+    pub fn require(&self, permission: Permission) -> AppResult<()> {
+        if self.user.role.may(permission) { Ok(()) } else { Err(AppError::Forbidden) }
     }
+
+    pub fn check_csrf(&self, token: &str) -> AppResult<()> {
+        // Tokens are random and compared whole; length differences leak nothing useful.
+        if !self.csrf.is_empty() && self.csrf == token { Ok(()) } else { Err(AppError::Forbidden) }
+    }
+
+    pub fn chrome(&self, title: &str) -> Chrome {
+        Chrome::for_user(title, self)
+    }
+
+    /// Records an audited action by this user.
+    pub async fn audit(&self, state: &AppState, entry: AuditRecord<'_>) -> AppResult<()> {
+        state
+            .store
+            .audit()
+            .append(&NewAuditEntry {
+                actor: self.user.username.clone(),
+                action: entry.action,
+                target: entry.target.to_string(),
+                county: entry.county.to_string(),
+                origin: self.origin.clone(),
+                purpose: entry.purpose,
+                detail: entry.detail,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// One audited action, for [`CurrentUser::audit`].
+pub struct AuditRecord<'a> {
+    pub action: AuditAction,
+    pub target: &'a str,
+    pub county: &'a str,
+    pub purpose: Option<jiceng_domain::org::audit::AccessPurpose>,
+    pub detail: String,
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -46,9 +101,20 @@ impl FromRequestParts<AppState> for CurrentUser {
             return Err(AppError::LoginRequired);
         };
         match state.store.users().session_user(&token).await? {
-            Some(user) => Ok(CurrentUser(user)),
+            Some(session) => Ok(CurrentUser { user: session.user, csrf: session.csrf_token, origin: origin_of(parts) }),
             None => Err(AppError::LoginRequired),
         }
+    }
+}
+
+/// The client address without a session (for login attempts).
+pub struct ClientOrigin(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientOrigin(origin_of(parts)))
     }
 }
 
@@ -70,9 +136,33 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn login(State(state): State<AppState>, jar: CookieJar, Form(form): Form<LoginForm>) -> AppResult<Response> {
-    match state.store.users().verify_login(&form.username, &form.password).await? {
-        Some(user) => {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> AppResult<Response> {
+    let outcome = state.store.users().login(&form.username, &form.password).await?;
+    let detail = match &outcome {
+        LoginOutcome::Success(_) => "success",
+        LoginOutcome::Rejected => "rejected",
+        LoginOutcome::Locked { .. } => "locked",
+    };
+    state
+        .store
+        .audit()
+        .append(&NewAuditEntry {
+            actor: form.username.chars().take(64).collect(),
+            action: AuditAction::Login,
+            target: "login".into(),
+            county: String::new(),
+            origin,
+            purpose: None,
+            detail: detail.into(),
+        })
+        .await?;
+    let error = match outcome {
+        LoginOutcome::Success(user) => {
             let token = state.store.users().create_session(user.id).await?;
             let cookie = Cookie::build((SESSION_COOKIE, token))
                 .http_only(true)
@@ -80,23 +170,75 @@ pub async fn login(State(state): State<AppState>, jar: CookieJar, Form(form): Fo
                 .secure(state.secure_cookies)
                 .path("/")
                 .build();
-            Ok((jar.add(cookie), Redirect::to("/")).into_response())
+            return Ok((jar.add(cookie), Redirect::to("/")).into_response());
         }
-        None => {
-            let page = LoginPage {
-                page: Chrome::new("登录 Log in", None),
-                error: Some("用户名或密码不正确 / wrong username or password".into()),
-                username: form.username,
-            };
-            Ok((axum::http::StatusCode::UNAUTHORIZED, render(&page)?).into_response())
-        }
-    }
+        LoginOutcome::Rejected => "用户名或密码不正确 / wrong username or password".to_string(),
+        LoginOutcome::Locked { until } => format!(
+            "密码错误次数过多，账号已锁定至 {:02}:{:02} (UTC)，请稍后再试或联系管理员 / too many wrong passwords: the account is locked until {:02}:{:02} UTC",
+            until.hour(),
+            until.minute(),
+            until.hour(),
+            until.minute()
+        ),
+    };
+    let page = LoginPage { page: Chrome::new("登录 Log in", None), error: Some(error), username: form.username };
+    Ok((axum::http::StatusCode::UNAUTHORIZED, render(&page)?).into_response())
 }
 
-pub async fn logout(State(state): State<AppState>, jar: CookieJar) -> AppResult<Response> {
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    jar: CookieJar,
+    Form(form): Form<CsrfOnly>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
     if let Some(cookie) = jar.get(SESSION_COOKIE) {
         state.store.users().end_session(cookie.value()).await?;
     }
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
     Ok((jar, Redirect::to("/login")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    page: Chrome,
+    error: Option<String>,
+    done: bool,
+}
+
+pub async fn password_page(user: CurrentUser) -> AppResult<impl IntoResponse> {
+    render(&PasswordPage { page: user.chrome("修改密码 Change password"), error: None, done: false })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    current: String,
+    new: String,
+    repeat: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<PasswordForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let result = if form.new != form.repeat {
+        Err("两次输入的新密码不一致 / the new passwords do not match".to_string())
+    } else {
+        state.store.users().change_password(&user.user, &form.current, &form.new).await.map_err(|e| e.to_string())
+    };
+    let page =
+        PasswordPage { page: user.chrome("修改密码 Change password"), done: result.is_ok(), error: result.err() };
+    let status = if page.done { axum::http::StatusCode::OK } else { axum::http::StatusCode::BAD_REQUEST };
+    Ok((status, render(&page)?).into_response())
 }

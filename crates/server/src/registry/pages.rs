@@ -1,21 +1,23 @@
 //! Browsing the region tree: division → community → grid → building → floor →
-//! household → resident. Every handler checks the user's scope through
-//! [`CurrentUser::require_view`] before it reads anything below the node.
+//! household → resident. Every handler checks the role's permission and reads only
+//! through `store.registry_in(&user.scope())`, which filters every query by scope;
+//! reads of personal data are written to the audit log.
 
 use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use jiceng_domain::org::{DivisionCode, DivisionLevel, Role};
-use jiceng_domain::registry::{Identity, ResidenceStatus, ResidentFacts};
+use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
+use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission, Scope};
+use jiceng_domain::registry::{ExitReason, Identity, ResidenceStatus, ResidentFacts};
 use jiceng_store::registry::{CommunityCount, ResidentVersion};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::org::auth::CurrentUser;
+use crate::org::auth::{AuditRecord, CurrentUser};
 use crate::page::{Chrome, Crumb, date_cell, render};
 
 #[derive(Debug, Clone, Default)]
@@ -65,7 +67,13 @@ struct RegionPage {
     grids: Vec<GridRow>,
 }
 
-fn parse_code(code: &str) -> AppResult<DivisionCode> {
+/// The user's scope, once their role is known to allow reading the registry.
+pub(crate) fn viewer_scope(user: &CurrentUser) -> AppResult<Scope> {
+    user.require(Permission::ViewRegistry)?;
+    Ok(user.scope())
+}
+
+pub(crate) fn parse_code(code: &str) -> AppResult<DivisionCode> {
     DivisionCode::parse(code).map_err(|e| AppError::BadRequest(e.to_string()))
 }
 
@@ -74,14 +82,14 @@ async fn division_crumbs(state: &AppState, user: &CurrentUser, code: &DivisionCo
     Ok(path
         .into_iter()
         // Ancestors above the user's scope are shown only to those who may open them.
-        .filter(|d| user.can_view(&d.code))
+        .filter(|d| user.scope().covers(&d.code))
         .map(|d| Crumb { label: d.name, href: format!("/regions/{}", d.code) })
         .collect())
 }
 
 /// The home page: the user's area.
 pub async fn home(user: CurrentUser) -> Response {
-    match user.0.scopes.as_slice() {
+    match user.user.scopes.as_slice() {
         [only] => Redirect::to(&format!("/regions/{only}")).into_response(),
         _ => Redirect::to("/regions").into_response(),
     }
@@ -90,13 +98,14 @@ pub async fn home(user: CurrentUser) -> Response {
 /// The top of the tree the user may see: their scopes, or every province for an
 /// administrator without a scope.
 pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResult<impl IntoResponse> {
+    let scope = viewer_scope(&user)?;
     let divisions = state.store.divisions();
-    let nodes = if user.0.scopes.is_empty() && user.0.role == Role::Administrator {
+    let nodes = if scope.is_whole_country() {
         divisions.children(None).await?
     } else {
         let mut nodes = Vec::new();
-        for scope in &user.0.scopes {
-            nodes.extend(divisions.get(scope).await?);
+        for node in scope.nodes() {
+            nodes.extend(divisions.get(node).await?);
         }
         nodes
     };
@@ -104,7 +113,7 @@ pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResul
     let mut totals = StatusCounts::default();
     for node in nodes {
         let mut counts = StatusCounts::default();
-        for c in state.store.registry().community_counts(&node.code, None).await? {
+        for c in state.store.registry_in(&scope).community_counts(&node.code, None).await? {
             counts.add(c.status, c.residents);
             totals.add(c.status, c.residents);
         }
@@ -116,7 +125,7 @@ pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResul
         });
     }
     render(&RegionPage {
-        page: Chrome::new("我的辖区 My area", Some(user.label())),
+        page: user.chrome("我的辖区 My area"),
         name: "我的辖区".into(),
         code: "My area".into(),
         level: "",
@@ -133,10 +142,13 @@ pub async fn region(
     Path(code): Path<String>,
 ) -> AppResult<impl IntoResponse> {
     let code = parse_code(&code)?;
-    user.require_view(&code, "区划 Division")?;
+    let scope = viewer_scope(&user)?;
+    if !scope.covers(&code) {
+        return Err(AppError::not_found("区划 Division"));
+    }
     let divisions = state.store.divisions();
     let node = divisions.get(&code).await?.ok_or_else(|| AppError::not_found("区划 Division"))?;
-    let counts: Vec<CommunityCount> = state.store.registry().community_counts(&code, None).await?;
+    let counts: Vec<CommunityCount> = state.store.registry_in(&scope).community_counts(&code, None).await?;
     let mut totals = StatusCounts::default();
     let mut by_child: BTreeMap<String, StatusCounts> = BTreeMap::new();
     let child_level = node.level.child();
@@ -149,7 +161,7 @@ pub async fn region(
     let mut children = Vec::new();
     let mut grids = Vec::new();
     if node.level == DivisionLevel::Village {
-        for g in state.store.registry().grids_in_community(&code).await? {
+        for g in state.store.registry_in(&scope).grids_in_community(&code).await? {
             grids.push(GridRow {
                 name: g.grid.name,
                 href: format!("/grids/{}/{}", g.grid.county, g.grid.id),
@@ -168,7 +180,7 @@ pub async fn region(
             });
         }
     }
-    let mut page = Chrome::new(&node.name, Some(user.label()));
+    let mut page = user.chrome(&node.name);
     page.crumbs = division_crumbs(&state, &user, &code).await?;
     render(&RegionPage {
         page,
@@ -203,7 +215,7 @@ struct GridPage {
     buildings: Vec<BuildingRow>,
 }
 
-fn parse_county(county: &str) -> AppResult<DivisionCode> {
+pub(crate) fn parse_county(county: &str) -> AppResult<DivisionCode> {
     let code = parse_code(county)?;
     if code.level() != DivisionLevel::County {
         return Err(AppError::BadRequest(format!("{code} 不是县级代码 / {code} is not a county code")));
@@ -217,9 +229,9 @@ pub async fn grid(
     Path((county, id)): Path<(String, Uuid)>,
 ) -> AppResult<impl IntoResponse> {
     let county = parse_county(&county)?;
-    let registry = state.store.registry();
+    let scope = viewer_scope(&user)?;
+    let registry = state.store.registry_in(&scope);
     let grid = registry.grid(&county, id).await?.ok_or_else(|| AppError::not_found("网格 Grid"))?;
-    user.require_view(&grid.community, "网格 Grid")?;
     let buildings = registry
         .buildings_in_grid(&county, id)
         .await?
@@ -232,7 +244,7 @@ pub async fn grid(
             households: b.households,
         })
         .collect();
-    let mut page = Chrome::new(&grid.name, Some(user.label()));
+    let mut page = user.chrome(&grid.name);
     page.crumbs = division_crumbs(&state, &user, &grid.community).await?;
     page.crumbs.push(Crumb { label: grid.name.clone(), href: format!("/grids/{county}/{id}") });
     render(&GridPage { page, name: grid.name, buildings })
@@ -268,9 +280,9 @@ pub async fn building(
     Path((county, id)): Path<(String, Uuid)>,
 ) -> AppResult<impl IntoResponse> {
     let county = parse_county(&county)?;
-    let registry = state.store.registry();
+    let scope = viewer_scope(&user)?;
+    let registry = state.store.registry_in(&scope);
     let building = registry.building(&county, id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
-    user.require_view(&building.community, "楼栋 Building")?;
     let grid = registry.grid(&county, building.grid_id).await?.ok_or_else(|| AppError::not_found("网格 Grid"))?;
     let households = registry.households_in_building(&county, id).await?;
     let count = households.len();
@@ -286,7 +298,7 @@ pub async fn building(
     }
     let floor_rows =
         floors.into_iter().map(|((unit, floor), households)| FloorRow { unit, floor: floor.0, households }).collect();
-    let mut page = Chrome::new(&building.name, Some(user.label()));
+    let mut page = user.chrome(&building.name);
     page.crumbs = division_crumbs(&state, &user, &building.community).await?;
     page.crumbs.push(Crumb { label: grid.name, href: format!("/grids/{county}/{}", grid.id) });
     page.crumbs.push(Crumb { label: building.name.clone(), href: format!("/buildings/{county}/{id}") });
@@ -322,6 +334,9 @@ pub struct HistoryRow {
 #[template(path = "household.html")]
 struct HouseholdPage {
     page: Chrome,
+    can_edit: bool,
+    county: String,
+    id: Uuid,
     household_no: String,
     address: String,
     members: Vec<MemberRow>,
@@ -355,7 +370,8 @@ async fn household_crumbs(
     county: &DivisionCode,
     household_id: Uuid,
 ) -> AppResult<Vec<Crumb>> {
-    let registry = state.store.registry();
+    let scope = viewer_scope(user)?;
+    let registry = state.store.registry_in(&scope);
     let household =
         registry.household(county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let location = &household.location;
@@ -378,13 +394,13 @@ pub async fn household(
     Path((county, id)): Path<(String, Uuid)>,
 ) -> AppResult<impl IntoResponse> {
     let county = parse_county(&county)?;
-    let registry = state.store.registry();
+    let scope = viewer_scope(&user)?;
+    let registry = state.store.registry_in(&scope);
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let location = &household.location;
-    user.require_view(&location.community, "户 Household")?;
     let building =
         registry.building(&county, location.building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
-    let members = registry
+    let members: Vec<MemberRow> = registry
         .household_members(&county, id)
         .await?
         .into_iter()
@@ -416,9 +432,32 @@ pub async fn household(
         });
     }
     let address = format!("{} {}单元 {}室", building.name, location.unit_no, location.room_no);
-    let mut page = Chrome::new(&format!("户 {}", household.household_no), Some(user.label()));
+    // The list shows names and masked numbers of every member: an audited read.
+    let target = format!("household/{county}/{id}");
+    let detail = format!("{} members", members.len());
+    user.audit(
+        &state,
+        AuditRecord {
+            action: AuditAction::ReadHousehold,
+            target: &target,
+            county: county.as_str(),
+            purpose: None,
+            detail,
+        },
+    )
+    .await?;
+    let mut page = user.chrome(&format!("户 {}", household.household_no));
     page.crumbs = household_crumbs(&state, &user, &county, id).await?;
-    render(&HouseholdPage { page, household_no: household.household_no, address, members, history })
+    render(&HouseholdPage {
+        page,
+        household_no: household.household_no,
+        address,
+        members,
+        history,
+        can_edit: scope.allows(Permission::EditRegistry, &location.community),
+        county: county.to_string(),
+        id,
+    })
 }
 
 #[derive(Template)]
@@ -429,13 +468,32 @@ struct ResidentPage {
     as_of: Option<String>,
     facts: Vec<(&'static str, String)>,
     history: Vec<HistoryRow>,
+    base: String,
+    purpose: &'static str,
+    can_edit: bool,
+    can_audit: bool,
+    exit: Option<String>,
+    exit_reasons: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "purpose.html")]
+struct PurposePage {
+    page: Chrome,
+    purposes: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Deserialize)]
-pub struct AsOf {
+pub struct RecordQuery {
     as_of: Option<String>,
+    purpose: Option<String>,
 }
 
+pub(crate) fn parse_date(text: &str, field: &str) -> Result<time::Date, String> {
+    let text = text.trim();
+    time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| format!("{field}“{text}”应为 YYYY-MM-DD 格式的日期 / {field} '{text}' must be a date YYYY-MM-DD"))
+}
 /// What differs between two versions, named in Chinese.
 fn changed_fields(
     old: &ResidentFacts,
@@ -493,42 +551,49 @@ fn history_rows(history: &[ResidentVersion]) -> Vec<HistoryRow> {
         .collect()
 }
 
+/// A resident's full record: shown only with a purpose, and every opening is audited.
 pub async fn resident(
     State(state): State<AppState>,
     user: CurrentUser,
     Path((county, id)): Path<(String, Uuid)>,
-    Query(query): Query<AsOf>,
-) -> AppResult<impl IntoResponse> {
+    Query(query): Query<RecordQuery>,
+) -> AppResult<Response> {
     let county = parse_county(&county)?;
-    let registry = state.store.registry();
-    let current = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
-    user.require_view(&current.community, "居民 Resident")?;
+    let scope = viewer_scope(&user)?;
+    let registry = state.store.registry_in(&scope);
     let as_of = match query.as_of.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(text) => {
-            Some(time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| {
-                AppError::BadRequest(format!("日期“{text}”应为 YYYY-MM-DD / date '{text}' must be YYYY-MM-DD"))
-            })?)
-        }
+        Some(text) => Some(parse_date(text, "日期 date").map_err(AppError::BadRequest)?),
+    };
+    // Current, or the last version of a record that ended (death, departure).
+    let history = registry.resident_history(&county, id).await?;
+    let Some(latest) = history.first().cloned() else { return Err(AppError::not_found("居民 Resident")) };
+    let Some(purpose) = query.purpose.as_deref().and_then(AccessPurpose::from_key) else {
+        let page = PurposePage {
+            page: user.chrome("查看目的 Purpose"),
+            purposes: AccessPurpose::ALL.iter().map(|p| (p.key(), p.label_zh())).collect(),
+        };
+        return Ok(render(&page)?.into_response());
     };
     let shown = match as_of {
-        None => current.clone(),
+        None => latest.clone(),
         Some(d) => registry.resident_as_of(&county, id, d).await?.ok_or_else(|| AppError::NotFound {
             what: format!("{d} 时的居民记录 / the resident's record on {d}"),
         })?,
     };
+    let target = format!("resident/{county}/{id}");
+    user.audit(
+        &state,
+        AuditRecord {
+            action: AuditAction::ReadResident,
+            target: &target,
+            county: county.as_str(),
+            purpose: Some(purpose),
+            detail: as_of.map(|d| format!("as_of {d}")).unwrap_or_default(),
+        },
+    )
+    .await?;
     let f = &shown.facts;
-    let division_name = |code: DivisionCode| {
-        let state = state.clone();
-        async move {
-            let names: Vec<String> = state.store.divisions().path(&code).await?.into_iter().map(|d| d.name).collect();
-            Ok::<_, AppError>(if names.is_empty() {
-                code.to_string()
-            } else {
-                format!("{}（{code}）", names.join(""))
-            })
-        }
-    };
     let identity = match &f.identity {
         Identity::Number(n) => format!("{n}（{}）", n.kind().label_zh()),
         Identity::Missing(reason) => format!("无 — {}", reason.label_zh()),
@@ -540,16 +605,38 @@ pub async fn resident(
         ("公民身份号码 ID number", identity),
         ("民族 Ethnicity", f.ethnicity.name().to_string()),
         ("联系电话 Phone", f.phone.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "—".into())),
-        ("户籍地 Registered residence", division_name(f.registered_residence.clone()).await?),
+        ("户籍地 Registered residence", division_name(&state, &f.registered_residence).await?),
         ("人口类型 Residence status", f.residence_status.label_zh().to_string()),
         ("来本地日期 Arrived", date_cell(f.arrival_date)),
         ("婚姻状况 Marital status", f.marital_status.label_zh().to_string()),
         ("与户主关系 Relationship to head", f.relationship.label_zh().to_string()),
-        ("现居社区 Community", division_name(shown.community.clone()).await?),
+        ("现居社区 Community", division_name(&state, &shown.community).await?),
     ];
-    let history = history_rows(&registry.resident_history(&county, id).await?);
-    let mut page = Chrome::new(f.name.as_str(), Some(user.label()));
-    page.crumbs = household_crumbs(&state, &user, &county, current.facts.household_id).await?;
-    page.crumbs.push(Crumb { label: current.facts.name.to_string(), href: format!("/residents/{county}/{id}") });
-    render(&ResidentPage { page, name: f.name.to_string(), as_of: as_of.map(|d| d.to_string()), facts, history })
+    let exit = registry.exit_of(&county, id).await?.map(|(date, reason)| {
+        format!("此记录已于 {date} 因“{}”结束 / this record ended on {date}: {}", reason.label_zh(), reason.label_en())
+    });
+    let current = exit.is_none();
+    let mut page = user.chrome(f.name.as_str());
+    page.crumbs = household_crumbs(&state, &user, &county, latest.facts.household_id).await.unwrap_or_default();
+    page.crumbs.push(Crumb { label: latest.facts.name.to_string(), href: format!("/residents/{county}/{id}") });
+    Ok(render(&ResidentPage {
+        page,
+        name: f.name.to_string(),
+        as_of: as_of.map(|d| d.to_string()),
+        facts,
+        history: history_rows(&history),
+        base: format!("/residents/{county}/{id}"),
+        purpose: purpose.key(),
+        can_edit: current && scope.allows(Permission::EditRegistry, &latest.community),
+        can_audit: scope.allows(Permission::ViewAudit, &latest.community),
+        exit,
+        exit_reasons: ExitReason::ALL.iter().map(|r| (r.key(), r.label_zh())).collect(),
+    })?
+    .into_response())
+}
+
+/// "广东省深圳市龙岗区（440307）", or the bare code when it is not loaded.
+pub(crate) async fn division_name(state: &AppState, code: &DivisionCode) -> AppResult<String> {
+    let names: Vec<String> = state.store.divisions().path(code).await?.into_iter().map(|d| d.name).collect();
+    Ok(if names.is_empty() { code.to_string() } else { format!("{}（{code}）", names.join("")) })
 }

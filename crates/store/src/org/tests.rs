@@ -2,7 +2,7 @@
 
 use jiceng_domain::org::{DivisionCode, Role};
 
-use crate::org::NewUser;
+use crate::org::{LoginOutcome, NewUser};
 use crate::testing;
 
 #[tokio::test]
@@ -26,11 +26,26 @@ async fn users_log_in_and_sessions_end() {
         assert!(users.verify_login("wang", "wrong").await.unwrap().is_none());
         assert!(users.verify_login("nobody", "correct horse").await.unwrap().is_none());
         let token = users.create_session(user.id).await.unwrap();
-        assert_eq!(users.session_user(&token).await.unwrap().map(|u| u.username), Some("wang".into()));
+        let session = users.session_user(&token).await.unwrap().unwrap();
+        assert_eq!(session.user.username, "wang");
+        assert_eq!(session.csrf_token.len(), 32);
         users.end_session(&token).await.unwrap();
         assert!(users.session_user(&token).await.unwrap().is_none(), "{}", db.label);
         users.set_password(user.id, "another password").await.unwrap();
         assert!(users.verify_login("wang", "another password").await.unwrap().is_some());
+        assert!(users.change_password(&user, "wrong", "third password").await.is_err());
+        users.change_password(&user, "another password", "third password").await.unwrap();
+
+        // Five wrong passwords lock the account, even against the right one.
+        for _ in 0..4 {
+            assert_eq!(users.login("wang", "nope").await.unwrap(), LoginOutcome::Rejected);
+        }
+        assert!(matches!(users.login("wang", "nope").await.unwrap(), LoginOutcome::Locked { .. }));
+        assert!(
+            matches!(users.login("wang", "third password").await.unwrap(), LoginOutcome::Locked { .. }),
+            "{}",
+            db.label
+        );
         db.finish().await;
     }
 }

@@ -15,6 +15,25 @@ use crate::error::{StoreError, StoreResult, decode, decode_opt};
 
 /// How long a session lasts without a new login.
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+/// Wrong passwords in a row that lock an account.
+pub const MAX_FAILED_LOGINS: i32 = 5;
+/// How long a locked account stays locked.
+pub const LOCKOUT: Duration = Duration::minutes(15);
+
+/// What a login attempt gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Success(User),
+    Rejected,
+    Locked { until: OffsetDateTime },
+}
+
+/// The user of a session and the token its forms must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub user: User,
+    pub csrf_token: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -145,37 +164,97 @@ impl Users<'_> {
         Ok(Some(user_row(&r, scopes)?))
     }
 
-    /// Checks a login. The same answer (None) for an unknown user, a wrong password and
-    /// a disabled account, so a login form cannot be used to discover usernames.
-    pub async fn verify_login(&self, username: &str, password: &str) -> StoreResult<Option<User>> {
+    /// Checks a login. An unknown user, a wrong password and a disabled account all
+    /// give [`LoginOutcome::Rejected`], so a login form cannot discover usernames.
+    /// [`MAX_FAILED_LOGINS`] failures in a row lock the account for [`LOCKOUT`].
+    pub async fn login(&self, username: &str, password: &str) -> StoreResult<LoginOutcome> {
         let mut query = Query::select();
-        query.columns(["id", "password_hash"]).from("app_user").and_where(Expr::col("username").eq(username.trim()));
-        let Some(r) = self.store.db.query_one(&query).await? else { return Ok(None) };
+        query
+            .columns(["id", "password_hash", "failed_logins", "locked_until"])
+            .from("app_user")
+            .and_where(Expr::col("username").eq(username.trim()));
+        let Some(r) = self.store.db.query_one(&query).await? else { return Ok(LoginOutcome::Rejected) };
+        let id: Uuid = r.try_get("", "id")?;
+        let now = OffsetDateTime::now_utc();
+        let locked_until: Option<OffsetDateTime> = r.try_get("", "locked_until")?;
+        if let Some(until) = locked_until.filter(|u| *u > now) {
+            return Ok(LoginOutcome::Locked { until });
+        }
         let hash: String = r.try_get("", "password_hash")?;
         let parsed = PasswordHash::new(&hash).map_err(|e| StoreError::Password(e.to_string()))?;
         if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
-            return Ok(None);
+            let failed: i32 = r.try_get::<i32>("", "failed_logins")? + 1;
+            let lock = (failed >= MAX_FAILED_LOGINS).then_some(now + LOCKOUT);
+            self.store
+                .db
+                .execute(
+                    Query::update()
+                        .table("app_user")
+                        .value("failed_logins", if lock.is_some() { 0 } else { failed })
+                        .value("locked_until", lock)
+                        .and_where(Expr::col("id").eq(id)),
+                )
+                .await?;
+            return Ok(match lock {
+                Some(until) => LoginOutcome::Locked { until },
+                None => LoginOutcome::Rejected,
+            });
         }
-        let user = self.get(r.try_get("", "id")?).await?;
-        Ok(user.filter(|u| !u.disabled))
+        self.store
+            .db
+            .execute(
+                Query::update()
+                    .table("app_user")
+                    .value("failed_logins", 0)
+                    .value("locked_until", Option::<OffsetDateTime>::None)
+                    .and_where(Expr::col("id").eq(id)),
+            )
+            .await?;
+        Ok(match self.get(id).await? {
+            Some(user) if !user.disabled => LoginOutcome::Success(user),
+            _ => LoginOutcome::Rejected,
+        })
     }
 
-    /// Starts a session and returns its token; only the token's hash is stored.
+    /// Like [`Users::login`], for callers that only need the user.
+    pub async fn verify_login(&self, username: &str, password: &str) -> StoreResult<Option<User>> {
+        Ok(match self.login(username, password).await? {
+            LoginOutcome::Success(user) => Some(user),
+            _ => None,
+        })
+    }
+
+    /// Changes a password after checking the current one.
+    pub async fn change_password(&self, user: &User, current: &str, new: &str) -> StoreResult<()> {
+        if self.verify_login(&user.username, current).await?.is_none() {
+            return Err(StoreError::Invalid("当前密码不正确 / the current password is wrong".into()));
+        }
+        if new.chars().count() < 8 {
+            return Err(StoreError::Invalid(
+                "新密码至少8个字符 / the new password must have at least 8 characters".into(),
+            ));
+        }
+        self.set_password(user.id, new).await
+    }
+
+    /// Starts a session; only the token's hash is stored. The CSRF token is stored as
+    /// is, because forms must repeat it.
     pub async fn create_session(&self, user_id: Uuid) -> StoreResult<String> {
-        let bytes: [u8; 32] = rand::rng().random();
-        let token = hex::encode(bytes);
+        let token = hex::encode(rand::rng().random::<[u8; 32]>());
+        let csrf = hex::encode(rand::rng().random::<[u8; 16]>());
         let now = OffsetDateTime::now_utc();
         self.store
             .db
             .execute(
                 Query::insert()
                     .into_table("user_session")
-                    .columns(["token_hash", "user_id", "created_at", "expires_at"])
+                    .columns(["token_hash", "user_id", "created_at", "expires_at", "csrf_token"])
                     .values_panic([
                         token_hash(&token).into(),
                         user_id.into(),
                         now.into(),
                         (now + SESSION_LIFETIME).into(),
+                        csrf.into(),
                     ]),
             )
             .await?;
@@ -183,10 +262,10 @@ impl Users<'_> {
     }
 
     /// The user of a live session, if the token names one.
-    pub async fn session_user(&self, token: &str) -> StoreResult<Option<User>> {
+    pub async fn session_user(&self, token: &str) -> StoreResult<Option<SessionUser>> {
         let mut query = Query::select();
         query
-            .columns(["user_id", "expires_at"])
+            .columns(["user_id", "expires_at", "csrf_token"])
             .from("user_session")
             .and_where(Expr::col("token_hash").eq(token_hash(token)));
         let Some(r) = self.store.db.query_one(&query).await? else { return Ok(None) };
@@ -195,7 +274,9 @@ impl Users<'_> {
             self.end_session(token).await?;
             return Ok(None);
         }
-        Ok(self.get(r.try_get("", "user_id")?).await?.filter(|u| !u.disabled))
+        let csrf_token: String = r.try_get("", "csrf_token")?;
+        let user = self.get(r.try_get("", "user_id")?).await?.filter(|u| !u.disabled);
+        Ok(user.map(|user| SessionUser { user, csrf_token }))
     }
 
     pub async fn end_session(&self, token: &str) -> StoreResult<()> {

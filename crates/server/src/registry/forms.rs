@@ -1,0 +1,503 @@
+//! Recording changes: editing a resident, registering a newborn, recording a death or
+//! departure. Each form carries the session's CSRF token, shows errors next to the
+//! field they concern, and every change becomes a new version (and an audit entry).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use jiceng_domain::org::Permission;
+use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
+use jiceng_domain::registry::{
+    Ethnicity, ExitReason, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
+    ResidenceStatus, ResidentFacts, Sex,
+};
+use serde::Deserialize;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use super::pages::{parse_date, viewer_scope};
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::page::{Chrome, render};
+
+pub struct Field {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub kind: &'static str,
+    pub value: String,
+    pub options: Vec<(String, String)>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "resident_edit.html")]
+struct RecordForm {
+    page: Chrome,
+    heading: &'static str,
+    heading_en: &'static str,
+    action: String,
+    error: Option<String>,
+    fields: Vec<Field>,
+}
+
+/// The form's values by field name, as typed.
+type Values = HashMap<String, String>;
+
+fn options<T: Copy>(
+    all: &[T],
+    key: impl Fn(T) -> &'static str,
+    label: impl Fn(T) -> &'static str,
+) -> Vec<(String, String)> {
+    all.iter().map(|v| (key(*v).to_string(), label(*v).to_string())).collect()
+}
+
+fn ethnicity_options() -> Vec<(String, String)> {
+    Ethnicity::all().map(|e| (e.code(), e.name().to_string())).collect()
+}
+
+fn field(
+    name: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    values: &Values,
+    errors: &HashMap<&str, String>,
+) -> Field {
+    Field {
+        name,
+        label,
+        kind,
+        value: values.get(name).cloned().unwrap_or_default(),
+        options: Vec::new(),
+        error: errors.get(name).cloned(),
+    }
+}
+
+fn select(
+    name: &'static str,
+    label: &'static str,
+    options: Vec<(String, String)>,
+    values: &Values,
+    errors: &HashMap<&str, String>,
+) -> Field {
+    Field { options, ..field(name, label, "", values, errors) }
+}
+
+fn value<'a>(values: &'a Values, name: &str) -> &'a str {
+    values.get(name).map(String::as_str).unwrap_or("").trim()
+}
+
+/// Collects field errors while reading typed values.
+#[derive(Default)]
+struct Checker {
+    errors: HashMap<&'static str, String>,
+}
+
+impl Checker {
+    fn take<T, E: std::fmt::Display>(&mut self, name: &'static str, result: Result<T, E>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.insert(name, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn coded<T>(&mut self, name: &'static str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+        let result = parse(raw).ok_or_else(|| format!("“{raw}”不是可选的值 / '{raw}' is not one of the choices"));
+        self.take(name, result)
+    }
+}
+
+fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+fn edit_fields(values: &Values, errors: &HashMap<&str, String>) -> Vec<Field> {
+    vec![
+        field("name", "姓名 Name", "", values, errors),
+        field("phone", "联系电话 Phone", "tel", values, errors),
+        select(
+            "marital_status",
+            "婚姻状况 Marital status",
+            options(MaritalStatus::ALL, |v| v.key(), |v| v.label_zh()),
+            values,
+            errors,
+        ),
+        select(
+            "residence_status",
+            "人口类型 Residence status",
+            options(ResidenceStatus::ALL, |v| v.key(), |v| v.label_zh()),
+            values,
+            errors,
+        ),
+        field("arrival_date", "来本地日期 Arrived (YYYY-MM-DD)", "date", values, errors),
+        select("ethnicity", "民族 Ethnicity", ethnicity_options(), values, errors),
+        select(
+            "relationship",
+            "与户主关系 Relationship to head",
+            options(Relationship::ALL, |v| v.key(), |v| v.label_zh()),
+            values,
+            errors,
+        ),
+        field("valid_from", "变更生效日期 Effective from", "date", values, errors),
+    ]
+}
+
+fn edit_form(
+    user: &CurrentUser,
+    action: String,
+    values: &Values,
+    errors: &HashMap<&str, String>,
+    error: Option<String>,
+) -> RecordForm {
+    RecordForm {
+        page: user.chrome("修改居民信息 Edit resident"),
+        heading: "修改居民信息",
+        heading_en: "Edit resident",
+        action,
+        error,
+        fields: edit_fields(values, errors),
+    }
+}
+
+fn form_response(form: &RecordForm, status: StatusCode) -> AppResult<Response> {
+    Ok((status, render(form)?).into_response())
+}
+
+pub async fn edit_resident_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+) -> AppResult<Response> {
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    let current = state
+        .store
+        .registry_in(&scope)
+        .resident(&county, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    if !scope.allows(Permission::EditRegistry, &current.community) {
+        return Err(AppError::Forbidden);
+    }
+    let f = &current.facts;
+    let values: Values = [
+        ("name", f.name.to_string()),
+        ("phone", f.phone.as_ref().map(|p| p.to_string()).unwrap_or_default()),
+        ("marital_status", f.marital_status.key().to_string()),
+        ("residence_status", f.residence_status.key().to_string()),
+        ("arrival_date", f.arrival_date.map(|d| d.to_string()).unwrap_or_default()),
+        ("ethnicity", f.ethnicity.code()),
+        ("relationship", f.relationship.key().to_string()),
+        ("valid_from", today().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    form_response(
+        &edit_form(&user, format!("/residents/{county}/{id}/edit"), &values, &HashMap::new(), None),
+        StatusCode::OK,
+    )
+}
+
+pub async fn edit_resident(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+    Form(values): Form<Values>,
+) -> AppResult<Response> {
+    user.check_csrf(value(&values, "csrf"))?;
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    user.require(Permission::EditRegistry)?;
+    let registry = state.store.registry_in(&scope);
+    let current = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let mut c = Checker::default();
+    let name = c.take("name", PersonName::parse(value(&values, "name")));
+    let phone = match value(&values, "phone") {
+        "" => Some(None),
+        p => c.take("phone", Phone::parse(p)).map(Some),
+    };
+    let marital = c.coded("marital_status", value(&values, "marital_status"), MaritalStatus::from_key);
+    let status = c.coded("residence_status", value(&values, "residence_status"), ResidenceStatus::from_key);
+    let arrival = match value(&values, "arrival_date") {
+        "" => Some(None),
+        d => c.take("arrival_date", parse_date(d, "来本地日期 arrival date")).map(Some),
+    };
+    let ethnicity = c.coded("ethnicity", value(&values, "ethnicity"), Ethnicity::from_code);
+    let relationship = c.coded("relationship", value(&values, "relationship"), Relationship::from_key);
+    let valid_from = c.take("valid_from", parse_date(value(&values, "valid_from"), "生效日期 effective date"));
+    let action = format!("/residents/{county}/{id}/edit");
+    let (
+        Some(name),
+        Some(phone),
+        Some(marital),
+        Some(status),
+        Some(arrival),
+        Some(ethnicity),
+        Some(relationship),
+        Some(valid_from),
+    ) = (name, phone, marital, status, arrival, ethnicity, relationship, valid_from)
+    else {
+        let message = "请修改标出的字段 / please correct the marked fields".to_string();
+        return form_response(&edit_form(&user, action, &values, &c.errors, Some(message)), StatusCode::BAD_REQUEST);
+    };
+    let facts = ResidentFacts {
+        name,
+        phone,
+        marital_status: marital,
+        residence_status: status,
+        arrival_date: arrival,
+        ethnicity,
+        relationship,
+        ..current.facts.clone()
+    };
+    match registry.record_resident_change(&county, id, &facts, valid_from, &user.user.username).await {
+        Ok(outcome) => {
+            let target = format!("resident/{county}/{id}");
+            user.audit(
+                &state,
+                AuditRecord {
+                    action: AuditAction::Write,
+                    target: &target,
+                    county: county.as_str(),
+                    purpose: Some(AccessPurpose::RecordChange),
+                    detail: format!("{outcome:?}"),
+                },
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key()))
+                .into_response())
+        }
+        Err(e @ (jiceng_store::StoreError::Invalid(_) | jiceng_store::StoreError::Retroactive { .. })) => {
+            form_response(&edit_form(&user, action, &values, &c.errors, Some(e.to_string())), StatusCode::BAD_REQUEST)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn newborn_fields(values: &Values, errors: &HashMap<&str, String>) -> Vec<Field> {
+    vec![
+        field("name", "姓名 Name", "", values, errors),
+        select("sex", "性别 Sex", options(Sex::ALL, |v| v.key(), |v| v.label_zh()), values, errors),
+        field("birth_date", "出生日期 Date of birth", "date", values, errors),
+        field("id_number", "公民身份号码（尚未办理可不填）ID number (if issued)", "", values, errors),
+        select("ethnicity", "民族 Ethnicity", ethnicity_options(), values, errors),
+        select(
+            "relationship",
+            "与户主关系 Relationship to head",
+            options(Relationship::ALL, |v| v.key(), |v| v.label_zh()),
+            values,
+            errors,
+        ),
+    ]
+}
+
+fn newborn_form(
+    user: &CurrentUser,
+    action: String,
+    values: &Values,
+    errors: &HashMap<&str, String>,
+    error: Option<String>,
+) -> RecordForm {
+    RecordForm {
+        page: user.chrome("登记新生儿 Register a newborn"),
+        heading: "登记新生儿",
+        heading_en: "Register a newborn",
+        action,
+        error,
+        fields: newborn_fields(values, errors),
+    }
+}
+
+pub async fn newborn_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+) -> AppResult<Response> {
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    let registry = state.store.registry_in(&scope);
+    let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    if !scope.allows(Permission::EditRegistry, &household.location.community) {
+        return Err(AppError::Forbidden);
+    }
+    let head_ethnicity =
+        registry.household_members(&county, id).await?.first().map(|m| m.facts.ethnicity).unwrap_or(Ethnicity::HAN);
+    let values: Values = [
+        ("sex", Sex::Female.key().to_string()),
+        ("birth_date", today().to_string()),
+        ("ethnicity", head_ethnicity.code()),
+        ("relationship", Relationship::Daughter.key().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    form_response(
+        &newborn_form(&user, format!("/households/{county}/{id}/newborn"), &values, &HashMap::new(), None),
+        StatusCode::OK,
+    )
+}
+
+pub async fn newborn(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, household_id)): Path<(String, Uuid)>,
+    Form(values): Form<Values>,
+) -> AppResult<Response> {
+    user.check_csrf(value(&values, "csrf"))?;
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    user.require(Permission::EditRegistry)?;
+    let registry = state.store.registry_in(&scope);
+    let household =
+        registry.household(&county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let head = registry.household_members(&county, household_id).await?.into_iter().next();
+    let mut c = Checker::default();
+    let name = c.take("name", PersonName::parse(value(&values, "name")));
+    let sex = c.coded("sex", value(&values, "sex"), Sex::from_key);
+    let birth = c.take("birth_date", parse_date(value(&values, "birth_date"), "出生日期 birth date"));
+    let identity = match value(&values, "id_number") {
+        "" => Some(Identity::Missing(IdMissingReason::NewbornNotRegistered)),
+        n => c.take("id_number", IdNumber::parse(n)).map(Identity::Number),
+    };
+    let ethnicity = c.coded("ethnicity", value(&values, "ethnicity"), Ethnicity::from_code);
+    let relationship = c.coded("relationship", value(&values, "relationship"), Relationship::from_key);
+    let action = format!("/households/{county}/{household_id}/newborn");
+    let (Some(name), Some(sex), Some(birth), Some(identity), Some(ethnicity), Some(relationship)) =
+        (name, sex, birth, identity, ethnicity, relationship)
+    else {
+        let message = "请修改标出的字段 / please correct the marked fields".to_string();
+        return form_response(&newborn_form(&user, action, &values, &c.errors, Some(message)), StatusCode::BAD_REQUEST);
+    };
+    // A newborn shares the household's registration and status unless recorded otherwise.
+    let (registered_residence, residence_status) = match &head {
+        Some(h) => (h.facts.registered_residence.clone(), h.facts.residence_status),
+        None => (household.location.community.clone(), ResidenceStatus::Registered),
+    };
+    let facts = ResidentFacts {
+        name,
+        sex,
+        birth_date: birth,
+        identity,
+        ethnicity,
+        phone: None,
+        registered_residence,
+        household_id,
+        relationship,
+        residence_status,
+        arrival_date: None,
+        marital_status: MaritalStatus::Unmarried,
+    };
+    if let Err(e) = facts.check(today()) {
+        return form_response(
+            &newborn_form(&user, action, &values, &c.errors, Some(e.to_string())),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let id = registry.add_resident(&county, &facts, birth, &user.user.username).await?;
+    let target = format!("resident/{county}/{id}");
+    user.audit(
+        &state,
+        AuditRecord {
+            action: AuditAction::Write,
+            target: &target,
+            county: county.as_str(),
+            purpose: Some(AccessPurpose::RecordChange),
+            detail: "newborn".into(),
+        },
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key())).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ExitForm {
+    #[serde(default)]
+    csrf: String,
+    reason: String,
+    date: String,
+}
+
+pub async fn record_exit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+    Form(form): Form<ExitForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    user.require(Permission::EditRegistry)?;
+    let reason = ExitReason::from_key(&form.reason)
+        .ok_or_else(|| AppError::BadRequest(format!("原因“{}”无效 / unknown reason '{}'", form.reason, form.reason)))?;
+    let date = parse_date(&form.date, "日期 date").map_err(AppError::BadRequest)?;
+    if date > today() {
+        return Err(AppError::BadRequest(format!("日期{date}晚于今天 / date {date} is in the future")));
+    }
+    state.store.registry_in(&scope).record_exit(&county, id, date, reason, &user.user.username).await?;
+    let target = format!("resident/{county}/{id}");
+    user.audit(
+        &state,
+        AuditRecord {
+            action: AuditAction::Write,
+            target: &target,
+            county: county.as_str(),
+            purpose: Some(AccessPurpose::RecordChange),
+            detail: reason.key().into(),
+        },
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key())).into_response())
+}
+
+pub struct AccessRow {
+    pub at: String,
+    pub actor: String,
+    pub action: &'static str,
+    pub purpose: &'static str,
+    pub origin: String,
+}
+
+#[derive(Template)]
+#[template(path = "access_log.html")]
+struct AccessLogPage {
+    page: Chrome,
+    name: String,
+    entries: Vec<AccessRow>,
+}
+
+/// Who looked at a resident: for administrators and officers responsible for them.
+pub async fn access_log(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+) -> AppResult<Response> {
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    user.require(Permission::ViewAudit)?;
+    let history = state.store.registry_in(&scope).resident_history(&county, id).await?;
+    let latest = history.first().ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let entries = state
+        .store
+        .audit()
+        .for_target(&format!("resident/{county}/{id}"), 500)
+        .await?
+        .into_iter()
+        .map(|e| AccessRow {
+            at: e.at,
+            actor: e.actor,
+            action: jiceng_domain::org::audit::AuditAction::from_key(&e.action).map(|a| a.label_zh()).unwrap_or("—"),
+            purpose: AccessPurpose::from_key(&e.purpose).map(|p| p.label_zh()).unwrap_or("—"),
+            origin: e.origin,
+        })
+        .collect();
+    let mut page = user.chrome("访问记录 Access log");
+    page.crumbs =
+        vec![crate::page::Crumb { label: latest.facts.name.to_string(), href: format!("/residents/{county}/{id}") }];
+    Ok(render(&AccessLogPage { page, name: latest.facts.name.to_string(), entries })?.into_response())
+}

@@ -1,0 +1,102 @@
+//! Finding a resident: by ID number, name, pinyin initials or phone, within scope.
+//! Lists show masked numbers; every search that returns people is audited.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::IntoResponse;
+use jiceng_domain::org::Permission;
+use jiceng_domain::org::audit::AuditAction;
+use jiceng_domain::registry::Identity;
+use jiceng_store::registry::SearchQuery;
+use serde::Deserialize;
+
+use super::pages::viewer_scope;
+use crate::AppState;
+use crate::error::AppResult;
+use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::page::{Chrome, render};
+
+/// The most people one search shows.
+pub const SEARCH_LIMIT: u64 = 50;
+
+pub struct ResultRow {
+    pub name: String,
+    pub href: String,
+    pub sex: &'static str,
+    pub birth_date: String,
+    pub id_masked: String,
+    pub phone_masked: String,
+    pub community: String,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    page: Chrome,
+    q: String,
+    kind: Option<&'static str>,
+    results: Vec<ResultRow>,
+    limit: usize,
+}
+
+#[derive(Deserialize)]
+pub struct SearchParams {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<SearchParams>,
+) -> AppResult<impl IntoResponse> {
+    let scope = viewer_scope(&user)?;
+    user.require(Permission::SearchRegistry)?;
+    let query = SearchQuery::parse(&params.q);
+    let mut results = Vec::new();
+    let mut kind = None;
+    if let Some(query) = &query {
+        let found = state.store.registry_in(&scope).search(query, SEARCH_LIMIT).await?;
+        let label = match query {
+            SearchQuery::IdNumber(_) => ("身份号码", "id_number"),
+            SearchQuery::IdPrefix(_) => ("身份号码开头", "id_prefix"),
+            SearchQuery::Phone(_) => ("电话", "phone"),
+            SearchQuery::Initials(_) => ("拼音首字母", "initials"),
+            SearchQuery::Name(_) => ("姓名", "name"),
+        };
+        kind = Some(label.0);
+        // The term itself may be an ID number: the log keeps its kind and the result count.
+        user.audit(
+            &state,
+            AuditRecord {
+                action: AuditAction::Search,
+                target: "search",
+                county: "",
+                purpose: None,
+                detail: format!("{} → {} results", label.1, found.len()),
+            },
+        )
+        .await?;
+        for r in found {
+            results.push(ResultRow {
+                href: format!("/residents/{}/{}", r.county, r.resident_id),
+                name: r.facts.name.to_string(),
+                sex: r.facts.sex.label_zh(),
+                birth_date: r.facts.birth_date.to_string(),
+                id_masked: match &r.facts.identity {
+                    Identity::Number(n) => n.masked(),
+                    Identity::Missing(reason) => format!("（{}）", reason.label_zh()),
+                },
+                phone_masked: r.facts.phone.as_ref().map(|p| p.masked()).unwrap_or_else(|| "—".into()),
+                community: state
+                    .store
+                    .divisions()
+                    .get(&r.community)
+                    .await?
+                    .map(|d| d.name)
+                    .unwrap_or_else(|| r.community.to_string()),
+            });
+        }
+    }
+    render(&SearchPage { page: user.chrome("查询 Search"), q: params.q, kind, results, limit: SEARCH_LIMIT as usize })
+}
