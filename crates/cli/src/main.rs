@@ -91,6 +91,11 @@ enum Command {
         #[command(subcommand)]
         command: IdCommand,
     },
+    /// 审计日志 / audit log
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// 用户 / users
     User {
         #[command(subcommand)]
@@ -117,6 +122,17 @@ enum IdCommand {
         #[arg(long)]
         json: bool,
         ids: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// 校验审计日志的哈希链；完整时退出码为0，否则为1并指出第一条有问题的记录
+    /// / verify the audit log's hash chain: exit 0 when intact, 1 naming the first bad entry
+    Verify {
+        /// 上次校验时记下的末条哈希 / the head hash noted at the last check
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
     },
 }
 
@@ -210,6 +226,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Id { command: IdCommand::Check { json, ids } } => {
             let all_valid = registry::id_check::run(&ids, json)?;
             return Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Command::Audit { command: AuditCommand::Verify { expect_head } } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            let intact = org::audit::verify(&store, expect_head.as_deref()).await?;
+            store.close().await?;
+            return Ok(if intact { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }
         Command::User { command: UserCommand::Add { username, role, scope, display_name } } => {
             let store = cli.db.open(DEFAULT_DB).await?;

@@ -135,3 +135,37 @@ fn bad_arguments_say_what_is_wrong() {
     let out = jiceng(&["--database-url", "mysql://x", "regions", "load"], None);
     assert!(stderr(&out).contains("sqlite:// or postgres://"), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn audit_verify_catches_a_tampered_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let db = path.to_str().unwrap();
+    let out = jiceng(&["--db", db, "regions", "load", "--county", "440307"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["wang", "li", "zhao"] {
+        let out = jiceng(&["--db", db, "user", "add", name, "--role", "specialist", "--scope", "440307003002"], Some("a-long-password\n"));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = jiceng(&["--db", db, "audit", "verify"], None);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("3 条记录"), "{}", stdout(&out));
+    let head = stdout(&out).lines().find_map(|l| l.strip_prefix("末条哈希 head hash: ")).unwrap().to_string();
+
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&path)).await.unwrap();
+    store.raw_execute("UPDATE audit_entry SET detail = 'created, role administrator' WHERE seq = 2").await.unwrap();
+    store.close().await.unwrap();
+    let out = jiceng(&["--db", db, "audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("entry 2 was altered"), "{}", stdout(&out));
+
+    // Removing the last entry is caught against the head kept from before.
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&path)).await.unwrap();
+    store.raw_execute("UPDATE audit_entry SET detail = 'created, role specialist' WHERE seq = 2").await.unwrap();
+    store.raw_execute("DELETE FROM audit_entry WHERE seq = 3").await.unwrap();
+    store.close().await.unwrap();
+    let out = jiceng(&["--db", db, "audit", "verify"], None);
+    assert!(out.status.success(), "a truncated chain is still a chain");
+    let out = jiceng(&["--db", db, "audit", "verify", "--expect-head", &head], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+}

@@ -60,6 +60,14 @@ impl Store {
         org::Users { store: self }
     }
 
+    /// Runs one SQL statement as written, bypassing every rule of this crate. Only for
+    /// tests that must tamper with stored data to prove it is detected.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn raw_execute(&self, sql: &str) -> StoreResult<()> {
+        sea_orm::ConnectionTrait::execute_unprepared(&self.db, sql).await?;
+        Ok(())
+    }
+
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(self) -> StoreResult<()> {
         self.db.close().await?;

@@ -5,7 +5,8 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::Context;
 use jiceng_domain::org::{DivisionCode, Role};
 use jiceng_store::Store;
-use jiceng_store::org::NewUser;
+use jiceng_domain::org::audit::AuditAction;
+use jiceng_store::org::{NewAuditEntry, NewUser};
 use rand::Rng;
 
 /// A password that is easy to read aloud: no 0/O, 1/l/I.
@@ -66,6 +67,18 @@ pub async fn add(
             password: password.clone(),
             role,
             scopes,
+        })
+        .await?;
+    store
+        .audit()
+        .append(&NewAuditEntry {
+            actor: "cli".into(),
+            action: AuditAction::ManageUser,
+            target: format!("user/{}", user.username),
+            county: String::new(),
+            origin: "local".into(),
+            purpose: None,
+            detail: format!("created, role {}", user.role.key()),
         })
         .await?;
     println!("已创建用户 Created user {} ({}, {})", user.username, user.role.label_zh(), user.role.key());
