@@ -144,7 +144,10 @@ async fn audit_verify_catches_a_tampered_entry() {
     let out = jiceng(&["--db", db, "regions", "load", "--county", "440307"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     for name in ["wang", "li", "zhao"] {
-        let out = jiceng(&["--db", db, "user", "add", name, "--role", "specialist", "--scope", "440307003002"], Some("a-long-password\n"));
+        let out = jiceng(
+            &["--db", db, "user", "add", name, "--role", "specialist", "--scope", "440307003002"],
+            Some("a-long-password\n"),
+        );
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let out = jiceng(&["--db", db, "audit", "verify"], None);

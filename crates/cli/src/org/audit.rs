@@ -9,7 +9,9 @@ pub async fn verify(store: &Store, expect_head: Option<&str>) -> anyhow::Result<
         Ok(head) => {
             println!("审计日志完整 / audit log intact: {} 条记录 entries", head.entries);
             println!("末条哈希 head hash: {}", head.hash);
-            println!("（请另行保存此哈希，下次用 --expect-head 核对，可发现末尾被删除的记录 / keep this hash elsewhere and pass it with --expect-head next time to detect entries removed from the end）");
+            println!(
+                "（请另行保存此哈希，下次用 --expect-head 核对，可发现末尾被删除的记录 / keep this hash elsewhere and pass it with --expect-head next time to detect entries removed from the end）"
+            );
             Ok(true)
         }
         Err(AuditVerifyError::Store(e)) => Err(e.into()),

@@ -3,9 +3,9 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
+use jiceng_domain::org::audit::AuditAction;
 use jiceng_domain::org::{DivisionCode, Role};
 use jiceng_store::Store;
-use jiceng_domain::org::audit::AuditAction;
 use jiceng_store::org::{NewAuditEntry, NewUser};
 use rand::Rng;
 

@@ -1,0 +1,123 @@
+//! The browser story (tests/browser/story.mjs) against a real server, in Debian's
+//! chromium. Missing node, npm or chromium is a loud skip, or a failure under
+//! JICENG_REQUIRE_ALL=1. Screenshots go to target/screenshots/.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use jiceng_domain::org::{DivisionCode, Role, Scope};
+use jiceng_store::registry::SearchQuery;
+use jiceng_store::testing::skip_or_fail;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn jiceng(db: &str, args: &[&str], stdin: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jiceng"))
+        .args(["--db", db])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "jiceng {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn a_grid_worker_finds_and_edits_a_resident_in_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        return skip_or_fail("chromium", &format!("{chromium} not found (apt-get install chromium)"));
+    }
+    if !have("node") || !have("npm") {
+        return skip_or_fail("node", "node and npm are needed for the browser tests");
+    }
+    let browser_dir = workspace().join("tests/browser");
+    if !browser_dir.join("node_modules/playwright-core").exists() {
+        let status =
+            Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix"]).arg(&browser_dir).status().unwrap();
+        if !status.success() {
+            return skip_or_fail("playwright-core", "npm ci in tests/browser failed");
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("browser.db");
+    let db = db_path.to_str().unwrap();
+    jiceng(db, &["demo", "--no-serve", "--residents", "2000", "--seed", "4"], "");
+    jiceng(db, &["user", "add", "wang", "--role", "grid_worker", "--scope", "440307003002"], "password-a\n");
+    jiceng(db, &["user", "add", "li", "--role", "grid_worker", "--scope", "440307003004"], "password-b\n");
+
+    // A resident of 440307003002 whose initials find few enough people to click.
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&db_path)).await.unwrap();
+    let scope = Scope::new(Role::GridWorker, vec![DivisionCode::parse("440307003002").unwrap()]);
+    let everyone = store.registry_in(&scope).search(&SearchQuery::Name(String::new()), 1000).await.unwrap();
+    let resident = everyone.iter().find(|r| r.facts.phone.is_some()).expect("a resident with a phone").clone();
+    store.close().await.unwrap();
+    let initials = jiceng_domain::registry::pinyin::name_initials(resident.facts.name.as_str());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jiceng"))
+        .args(["--db", db, "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .split("http://")
+        .nth(1)
+        .map(|rest| format!("http://{}", rest.trim().trim_end_matches('/')))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+
+    let shots = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(browser_dir.join("story.mjs"))
+        .env("JICENG_URL", &url)
+        .env("CHROMIUM", &chromium)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("USER_A", "wang")
+        .env("PASSWORD_A", "password-a")
+        .env("USER_B", "li")
+        .env("PASSWORD_B", "password-b")
+        .env("RESIDENT_NAME", resident.facts.name.as_str())
+        .env("RESIDENT_INITIALS", &initials)
+        .env("RESIDENT_PATH", format!("/residents/{}/{}", resident.county, resident.resident_id))
+        .output()
+        .unwrap();
+    drop(server);
+    assert!(
+        out.status.success(),
+        "browser story failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shots.join("resident.png").exists());
+}
