@@ -28,6 +28,8 @@ pub const ROUTES: &[&str] = &[
     "/logout",
     "/account/password",
     "/search",
+    "/admin/users",
+    "/admin/users/{id}",
     "/regions",
     "/regions/{code}",
     "/grids/{county}/{id}",
@@ -49,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(org::auth::logout))
         .route("/account/password", get(org::auth::password_page).post(org::auth::change_password))
         .route("/search", get(registry::search::search))
+        .route("/admin/users", get(org::admin::users).post(org::admin::create_user))
+        .route("/admin/users/{id}", post(org::admin::user_action))
         .route("/regions", get(registry::pages::roots))
         .route("/regions/{code}", get(registry::pages::region))
         .route("/grids/{county}/{id}", get(registry::pages::grid))

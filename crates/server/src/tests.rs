@@ -269,7 +269,9 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
         let grid = registry.grids_in_community(&code("440307003004")).await.unwrap().remove(0).grid;
         let building = registry.buildings_in_grid(&code("440307"), grid.id).await.unwrap().remove(0).building;
         let (r, h, g, b) = (other.resident_id, other.facts.household_id, grid.id, building.id);
+        let admin_b = store.users().by_username("worker_b").await.unwrap().unwrap().id;
         let gets = [
+            "/admin/users".to_string(),
             "/regions/440307003004".to_string(),
             "/regions/440307003".to_string(),
             "/regions/440307".to_string(),
@@ -294,6 +296,8 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 ),
             ),
             (format!("/residents/440307/{r}/exit"), format!("csrf={csrf}&reason=died&date=2026-11-20")),
+            ("/admin/users".to_string(), format!("csrf={csrf}&username=x&role=district&scopes=440307")),
+            (format!("/admin/users/{admin_b}"), format!("csrf={csrf}&action=reset")),
         ];
         // The test must cover every route the router has (all but the open ones).
         let covered: std::collections::HashSet<String> = gets
@@ -307,6 +311,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                     .replace(&h.to_string(), "{id}")
                     .replace(&g.to_string(), "{id}")
                     .replace(&b.to_string(), "{id}")
+                    .replace(&admin_b.to_string(), "{id}")
                     .replace("440307003004", "{code}")
                     .replace("/440307/", "/{county}/")
             })
@@ -363,4 +368,47 @@ fn routes_lists_every_route_of_the_router() {
     declared.sort();
     listed.sort();
     assert_eq!(declared, listed);
+}
+
+#[tokio::test]
+async fn an_administrator_creates_users_inside_their_own_scope() {
+    let db = testing::sqlite().await;
+    let store = &db.store;
+    seed(store).await;
+    store
+        .users()
+        .add(&NewUser {
+            username: "street_admin".into(),
+            display_name: "街道管理员".into(),
+            password: "password-123".into(),
+            role: Role::Administrator,
+            scopes: vec![code("440307003")],
+        })
+        .await
+        .unwrap();
+    let mut client = Client::new(store);
+    assert_eq!(client.login("street_admin", "password-123").await, StatusCode::SEE_OTHER);
+    let csrf = client.csrf().await;
+    let (status, _, body) = client.get("/admin/users").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("worker_a") && !body.contains(">admin<"), "only users inside the scope are listed");
+    let (status, _, body) = client
+        .post("/admin/users", &format!("csrf={csrf}&username=zhang&display_name=&role=specialist&scopes=440307006001"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a scope outside one's own is refused");
+    assert!(body.contains("outside your own scope"));
+    let (status, _, body) = client
+        .post("/admin/users", &format!("csrf={csrf}&username=zhang&display_name=&role=specialist&scopes=440307003002"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let start = body.find("initial password: ").unwrap() + "initial password: ".len();
+    let password: String = body[start..].chars().take(14).collect();
+    let mut zhang = Client::new(store);
+    assert_eq!(zhang.login("zhang", &password).await, StatusCode::SEE_OTHER);
+    let id = store.users().by_username("zhang").await.unwrap().unwrap().id;
+    let (status, _, _) = client.post(&format!("/admin/users/{id}"), &format!("csrf={csrf}&action=disable")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = zhang.get("/regions/440307003002").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "disabling ends the sessions");
+    db.finish().await;
 }

@@ -119,14 +119,47 @@ impl Users<'_> {
         self.get(id).await?.ok_or_else(|| StoreError::NotFound { what: format!("用户 {username} / user {username}") })
     }
 
-    /// Replaces a user's password (used by `jiceng demo` to print a fresh login).
+    /// Replaces a user's password and lifts a lockout (an administrator's reset, or
+    /// `jiceng demo` printing a fresh login).
     pub async fn set_password(&self, id: Uuid, password: &str) -> StoreResult<()> {
         let hash = hash_password(password)?;
         self.store
             .db
-            .execute(Query::update().table("app_user").value("password_hash", hash).and_where(Expr::col("id").eq(id)))
+            .execute(
+                Query::update()
+                    .table("app_user")
+                    .value("password_hash", hash)
+                    .value("failed_logins", 0)
+                    .value("locked_until", Option::<OffsetDateTime>::None)
+                    .and_where(Expr::col("id").eq(id)),
+            )
             .await?;
         Ok(())
+    }
+
+    /// Disables or enables an account; disabling also ends its sessions.
+    pub async fn set_disabled(&self, id: Uuid, disabled: bool) -> StoreResult<()> {
+        let txn = self.store.db.begin().await?;
+        txn.execute(Query::update().table("app_user").value("disabled", disabled).and_where(Expr::col("id").eq(id)))
+            .await?;
+        if disabled {
+            txn.execute(Query::delete().from_table("user_session").and_where(Expr::col("user_id").eq(id))).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Every user, by username.
+    pub async fn list(&self) -> StoreResult<Vec<User>> {
+        let mut query = Query::select();
+        query.column("id").from("app_user").order_by("username", Order::Asc);
+        let mut users = Vec::new();
+        for r in self.store.db.query_all(&query).await? {
+            if let Some(user) = self.get(r.try_get("", "id")?).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
     }
 
     pub async fn get(&self, id: Uuid) -> StoreResult<Option<User>> {

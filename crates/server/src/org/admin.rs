@@ -1,0 +1,235 @@
+//! Administrator pages: users, their roles and their scope in the region tree.
+//! An administrator can only hand out scope inside their own.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jiceng_domain::org::audit::AuditAction;
+use jiceng_domain::org::{DivisionCode, Permission, Role};
+use jiceng_store::org::NewUser;
+use rand::Rng;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::page::{Chrome, render};
+
+pub struct UserRow {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: &'static str,
+    pub scopes: String,
+    pub disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage {
+    page: Chrome,
+    users: Vec<UserRow>,
+    roles: Vec<(&'static str, &'static str)>,
+    error: Option<String>,
+    notice: Option<String>,
+    form: NewUserForm,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct NewUserForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub role: String,
+    /// Division codes separated by spaces or commas.
+    #[serde(default)]
+    pub scopes: String,
+}
+
+fn admin(user: &CurrentUser) -> AppResult<()> {
+    user.require(Permission::ManageUsers)
+}
+
+/// A password that is easy to read aloud: no 0/O, 1/l/I.
+fn generate_password() -> String {
+    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..14).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+}
+
+async fn page(
+    state: &AppState,
+    user: &CurrentUser,
+    error: Option<String>,
+    notice: Option<String>,
+    form: NewUserForm,
+) -> AppResult<UsersPage> {
+    let scope = user.scope();
+    let users = state
+        .store
+        .users()
+        .list()
+        .await?
+        .into_iter()
+        // An administrator sees the users whose whole scope lies inside their own.
+        .filter(|u| scope.is_whole_country() || (!u.scopes.is_empty() && u.scopes.iter().all(|s| scope.covers(s))))
+        .map(|u| UserRow {
+            id: u.id,
+            scopes: u.scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "),
+            role: u.role.label_zh(),
+            username: u.username,
+            display_name: u.display_name,
+            disabled: u.disabled,
+        })
+        .collect();
+    Ok(UsersPage {
+        page: user.chrome("用户管理 Users"),
+        users,
+        roles: Role::ALL.iter().map(|r| (r.key(), r.label_zh())).collect(),
+        error,
+        notice,
+        form,
+    })
+}
+
+pub async fn users(State(state): State<AppState>, user: CurrentUser) -> AppResult<Response> {
+    admin(&user)?;
+    Ok(render(&page(&state, &user, None, None, NewUserForm::default()).await?)?.into_response())
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<NewUserForm>,
+) -> AppResult<Response> {
+    admin(&user)?;
+    user.check_csrf(&form.csrf)?;
+    let scope = user.scope();
+    let result: Result<NewUser, String> = (|| {
+        let role = Role::from_key(&form.role).ok_or_else(|| format!("角色“{}”无效 / unknown role", form.role))?;
+        let mut scopes = Vec::new();
+        for text in form.scopes.split([' ', ',', '，']).filter(|s| !s.is_empty()) {
+            let code = DivisionCode::parse(text).map_err(|e| format!("可见范围 scope: {e}"))?;
+            if !scope.covers(&code) {
+                return Err(format!("{code} 不在您的管理范围内 / {code} is outside your own scope"));
+            }
+            scopes.push(code);
+        }
+        if scopes.is_empty() {
+            return Err("至少需要一个可见范围 / at least one scope is needed".into());
+        }
+        Ok(NewUser {
+            username: form.username.trim().to_string(),
+            display_name: if form.display_name.trim().is_empty() {
+                form.username.trim().to_string()
+            } else {
+                form.display_name.trim().to_string()
+            },
+            password: generate_password(),
+            role,
+            scopes,
+        })
+    })();
+    let new = match result {
+        Ok(new) => new,
+        Err(message) => {
+            return Ok((StatusCode::BAD_REQUEST, render(&page(&state, &user, Some(message), None, form).await?)?)
+                .into_response());
+        }
+    };
+    for code in &new.scopes {
+        if state.store.divisions().get(code).await?.is_none() {
+            let message = format!("区划 {code} 尚未载入 / division {code} is not loaded");
+            return Ok((StatusCode::BAD_REQUEST, render(&page(&state, &user, Some(message), None, form).await?)?)
+                .into_response());
+        }
+    }
+    match state.store.users().add(&new).await {
+        Ok(created) => {
+            let target = format!("user/{}", created.username);
+            user.audit(
+                &state,
+                AuditRecord {
+                    action: AuditAction::ManageUser,
+                    target: &target,
+                    county: "",
+                    purpose: None,
+                    detail: format!("created, role {}", created.role.key()),
+                },
+            )
+            .await?;
+            let notice = format!(
+                "已创建用户 {}，初始密码 / created {}, initial password: {}",
+                created.username, created.username, new.password
+            );
+            Ok(render(&page(&state, &user, None, Some(notice), NewUserForm::default()).await?)?.into_response())
+        }
+        Err(jiceng_store::StoreError::Invalid(message)) => {
+            Ok((StatusCode::BAD_REQUEST, render(&page(&state, &user, Some(message), None, form).await?)?)
+                .into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UserAction {
+    #[serde(default)]
+    csrf: String,
+    action: String,
+}
+
+/// Reset a password (also lifts a lockout), or disable/enable an account.
+pub async fn user_action(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    Form(form): Form<UserAction>,
+) -> AppResult<Response> {
+    admin(&user)?;
+    user.check_csrf(&form.csrf)?;
+    let scope = user.scope();
+    let target_user = state.store.users().get(id).await?.ok_or_else(|| AppError::not_found("用户 User"))?;
+    let manageable = scope.is_whole_country()
+        || (!target_user.scopes.is_empty() && target_user.scopes.iter().all(|s| scope.covers(s)));
+    if !manageable || target_user.id == user.user.id {
+        return Err(AppError::not_found("用户 User"));
+    }
+    let users = state.store.users();
+    let notice = match form.action.as_str() {
+        "reset" => {
+            let password = generate_password();
+            users.set_password(id, &password).await?;
+            format!("{} 的新密码 / new password for {}: {password}", target_user.username, target_user.username)
+        }
+        "disable" => {
+            users.set_disabled(id, true).await?;
+            format!("已停用 {} / disabled", target_user.username)
+        }
+        "enable" => {
+            users.set_disabled(id, false).await?;
+            format!("已启用 {} / enabled", target_user.username)
+        }
+        other => return Err(AppError::BadRequest(format!("未知操作 unknown action {other}"))),
+    };
+    let target = format!("user/{}", target_user.username);
+    user.audit(
+        &state,
+        AuditRecord {
+            action: AuditAction::ManageUser,
+            target: &target,
+            county: "",
+            purpose: None,
+            detail: form.action.clone(),
+        },
+    )
+    .await?;
+    Ok(render(&page(&state, &user, None, Some(notice), NewUserForm::default()).await?)?.into_response())
+}
