@@ -1,5 +1,6 @@
 //! jiceng's web server: axum routes and server-rendered pages, zh-CN first.
 
+pub mod api;
 pub mod error;
 pub mod org;
 pub mod page;
@@ -40,6 +41,13 @@ pub const ROUTES: &[&str] = &[
     "/residents/{county}/{id}/edit",
     "/residents/{county}/{id}/exit",
     "/residents/{county}/{id}/access",
+    "/api/openapi.json",
+    "/api/regions/{code}",
+    "/api/search",
+    "/api/residents/{county}/{id}",
+    "/api/residents/{county}/{id}/history",
+    "/api/residents/{county}/{id}/exit",
+    "/api/households/{county}/{id}",
     "/healthz",
 ];
 
@@ -66,6 +74,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/residents/{county}/{id}/exit", post(registry::forms::record_exit))
         .route("/residents/{county}/{id}/access", get(registry::forms::access_log))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/regions/{code}", get(api::registry::region))
+        .route("/api/search", get(api::registry::search))
+        .route("/api/residents/{county}/{id}", get(api::registry::resident).post(api::registry::change_resident))
+        .route("/api/residents/{county}/{id}/history", get(api::registry::resident_history))
+        .route("/api/residents/{county}/{id}/exit", post(api::registry::record_exit))
+        .route("/api/households/{county}/{id}", get(api::registry::household))
         .route("/healthz", get(|| async { "ok" }))
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

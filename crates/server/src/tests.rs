@@ -87,6 +87,16 @@ impl Client {
         (status, location, body)
     }
 
+    async fn post_json(&self, path: &str, json: &str, csrf: &str) -> (StatusCode, String) {
+        let mut request =
+            Request::post(path).header(header::CONTENT_TYPE, "application/json").header("x-csrf-token", csrf);
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let (status, _, body, _) = self.send(request.body(Body::from(json.to_string())).unwrap()).await;
+        (status, body)
+    }
+
     /// The session's CSRF token, as the pages carry it.
     async fn csrf(&self) -> String {
         let (_, _, body) = self.get("/account/password").await;
@@ -283,6 +293,10 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             purpose(&format!("/residents/440307/{r}")),
             format!("/residents/440307/{r}/edit"),
             format!("/residents/440307/{r}/access"),
+            "/api/regions/440307003004".to_string(),
+            format!("/api/residents/440307/{r}?purpose=verification"),
+            format!("/api/residents/440307/{r}/history?purpose=verification"),
+            format!("/api/households/440307/{h}"),
         ];
         let posts = [
             (
@@ -299,10 +313,15 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             ("/admin/users".to_string(), format!("csrf={csrf}&username=x&role=district&scopes=440307")),
             (format!("/admin/users/{admin_b}"), format!("csrf={csrf}&action=reset")),
         ];
+        let json_posts = [
+            (format!("/api/residents/440307/{r}"), r#"{"valid_from":"2026-11-20","phone":"13900000000"}"#),
+            (format!("/api/residents/440307/{r}/exit"), r#"{"reason":"died","date":"2026-11-20"}"#),
+        ];
         // The test must cover every route the router has (all but the open ones).
         let covered: std::collections::HashSet<String> = gets
             .iter()
             .chain(posts.iter().map(|(p, _)| p))
+            .chain(json_posts.iter().map(|(p, _)| p))
             .map(|p| {
                 p.split('?')
                     .next()
@@ -317,8 +336,20 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             })
             .collect();
         for route in crate::ROUTES {
-            let open =
-                ["/", "/login", "/logout", "/regions", "/search", "/healthz", "/account/password"].contains(route);
+            // Routes that show no other community's data whatever the IDs: the user's own
+            // pages, search (tested below with B's ID, name and initials) and the API description.
+            let open = [
+                "/",
+                "/login",
+                "/logout",
+                "/regions",
+                "/search",
+                "/api/search",
+                "/api/openapi.json",
+                "/healthz",
+                "/account/password",
+            ]
+            .contains(route);
             assert!(open || covered.contains(*route), "route {route} is not exercised by the scope test");
         }
         for path in &gets {
@@ -338,12 +369,22 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 db.label
             );
         }
+        for (path, json) in &json_posts {
+            let (status, body) = client.post_json(path, json, &csrf).await;
+            assert!(
+                matches!(status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+                "{}: POST {path} gave {status}: {body}",
+                db.label
+            );
+        }
         // Search: by ID number, name and initials, nothing of community B comes back.
         let id = other.facts.identity.number().unwrap().to_string();
         let initials = jiceng_domain::registry::pinyin::name_initials(other.facts.name.as_str());
         for q in [id.clone(), initials, other.facts.name.to_string()] {
-            let (_, _, body) = client.get(&format!("/search?q={q}")).await;
-            assert!(!body.contains(&other.resident_id.to_string()), "search {q} leaks a resident of B");
+            for page in ["/search", "/api/search"] {
+                let (_, _, body) = client.get(&format!("{page}?q={q}")).await;
+                assert!(!body.contains(&other.resident_id.to_string()), "{page} {q} leaks a resident of B");
+            }
         }
         // Nothing was changed in B.
         let after = store.registry().resident(&code("440307"), r).await.unwrap().unwrap();
@@ -411,4 +452,69 @@ async fn an_administrator_creates_users_inside_their_own_scope() {
     let (status, _, _) = zhang.get("/regions/440307003002").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "disabling ends the sessions");
     db.finish().await;
+}
+
+#[tokio::test]
+async fn the_json_api_reads_and_changes_records_as_the_pages_do() {
+    for db in testing::backends().await {
+        let store = &db.store;
+        seed(store).await;
+        let mut client = Client::new(store);
+        let (status, _, body) = client.get("/api/regions/440307").await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+        let csrf = client.csrf().await;
+
+        let (status, _, body) = client.get("/api/openapi.json").await;
+        assert_eq!(status, StatusCode::OK);
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        for route in crate::ROUTES.iter().filter(|r| r.starts_with("/api/") && **r != "/api/openapi.json") {
+            assert!(doc["paths"].get(*route).is_some(), "{route} is missing from the OpenAPI document");
+        }
+
+        let (status, _, body) = client.get("/api/regions/440307003002").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let node: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(node["name"], "良安田社区居委会");
+        assert!(node["residents"].as_u64().unwrap() > 0);
+
+        let resident = resident_in(store, "440307003002").await;
+        let path = format!("/api/residents/440307/{}", resident.resident_id);
+        let (status, _, body) = client.get(&path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "a purpose is required: {body}");
+        let (status, _, body) = client.get(&format!("{path}?purpose=service")).await;
+        assert_eq!(status, StatusCode::OK);
+        let record: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(record["id_number"], resident.facts.identity.number().unwrap().as_str());
+
+        let change = r#"{"valid_from":"2026-11-21","phone":"139 0000 1111"}"#;
+        let (status, body) = client.post_json(&path, change, "forged").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, body) = client.post_json(&path, r#"{"valid_from":"2026-11-21","phone":"12"}"#, &csrf).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("\"code\":\"bad_request\"") && body.contains("phone"), "{body}");
+        let (status, body) = client.post_json(&path, change, &csrf).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.label);
+        let record: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((record["phone"].as_str(), record["version"].as_i64()), (Some("13900001111"), Some(2)));
+        let (_, _, body) = client.get(&format!("{path}/history?purpose=verification")).await;
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap().as_array().unwrap().len(), 2);
+
+        let (status, _, body) = client.get("/api/search?q=%E2%80%8B").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let initials = jiceng_domain::registry::pinyin::name_initials(resident.facts.name.as_str());
+        let (_, _, body) = client.get(&format!("/api/search?q={initials}")).await;
+        assert!(
+            body.contains(&resident.resident_id.to_string())
+                && !body.contains(resident.facts.identity.number().unwrap().as_str())
+        );
+        let (status, _, body) = client.get(&format!("/api/households/440307/{}", resident.facts.household_id)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) =
+            client.post_json(&format!("{path}/exit"), r#"{"reason":"moved_away","date":"2026-11-22"}"#, &csrf).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, _, _) = client.get(&format!("{path}?purpose=service")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "an ended record is no longer current");
+        db.finish().await;
+    }
 }

@@ -70,10 +70,17 @@ impl Registry<'_> {
             SearchQuery::Initials(initials) => starts_with("name_initials", initials, binary),
             SearchQuery::Name(name) => starts_with("name", name, binary),
         };
+        // Ordering by the searched column lets the index return the first matches
+        // without sorting every match (thousands for common initials).
+        let order = match query {
+            SearchQuery::IdNumber(_) | SearchQuery::IdPrefix(_) => "id_number",
+            SearchQuery::Phone(_) | SearchQuery::Name(_) => "name",
+            SearchQuery::Initials(_) => "name_initials",
+        };
         q.cond_where(condition)
             .and_where(Expr::col("valid_to").is_null())
             .cond_where(self.in_scope("community_code"))
-            .order_by("name", Order::Asc)
+            .order_by(order, Order::Asc)
             .limit(limit);
         self.store.db.query_all(&q).await?.iter().map(resident_row).collect()
     }
