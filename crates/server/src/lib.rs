@@ -37,6 +37,8 @@ pub const ROUTES: &[&str] = &[
     "/buildings/{county}/{id}",
     "/households/{county}/{id}",
     "/households/{county}/{id}/newborn",
+    "/buildings/{county}/{id}/households",
+    "/households/{county}/{id}/move",
     "/residents/{county}/{id}",
     "/residents/{county}/{id}/edit",
     "/residents/{county}/{id}/exit",
@@ -65,6 +67,14 @@ pub fn router(state: AppState) -> Router {
         .route("/regions/{code}", get(registry::pages::region))
         .route("/grids/{county}/{id}", get(registry::pages::grid))
         .route("/buildings/{county}/{id}", get(registry::pages::building))
+        .route(
+            "/buildings/{county}/{id}/households",
+            get(registry::forms::new_household_page).post(registry::forms::new_household),
+        )
+        .route(
+            "/households/{county}/{id}/move",
+            get(registry::forms::move_household_page).post(registry::forms::move_household),
+        )
         .route("/households/{county}/{id}", get(registry::pages::household))
         .route("/households/{county}/{id}/newborn", get(registry::forms::newborn_page).post(registry::forms::newborn))
         .route("/residents/{county}/{id}", get(registry::pages::resident))

@@ -208,6 +208,41 @@ async fn login_browse_find_edit_and_see_the_history() {
         assert!(body.matches("核实信息").count() >= 2 && body.contains("修改"), "{body}");
         assert!(store.audit().verify(None).await.unwrap().entries >= 6);
 
+        // A new household in a building, then moved to another room.
+        let building = store
+            .registry()
+            .household(&code(county), resident.facts.household_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .location
+            .building_id;
+        let (status, _, body) = client
+            .post(
+                &format!("/buildings/{county}/{building}/households"),
+                &format!("csrf={csrf}&building={building}&unit_no=1&floor_no=999&room_no=&valid_from=2026-11-20"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("data-field=\"floor_no\"") && body.contains("data-field=\"room_no\""), "{body}");
+        let (status, location, _) = client
+            .post(
+                &format!("/buildings/{county}/{building}/households"),
+                &format!("csrf={csrf}&building={building}&unit_no=1&floor_no=2&room_no=299&valid_from=2026-11-20"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{}", db.label);
+        let new_household = location.unwrap();
+        let (status, location, _) = client
+            .post(
+                &format!("{new_household}/move"),
+                &format!("csrf={csrf}&building={building}&unit_no=1&floor_no=3&room_no=398&valid_from=2026-11-21"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, _, body) = client.get(location.as_deref().unwrap()).await;
+        assert!(body.contains("398") && body.contains("299"), "the move is in the household's history: {body}");
+
         // A newborn joins the household; a departure ends a record.
         let household = resident.facts.household_id;
         let (status, location, body) = client
@@ -289,6 +324,8 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             format!("/buildings/440307/{b}"),
             format!("/households/440307/{h}"),
             format!("/households/440307/{h}/newborn"),
+            format!("/households/440307/{h}/move"),
+            format!("/buildings/440307/{b}/households"),
             format!("/residents/440307/{r}"),
             purpose(&format!("/residents/440307/{r}")),
             format!("/residents/440307/{r}/edit"),
@@ -311,6 +348,14 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             ),
             (format!("/residents/440307/{r}/exit"), format!("csrf={csrf}&reason=died&date=2026-11-20")),
             ("/admin/users".to_string(), format!("csrf={csrf}&username=x&role=district&scopes=440307")),
+            (
+                format!("/buildings/440307/{b}/households"),
+                format!("csrf={csrf}&building={b}&unit_no=1&floor_no=1&room_no=101&valid_from=2026-11-20"),
+            ),
+            (
+                format!("/households/440307/{h}/move"),
+                format!("csrf={csrf}&building={b}&unit_no=1&floor_no=1&room_no=109&valid_from=2026-11-20"),
+            ),
             (format!("/admin/users/{admin_b}"), format!("csrf={csrf}&action=reset")),
         ];
         let json_posts = [

@@ -501,3 +501,245 @@ pub async fn access_log(
         vec![crate::page::Crumb { label: latest.facts.name.to_string(), href: format!("/residents/{county}/{id}") }];
     Ok(render(&AccessLogPage { page, name: latest.facts.name.to_string(), entries })?.into_response())
 }
+
+fn household_fields(values: &Values, errors: &HashMap<&str, String>, buildings: Vec<(String, String)>) -> Vec<Field> {
+    vec![
+        select("building", "楼栋 Building", buildings, values, errors),
+        field("unit_no", "单元 Unit", "number", values, errors),
+        field("floor_no", "楼层 Floor", "number", values, errors),
+        field("room_no", "房号 Room", "", values, errors),
+        field("valid_from", "生效日期 Effective from", "date", values, errors),
+    ]
+}
+
+/// Reads the dwelling fields of a household form.
+fn read_location(
+    c: &mut Checker,
+    values: &Values,
+    buildings: &[jiceng_store::registry::Building],
+) -> Option<(jiceng_domain::registry::HouseholdLocation, time::Date)> {
+    let building = c.coded("building", value(values, "building"), |v| {
+        let id: Uuid = v.parse().ok()?;
+        buildings.iter().find(|b| b.id == id).cloned()
+    });
+    let number = |c: &mut Checker, name: &'static str, max: i16| {
+        let raw = value(values, name);
+        let parsed = raw.parse::<i16>().ok().filter(|n| (1..=max).contains(n));
+        c.take(
+            name,
+            parsed.ok_or_else(|| format!("“{raw}”应为1到{max}的整数 / '{raw}' must be a whole number from 1 to {max}")),
+        )
+    };
+    let unit = number(c, "unit_no", 50);
+    let floor = number(c, "floor_no", 200);
+    let room = value(values, "room_no").to_string();
+    if room.is_empty() || room.chars().count() > 20 {
+        c.errors.insert("room_no", "房号须为1–20个字符 / the room must have 1–20 characters".into());
+    }
+    let valid_from = c.take("valid_from", parse_date(value(values, "valid_from"), "生效日期 effective date"));
+    let (building, unit, floor, valid_from) = (building?, unit?, floor?, valid_from?);
+    if floor > building.floors {
+        c.errors.insert(
+            "floor_no",
+            format!("{}只有{}层 / {} has {} floors", building.name, building.floors, building.name, building.floors),
+        );
+        return None;
+    }
+    if !c.errors.is_empty() {
+        return None;
+    }
+    let location = jiceng_domain::registry::HouseholdLocation {
+        community: building.community.clone(),
+        grid_id: building.grid_id,
+        building_id: building.id,
+        unit_no: unit,
+        floor_no: floor,
+        room_no: room,
+    };
+    Some((location, valid_from))
+}
+
+fn building_options(buildings: &[jiceng_store::registry::Building]) -> Vec<(String, String)> {
+    buildings.iter().map(|b| (b.id.to_string(), format!("{}（{}层）", b.name, b.floors))).collect()
+}
+
+/// The household form, for a new household in a building or a move of an existing one.
+fn household_form(
+    user: &CurrentUser,
+    action: String,
+    moving: bool,
+    values: &Values,
+    errors: &HashMap<&str, String>,
+    buildings: &[jiceng_store::registry::Building],
+    error: Option<String>,
+) -> RecordForm {
+    let (heading, heading_en) =
+        if moving { ("搬迁到其他房屋", "Move to another dwelling") } else { ("新建户", "New household") };
+    RecordForm {
+        page: user.chrome(heading),
+        heading,
+        heading_en,
+        action,
+        error,
+        fields: household_fields(values, errors, building_options(buildings)),
+    }
+}
+
+fn defaults(pairs: &[(&str, String)]) -> Values {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+pub async fn new_household_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, building_id)): Path<(String, Uuid)>,
+) -> AppResult<Response> {
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    let registry = state.store.registry_in(&scope);
+    let building =
+        registry.building(&county, building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
+    if !scope.allows(Permission::EditRegistry, &building.community) {
+        return Err(AppError::Forbidden);
+    }
+    let values = defaults(&[
+        ("building", building.id.to_string()),
+        ("unit_no", "1".into()),
+        ("floor_no", "1".into()),
+        ("valid_from", today().to_string()),
+    ]);
+    let form = household_form(
+        &user,
+        format!("/buildings/{county}/{building_id}/households"),
+        false,
+        &values,
+        &HashMap::new(),
+        &[building],
+        None,
+    );
+    form_response(&form, StatusCode::OK)
+}
+
+pub async fn new_household(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, building_id)): Path<(String, Uuid)>,
+    Form(values): Form<Values>,
+) -> AppResult<Response> {
+    user.check_csrf(value(&values, "csrf"))?;
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    user.require(Permission::EditRegistry)?;
+    let registry = state.store.registry_in(&scope);
+    let building =
+        registry.building(&county, building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
+    let buildings = [building];
+    let mut c = Checker::default();
+    let action = format!("/buildings/{county}/{building_id}/households");
+    let Some((location, valid_from)) = read_location(&mut c, &values, &buildings) else {
+        let message = Some("请修改标出的字段 / please correct the marked fields".to_string());
+        return form_response(
+            &household_form(&user, action, false, &values, &c.errors, &buildings, message),
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    // 户编号: community code and a time-ordered suffix, unique within the county.
+    let household_no = format!("{}{}", location.community, &Uuid::now_v7().simple().to_string()[..12]);
+    let id = registry.create_household(&county, &household_no, &location, valid_from, &user.user.username).await?;
+    let target = format!("household/{county}/{id}");
+    user.audit(
+        &state,
+        AuditRecord {
+            action: AuditAction::Write,
+            target: &target,
+            county: county.as_str(),
+            purpose: Some(AccessPurpose::RecordChange),
+            detail: "created".into(),
+        },
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/households/{county}/{id}")).into_response())
+}
+
+pub async fn move_household_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+) -> AppResult<Response> {
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    let registry = state.store.registry_in(&scope);
+    let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    if !scope.allows(Permission::EditRegistry, &household.location.community) {
+        return Err(AppError::Forbidden);
+    }
+    let buildings = registry.buildings_in_community(&household.location.community).await?;
+    let l = &household.location;
+    let values = defaults(&[
+        ("building", l.building_id.to_string()),
+        ("unit_no", l.unit_no.to_string()),
+        ("floor_no", l.floor_no.to_string()),
+        ("room_no", l.room_no.clone()),
+        ("valid_from", today().to_string()),
+    ]);
+    form_response(
+        &household_form(
+            &user,
+            format!("/households/{county}/{id}/move"),
+            true,
+            &values,
+            &HashMap::new(),
+            &buildings,
+            None,
+        ),
+        StatusCode::OK,
+    )
+}
+
+pub async fn move_household(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+    Form(values): Form<Values>,
+) -> AppResult<Response> {
+    user.check_csrf(value(&values, "csrf"))?;
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    user.require(Permission::EditRegistry)?;
+    let registry = state.store.registry_in(&scope);
+    let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let buildings = registry.buildings_in_community(&household.location.community).await?;
+    let mut c = Checker::default();
+    let action = format!("/households/{county}/{id}/move");
+    let Some((location, valid_from)) = read_location(&mut c, &values, &buildings) else {
+        let message = Some("请修改标出的字段 / please correct the marked fields".to_string());
+        return form_response(
+            &household_form(&user, action, true, &values, &c.errors, &buildings, message),
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    match registry.move_household(&county, id, &location, valid_from, &user.user.username).await {
+        Ok(outcome) => {
+            let target = format!("household/{county}/{id}");
+            user.audit(
+                &state,
+                AuditRecord {
+                    action: AuditAction::Write,
+                    target: &target,
+                    county: county.as_str(),
+                    purpose: Some(AccessPurpose::RecordChange),
+                    detail: format!("moved {outcome:?}"),
+                },
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/households/{county}/{id}")).into_response())
+        }
+        Err(e @ (jiceng_store::StoreError::Invalid(_) | jiceng_store::StoreError::Retroactive { .. })) => {
+            form_response(
+                &household_form(&user, action, true, &values, &c.errors, &buildings, Some(e.to_string())),
+                StatusCode::BAD_REQUEST,
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}

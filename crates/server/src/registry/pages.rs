@@ -267,6 +267,8 @@ pub struct FloorRow {
 #[template(path = "building.html")]
 struct BuildingPage {
     page: Chrome,
+    can_edit: bool,
+    base: String,
     name: String,
     floors: i16,
     units: i16,
@@ -304,6 +306,8 @@ pub async fn building(
     page.crumbs.push(Crumb { label: building.name.clone(), href: format!("/buildings/{county}/{id}") });
     render(&BuildingPage {
         page,
+        can_edit: scope.allows(Permission::EditRegistry, &building.community),
+        base: format!("/buildings/{county}/{id}"),
         name: building.name,
         floors: building.floors,
         units: building.units,

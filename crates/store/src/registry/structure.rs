@@ -247,6 +247,19 @@ impl Registry<'_> {
             .collect())
     }
 
+    /// Every building of a community (in scope), by grid and name: the choices when a
+    /// household moves.
+    pub async fn buildings_in_community(&self, community: &DivisionCode) -> StoreResult<Vec<Building>> {
+        self.require_scope(community, "社区 / community")?;
+        let mut q = Query::select();
+        q.columns(BUILDING_COLUMNS)
+            .from("building")
+            .and_where(Expr::col("community_code").eq(community.as_str()))
+            .order_by("grid_id", Order::Asc)
+            .order_by("name", Order::Asc);
+        self.store.db.query_all(&q).await?.iter().map(building_row).collect()
+    }
+
     pub async fn buildings_in_grid(&self, county: &DivisionCode, grid_id: Uuid) -> StoreResult<Vec<BuildingSummary>> {
         let mut q = Query::select();
         q.columns(BUILDING_COLUMNS)
