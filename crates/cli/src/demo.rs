@@ -7,7 +7,7 @@ use jiceng_domain::org::{DivisionCode, Role};
 use jiceng_store::Store;
 use jiceng_store::org::NewUser;
 
-use crate::org::{regions, user};
+use crate::org::regions;
 use crate::registry::generate;
 
 pub struct DemoOptions {
@@ -40,7 +40,7 @@ pub async fn build(store: &Store, options: &DemoOptions) -> anyhow::Result<(Stri
             generated.elapsed().as_secs_f64()
         );
     }
-    let password = user::generate_password();
+    let password = jiceng_store::org::generate_password();
     let users = store.users();
     match users.by_username("admin").await? {
         Some(admin) => users.set_password(admin.id, &password).await?,

@@ -6,15 +6,7 @@ use anyhow::Context;
 use jiceng_domain::org::audit::AuditAction;
 use jiceng_domain::org::{DivisionCode, Role};
 use jiceng_store::Store;
-use jiceng_store::org::{NewAuditEntry, NewUser};
-use rand::Rng;
-
-/// A password that is easy to read aloud: no 0/O, 1/l/I.
-pub fn generate_password() -> String {
-    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::rng();
-    (0..14).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
-}
+use jiceng_store::org::{NewAuditEntry, NewUser, generate_password};
 
 /// Reads the password from standard input when it is not a terminal; otherwise, or
 /// when the line is empty, generates one. Returns the password and whether it was generated.

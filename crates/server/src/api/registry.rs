@@ -347,17 +347,7 @@ pub async fn change_resident(
     let valid_from = parse_date(&change.valid_from, "valid_from").map_err(AppError::BadRequest)?;
     let outcome = registry.record_resident_change(&county, id, &facts, valid_from, &user.user.username).await?;
     let target = format!("resident/{county}/{id}");
-    user.audit(
-        &state,
-        AuditRecord {
-            action: AuditAction::Write,
-            target: &target,
-            county: county.as_str(),
-            purpose: Some(AccessPurpose::RecordChange),
-            detail: format!("api {outcome:?}"),
-        },
-    )
-    .await?;
+    user.audit_change(&state, &target, county.as_str(), format!("api {outcome:?}")).await?;
     let updated = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
     Ok(Json(record(&updated)))
 }
@@ -390,17 +380,7 @@ pub async fn record_exit(
     let registry = state.store.registry_in(&scope);
     registry.record_exit(&county, id, date, reason, &user.user.username).await?;
     let target = format!("resident/{county}/{id}");
-    user.audit(
-        &state,
-        AuditRecord {
-            action: AuditAction::Write,
-            target: &target,
-            county: county.as_str(),
-            purpose: Some(AccessPurpose::RecordChange),
-            detail: format!("api exit {}", reason.key()),
-        },
-    )
-    .await?;
+    user.audit_change(&state, &target, county.as_str(), format!("api exit {}", reason.key())).await?;
     Ok(Json(registry.resident_history(&county, id).await?.iter().map(record).collect()))
 }
 

@@ -8,8 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiceng_domain::org::audit::AuditAction;
 use jiceng_domain::org::{DivisionCode, Permission, Role};
-use jiceng_store::org::NewUser;
-use rand::Rng;
+use jiceng_store::org::{NewUser, generate_password};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -55,13 +54,6 @@ pub struct NewUserForm {
 
 fn admin(user: &CurrentUser) -> AppResult<()> {
     user.require(Permission::ManageUsers)
-}
-
-/// A password that is easy to read aloud: no 0/O, 1/l/I.
-fn generate_password() -> String {
-    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::rng();
-    (0..14).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
 }
 
 async fn page(

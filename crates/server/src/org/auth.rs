@@ -83,6 +83,14 @@ impl CurrentUser {
     }
 }
 
+impl CurrentUser {
+    /// Records a change to personal data (`target` like `resident/440307/<id>`).
+    pub async fn audit_change(&self, state: &AppState, target: &str, county: &str, detail: String) -> AppResult<()> {
+        let purpose = Some(jiceng_domain::org::audit::AccessPurpose::RecordChange);
+        self.audit(state, AuditRecord { action: AuditAction::Write, target, county, purpose, detail }).await
+    }
+}
+
 /// One audited action, for [`CurrentUser::audit`].
 pub struct AuditRecord<'a> {
     pub action: AuditAction,

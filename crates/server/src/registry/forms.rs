@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::org::Permission;
-use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
+use jiceng_domain::org::audit::AccessPurpose;
 use jiceng_domain::registry::{
     Ethnicity, ExitReason, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
     ResidenceStatus, ResidentFacts, Sex,
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::pages::{parse_date, viewer_scope};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::org::auth::CurrentUser;
 use crate::page::{Chrome, render};
 
 pub struct Field {
@@ -259,17 +259,7 @@ pub async fn edit_resident(
     match registry.record_resident_change(&county, id, &facts, valid_from, &user.user.username).await {
         Ok(outcome) => {
             let target = format!("resident/{county}/{id}");
-            user.audit(
-                &state,
-                AuditRecord {
-                    action: AuditAction::Write,
-                    target: &target,
-                    county: county.as_str(),
-                    purpose: Some(AccessPurpose::RecordChange),
-                    detail: format!("{outcome:?}"),
-                },
-            )
-            .await?;
+            user.audit_change(&state, &target, county.as_str(), format!("{outcome:?}")).await?;
             Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key()))
                 .into_response())
         }
@@ -401,17 +391,7 @@ pub async fn newborn(
     }
     let id = registry.add_resident(&county, &facts, birth, &user.user.username).await?;
     let target = format!("resident/{county}/{id}");
-    user.audit(
-        &state,
-        AuditRecord {
-            action: AuditAction::Write,
-            target: &target,
-            county: county.as_str(),
-            purpose: Some(AccessPurpose::RecordChange),
-            detail: "newborn".into(),
-        },
-    )
-    .await?;
+    user.audit_change(&state, &target, county.as_str(), "newborn".into()).await?;
     Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key())).into_response())
 }
 
@@ -441,17 +421,7 @@ pub async fn record_exit(
     }
     state.store.registry_in(&scope).record_exit(&county, id, date, reason, &user.user.username).await?;
     let target = format!("resident/{county}/{id}");
-    user.audit(
-        &state,
-        AuditRecord {
-            action: AuditAction::Write,
-            target: &target,
-            county: county.as_str(),
-            purpose: Some(AccessPurpose::RecordChange),
-            detail: reason.key().into(),
-        },
-    )
-    .await?;
+    user.audit_change(&state, &target, county.as_str(), reason.key().into()).await?;
     Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key())).into_response())
 }
 
@@ -647,17 +617,7 @@ pub async fn new_household(
     let household_no = format!("{}{}", location.community, &Uuid::now_v7().simple().to_string()[..12]);
     let id = registry.create_household(&county, &household_no, &location, valid_from, &user.user.username).await?;
     let target = format!("household/{county}/{id}");
-    user.audit(
-        &state,
-        AuditRecord {
-            action: AuditAction::Write,
-            target: &target,
-            county: county.as_str(),
-            purpose: Some(AccessPurpose::RecordChange),
-            detail: "created".into(),
-        },
-    )
-    .await?;
+    user.audit_change(&state, &target, county.as_str(), "created".into()).await?;
     Ok(Redirect::to(&format!("/households/{county}/{id}")).into_response())
 }
 
@@ -721,17 +681,7 @@ pub async fn move_household(
     match registry.move_household(&county, id, &location, valid_from, &user.user.username).await {
         Ok(outcome) => {
             let target = format!("household/{county}/{id}");
-            user.audit(
-                &state,
-                AuditRecord {
-                    action: AuditAction::Write,
-                    target: &target,
-                    county: county.as_str(),
-                    purpose: Some(AccessPurpose::RecordChange),
-                    detail: format!("moved {outcome:?}"),
-                },
-            )
-            .await?;
+            user.audit_change(&state, &target, county.as_str(), format!("moved {outcome:?}")).await?;
             Ok(Redirect::to(&format!("/households/{county}/{id}")).into_response())
         }
         Err(e @ (jiceng_store::StoreError::Invalid(_) | jiceng_store::StoreError::Retroactive { .. })) => {

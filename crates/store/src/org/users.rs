@@ -58,6 +58,14 @@ pub struct Users<'a> {
     pub(crate) store: &'a Store,
 }
 
+/// A new password that is easy to read aloud (no 0/O, 1/l/I), for accounts an
+/// administrator creates or resets.
+pub fn generate_password() -> String {
+    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..14).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+}
+
 fn hash_password(password: &str) -> StoreResult<String> {
     let salt_bytes: [u8; 16] = rand::rng().random();
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| StoreError::Password(e.to_string()))?;
