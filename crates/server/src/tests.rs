@@ -151,6 +151,15 @@ async fn login_browse_find_edit_and_see_the_history() {
         let (status, _, body) = client.get("/regions/440307003002").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("第1网格"));
+        let households: u64 = store
+            .registry()
+            .grids_in_community(&code("440307003002"))
+            .await
+            .unwrap()
+            .iter()
+            .map(|g| g.households)
+            .sum();
+        assert!(body.contains(&format!("户 Households<b>{households}</b>")), "{body}");
 
         let resident = resident_in(store, "440307003002").await;
         let county = "440307";

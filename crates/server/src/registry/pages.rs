@@ -22,6 +22,7 @@ use crate::page::{Chrome, Crumb, date_cell, render};
 
 #[derive(Debug, Clone, Default)]
 pub struct StatusCounts {
+    pub households: u64,
     pub total: u64,
     pub registered: u64,
     pub inflow: u64,
@@ -117,6 +118,10 @@ pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResul
             counts.add(c.status, c.residents);
             totals.add(c.status, c.residents);
         }
+        for (_, n) in state.store.registry_in(&scope).household_counts(&node.code).await? {
+            counts.households += n;
+            totals.households += n;
+        }
         children.push(ChildRow {
             href: format!("/regions/{}", node.code),
             code: node.code.to_string(),
@@ -156,6 +161,12 @@ pub async fn region(
         totals.add(c.status, c.residents);
         if let Some(child) = child_level.and_then(|l| c.community.at_level(l)) {
             by_child.entry(child.to_string()).or_default().add(c.status, c.residents);
+        }
+    }
+    for (community, n) in state.store.registry_in(&scope).household_counts(&code).await? {
+        totals.households += n;
+        if let Some(child) = child_level.and_then(|l| community.at_level(l)) {
+            by_child.entry(child.to_string()).or_default().households += n;
         }
     }
     let mut children = Vec::new();

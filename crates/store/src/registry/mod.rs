@@ -393,6 +393,31 @@ impl Registry<'_> {
             .collect()
     }
 
+    /// Households living in the subtree of `node` now, counted by community.
+    pub async fn household_counts(&self, node: &DivisionCode) -> StoreResult<Vec<(DivisionCode, u64)>> {
+        let mut q = Query::select();
+        q.column("community_code")
+            .expr(Expr::col("household_id").count())
+            .from("household_version")
+            .cond_where(subtree(node, "community_code"))
+            .cond_where(self.in_scope("community_code"))
+            .and_where(Expr::col("valid_to").is_null())
+            .group_by_col("community_code");
+        self.store
+            .db
+            .query_all(&q)
+            .await?
+            .iter()
+            .map(|r| {
+                let community: String = r.try_get_by_index(0)?;
+                let n: i64 = r.try_get_by_index(1)?;
+                let code =
+                    crate::error::decode("household_version", "community_code", &community, DivisionCode::parse)?;
+                Ok((code, n as u64))
+            })
+            .collect()
+    }
+
     /// Whether any resident is recorded in the county.
     pub async fn has_residents(&self, county: &DivisionCode) -> StoreResult<bool> {
         let mut q = Query::select();
