@@ -45,6 +45,19 @@ pub struct SearchParams {
     q: String,
 }
 
+async fn community_name(
+    state: &AppState,
+    names: &mut std::collections::HashMap<jiceng_domain::org::DivisionCode, String>,
+    code: &jiceng_domain::org::DivisionCode,
+) -> AppResult<String> {
+    if let Some(name) = names.get(code) {
+        return Ok(name.clone());
+    }
+    let name = state.store.divisions().get(code).await?.map(|d| d.name).unwrap_or_else(|| code.to_string());
+    names.insert(code.clone(), name.clone());
+    Ok(name)
+}
+
 pub async fn search(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -77,6 +90,8 @@ pub async fn search(
             },
         )
         .await?;
+        // Results cluster in a few communities: look each name up once.
+        let mut names = std::collections::HashMap::new();
         for r in found {
             results.push(ResultRow {
                 href: format!("/residents/{}/{}", r.county, r.resident_id),
@@ -88,13 +103,7 @@ pub async fn search(
                     Identity::Missing(reason) => format!("（{}）", reason.label_zh()),
                 },
                 phone_masked: r.facts.phone.as_ref().map(|p| p.masked()).unwrap_or_else(|| "—".into()),
-                community: state
-                    .store
-                    .divisions()
-                    .get(&r.community)
-                    .await?
-                    .map(|d| d.name)
-                    .unwrap_or_else(|| r.community.to_string()),
+                community: community_name(&state, &mut names, &r.community).await?,
             });
         }
     }
