@@ -91,6 +91,11 @@ async fn page(
     })
 }
 
+/// The users page again, with the form as typed and what is wrong with it.
+async fn rejected(state: &AppState, user: &CurrentUser, message: String, form: NewUserForm) -> AppResult<Response> {
+    Ok((StatusCode::BAD_REQUEST, render(&page(state, user, Some(message), None, form).await?)?).into_response())
+}
+
 pub async fn users(State(state): State<AppState>, user: CurrentUser) -> AppResult<Response> {
     admin(&user)?;
     Ok(render(&page(&state, &user, None, None, NewUserForm::default()).await?)?.into_response())
@@ -132,15 +137,13 @@ pub async fn create_user(
     let new = match result {
         Ok(new) => new,
         Err(message) => {
-            return Ok((StatusCode::BAD_REQUEST, render(&page(&state, &user, Some(message), None, form).await?)?)
-                .into_response());
+            return rejected(&state, &user, message, form).await;
         }
     };
     for code in &new.scopes {
         if state.store.divisions().get(code).await?.is_none() {
             let message = format!("区划 {code} 尚未载入 / division {code} is not loaded");
-            return Ok((StatusCode::BAD_REQUEST, render(&page(&state, &user, Some(message), None, form).await?)?)
-                .into_response());
+            return rejected(&state, &user, message, form).await;
         }
     }
     match state.store.users().add(&new).await {
@@ -163,10 +166,7 @@ pub async fn create_user(
             );
             Ok(render(&page(&state, &user, None, Some(notice), NewUserForm::default()).await?)?.into_response())
         }
-        Err(jiceng_store::StoreError::Invalid(message)) => {
-            Ok((StatusCode::BAD_REQUEST, render(&page(&state, &user, Some(message), None, form).await?)?)
-                .into_response())
-        }
+        Err(jiceng_store::StoreError::Invalid(message)) => rejected(&state, &user, message, form).await,
         Err(e) => Err(e.into()),
     }
 }

@@ -185,7 +185,7 @@ pub async fn edit_resident_page(
         return Err(AppError::Forbidden);
     }
     let f = &current.facts;
-    let values: Values = [
+    let values = defaults(&[
         ("name", f.name.to_string()),
         ("phone", f.phone.as_ref().map(|p| p.to_string()).unwrap_or_default()),
         ("marital_status", f.marital_status.key().to_string()),
@@ -194,10 +194,7 @@ pub async fn edit_resident_page(
         ("ethnicity", f.ethnicity.code()),
         ("relationship", f.relationship.key().to_string()),
         ("valid_from", today().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    ]);
     form_response(
         &edit_form(&user, format!("/residents/{county}/{id}/edit"), &values, &HashMap::new(), None),
         StatusCode::OK,
@@ -318,15 +315,12 @@ pub async fn newborn_page(
     }
     let head_ethnicity =
         registry.household_members(&county, id).await?.first().map(|m| m.facts.ethnicity).unwrap_or(Ethnicity::HAN);
-    let values: Values = [
+    let values = defaults(&[
         ("sex", Sex::Female.key().to_string()),
         ("birth_date", today().to_string()),
         ("ethnicity", head_ethnicity.code()),
         ("relationship", Relationship::Daughter.key().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    ]);
     form_response(
         &newborn_form(&user, format!("/households/{county}/{id}/newborn"), &values, &HashMap::new(), None),
         StatusCode::OK,

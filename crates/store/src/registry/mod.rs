@@ -66,16 +66,21 @@ fn household_select() -> SelectStatement {
         .column(("h", "household_no"))
         .columns(VERSION_COLUMNS.map(|c| ("v", c)))
         .columns(HOUSEHOLD_LOCATION_COLUMNS.map(|c| ("v", c)))
-        .from_as("household_version", "v")
-        .join_as(
-            JoinType::InnerJoin,
-            "household",
-            "h",
-            Expr::col(("h", "county_code"))
-                .equals(("v", "county_code"))
-                .and(Expr::col(("h", "id")).equals(("v", "household_id"))),
-        );
+        .from_as("household_version", "v");
+    join_household(&mut q);
     q
+}
+
+/// Joins `household` as "h" to `household_version` as "v" (for the household number).
+pub(crate) fn join_household(q: &mut SelectStatement) {
+    q.join_as(
+        JoinType::InnerJoin,
+        "household",
+        "h",
+        Expr::col(("h", "county_code"))
+            .equals(("v", "county_code"))
+            .and(Expr::col(("h", "id")).equals(("v", "household_id"))),
+    );
 }
 
 /// The condition "this version holds on `date`".

@@ -303,16 +303,9 @@ impl Registry<'_> {
         let mut q = Query::select();
         q.columns([("v", "household_id"), ("v", "unit_no"), ("v", "floor_no"), ("v", "room_no")])
             .column(("h", "household_no"))
-            .from_as("household_version", "v")
-            .join_as(
-                JoinType::InnerJoin,
-                "household",
-                "h",
-                Expr::col(("h", "county_code"))
-                    .equals(("v", "county_code"))
-                    .and(Expr::col(("h", "id")).equals(("v", "household_id"))),
-            )
-            .and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
+            .from_as("household_version", "v");
+        super::join_household(&mut q);
+        q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
             .and_where(Expr::col(("v", "building_id")).eq(building_id))
             .and_where(Expr::col(("v", "valid_to")).is_null())
             .cond_where(self.in_scope(("v", "community_code")))
