@@ -57,6 +57,16 @@ try {
   assert.ok(body.includes('变更：联系电话'), 'the history lists the change');
   await desk.screenshot({ path: `${shots}/resident.png`, fullPage: true });
 
+  // The header's switch shows the same record in English, and switches back.
+  await Promise.all([desk.waitForNavigation(), desk.click('header a.lang')]);
+  assert.equal(await desk.getAttribute('html', 'lang'), 'en');
+  const english = await desk.textContent('main');
+  assert.ok(english.includes('changed: phone') && english.includes('Date of birth'), 'the record reads in English');
+  assert.ok(!english.includes('出生日期'), 'no Chinese labels on the English page');
+  await desk.screenshot({ path: `${shots}/resident-english.png`, fullPage: true });
+  await Promise.all([desk.waitForNavigation(), desk.click('header a.lang')]);
+  assert.equal(await desk.getAttribute('html', 'lang'), 'zh-CN');
+
   // The same record on a 360 px phone.
   const phone = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true });
   await login(phone, env('USER_A'), env('PASSWORD_A'));

@@ -61,7 +61,8 @@ impl IntoResponse for AppError {
                 )
             }
         };
-        let page = ErrorPage { page: Chrome::new(heading, None), heading: heading.into(), message };
+        let page =
+            ErrorPage { page: Chrome::new(heading, crate::page::Lang::Zh, "/"), heading: heading.into(), message };
         match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], page.message).into_response(),

@@ -42,6 +42,7 @@ pub const ROUTES: &[&str] = &[
     "/residents/{county}/{id}",
     "/residents/{county}/{id}/edit",
     "/residents/{county}/{id}/exit",
+    "/residents/{county}/{id}/verify",
     "/residents/{county}/{id}/access",
     "/api/openapi.json",
     "/api/regions/{code}",
@@ -49,8 +50,10 @@ pub const ROUTES: &[&str] = &[
     "/api/residents/{county}/{id}",
     "/api/residents/{county}/{id}/history",
     "/api/residents/{county}/{id}/exit",
+    "/api/residents/{county}/{id}/verifications",
     "/api/households/{county}/{id}",
     "/healthz",
+    "/lang/{lang}",
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -83,6 +86,7 @@ pub fn router(state: AppState) -> Router {
             get(registry::forms::edit_resident_page).post(registry::forms::edit_resident),
         )
         .route("/residents/{county}/{id}/exit", post(registry::forms::record_exit))
+        .route("/residents/{county}/{id}/verify", post(registry::forms::record_verification))
         .route("/residents/{county}/{id}/access", get(registry::forms::access_log))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/regions/{code}", get(api::registry::region))
@@ -90,8 +94,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/residents/{county}/{id}", get(api::registry::resident).post(api::registry::change_resident))
         .route("/api/residents/{county}/{id}/history", get(api::registry::resident_history))
         .route("/api/residents/{county}/{id}/exit", post(api::registry::record_exit))
+        .route("/api/residents/{county}/{id}/verifications", post(api::registry::record_verification))
         .route("/api/households/{county}/{id}", get(api::registry::household))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/lang/{lang}", get(page::switch_lang))
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

@@ -263,6 +263,28 @@ async fn login_browse_find_edit_and_see_the_history() {
         assert_eq!(status, StatusCode::SEE_OTHER, "{}: {body}", db.label);
         let (_, _, body) = client.get(location.as_deref().unwrap()).await;
         assert!(body.contains("张小花") && body.contains("新生儿尚未落户"), "{body}");
+        // Confirming the record stamps its last-verified date and lowers the unverified count.
+        let unverified = |body: &str| {
+            let marker = "未核实 Unverified<b>";
+            let start = body.find(marker).expect("an unverified card") + marker.len();
+            body[start..].split('<').next().unwrap().parse::<u64>().unwrap()
+        };
+        let (_, _, body) = client.get("/regions/440307003002").await;
+        let before = unverified(&body);
+        let cutoff = jiceng_domain::fieldwork::unverified_before(time::OffsetDateTime::now_utc().date());
+        let was = store.registry().last_verified(&code(county), resident.resident_id).await.unwrap();
+        let expected = if was.is_none_or(|d| d < cutoff) { before - 1 } else { before };
+        let (status, _, _) =
+            client.post(&format!("{path}/verify"), &format!("csrf={csrf}&method=in_person&date=2026-13-01")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "an impossible date is refused");
+        let (status, _, _) =
+            client.post(&format!("{path}/verify"), &format!("csrf={csrf}&method=phone&date=2026-11-21")).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, _, body) = client.get(&purpose(&path)).await;
+        assert!(body.contains("<dd>2026-11-21</dd>") && body.contains("电话核实"), "{body}");
+        let (_, _, body) = client.get("/regions/440307003002").await;
+        assert_eq!(unverified(&body), expected, "last verified {was:?}");
+
         let (status, _, _) =
             client.post(&format!("{path}/exit"), &format!("csrf={csrf}&reason=moved_away&date=2026-11-22")).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
@@ -356,6 +378,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 ),
             ),
             (format!("/residents/440307/{r}/exit"), format!("csrf={csrf}&reason=died&date=2026-11-20")),
+            (format!("/residents/440307/{r}/verify"), format!("csrf={csrf}&method=in_person&date=2026-11-20")),
             ("/admin/users".to_string(), format!("csrf={csrf}&username=x&role=district&scopes=440307")),
             (
                 format!("/buildings/440307/{b}/households"),
@@ -370,6 +393,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
         let json_posts = [
             (format!("/api/residents/440307/{r}"), r#"{"valid_from":"2026-11-20","phone":"13900000000"}"#),
             (format!("/api/residents/440307/{r}/exit"), r#"{"reason":"died","date":"2026-11-20"}"#),
+            (format!("/api/residents/440307/{r}/verifications"), r#"{"method":"phone","date":"2026-11-20"}"#),
         ];
         // The test must cover every route the router has (all but the open ones).
         let covered: std::collections::HashSet<String> = gets
@@ -401,6 +425,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 "/api/search",
                 "/api/openapi.json",
                 "/healthz",
+                "/lang/{lang}",
                 "/account/password",
             ]
             .contains(route);
@@ -564,6 +589,14 @@ async fn the_json_api_reads_and_changes_records_as_the_pages_do() {
         );
         let (status, _, body) = client.get(&format!("/api/households/440307/{}", resident.facts.household_id)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = client
+            .post_json(&format!("{path}/verifications"), r#"{"method":"by_magic","date":"2026-11-21"}"#, &csrf)
+            .await;
+        assert!(status == StatusCode::BAD_REQUEST && body.contains("method"), "{body}");
+        let (status, body) = client
+            .post_json(&format!("{path}/verifications"), r#"{"method":"document","date":"2026-11-21"}"#, &csrf)
+            .await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"last_verified":"2026-11-21"}"#));
         let (status, body) =
             client.post_json(&format!("{path}/exit"), r#"{"reason":"moved_away","date":"2026-11-22"}"#, &csrf).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -571,4 +604,62 @@ async fn the_json_api_reads_and_changes_records_as_the_pages_do() {
         assert_eq!(status, StatusCode::NOT_FOUND, "an ended record is no longer current");
         db.finish().await;
     }
+}
+
+#[tokio::test]
+async fn the_language_switch_shows_pages_in_english() {
+    let db = testing::sqlite().await;
+    let store = &db.store;
+    seed(store).await;
+    let mut client = Client::new(store);
+    // The login page switches too, before anyone is logged in.
+    let (status, location, body) = client.get("/login").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("<html lang=\"zh-CN\">") && body.contains("用户名 Username") && body.contains(">English</a>")
+    );
+    let request = Request::get("/lang/en?back=/login").body(Body::empty()).unwrap();
+    let (status, location_en, _, cookies) = client.send(request).await;
+    assert_eq!((status, location_en.as_deref()), (StatusCode::SEE_OTHER, Some("/login")), "{location:?}");
+    assert!(cookies.iter().any(|c| c.starts_with("jiceng_lang=en")), "{cookies:?}");
+    // The switch never sends anyone to another site.
+    for back in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+        let request = Request::get(format!("/lang/en?back={back}")).body(Body::empty()).unwrap();
+        let (_, location, _, _) = client.send(request).await;
+        assert_eq!(location.as_deref(), Some("/"), "{back}");
+    }
+
+    assert_eq!(client.login("admin", "password-123").await, StatusCode::SEE_OTHER);
+    let session = client.cookie.clone().unwrap();
+    client.cookie = Some(format!("{session}; jiceng_lang=en"));
+    let (_, _, body) = client.get("/regions/440307003002").await;
+    assert!(body.contains("<html lang=\"en\">") && body.contains(">中文</a>"), "{body}");
+    assert!(body.contains("Residents<b>") && body.contains("Households<b>") && !body.contains("居民"), "{body}");
+    assert!(body.contains("village/community") && !body.contains("村级"), "levels are named in English");
+
+    let resident = resident_in(store, "440307003002").await;
+    let path = format!("/residents/440307/{}", resident.resident_id);
+    let (_, _, body) = client.get(&path).await;
+    assert!(body.contains("verifying the record") && !body.contains("核实信息"), "purposes in English: {body}");
+    let (_, _, body) = client.get(&purpose(&path)).await;
+    let sex = resident.facts.sex.label_en();
+    assert!(body.contains("Date of birth") && body.contains(&format!("<dd>{sex}</dd>")), "{body}");
+    assert!(body.contains(resident.facts.ethnicity.label_en()) && body.contains("First recorded"), "{body}");
+    for label in ["出生日期", "性别", "变更记录", "首次登记", "登记死亡或迁出"] {
+        assert!(!body.contains(label), "{label} is shown on the English page");
+    }
+    // Names, places and other data stay as recorded.
+    assert!(body.contains(resident.facts.name.as_str()));
+
+    let (_, _, body) = client.get(&format!("{path}/edit")).await;
+    assert!(body.contains("Marital status") && !body.contains("婚姻状况"), "{body}");
+    assert!(
+        body.contains(jiceng_domain::registry::ResidenceStatus::Inflow.label_en()),
+        "select options in English: {body}"
+    );
+
+    // Switching back brings the Chinese pages (with English beside each label) again.
+    client.cookie = Some(format!("{session}; jiceng_lang=zh"));
+    let (_, _, body) = client.get("/regions/440307003002").await;
+    assert!(body.contains("居民 Residents<b>") && body.contains("<html lang=\"zh-CN\">"));
 }

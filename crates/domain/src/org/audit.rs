@@ -62,6 +62,18 @@ impl AuditAction {
             AuditAction::ManageUser => "管理用户",
         }
     }
+
+    pub fn label_en(self) -> &'static str {
+        match self {
+            AuditAction::ReadResident => "read resident",
+            AuditAction::ReadHousehold => "read household",
+            AuditAction::Search => "search",
+            AuditAction::Export => "export",
+            AuditAction::Write => "change",
+            AuditAction::Login => "login",
+            AuditAction::ManageUser => "manage users",
+        }
+    }
 }
 
 /// Why sensitive data was opened, chosen from a list (PIPL: purpose limitation).
@@ -109,6 +121,16 @@ impl AccessPurpose {
             AccessPurpose::RecordChange => "变更登记",
             AccessPurpose::Statistics => "统计核查",
             AccessPurpose::ResidentRequest => "居民本人查询",
+        }
+    }
+
+    pub fn label_en(self) -> &'static str {
+        match self {
+            AccessPurpose::Verification => "verifying the record",
+            AccessPurpose::Service => "providing a service",
+            AccessPurpose::RecordChange => "recording a change",
+            AccessPurpose::Statistics => "checking statistics",
+            AccessPurpose::ResidentRequest => "the resident's own request",
         }
     }
 }

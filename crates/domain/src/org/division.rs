@@ -64,6 +64,16 @@ impl DivisionLevel {
         }
     }
 
+    pub fn label_en(self) -> &'static str {
+        match self {
+            DivisionLevel::Province => "province",
+            DivisionLevel::City => "prefecture",
+            DivisionLevel::County => "county/district",
+            DivisionLevel::Town => "town/street",
+            DivisionLevel::Village => "village/community",
+        }
+    }
+
     pub fn child(self) -> Option<Self> {
         Self::from_number(self.number() + 1)
     }

@@ -8,3 +8,5 @@ mod scope;
 pub use division::{DivisionCode, DivisionCodeError, DivisionLevel};
 pub use role::Role;
 pub use scope::{Permission, Scope};
+
+crate::labelled!(Role, DivisionLevel, audit::AuditAction, audit::AccessPurpose);

@@ -48,6 +48,17 @@ impl Role {
             Role::Administrator => "管理员",
         }
     }
+
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Role::GridWorker => "grid worker",
+            Role::Specialist => "community specialist",
+            Role::Street => "street/town office",
+            Role::District => "district bureau",
+            Role::ServiceProvider => "service provider",
+            Role::Administrator => "administrator",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! coded_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => ($key:literal, $zh:literal, $en:literal)),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -34,8 +34,11 @@ macro_rules! coded_enum {
                 })
             }
         }
+
+        $crate::labelled!($name);
     };
 }
+pub(crate) use coded_enum;
 
 coded_enum!(
     /// 性别 (GB/T 2261.1: 1 male, 2 female).
@@ -162,6 +165,66 @@ const ETHNIC_GROUPS: [&str; 56] = [
     "基诺族",
 ];
 
+/// The romanised names of GB 3304, in code order.
+const ETHNIC_GROUPS_EN: [&str; 56] = [
+    "Han",
+    "Mongol",
+    "Hui",
+    "Zang",
+    "Uygur",
+    "Miao",
+    "Yi",
+    "Zhuang",
+    "Buyei",
+    "Chosen",
+    "Man",
+    "Dong",
+    "Yao",
+    "Bai",
+    "Tujia",
+    "Hani",
+    "Kazak",
+    "Dai",
+    "Li",
+    "Lisu",
+    "Va",
+    "She",
+    "Gaoshan",
+    "Lahu",
+    "Sui",
+    "Dongxiang",
+    "Naxi",
+    "Jingpo",
+    "Kirgiz",
+    "Tu",
+    "Daur",
+    "Mulao",
+    "Qiang",
+    "Blang",
+    "Salar",
+    "Maonan",
+    "Gelao",
+    "Xibe",
+    "Achang",
+    "Pumi",
+    "Tajik",
+    "Nu",
+    "Uzbek",
+    "Russ",
+    "Ewenki",
+    "Deang",
+    "Bonan",
+    "Yugur",
+    "Gin",
+    "Tatar",
+    "Derung",
+    "Oroqen",
+    "Hezhen",
+    "Monba",
+    "Lhoba",
+    "Jino",
+];
+
 impl Ethnicity {
     pub const HAN: Ethnicity = Ethnicity(1);
 
@@ -187,6 +250,14 @@ impl Ethnicity {
 
     pub fn name(self) -> &'static str {
         ETHNIC_GROUPS[usize::from(self.0 - 1)]
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        self.name()
+    }
+
+    pub fn label_en(self) -> &'static str {
+        ETHNIC_GROUPS_EN[usize::from(self.0 - 1)]
     }
 
     pub fn all() -> impl Iterator<Item = Ethnicity> {
@@ -235,3 +306,5 @@ mod tests {
         }
     }
 }
+
+crate::labelled!(Ethnicity);

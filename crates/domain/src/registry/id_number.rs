@@ -50,6 +50,16 @@ impl IdKind {
             IdKind::ForeignPermanentResident => "外国人永久居留身份证",
         }
     }
+
+    pub fn label_en(self) -> &'static str {
+        match self {
+            IdKind::Mainland => "resident identity card",
+            IdKind::HongKongResidencePermit => "residence permit (Hong Kong)",
+            IdKind::MacaoResidencePermit => "residence permit (Macao)",
+            IdKind::TaiwanResidencePermit => "residence permit (Taiwan)",
+            IdKind::ForeignPermanentResident => "foreign permanent residence card",
+        }
+    }
 }
 
 /// Why a string is not an identity number. Each message is Chinese first, then English.

@@ -1,6 +1,6 @@
 //! The resident registry: persons, households and their coded attributes.
 
-mod codes;
+pub(crate) mod codes;
 mod household;
 mod id_number;
 pub mod names;
@@ -15,3 +15,5 @@ pub use household::HouseholdLocation;
 pub use id_number::{IdKind, IdNumber, IdNumberError};
 pub use phone::{Phone, PhoneError};
 pub use resident::{Identity, PersonName, PersonNameError, ResidentFacts, ResidentFactsError};
+
+crate::labelled!(IdKind);

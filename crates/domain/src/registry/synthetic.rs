@@ -95,6 +95,8 @@ pub struct SyntheticResident {
     pub residence_status: ResidenceStatus,
     pub arrival_date: Option<Date>,
     pub marital_status: MaritalStatus,
+    /// When a worker last confirmed the record (the older system's date); `None`: never.
+    pub last_verified: Option<Date>,
 }
 
 impl SyntheticCommunity {
@@ -282,6 +284,12 @@ impl PopulationGenerator {
             let id_number = this.issue_id(rng, &id_area, birth, sex);
             let name = person_name(rng, surname, sex);
             let phone = (age >= 16 && rng.random_bool(0.95)).then(|| mobile(rng));
+            // Most records were confirmed within the last eight months, some never.
+            let arrived = arrival.unwrap_or(birth).max(birth);
+            let last_verified = rng
+                .random_bool(0.92)
+                .then(|| (today - Duration::days(rng.random_range(0..240))).max(arrived))
+                .filter(|d| *d <= today);
             SyntheticResident {
                 name,
                 sex,
@@ -294,6 +302,7 @@ impl PopulationGenerator {
                 residence_status: status,
                 arrival_date: arrival.map(|a| a.max(birth)),
                 marital_status: marital,
+                last_verified,
             }
         };
         let head_marital = if with_spouse {

@@ -70,6 +70,7 @@ pub type ApiResult<T> = Result<Json<T>, ApiError>;
         registry::resident_history,
         registry::change_resident,
         registry::record_exit,
+        registry::record_verification,
         registry::household,
     ),
     components(schemas(
@@ -80,6 +81,8 @@ pub type ApiResult<T> = Result<Json<T>, ApiError>;
         registry::ResidentRecord,
         registry::ResidentChange,
         registry::ExitRequest,
+        registry::VerificationRequest,
+        registry::VerificationStatus,
         registry::HouseholdRecord,
     ))
 )]

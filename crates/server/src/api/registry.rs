@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
+use jiceng_domain::fieldwork::VerificationMethod;
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
 use jiceng_domain::org::{DivisionCode, Permission};
 use jiceng_domain::registry::{
@@ -382,6 +383,45 @@ pub async fn record_exit(
     let target = format!("resident/{county}/{id}");
     user.audit_change(&state, &target, county.as_str(), format!("api exit {}", reason.key())).await?;
     Ok(Json(registry.resident_history(&county, id).await?.iter().map(record).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VerificationRequest {
+    /// `in_person`, `household_member`, `landlord_or_neighbour`, `phone` or `document`
+    pub method: String,
+    /// YYYY-MM-DD, not in the future
+    pub date: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerificationStatus {
+    /// When the record was last confirmed (YYYY-MM-DD), if ever.
+    pub last_verified: Option<String>,
+}
+
+/// Records that a worker confirmed the resident's record (核实); no fact changes.
+#[utoipa::path(post, path = "/api/residents/{county}/{id}/verifications", tag = "registry",
+    params(("county" = String, Path), ("id" = Uuid, Path), ("X-CSRF-Token" = String, Header)),
+    request_body = VerificationRequest, responses((status = 200, body = VerificationStatus)))]
+pub async fn record_verification(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Path((county, id)): Path<(String, Uuid)>,
+    Json(request): Json<VerificationRequest>,
+) -> ApiResult<VerificationStatus> {
+    user.check_csrf(csrf_header(&headers))?;
+    let county = parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    user.require(Permission::EditRegistry)?;
+    let method = field("method", &request.method, VerificationMethod::from_key)?;
+    let date = parse_date(&request.date, "date").map_err(AppError::BadRequest)?;
+    let registry = state.store.registry_in(&scope);
+    registry.record_verification(&county, id, date, method, &user.user.username).await?;
+    let target = format!("resident/{county}/{id}");
+    user.audit_change(&state, &target, county.as_str(), format!("api verified {date} {}", method.key())).await?;
+    let last = registry.last_verified(&county, id).await?;
+    Ok(Json(VerificationStatus { last_verified: last.map(|d| d.to_string()) }))
 }
 
 #[derive(Serialize, ToSchema)]

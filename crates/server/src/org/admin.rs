@@ -75,7 +75,7 @@ async fn page(
         .map(|u| UserRow {
             id: u.id,
             scopes: u.scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "),
-            role: u.role.label_zh(),
+            role: user.lang.label(u.role),
             username: u.username,
             display_name: u.display_name,
             disabled: u.disabled,
@@ -84,7 +84,7 @@ async fn page(
     Ok(UsersPage {
         page: user.chrome("用户管理 Users"),
         users,
-        roles: Role::ALL.iter().map(|r| (r.key(), r.label_zh())).collect(),
+        roles: Role::ALL.iter().map(|r| (r.key(), user.lang.label(*r))).collect(),
         error,
         notice,
         form,

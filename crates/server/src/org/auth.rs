@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::page::{Chrome, render};
+use crate::page::{Chrome, Lang, lang_of, render};
 
 pub const SESSION_COOKIE: &str = "jiceng_session";
 
@@ -29,6 +29,9 @@ pub struct CurrentUser {
     pub csrf: String,
     /// The client's address, for the audit log.
     pub origin: String,
+    pub lang: Lang,
+    /// The request's path and query (for the language switch).
+    pub here: String,
 }
 
 fn origin_of(parts: &Parts) -> String {
@@ -41,7 +44,7 @@ fn origin_of(parts: &Parts) -> String {
 
 impl CurrentUser {
     pub fn label(&self) -> String {
-        format!("{}（{}）", self.user.display_name, self.user.role.label_zh())
+        format!("{}（{}）", self.user.display_name, self.lang.label(self.user.role))
     }
 
     /// The part of the region tree this user works in; every registry query is made
@@ -109,7 +112,13 @@ impl FromRequestParts<AppState> for CurrentUser {
             return Err(AppError::LoginRequired);
         };
         match state.store.users().session_user(&token).await? {
-            Some(session) => Ok(CurrentUser { user: session.user, csrf: session.csrf_token, origin: origin_of(parts) }),
+            Some(session) => Ok(CurrentUser {
+                user: session.user,
+                csrf: session.csrf_token,
+                origin: origin_of(parts),
+                lang: lang_of(parts),
+                here: parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into()),
+            }),
             None => Err(AppError::LoginRequired),
         }
     }
@@ -134,8 +143,8 @@ struct LoginPage {
     username: String,
 }
 
-pub async fn login_page() -> AppResult<impl IntoResponse> {
-    render(&LoginPage { page: Chrome::new("登录 Log in", None), error: None, username: String::new() })
+pub async fn login_page(lang: Lang) -> AppResult<impl IntoResponse> {
+    render(&LoginPage { page: Chrome::new("登录 Log in", lang, "/login"), error: None, username: String::new() })
 }
 
 #[derive(Deserialize)]
@@ -147,6 +156,7 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,
+    lang: Lang,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
@@ -189,7 +199,8 @@ pub async fn login(
             until.minute()
         ),
     };
-    let page = LoginPage { page: Chrome::new("登录 Log in", None), error: Some(error), username: form.username };
+    let page =
+        LoginPage { page: Chrome::new("登录 Log in", lang, "/login"), error: Some(error), username: form.username };
     Ok((axum::http::StatusCode::UNAUTHORIZED, render(&page)?).into_response())
 }
 

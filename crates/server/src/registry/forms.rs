@@ -7,6 +7,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use jiceng_domain::fieldwork::VerificationMethod;
 use jiceng_domain::org::Permission;
 use jiceng_domain::org::audit::AccessPurpose;
 use jiceng_domain::registry::{
@@ -21,7 +22,8 @@ use super::pages::{parse_date, viewer_scope};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::org::auth::CurrentUser;
-use crate::page::{Chrome, render};
+use crate::page::{Chrome, Lang, render};
+use jiceng_domain::label::Labelled;
 
 pub struct Field {
     pub name: &'static str,
@@ -46,16 +48,12 @@ struct RecordForm {
 /// The form's values by field name, as typed.
 type Values = HashMap<String, String>;
 
-fn options<T: Copy>(
-    all: &[T],
-    key: impl Fn(T) -> &'static str,
-    label: impl Fn(T) -> &'static str,
-) -> Vec<(String, String)> {
-    all.iter().map(|v| (key(*v).to_string(), label(*v).to_string())).collect()
+fn options<T: Labelled>(all: &[T], key: impl Fn(T) -> &'static str, lang: Lang) -> Vec<(String, String)> {
+    all.iter().map(|v| (key(*v).to_string(), lang.label(*v).to_string())).collect()
 }
 
-fn ethnicity_options() -> Vec<(String, String)> {
-    Ethnicity::all().map(|e| (e.code(), e.name().to_string())).collect()
+fn ethnicity_options(lang: Lang) -> Vec<(String, String)> {
+    Ethnicity::all().map(|e| (e.code(), lang.label(e).to_string())).collect()
 }
 
 fn field(
@@ -116,30 +114,30 @@ fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
-fn edit_fields(values: &Values, errors: &HashMap<&str, String>) -> Vec<Field> {
+fn edit_fields(values: &Values, errors: &HashMap<&str, String>, lang: Lang) -> Vec<Field> {
     vec![
         field("name", "姓名 Name", "", values, errors),
         field("phone", "联系电话 Phone", "tel", values, errors),
         select(
             "marital_status",
             "婚姻状况 Marital status",
-            options(MaritalStatus::ALL, |v| v.key(), |v| v.label_zh()),
+            options(MaritalStatus::ALL, |v| v.key(), lang),
             values,
             errors,
         ),
         select(
             "residence_status",
             "人口类型 Residence status",
-            options(ResidenceStatus::ALL, |v| v.key(), |v| v.label_zh()),
+            options(ResidenceStatus::ALL, |v| v.key(), lang),
             values,
             errors,
         ),
         field("arrival_date", "来本地日期 Arrived (YYYY-MM-DD)", "date", values, errors),
-        select("ethnicity", "民族 Ethnicity", ethnicity_options(), values, errors),
+        select("ethnicity", "民族 Ethnicity", ethnicity_options(lang), values, errors),
         select(
             "relationship",
             "与户主关系 Relationship to head",
-            options(Relationship::ALL, |v| v.key(), |v| v.label_zh()),
+            options(Relationship::ALL, |v| v.key(), lang),
             values,
             errors,
         ),
@@ -160,7 +158,7 @@ fn edit_form(
         heading_en: "Edit resident",
         action,
         error,
-        fields: edit_fields(values, errors),
+        fields: edit_fields(values, errors, user.lang),
     }
 }
 
@@ -267,17 +265,17 @@ pub async fn edit_resident(
     }
 }
 
-fn newborn_fields(values: &Values, errors: &HashMap<&str, String>) -> Vec<Field> {
+fn newborn_fields(values: &Values, errors: &HashMap<&str, String>, lang: Lang) -> Vec<Field> {
     vec![
         field("name", "姓名 Name", "", values, errors),
-        select("sex", "性别 Sex", options(Sex::ALL, |v| v.key(), |v| v.label_zh()), values, errors),
+        select("sex", "性别 Sex", options(Sex::ALL, |v| v.key(), lang), values, errors),
         field("birth_date", "出生日期 Date of birth", "date", values, errors),
         field("id_number", "公民身份号码（尚未办理可不填）ID number (if issued)", "", values, errors),
-        select("ethnicity", "民族 Ethnicity", ethnicity_options(), values, errors),
+        select("ethnicity", "民族 Ethnicity", ethnicity_options(lang), values, errors),
         select(
             "relationship",
             "与户主关系 Relationship to head",
-            options(Relationship::ALL, |v| v.key(), |v| v.label_zh()),
+            options(Relationship::ALL, |v| v.key(), lang),
             values,
             errors,
         ),
@@ -297,7 +295,7 @@ fn newborn_form(
         heading_en: "Register a newborn",
         action,
         error,
-        fields: newborn_fields(values, errors),
+        fields: newborn_fields(values, errors, user.lang),
     }
 }
 
@@ -419,6 +417,35 @@ pub async fn record_exit(
     Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key())).into_response())
 }
 
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    csrf: String,
+    method: String,
+    date: String,
+}
+
+/// 核实: the worker confirms that the record is still true (no fact changes, so no new version).
+pub async fn record_verification(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+    Form(form): Form<VerifyForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let county = super::pages::parse_county(&county)?;
+    let scope = viewer_scope(&user)?;
+    user.require(Permission::EditRegistry)?;
+    let method = VerificationMethod::from_key(&form.method).ok_or_else(|| {
+        AppError::BadRequest(format!("核实方式“{}”无效 / unknown verification method '{}'", form.method, form.method))
+    })?;
+    let date = parse_date(&form.date, "核实日期 verification date").map_err(AppError::BadRequest)?;
+    state.store.registry_in(&scope).record_verification(&county, id, date, method, &user.user.username).await?;
+    let target = format!("resident/{county}/{id}");
+    user.audit_change(&state, &target, county.as_str(), format!("verified {date} {}", method.key())).await?;
+    Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::Verification.key())).into_response())
+}
+
 pub struct AccessRow {
     pub at: String,
     pub actor: String,
@@ -455,8 +482,10 @@ pub async fn access_log(
         .map(|e| AccessRow {
             at: e.at,
             actor: e.actor,
-            action: jiceng_domain::org::audit::AuditAction::from_key(&e.action).map(|a| a.label_zh()).unwrap_or("—"),
-            purpose: AccessPurpose::from_key(&e.purpose).map(|p| p.label_zh()).unwrap_or("—"),
+            action: jiceng_domain::org::audit::AuditAction::from_key(&e.action)
+                .map(|a| user.lang.label(a))
+                .unwrap_or("—"),
+            purpose: AccessPurpose::from_key(&e.purpose).map(|p| user.lang.label(p)).unwrap_or("—"),
             origin: e.origin,
         })
         .collect();
@@ -523,8 +552,12 @@ fn read_location(
     Some((location, valid_from))
 }
 
-fn building_options(buildings: &[jiceng_store::registry::Building]) -> Vec<(String, String)> {
-    buildings.iter().map(|b| (b.id.to_string(), format!("{}（{}层）", b.name, b.floors))).collect()
+fn building_options(buildings: &[jiceng_store::registry::Building], lang: Lang) -> Vec<(String, String)> {
+    let label = |b: &jiceng_store::registry::Building| match lang {
+        Lang::Zh => format!("{}（{}层）", b.name, b.floors),
+        Lang::En => format!("{} ({} floors)", b.name, b.floors),
+    };
+    buildings.iter().map(|b| (b.id.to_string(), label(b))).collect()
 }
 
 /// The household form, for a new household in a building or a move of an existing one.
@@ -540,12 +573,12 @@ fn household_form(
     let (heading, heading_en) =
         if moving { ("搬迁到其他房屋", "Move to another dwelling") } else { ("新建户", "New household") };
     RecordForm {
-        page: user.chrome(heading),
+        page: user.chrome(&format!("{heading} {heading_en}")),
         heading,
         heading_en,
         action,
         error,
-        fields: household_fields(values, errors, building_options(buildings)),
+        fields: household_fields(values, errors, building_options(buildings, user.lang)),
     }
 }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use jiceng_domain::fieldwork::{VerificationMethod, unverified_before};
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
 use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission, Scope};
 use jiceng_domain::registry::{ExitReason, Identity, ResidenceStatus, ResidentFacts};
@@ -18,7 +19,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::org::auth::{AuditRecord, CurrentUser};
-use crate::page::{Chrome, Crumb, date_cell, render};
+use crate::page::{Chrome, Crumb, Lang, date_cell, render};
 
 #[derive(Debug, Clone, Default)]
 pub struct StatusCounts {
@@ -27,6 +28,8 @@ pub struct StatusCounts {
     pub registered: u64,
     pub inflow: u64,
     pub outflow: u64,
+    /// Residents whose record nobody confirmed in the last six months.
+    pub unverified: u64,
 }
 
 impl StatusCounts {
@@ -66,6 +69,10 @@ struct RegionPage {
     child_heading: &'static str,
     children: Vec<ChildRow>,
     grids: Vec<GridRow>,
+}
+
+pub(crate) fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
 }
 
 /// The user's scope, once their role is known to allow reading the registry.
@@ -122,6 +129,10 @@ pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResul
             counts.households += n;
             totals.households += n;
         }
+        for (_, n) in state.store.registry_in(&scope).unverified_counts(&node.code, unverified_before(today())).await? {
+            counts.unverified += n;
+            totals.unverified += n;
+        }
         children.push(ChildRow {
             href: format!("/regions/{}", node.code),
             code: node.code.to_string(),
@@ -131,8 +142,8 @@ pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResul
     }
     render(&RegionPage {
         page: user.chrome("我的辖区 My area"),
-        name: "我的辖区".into(),
-        code: "My area".into(),
+        name: user.lang.pick("我的辖区", "My area").into(),
+        code: String::new(),
         level: "",
         totals,
         child_heading: "辖区 Area",
@@ -169,6 +180,12 @@ pub async fn region(
             by_child.entry(child.to_string()).or_default().households += n;
         }
     }
+    for (community, n) in state.store.registry_in(&scope).unverified_counts(&code, unverified_before(today())).await? {
+        totals.unverified += n;
+        if let Some(child) = child_level.and_then(|l| community.at_level(l)) {
+            by_child.entry(child.to_string()).or_default().unverified += n;
+        }
+    }
     let mut children = Vec::new();
     let mut grids = Vec::new();
     if node.level == DivisionLevel::Village {
@@ -197,7 +214,7 @@ pub async fn region(
         page,
         name: node.name,
         code: code.to_string(),
-        level: node.level.label_zh(),
+        level: user.lang.label(node.level),
         totals,
         child_heading: match child_level {
             Some(DivisionLevel::City) => "地级 City",
@@ -358,10 +375,10 @@ struct HouseholdPage {
     history: Vec<HistoryRow>,
 }
 
-fn masked_identity(identity: &Identity) -> String {
+fn masked_identity(identity: &Identity, lang: Lang) -> String {
     match identity {
         Identity::Number(n) => n.masked(),
-        Identity::Missing(reason) => format!("（{}）", reason.label_zh()),
+        Identity::Missing(reason) => format!("（{}）", lang.label(*reason)),
     }
 }
 
@@ -422,11 +439,11 @@ pub async fn household(
         .map(|m| MemberRow {
             href: format!("/residents/{county}/{}", m.resident_id),
             name: m.facts.name.to_string(),
-            relationship: m.facts.relationship.label_zh(),
-            sex: m.facts.sex.label_zh(),
+            relationship: user.lang.label(m.facts.relationship),
+            sex: user.lang.label(m.facts.sex),
             birth_date: m.facts.birth_date.to_string(),
-            id_masked: masked_identity(&m.facts.identity),
-            status: m.facts.residence_status.label_zh(),
+            id_masked: masked_identity(&m.facts.identity, user.lang),
+            status: user.lang.label(m.facts.residence_status),
         })
         .collect();
     let mut history = Vec::new();
@@ -461,7 +478,7 @@ pub async fn household(
         },
     )
     .await?;
-    let mut page = user.chrome(&format!("户 {}", household.household_no));
+    let mut page = user.chrome(&format!("户 {} Household {}", household.household_no, household.household_no));
     page.crumbs = household_crumbs(&state, &user, &county, id).await?;
     render(&HouseholdPage {
         page,
@@ -489,6 +506,10 @@ struct ResidentPage {
     can_audit: bool,
     exit: Option<String>,
     exit_reasons: Vec<(&'static str, &'static str)>,
+    verification_methods: Vec<(&'static str, &'static str)>,
+    /// Confirmations recorded in jiceng: date, how, by whom.
+    verifications: Vec<(String, &'static str, String)>,
+    today: String,
 }
 
 #[derive(Template)]
@@ -522,36 +543,46 @@ fn changed_fields(
             out.push(label);
         }
     };
-    check(old.name != new.name, "姓名");
-    check(old.sex != new.sex, "性别");
-    check(old.birth_date != new.birth_date, "出生日期");
-    check(old.identity != new.identity, "身份号码");
-    check(old.ethnicity != new.ethnicity, "民族");
-    check(old.phone != new.phone, "联系电话");
-    check(old.registered_residence != new.registered_residence, "户籍地");
-    check(old.household_id != new.household_id, "所在户");
-    check(old.relationship != new.relationship, "与户主关系");
-    check(old.residence_status != new.residence_status, "人口类型");
-    check(old.arrival_date != new.arrival_date, "来本地日期");
-    check(old.marital_status != new.marital_status, "婚姻状况");
-    check(old_community != new_community, "所在社区");
+    check(old.name != new.name, "姓名 name");
+    check(old.sex != new.sex, "性别 sex");
+    check(old.birth_date != new.birth_date, "出生日期 date of birth");
+    check(old.identity != new.identity, "身份号码 ID number");
+    check(old.ethnicity != new.ethnicity, "民族 ethnicity");
+    check(old.phone != new.phone, "联系电话 phone");
+    check(old.registered_residence != new.registered_residence, "户籍地 registered residence");
+    check(old.household_id != new.household_id, "所在户 household");
+    check(old.relationship != new.relationship, "与户主关系 relationship");
+    check(old.residence_status != new.residence_status, "人口类型 residence status");
+    check(old.arrival_date != new.arrival_date, "来本地日期 arrival date");
+    check(old.marital_status != new.marital_status, "婚姻状况 marital status");
+    check(old_community != new_community, "所在社区 community");
     out
 }
 
-fn history_rows(history: &[ResidentVersion]) -> Vec<HistoryRow> {
+fn history_rows(history: &[ResidentVersion], lang: Lang) -> Vec<HistoryRow> {
     // `history` is newest first; each version is compared with the one before it.
     history
         .iter()
         .enumerate()
         .map(|(i, v)| {
             let summary = match history.get(i + 1) {
-                None => "首次登记 First recorded".to_string(),
+                None => lang.text("首次登记 First recorded").into_owned(),
                 Some(prev) => {
                     let fields = changed_fields(&prev.facts, &v.facts, &prev.community, &v.community);
                     if fields.is_empty() {
-                        "无变化 No change".into()
+                        lang.text("无变化 No change").into_owned()
                     } else {
-                        format!("变更：{}", fields.join("、"))
+                        match lang {
+                            Lang::Zh => {
+                                let names: Vec<&str> =
+                                    fields.iter().map(|f| f.split_once(' ').map_or(*f, |(zh, _)| zh)).collect();
+                                format!("变更：{}", names.join("、"))
+                            }
+                            Lang::En => {
+                                let names: Vec<String> = fields.iter().map(|f| lang.text(f).into_owned()).collect();
+                                format!("changed: {}", names.join(", "))
+                            }
+                        }
                     }
                 }
             };
@@ -586,7 +617,7 @@ pub async fn resident(
     let Some(purpose) = query.purpose.as_deref().and_then(AccessPurpose::from_key) else {
         let page = PurposePage {
             page: user.chrome("查看目的 Purpose"),
-            purposes: AccessPurpose::ALL.iter().map(|p| (p.key(), p.label_zh())).collect(),
+            purposes: AccessPurpose::ALL.iter().map(|p| (p.key(), user.lang.label(*p))).collect(),
         };
         return Ok(render(&page)?.into_response());
     };
@@ -610,23 +641,30 @@ pub async fn resident(
     .await?;
     let f = &shown.facts;
     let identity = match &f.identity {
-        Identity::Number(n) => format!("{n}（{}）", n.kind().label_zh()),
-        Identity::Missing(reason) => format!("无 — {}", reason.label_zh()),
+        Identity::Number(n) => format!("{n}（{}）", user.lang.label(n.kind())),
+        Identity::Missing(reason) => format!("{} — {}", user.lang.pick("无", "none"), user.lang.label(*reason)),
     };
     let facts = vec![
         ("姓名 Name", f.name.to_string()),
-        ("性别 Sex", f.sex.label_zh().to_string()),
+        ("性别 Sex", user.lang.label(f.sex).to_string()),
         ("出生日期 Date of birth", f.birth_date.to_string()),
         ("公民身份号码 ID number", identity),
-        ("民族 Ethnicity", f.ethnicity.name().to_string()),
+        ("民族 Ethnicity", user.lang.label(f.ethnicity).to_string()),
         ("联系电话 Phone", f.phone.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "—".into())),
         ("户籍地 Registered residence", division_name(&state, &f.registered_residence).await?),
-        ("人口类型 Residence status", f.residence_status.label_zh().to_string()),
+        ("人口类型 Residence status", user.lang.label(f.residence_status).to_string()),
         ("来本地日期 Arrived", date_cell(f.arrival_date)),
-        ("婚姻状况 Marital status", f.marital_status.label_zh().to_string()),
-        ("与户主关系 Relationship to head", f.relationship.label_zh().to_string()),
+        ("婚姻状况 Marital status", user.lang.label(f.marital_status).to_string()),
+        ("与户主关系 Relationship to head", user.lang.label(f.relationship).to_string()),
         ("现居社区 Community", division_name(&state, &shown.community).await?),
+        ("最近核实 Last verified", date_cell(registry.last_verified(&county, id).await?)),
     ];
+    let verifications = registry
+        .verifications(&county, id)
+        .await?
+        .into_iter()
+        .map(|v| (v.verified_on.to_string(), user.lang.label(v.method), v.recorded_by))
+        .collect();
     let exit = registry.exit_of(&county, id).await?.map(|(date, reason)| {
         format!("此记录已于 {date} 因“{}”结束 / this record ended on {date}: {}", reason.label_zh(), reason.label_en())
     });
@@ -639,13 +677,16 @@ pub async fn resident(
         name: f.name.to_string(),
         as_of: as_of.map(|d| d.to_string()),
         facts,
-        history: history_rows(&history),
+        history: history_rows(&history, user.lang),
         base: format!("/residents/{county}/{id}"),
         purpose: purpose.key(),
         can_edit: current && scope.allows(Permission::EditRegistry, &latest.community),
         can_audit: scope.allows(Permission::ViewAudit, &latest.community),
         exit,
-        exit_reasons: ExitReason::ALL.iter().map(|r| (r.key(), r.label_zh())).collect(),
+        exit_reasons: ExitReason::ALL.iter().map(|r| (r.key(), user.lang.label(*r))).collect(),
+        verification_methods: VerificationMethod::ALL.iter().map(|m| (m.key(), user.lang.label(*m))).collect(),
+        verifications,
+        today: today().to_string(),
     })?
     .into_response())
 }

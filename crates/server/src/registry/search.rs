@@ -71,13 +71,13 @@ pub async fn search(
     if let Some(query) = &query {
         let found = state.store.registry_in(&scope).search(query, SEARCH_LIMIT).await?;
         let label = match query {
-            SearchQuery::IdNumber(_) => ("身份号码", "id_number"),
-            SearchQuery::IdPrefix(_) => ("身份号码开头", "id_prefix"),
-            SearchQuery::Phone(_) => ("电话", "phone"),
-            SearchQuery::Initials(_) => ("拼音首字母", "initials"),
-            SearchQuery::Name(_) => ("姓名", "name"),
+            SearchQuery::IdNumber(_) => ("身份号码", "ID number", "id_number"),
+            SearchQuery::IdPrefix(_) => ("身份号码开头", "ID number starting", "id_prefix"),
+            SearchQuery::Phone(_) => ("电话", "Phone", "phone"),
+            SearchQuery::Initials(_) => ("拼音首字母", "Pinyin initials", "initials"),
+            SearchQuery::Name(_) => ("姓名", "Name", "name"),
         };
-        kind = Some(label.0);
+        kind = Some(user.lang.pick(label.0, label.1));
         // The term itself may be an ID number: the log keeps its kind and the result count.
         user.audit(
             &state,
@@ -86,7 +86,7 @@ pub async fn search(
                 target: "search",
                 county: "",
                 purpose: None,
-                detail: format!("{} → {} results", label.1, found.len()),
+                detail: format!("{} → {} results", label.2, found.len()),
             },
         )
         .await?;
@@ -96,11 +96,11 @@ pub async fn search(
             results.push(ResultRow {
                 href: format!("/residents/{}/{}", r.county, r.resident_id),
                 name: r.facts.name.to_string(),
-                sex: r.facts.sex.label_zh(),
+                sex: user.lang.label(r.facts.sex),
                 birth_date: r.facts.birth_date.to_string(),
                 id_masked: match &r.facts.identity {
                     Identity::Number(n) => n.masked(),
-                    Identity::Missing(reason) => format!("（{}）", reason.label_zh()),
+                    Identity::Missing(reason) => format!("（{}）", user.lang.label(*reason)),
                 },
                 phone_masked: r.facts.phone.as_ref().map(|p| p.masked()).unwrap_or_else(|| "—".into()),
                 community: community_name(&state, &mut names, &r.community).await?,

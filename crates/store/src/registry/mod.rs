@@ -563,7 +563,11 @@ async fn insert_household_version(
     Ok(())
 }
 
-async fn current_resident(txn: &DatabaseTransaction, county: &DivisionCode, id: Uuid) -> StoreResult<ResidentVersion> {
+pub(crate) async fn current_resident(
+    txn: &DatabaseTransaction,
+    county: &DivisionCode,
+    id: Uuid,
+) -> StoreResult<ResidentVersion> {
     let mut q = resident_select();
     q.and_where(Expr::col("county_code").eq(county.as_str()))
         .and_where(Expr::col("resident_id").eq(id))

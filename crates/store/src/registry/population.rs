@@ -84,7 +84,8 @@ impl Registry<'_> {
             "household_version",
             ["county_code", "household_id"].into_iter().chain(VERSION_COLUMNS).chain(HOUSEHOLD_LOCATION_COLUMNS),
         );
-        let mut residents = Batch::new("resident", ["county_code", "id", "created_at", "created_by"]);
+        let mut residents =
+            Batch::new("resident", ["county_code", "id", "created_at", "created_by", "last_verified_on"]);
         let mut resident_versions = Batch::new(
             "resident_version",
             ["county_code", "resident_id"].into_iter().chain(VERSION_COLUMNS).chain(RESIDENT_FACT_COLUMNS),
@@ -152,7 +153,13 @@ impl Registry<'_> {
                     summary.households += 1;
                     for member in &household.members {
                         let resident_id = Uuid::now_v7();
-                        residents.rows.push(vec![c.into(), resident_id.into(), now.into(), recorded_by.into()]);
+                        residents.rows.push(vec![
+                            c.into(),
+                            resident_id.into(),
+                            now.into(),
+                            recorded_by.into(),
+                            member.last_verified.into(),
+                        ]);
                         let facts = ResidentFacts {
                             name: member.name.clone(),
                             sex: member.sex,

@@ -1,0 +1,5 @@
+//! Field work records: confirmations of residents' records.
+
+mod verification;
+
+pub use verification::Verification;

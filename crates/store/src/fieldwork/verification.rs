@@ -1,0 +1,173 @@
+//! 核实: recording that a worker confirmed a resident's record, and counting the records
+//! nobody has confirmed lately.
+
+use jiceng_domain::fieldwork::VerificationMethod;
+use jiceng_domain::org::DivisionCode;
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, JoinType, Order, Query};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::error::{StoreError, StoreResult, decode, decode_opt};
+use crate::registry::{Registry, current_resident, subtree};
+
+/// One confirmation of a resident's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub verified_on: Date,
+    pub method: VerificationMethod,
+    pub recorded_at: OffsetDateTime,
+    pub recorded_by: String,
+}
+
+impl Registry<'_> {
+    /// Records that the resident's record was confirmed on `date`. The resident's last
+    /// verification date moves forward only: entering an older confirmation late keeps
+    /// the newer date.
+    pub async fn record_verification(
+        &self,
+        county: &DivisionCode,
+        resident_id: Uuid,
+        date: Date,
+        method: VerificationMethod,
+        recorded_by: &str,
+    ) -> StoreResult<()> {
+        let today = OffsetDateTime::now_utc().date();
+        if date > today {
+            return Err(StoreError::Invalid(format!(
+                "核实日期{date}晚于今天 / verification date {date} is in the future"
+            )));
+        }
+        let txn = self.store.db.begin().await?;
+        let current = current_resident(&txn, county, resident_id).await?;
+        self.require_scope(&current.community, "居民 / resident")?;
+        if date < current.facts.birth_date {
+            return Err(StoreError::Invalid(format!(
+                "核实日期{date}早于出生日期 / verification date {date} is before the date of birth"
+            )));
+        }
+        txn.execute(
+            Query::insert()
+                .into_table("resident_verification")
+                .columns(["county_code", "id", "resident_id", "verified_on", "method", "recorded_at", "recorded_by"])
+                .values_panic([
+                    county.as_str().into(),
+                    Uuid::now_v7().into(),
+                    resident_id.into(),
+                    date.into(),
+                    method.key().into(),
+                    OffsetDateTime::now_utc().into(),
+                    recorded_by.into(),
+                ]),
+        )
+        .await?;
+        txn.execute(
+            Query::update()
+                .table("resident")
+                .value("last_verified_on", date)
+                .and_where(Expr::col("county_code").eq(county.as_str()))
+                .and_where(Expr::col("id").eq(resident_id))
+                .cond_where(
+                    Cond::any()
+                        .add(Expr::col("last_verified_on").is_null())
+                        .add(Expr::col("last_verified_on").lt(date)),
+                ),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// When the resident's record was last confirmed (`None`: never, or out of scope).
+    pub async fn last_verified(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<Date>> {
+        let mut q = Query::select();
+        q.column(("r", "last_verified_on"))
+            .from_as("resident", "r")
+            .join_as(
+                JoinType::InnerJoin,
+                "resident_version",
+                "v",
+                Expr::col(("v", "county_code"))
+                    .equals(("r", "county_code"))
+                    .and(Expr::col(("v", "resident_id")).equals(("r", "id"))),
+            )
+            .and_where(Expr::col(("r", "county_code")).eq(county.as_str()))
+            .and_where(Expr::col(("r", "id")).eq(resident_id))
+            .cond_where(self.in_scope(("v", "community_code")))
+            .limit(1);
+        match self.store.db.query_one(&q).await? {
+            Some(row) => Ok(row.try_get("", "last_verified_on")?),
+            None => Ok(None),
+        }
+    }
+
+    /// The confirmations recorded in jiceng, newest first.
+    pub async fn verifications(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Vec<Verification>> {
+        // Scope: the resident must be visible to this registry.
+        if self.resident_history(county, resident_id).await?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Query::select();
+        q.columns(["verified_on", "method", "recorded_at", "recorded_by"])
+            .from("resident_verification")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("resident_id").eq(resident_id))
+            .order_by("verified_on", Order::Desc)
+            .order_by("recorded_at", Order::Desc);
+        self.store
+            .db
+            .query_all(&q)
+            .await?
+            .iter()
+            .map(|row| {
+                let method: String = row.try_get("", "method")?;
+                Ok(Verification {
+                    verified_on: row.try_get("", "verified_on")?,
+                    method: decode_opt("resident_verification", "method", &method, VerificationMethod::from_key)?,
+                    recorded_at: row.try_get("", "recorded_at")?,
+                    recorded_by: row.try_get("", "recorded_by")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Current residents of each community under `node` whose record was not confirmed
+    /// on or after `since` (or never).
+    pub async fn unverified_counts(&self, node: &DivisionCode, since: Date) -> StoreResult<Vec<(DivisionCode, u64)>> {
+        let mut q = Query::select();
+        q.column(("v", "community_code"))
+            .expr(Expr::col(("v", "resident_id")).count())
+            .from_as("resident_version", "v")
+            .join_as(
+                JoinType::InnerJoin,
+                "resident",
+                "r",
+                Expr::col(("r", "county_code"))
+                    .equals(("v", "county_code"))
+                    .and(Expr::col(("r", "id")).equals(("v", "resident_id"))),
+            )
+            .cond_where(subtree(node, ("v", "community_code")))
+            .cond_where(self.in_scope(("v", "community_code")))
+            .and_where(Expr::col(("v", "valid_to")).is_null())
+            .cond_where(
+                Cond::any()
+                    .add(Expr::col(("r", "last_verified_on")).is_null())
+                    .add(Expr::col(("r", "last_verified_on")).lt(since)),
+            )
+            .group_by_col(("v", "community_code"));
+        self.store
+            .db
+            .query_all(&q)
+            .await?
+            .iter()
+            .map(|row| {
+                let community: String = row.try_get_by_index(0)?;
+                let n: i64 = row.try_get_by_index(1)?;
+                Ok((decode("resident_version", "community_code", &community, DivisionCode::parse)?, n as u64))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
