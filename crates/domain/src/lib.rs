@@ -3,6 +3,7 @@
 //! Values that reach this crate's types have been parsed and are valid; code that
 //! holds an [`registry::IdNumber`] or an [`org::DivisionCode`] never checks it again.
 
+pub mod exchange;
 pub mod fieldwork;
 pub mod label;
 pub mod org;

@@ -7,13 +7,12 @@ pub mod names;
 mod phone;
 pub mod pinyin;
 mod resident;
-pub mod resident_file;
 pub mod synthetic;
 
 pub use codes::{Ethnicity, ExitReason, IdMissingReason, MaritalStatus, Relationship, ResidenceStatus, Sex};
 pub use household::HouseholdLocation;
 pub use id_number::{IdKind, IdNumber, IdNumberError};
 pub use phone::{Phone, PhoneError};
-pub use resident::{Identity, PersonName, PersonNameError, ResidentFacts, ResidentFactsError};
+pub use resident::{Identity, PersonName, PersonNameError, ResidentFacts, ResidentFactsError, check_consistency};
 
 crate::labelled!(IdKind);

@@ -115,29 +115,37 @@ pub enum ResidentFactsError {
     BirthInFuture { birth: Date },
 }
 
+/// The checks of [`ResidentFacts::check`], for callers that hold the facts in parts.
+pub fn check_consistency(
+    sex: Sex,
+    birth_date: Date,
+    identity: &Identity,
+    arrival_date: Option<Date>,
+    today: Date,
+) -> Result<(), ResidentFactsError> {
+    if birth_date > today {
+        return Err(ResidentFactsError::BirthInFuture { birth: birth_date });
+    }
+    if let Identity::Number(id) = identity {
+        if id.birth_date() != birth_date {
+            return Err(ResidentFactsError::BirthDateMismatch { recorded: birth_date, from_id: id.birth_date() });
+        }
+        if id.sex() != sex {
+            return Err(ResidentFactsError::SexMismatch);
+        }
+    }
+    if let Some(arrival) = arrival_date
+        && arrival < birth_date
+    {
+        return Err(ResidentFactsError::ArrivalBeforeBirth { arrival, birth: birth_date });
+    }
+    Ok(())
+}
+
 impl ResidentFacts {
     /// Checks the facts against each other; field-level validity is in the types.
     pub fn check(&self, today: Date) -> Result<(), ResidentFactsError> {
-        if self.birth_date > today {
-            return Err(ResidentFactsError::BirthInFuture { birth: self.birth_date });
-        }
-        if let Identity::Number(id) = &self.identity {
-            if id.birth_date() != self.birth_date {
-                return Err(ResidentFactsError::BirthDateMismatch {
-                    recorded: self.birth_date,
-                    from_id: id.birth_date(),
-                });
-            }
-            if id.sex() != self.sex {
-                return Err(ResidentFactsError::SexMismatch);
-            }
-        }
-        if let Some(arrival) = self.arrival_date
-            && arrival < self.birth_date
-        {
-            return Err(ResidentFactsError::ArrivalBeforeBirth { arrival, birth: self.birth_date });
-        }
-        Ok(())
+        check_consistency(self.sex, self.birth_date, &self.identity, self.arrival_date, today)
     }
 
     /// Age in whole years on `on`.
