@@ -24,6 +24,8 @@ pub enum StoreError {
     DivisionData(String),
     #[error("密码处理失败 / password hashing failed: {0}")]
     Password(String),
+    #[error(transparent)]
+    File(#[from] crate::exchange::FileError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -5,6 +5,7 @@
 
 mod connection;
 mod error;
+pub mod exchange;
 pub mod fieldwork;
 mod migration;
 pub mod org;

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::exchange::resident_file;
+use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::registry::synthetic::{PopulationGenerator, PopulationPlan};
 use jiceng_store::Store;
 use jiceng_store::org::reference;

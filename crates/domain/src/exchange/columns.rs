@@ -33,7 +33,9 @@ pub enum Column {
     CurrentAddress,
     /// 序号: the sheet's own row numbers.
     SerialNo,
-    /// 错误原因: added by jiceng's error files, so a corrected error file imports as is.
+    /// 错误列 and 错误原因: added by jiceng's error files, so a corrected error file
+    /// imports as it is.
+    ErrorColumns,
     ErrorReason,
 }
 
@@ -63,7 +65,7 @@ impl Column {
         Column::LastVerified,
     ];
 
-    pub const ALL: [Column; 24] = [
+    pub const ALL: [Column; 25] = [
         Column::HouseholdNo,
         Column::CommunityCode,
         Column::Community,
@@ -87,6 +89,7 @@ impl Column {
         Column::LastVerified,
         Column::CurrentAddress,
         Column::SerialNo,
+        Column::ErrorColumns,
         Column::ErrorReason,
     ];
 
@@ -114,15 +117,9 @@ impl Column {
             Column::Room => &["房号", "room", "房间号", "门牌号", "室"],
             Column::Name => &["姓名", "name", "居民姓名"],
             Column::Sex => &["性别", "sex", "gender"],
-            Column::IdNumber => &[
-                "公民身份号码",
-                "id_number",
-                "身份证号",
-                "身份证号码",
-                "证件号码",
-                "公民身份证号码",
-                "身份号码",
-            ],
+            Column::IdNumber => {
+                &["公民身份号码", "id_number", "身份证号", "身份证号码", "证件号码", "公民身份证号码", "身份号码"]
+            }
             Column::IdMissingReason => &["身份号码缺失原因", "id_missing_reason", "无身份号码原因"],
             Column::BirthDate => &["出生日期", "birth_date", "出生年月日", "出生年月", "date_of_birth"],
             Column::Ethnicity => &["民族", "ethnicity"],
@@ -132,12 +129,15 @@ impl Column {
             }
             Column::Relationship => &["与户主关系", "relationship", "与户主的关系", "关系"],
             Column::ResidenceStatus => &["人口类型", "residence_status", "人员类型", "人口类别"],
-            Column::ArrivalDate => &["来本地日期", "arrival_date", "来本地时间", "到达日期", "流入日期", "来本地居住日期"],
+            Column::ArrivalDate => {
+                &["来本地日期", "arrival_date", "来本地时间", "到达日期", "流入日期", "来本地居住日期"]
+            }
             Column::MaritalStatus => &["婚姻状况", "marital_status", "婚姻"],
             Column::LastVerified => &["最近核实日期", "last_verified", "核实日期", "最后核实日期"],
             Column::CurrentAddress => &["现住址", "current_address", "现居住地址", "居住地址"],
             Column::SerialNo => &["序号", "no", "编号"],
-            Column::ErrorReason => &["错误原因", "reason", "错误原因/reason"],
+            Column::ErrorColumns => &["错误列", "error_columns"],
+            Column::ErrorReason => &["错误原因", "reason", "error_reason"],
         }
     }
 
@@ -147,7 +147,7 @@ impl Column {
 
     /// Whether the value is stored (as opposed to recognised and set aside).
     pub fn is_stored(self) -> bool {
-        !matches!(self, Column::CurrentAddress | Column::SerialNo | Column::ErrorReason)
+        !matches!(self, Column::CurrentAddress | Column::SerialNo | Column::ErrorColumns | Column::ErrorReason)
     }
 }
 

@@ -7,9 +7,7 @@ use time::Date;
 use super::columns::Column;
 use crate::org::DivisionCode;
 use crate::registry::synthetic::{SyntheticCommunity, SyntheticHousehold, SyntheticResident};
-use crate::registry::{
-    Ethnicity, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus, Sex,
-};
+use crate::registry::{Ethnicity, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus, Sex};
 
 /// The headers jiceng writes, in order.
 pub fn headers() -> impl Iterator<Item = &'static str> {

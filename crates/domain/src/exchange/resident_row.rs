@@ -8,8 +8,7 @@ use uuid::Uuid;
 
 use super::columns::{Column, ColumnMap};
 use super::values::{
-    normalize, parse_date, parse_marital_status, parse_number, parse_relationship,
-    parse_residence_status, parse_sex,
+    normalize, parse_date, parse_marital_status, parse_number, parse_relationship, parse_residence_status, parse_sex,
 };
 use crate::org::DivisionCode;
 use crate::registry::{
@@ -150,27 +149,37 @@ impl ResidentRow {
         let unit = match cell(Column::Unit) {
             text if text.is_empty() => Some(1),
             text => parse_number(&text, 1, 50).or_else(|| {
-                p.add(Column::Unit, format!("单元“{text}”应为1到50的整数 / unit '{text}' must be a whole number from 1 to 50"));
+                p.add(
+                    Column::Unit,
+                    format!("单元“{text}”应为1到50的整数 / unit '{text}' must be a whole number from 1 to 50"),
+                );
                 None
             }),
         };
         let floor = match cell(Column::Floor) {
             // "1203" is on floor 12 when the sheet has no floor column.
             text if text.is_empty() => room.as_deref().and_then(floor_from_room).or_else(|| {
-                p.add(Column::Floor, "楼层为空，且无法从房号推出 / the floor is empty and the room number does not show it");
+                p.add(
+                    Column::Floor,
+                    "楼层为空，且无法从房号推出 / the floor is empty and the room number does not show it",
+                );
                 None
             }),
             text => parse_number(&text, 1, 200).or_else(|| {
-                p.add(Column::Floor, format!("楼层“{text}”应为1到200的整数 / floor '{text}' must be a whole number from 1 to 200"));
+                p.add(
+                    Column::Floor,
+                    format!("楼层“{text}”应为1到200的整数 / floor '{text}' must be a whole number from 1 to 200"),
+                );
                 None
             }),
         };
 
-        let name = required(&mut p, Column::Name, &cell(Column::Name)).and_then(|n| p.take(Column::Name, PersonName::parse(n)));
+        let name = required(&mut p, Column::Name, &cell(Column::Name))
+            .and_then(|n| p.take(Column::Name, PersonName::parse(n)));
         let id_text = cell(Column::IdNumber);
         let id_number = if id_text.is_empty() {
             None
-        } else if id_text.contains(['E', 'e']) && id_text.contains('+') {
+        } else if id_text.contains(['E', 'e']) && id_text.bytes().all(|b| b.is_ascii_digit() || b".eE+-".contains(&b)) {
             p.add(
                 Column::IdNumber,
                 format!("身份号码“{id_text}”已被 Excel 转成数字，后几位已丢失；请把该列设为文本后重新录入 / Excel turned the ID number '{id_text}' into a number and lost its last digits; format the column as text and enter it again"),
@@ -282,12 +291,22 @@ impl ResidentRow {
             };
             return Err(RowProblems::single(column, e.to_string()));
         }
+        if let Some(d) = arrival_date
+            && d > today
+        {
+            return Err(RowProblems::single(
+                Column::ArrivalDate,
+                format!("来本地日期{d}晚于今天 / arrival date {d} is in the future"),
+            ));
+        }
         if let Some(d) = last_verified
             && (d > today || d < birth_date)
         {
             return Err(RowProblems::single(
                 Column::LastVerified,
-                format!("核实日期{d}不在出生日期与今天之间 / verification date {d} is not between the birth date and today"),
+                format!(
+                    "核实日期{d}不在出生日期与今天之间 / verification date {d} is not between the birth date and today"
+                ),
             ));
         }
         Ok(ResidentRow {

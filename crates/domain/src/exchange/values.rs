@@ -9,7 +9,8 @@ use crate::registry::{MaritalStatus, Relationship, ResidenceStatus, Sex};
 /// NFKC (full-width digits and letters become ASCII), trimmed, without zero-width
 /// characters.
 pub fn normalize(text: &str) -> String {
-    let text: String = text.nfkc().filter(|c| !matches!(c, '\u{feff}' | '\u{200b}' | '\u{200c}' | '\u{200d}')).collect();
+    let text: String =
+        text.nfkc().filter(|c| !matches!(c, '\u{feff}' | '\u{200b}' | '\u{200c}' | '\u{200d}')).collect();
     text.trim().to_string()
 }
 
@@ -31,8 +32,7 @@ pub fn parse_date(input: &str) -> Result<Date, DateError> {
     let shape = || DateError::Shape { input: input.trim().to_string() };
     // A time after the date (Excel exports "2020-01-05 00:00:00") is dropped.
     let text = text.split([' ', 'T']).next().unwrap_or("");
-    let parts: Vec<&str> =
-        text.split(['-', '/', '.', '年', '月', '日']).filter(|p| !p.is_empty()).collect::<Vec<_>>();
+    let parts: Vec<&str> = text.split(['-', '/', '.', '年', '月', '日']).filter(|p| !p.is_empty()).collect::<Vec<_>>();
     let numbers = |parts: &[&str]| -> Option<(i32, u8, u8)> {
         if parts.iter().any(|p| !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 4) {
             return None;
@@ -41,9 +41,11 @@ pub fn parse_date(input: &str) -> Result<Date, DateError> {
     };
     let (year, month, day) = match parts.as_slice() {
         [y, _, _] if y.len() == 4 => numbers(&parts).ok_or_else(shape)?,
-        [digits] if digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()) => {
-            (digits[..4].parse().map_err(|_| shape())?, digits[4..6].parse().map_err(|_| shape())?, digits[6..].parse().map_err(|_| shape())?)
-        }
+        [digits] if digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()) => (
+            digits[..4].parse().map_err(|_| shape())?,
+            digits[4..6].parse().map_err(|_| shape())?,
+            digits[6..].parse().map_err(|_| shape())?,
+        ),
         _ => return excel_serial(text).ok_or_else(shape),
     };
     let month = Month::try_from(month).map_err(|_| DateError::Impossible { input: input.trim().to_string() })?;
@@ -53,9 +55,12 @@ pub fn parse_date(input: &str) -> Result<Date, DateError> {
 /// An Excel serial date (days since 1899-12-30, as Excel counts after its 1900 leap-year
 /// bug); only values from 1900-03-01 to 9999-12-31 are taken.
 pub fn excel_serial(text: &str) -> Option<Date> {
-    let whole = text.split_once('.').map_or(text, |(w, fraction)| {
-        if fraction.bytes().all(|b| b.is_ascii_digit()) { w } else { "" }
-    });
+    let whole = text.split_once('.').map_or(
+        text,
+        |(w, fraction)| {
+            if fraction.bytes().all(|b| b.is_ascii_digit()) { w } else { "" }
+        },
+    );
     if whole.is_empty() || whole.len() > 7 || !whole.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -129,7 +134,17 @@ mod tests {
 
     #[test]
     fn dates_as_people_type_them() {
-        for text in ["2020-01-05", "2020/1/5", "2020.1.5", "2020年1月5日", "20200105", "２０２０－０１－０５", "43835", "2020-01-05 00:00:00", " 2020/01/05 "] {
+        for text in [
+            "2020-01-05",
+            "2020/1/5",
+            "2020.1.5",
+            "2020年1月5日",
+            "20200105",
+            "２０２０－０１－０５",
+            "43835",
+            "2020-01-05 00:00:00",
+            " 2020/01/05 ",
+        ] {
             assert_eq!(parse_date(text), Ok(date!(2020 - 01 - 05)), "{text}");
         }
         assert!(matches!(parse_date("2021-02-29"), Err(DateError::Impossible { .. })));

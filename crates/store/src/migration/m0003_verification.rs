@@ -1,5 +1,5 @@
 //! 核实: when each resident's record was last confirmed, and the log of confirmations
-//! made in jiceng.
+//! made in jiceng. Also an index for finding communities by name (imports).
 
 use sea_orm_migration::prelude::*;
 
@@ -48,6 +48,7 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
+        m.create_index(Index::create().name("division_name").table("division").col("name").take()).await?;
         Ok(())
     }
 }

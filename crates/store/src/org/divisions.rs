@@ -99,6 +99,14 @@ impl Divisions<'_> {
         self.store.db.query_all(&query).await?.iter().map(row).collect()
     }
 
+    /// The divisions of `level` called `name` (a name can repeat across the country).
+    pub async fn named(&self, name: &str, level: DivisionLevel) -> StoreResult<Vec<Division>> {
+        let mut query = select();
+        query.and_where(Expr::col("name").eq(name)).and_where(Expr::col("level").eq(level.number()));
+        query.order_by("code", Order::Asc);
+        self.store.db.query_all(&query).await?.iter().map(row).collect()
+    }
+
     /// The node and its ancestors, from the province down (for breadcrumbs).
     pub async fn path(&self, code: &DivisionCode) -> StoreResult<Vec<Division>> {
         let codes: Vec<String> = std::iter::successors(Some(code.clone()), |c| c.parent()).map(String::from).collect();

@@ -4,8 +4,8 @@
 //! `valid_to`) and appends a new one, in one transaction; `valid_to IS NULL` marks the
 //! current version, and "as of date D" picks the version whose interval holds D.
 
-mod population;
-mod rows;
+pub(crate) mod population;
+pub(crate) mod rows;
 mod search;
 mod structure;
 
@@ -505,7 +505,7 @@ async fn close_current(
     Ok(())
 }
 
-async fn append_resident_version(
+pub(crate) async fn append_resident_version(
     txn: &DatabaseTransaction,
     current: &ResidentVersion,
     facts: &ResidentFacts,

@@ -35,18 +35,18 @@ impl std::ops::AddAssign for PopulationSummary {
 }
 
 /// Collects rows for one table and inserts them in statements of bounded size.
-struct Batch {
+pub(crate) struct Batch {
     table: &'static str,
     columns: Vec<&'static str>,
-    rows: Vec<Vec<Expr>>,
+    pub(crate) rows: Vec<Vec<Expr>>,
 }
 
 impl Batch {
-    fn new(table: &'static str, columns: impl IntoIterator<Item = &'static str>) -> Self {
+    pub(crate) fn new(table: &'static str, columns: impl IntoIterator<Item = &'static str>) -> Self {
         Batch { table, columns: columns.into_iter().collect(), rows: Vec::new() }
     }
 
-    async fn flush(&mut self, txn: &DatabaseTransaction) -> StoreResult<()> {
+    pub(crate) async fn flush(&mut self, txn: &DatabaseTransaction) -> StoreResult<()> {
         // SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535.
         let per_statement = (32_000 / self.columns.len()).max(1);
         let rows = std::mem::take(&mut self.rows);

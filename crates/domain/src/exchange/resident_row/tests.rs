@@ -20,14 +20,39 @@ fn place(text: &str) -> Option<DivisionCode> {
     }
 }
 
-const HEADERS: [&str; 12] =
-    ["社区代码", "楼栋", "单元", "楼层", "房号", "姓名", "公民身份号码", "民族", "联系电话", "户籍地", "与户主关系", "人口类型"];
+const HEADERS: [&str; 12] = [
+    "社区代码",
+    "楼栋",
+    "单元",
+    "楼层",
+    "房号",
+    "姓名",
+    "公民身份号码",
+    "民族",
+    "联系电话",
+    "户籍地",
+    "与户主关系",
+    "人口类型",
+];
 const TODAY: Date = date!(2026 - 11 - 24);
 
 #[test]
 fn a_row_typed_the_way_offices_type_it_reads_cleanly() {
     let r = ResidentRow::parse(
-        &row(&["440307003002", "8栋", "２", "", "1203室", " 张三 ", "43052119900307003x", "汉", "139-1234 5678", "湖南省邵阳市邵东市", "本人", "流入"]),
+        &row(&[
+            "440307003002",
+            "8栋",
+            "２",
+            "",
+            "1203室",
+            " 张三 ",
+            "43052119900307003x",
+            "汉",
+            "139-1234 5678",
+            "湖南省邵阳市邵东市",
+            "本人",
+            "流入",
+        ]),
         &map(&HEADERS),
         TODAY,
         &place,
@@ -82,7 +107,11 @@ fn impossible_dates_and_contradictions_are_rejected() {
         )
     };
     let ok = parse("女", "2020年1月5日").unwrap();
-    assert_eq!((ok.floor, ok.registered_residence.clone()), (3, None), "registered here: the county is filled in later");
+    assert_eq!(
+        (ok.floor, ok.registered_residence.clone()),
+        (3, None),
+        "registered here: the county is filled in later"
+    );
     assert!(matches!(ok.identity, Identity::Missing(IdMissingReason::Unknown)));
     let err = parse("女", "2021-02-29").unwrap_err();
     assert_eq!(err.0[0].column, Column::BirthDate);

@@ -1,0 +1,133 @@
+//! Moving residents in and out of jiceng: files, import, export.
+
+pub mod export;
+pub mod files;
+pub mod import;
+pub mod places;
+
+pub use files::{FileError, FileFormat, ResidentFileReader, ResidentFileWriter, SourceRow, TextEncoding};
+pub use import::{ImportTotals, Rejected, ResidentImport};
+pub use places::PlaceIndex;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use jiceng_domain::exchange::{Column, ColumnMap};
+use time::Date;
+
+use crate::error::StoreResult;
+use crate::registry::Registry;
+
+/// How to run a file import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// For CSV: the encoding, when detection should be overridden.
+    pub encoding: Option<TextEncoding>,
+    /// Extra header names (from a mapping file).
+    pub mapping: HashMap<String, Column>,
+    /// Where rejected rows go; by default beside the input, `<name>.errors.<ext>`.
+    pub error_file: Option<PathBuf>,
+    pub recorded_by: String,
+    pub today: Date,
+    /// Rows per transaction.
+    pub chunk_rows: usize,
+}
+
+/// What a file import did.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    pub totals: ImportTotals,
+    /// The error file, when some rows were rejected.
+    pub error_file: Option<PathBuf>,
+    pub format: FileFormat,
+    pub encoding: Option<TextEncoding>,
+    /// Headers no column matched, with their column numbers: reported, not stored.
+    pub unknown_columns: Vec<(usize, String)>,
+}
+
+/// Progress of a running import: rows read, and how far through the file (0–1).
+#[derive(Debug, Clone, Copy)]
+pub struct ImportProgress {
+    pub rows: u64,
+    pub fraction: f64,
+}
+
+/// The default error file of `input`: `residents.csv` → `residents.errors.csv`.
+pub fn default_error_file(input: &Path) -> PathBuf {
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
+    let ext = FileFormat::of_path(input).extension();
+    input.with_file_name(format!("{stem}.errors.{ext}"))
+}
+
+/// Imports a resident file into `registry`, chunk by chunk, writing rejected rows to an
+/// error file in the input's format and encoding.
+pub async fn import_file(
+    registry: Registry<'_>,
+    path: &Path,
+    options: &ImportOptions,
+    places: &PlaceIndex,
+    mut progress: impl FnMut(ImportProgress),
+) -> StoreResult<ImportReport> {
+    let reader = ResidentFileReader::open(path, options.encoding)?;
+    let map = ColumnMap::from_headers(&reader.headers, &options.mapping)
+        .map_err(|source| FileError::Header { path: path.to_path_buf(), source })?;
+    let unknown_columns = map.unknown.clone();
+    let (format, encoding, headers) = (reader.format, reader.encoding, reader.headers.clone());
+    let (counter, total) = (reader.progress.clone(), reader.total.max(1));
+    let error_path = options.error_file.clone().unwrap_or_else(|| default_error_file(path));
+    let mut error_file: Option<ResidentFileWriter> = None;
+    let mut import = ResidentImport::new(registry, map, places, &options.recorded_by, options.today);
+    let mut chunk = Vec::with_capacity(options.chunk_rows);
+    let mut rows = reader.peekable();
+    while rows.peek().is_some() {
+        for row in rows.by_ref().take(options.chunk_rows.max(1)) {
+            chunk.push(row?);
+        }
+        for rejected in import.import_chunk(std::mem::take(&mut chunk)).await? {
+            let writer = match &mut error_file {
+                Some(w) => w,
+                None => {
+                    let mut error_headers = headers.clone();
+                    error_headers.push(Column::ErrorColumns.header_zh().into());
+                    error_headers.push(Column::ErrorReason.header_zh().into());
+                    let created = ResidentFileWriter::create(
+                        &error_path,
+                        format,
+                        encoding.unwrap_or(TextEncoding::Utf8),
+                        &error_headers,
+                    )?;
+                    error_file.insert(created)
+                }
+            };
+            // The row's cells under the file's own headers, then the two error columns;
+            // cells beyond the header are quoted in the reason so the columns stay aligned.
+            let mut cells = rejected.row.cells.clone();
+            let extra: Vec<String> = cells.split_off(headers.len().min(cells.len()));
+            cells.resize(headers.len(), String::new());
+            let mut reason = format!("第{}行 row {}: {}", rejected.row.line, rejected.row.line, rejected.reason);
+            if extra.iter().any(|c| !c.trim().is_empty()) {
+                reason.push_str(&format!("（多出的内容 / extra cells: {}）", extra.join(" | ")));
+            }
+            cells.push(rejected.columns.clone());
+            cells.push(reason);
+            writer.write_row(&cells)?;
+        }
+        progress(ImportProgress {
+            rows: import.totals.read,
+            fraction: counter.load(Ordering::Relaxed) as f64 / total as f64,
+        });
+    }
+    let error_file = match error_file {
+        Some(writer) => Some(writer.finish()?),
+        None => {
+            // A stale error file from an earlier run would mislead: this run rejected nothing.
+            if options.error_file.is_none() && error_path.exists() {
+                std::fs::remove_file(&error_path)
+                    .map_err(|source| FileError::Io { path: error_path.clone(), source })?;
+            }
+            None
+        }
+    };
+    Ok(ImportReport { totals: import.totals, error_file, format, encoding, unknown_columns })
+}
