@@ -172,3 +172,109 @@ async fn audit_verify_catches_a_tampered_entry() {
     let out = jiceng(&["--db", db, "audit", "verify", "--expect-head", &head], None);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
 }
+
+/// Each target database as command-line arguments: SQLite always, PostgreSQL (a schema
+/// of its own per target) when reachable.
+async fn targets(dir: &std::path::Path, names: &[&str]) -> Vec<(String, Vec<String>, Option<testing::TestDb>)> {
+    let mut out = Vec::new();
+    for name in names {
+        let path = dir.join(format!("{name}.db"));
+        out.push((format!("sqlite {name}"), vec!["--db".to_string(), path.to_str().unwrap().to_string()], None));
+    }
+    for name in names {
+        if let Some(pg) = testing::postgres().await {
+            let url = format!("{}?options=-c%20search_path%3D{}", pg.url(), pg.schema().unwrap());
+            out.push((format!("postgres {name}"), vec!["--database-url".to_string(), url], Some(pg)));
+        }
+    }
+    out
+}
+
+fn run_on(db: &[String], extra: &[&str]) -> Output {
+    let args: Vec<&str> = db.iter().map(String::as_str).chain(extra.iter().copied()).collect();
+    jiceng(&args, None)
+}
+
+#[tokio::test]
+async fn import_prints_json_and_exits_3_when_rows_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/src/exchange/import/fixtures");
+    let file = dir.path().join("dup.csv");
+    std::fs::copy(fixtures.join("duplicates.csv"), &file).unwrap();
+    let db = dir.path().join("j.db");
+    let db = ["--db".to_string(), db.to_str().unwrap().to_string()];
+    let out = run_on(&db, &["import", "residents", file.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let keys: Vec<&str> = summary.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["created", "error_file", "read", "rejected", "unchanged", "updated"]);
+    assert_eq!(
+        (summary["read"].as_u64(), summary["created"].as_u64(), summary["rejected"].as_u64()),
+        (Some(5), Some(3), Some(2))
+    );
+    let error_file = summary["error_file"].as_str().unwrap();
+    assert!(std::path::Path::new(error_file).exists());
+
+    // Every row of a good file lands: exit 0, and the error file of the last run is gone.
+    std::fs::copy(fixtures.join("valid-utf8-bom.csv"), &file).unwrap();
+    let out = run_on(&db, &["import", "residents", file.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!std::path::Path::new(error_file).exists());
+    let out = run_on(&db, &["import", "residents", "/nonexistent/file.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/file.csv"), "{}", stderr(&out));
+}
+
+/// An import killed halfway (with a chunk written but not committed) and run again ends
+/// in the same database as an import that was never interrupted.
+#[tokio::test]
+async fn an_import_killed_halfway_and_rerun_ends_like_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("residents.csv");
+    let out = jiceng(
+        &["generate", "--residents", "3000", "--seed", "9", "--as-of", "2026-11-01", "--out", file.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = file.to_str().unwrap();
+    let all = targets(dir.path(), &["killed", "whole"]).await;
+    let mut exports = Vec::new();
+    for (label, db, pg) in &all {
+        if label.ends_with("killed") {
+            let args: Vec<&str> =
+                db.iter().map(String::as_str).chain(["import", "residents", file, "--chunk-rows", "500"]).collect();
+            let killed = Command::new(env!("CARGO_BIN_EXE_jiceng"))
+                .args(&args)
+                .env("JICENG_FAULT_ABORT_IMPORT_AT_ROW", "1700")
+                .output()
+                .unwrap();
+            assert!(!killed.status.success(), "{label}: the import was meant to die");
+            let out = run_on(db, &["import", "residents", file, "--json"]);
+            assert_eq!(out.status.code(), Some(0), "{label}: {}", stderr(&out));
+            let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+            // Rows 2–1501 were committed in three chunks before the abort; the rest is new.
+            assert_eq!(
+                (summary["unchanged"].as_u64(), summary["created"].as_u64()),
+                (Some(1500), Some(1500)),
+                "{label}: {summary}"
+            );
+        } else {
+            let out = run_on(db, &["import", "residents", file]);
+            assert_eq!(out.status.code(), Some(0), "{label}: {}", stderr(&out));
+        }
+        let export = dir.path().join(format!("{}.csv", label.replace(' ', "-")));
+        let out = run_on(db, &["export", "residents", "--node", "440307", "--out", export.to_str().unwrap()]);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        exports.push((label.clone(), std::fs::read(&export).unwrap()));
+        let _ = pg;
+    }
+    for pair in exports.chunks(2) {
+        assert_eq!(pair[0].1.len(), pair[1].1.len(), "{} vs {}", pair[0].0, pair[1].0);
+        assert!(pair[0].1 == pair[1].1, "{} and {} differ", pair[0].0, pair[1].0);
+    }
+    for (_, _, pg) in all {
+        if let Some(pg) = pg {
+            pg.finish().await;
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Moving residents in and out of jiceng: files, import, export.
 
+pub mod bench;
 pub mod export;
 pub mod files;
 pub mod import;
