@@ -281,13 +281,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("  用户名 Username: {username}");
             println!("  密码 Password:   {password}");
             println!("  按 Ctrl-C 停止 / press Ctrl-C to stop");
-            jiceng_server::serve(AppState { store, secure_cookies: false }, listener).await?;
+            jiceng_server::serve(AppState::new(store, false), listener).await?;
         }
         Command::Serve { listen, secure_cookies } => {
             let store = cli.db.open(DEFAULT_DB).await?;
             let listener = bind(listen).await?;
             println!("jiceng 已启动 listening on http://{}/", listener.local_addr()?);
-            jiceng_server::serve(AppState { store, secure_cookies }, listener).await?;
+            jiceng_server::serve(AppState::new(store, secure_cookies), listener).await?;
         }
         Command::Regions { command: RegionsCommand::Load { county } } => {
             let counties = county.iter().map(|c| county_code(c)).collect::<anyhow::Result<Vec<_>>>()?;

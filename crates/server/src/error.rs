@@ -22,6 +22,9 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("页面渲染失败 / page rendering failed: {0}")]
     Render(#[from] askama::Error),
+    /// A failure of the machine (disk, temporary files), never of the user's input.
+    #[error("内部错误 / internal error: {0}")]
+    Internal(String),
 }
 
 impl AppError {
@@ -49,7 +52,11 @@ impl IntoResponse for AppError {
                 (StatusCode::NOT_FOUND, "未找到 Not found", self.to_string())
             }
             AppError::Store(StoreError::Invalid(m)) => (StatusCode::BAD_REQUEST, "输入有误 Invalid input", m.clone()),
-            AppError::Store(_) | AppError::Render(_) => {
+            // A file that cannot be read as a resident file is the user's input.
+            AppError::Store(StoreError::File(e)) if !matches!(e, jiceng_store::exchange::FileError::Io { .. }) => {
+                (StatusCode::BAD_REQUEST, "输入有误 Invalid input", e.to_string())
+            }
+            AppError::Store(_) | AppError::Render(_) | AppError::Internal(_) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
                 tracing::error!(reference, error = %self, "internal error");
                 (

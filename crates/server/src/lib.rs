@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod error;
+pub mod exchange;
 pub mod org;
 pub mod page;
 pub mod registry;
@@ -20,6 +21,15 @@ pub struct AppState {
     pub store: Store,
     /// Mark cookies `Secure`: set when the server is reached over TLS.
     pub secure_cookies: bool,
+    /// Uploads being imported, and where their files are kept.
+    pub imports: exchange::ImportJobs,
+}
+
+impl AppState {
+    pub fn new(store: Store, secure_cookies: bool) -> AppState {
+        let dir = std::env::temp_dir().join(format!("jiceng-imports-{}", std::process::id()));
+        AppState { store, secure_cookies, imports: exchange::ImportJobs::new(dir) }
+    }
 }
 
 /// Every path the router serves; the scope test checks that it exercises each one.
@@ -54,6 +64,10 @@ pub const ROUTES: &[&str] = &[
     "/api/households/{county}/{id}",
     "/healthz",
     "/lang/{lang}",
+    "/imports",
+    "/imports/{id}",
+    "/imports/{id}/errors",
+    "/regions/{code}/export",
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -98,6 +112,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/households/{county}/{id}", get(api::registry::household))
         .route("/healthz", get(|| async { "ok" }))
         .route("/lang/{lang}", get(page::switch_lang))
+        .route(
+            "/imports",
+            get(exchange::pages::imports)
+                .post(exchange::pages::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(exchange::pages::UPLOAD_LIMIT)),
+        )
+        .route("/imports/{id}", get(exchange::pages::job))
+        .route("/imports/{id}/errors", get(exchange::pages::error_file))
+        .route("/regions/{code}/export", get(exchange::pages::export))
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

@@ -142,6 +142,8 @@ pub struct Chrome {
     /// The session's CSRF token, for the forms on the page (the logout button too).
     pub csrf: String,
     pub is_admin: bool,
+    /// Show the import menu entry (the role records changes).
+    pub can_import: bool,
     pub crumbs: Vec<Crumb>,
     pub lang: Lang,
     /// This page's path and query, for the language switch to come back to.
@@ -155,6 +157,7 @@ impl Chrome {
             user: None,
             csrf: String::new(),
             is_admin: false,
+            can_import: false,
             crumbs: Vec::new(),
             lang,
             here: here.to_string(),
@@ -167,6 +170,7 @@ impl Chrome {
             user: Some(user.label()),
             csrf: user.csrf.clone(),
             is_admin: user.user.role.may(jiceng_domain::org::Permission::ManageUsers),
+            can_import: user.user.role.may(jiceng_domain::org::Permission::EditRegistry),
             crumbs: Vec::new(),
             lang: user.lang,
             here: user.here.clone(),

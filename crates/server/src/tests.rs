@@ -56,7 +56,7 @@ struct Client {
 
 impl Client {
     fn new(store: &Store) -> Self {
-        Client { app: router(AppState { store: store.clone(), secure_cookies: false }), cookie: None }
+        Client { app: router(AppState::new(store.clone(), false)), cookie: None }
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Option<String>, String, Vec<String>) {
@@ -346,9 +346,14 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
         let building = registry.buildings_in_grid(&code("440307"), grid.id).await.unwrap().remove(0).building;
         let (r, h, g, b) = (other.resident_id, other.facts.household_id, grid.id, building.id);
         let admin_b = store.users().by_username("worker_b").await.unwrap().unwrap().id;
+        let job = uuid::Uuid::now_v7();
         let gets = [
             "/admin/users".to_string(),
             "/regions/440307003004".to_string(),
+            "/regions/440307003004/export?format=csv".to_string(),
+            // Another user's import (tested with a real one in the upload test).
+            format!("/imports/{job}"),
+            format!("/imports/{job}/errors"),
             "/regions/440307003".to_string(),
             "/regions/440307".to_string(),
             format!("/grids/440307/{g}"),
@@ -409,6 +414,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                     .replace(&g.to_string(), "{id}")
                     .replace(&b.to_string(), "{id}")
                     .replace(&admin_b.to_string(), "{id}")
+                    .replace(&job.to_string(), "{id}")
                     .replace("440307003004", "{code}")
                     .replace("/440307/", "/{county}/")
             })
@@ -426,6 +432,8 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 "/api/openapi.json",
                 "/healthz",
                 "/lang/{lang}",
+                // The upload form; rows of other communities are rejected (upload test).
+                "/imports",
                 "/account/password",
             ]
             .contains(route);
@@ -662,4 +670,112 @@ async fn the_language_switch_shows_pages_in_english() {
     client.cookie = Some(format!("{session}; jiceng_lang=zh"));
     let (_, _, body) = client.get("/regions/440307003002").await;
     assert!(body.contains("居民 Residents<b>") && body.contains("<html lang=\"zh-CN\">"));
+}
+
+/// A multipart form with the CSRF token and one file, as a browser sends it.
+fn multipart(csrf: &str, file_name: &str, content: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "jicengBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n").as_bytes(),
+    );
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"encoding\"\r\n\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Client {
+    async fn upload(&self, csrf: &str, file_name: &str, content: &[u8]) -> (StatusCode, Option<String>, String) {
+        let (content_type, body) = multipart(csrf, file_name, content);
+        let mut request = Request::post("/imports").header(header::CONTENT_TYPE, content_type);
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let (status, location, body, _) = self.send(request.body(Body::from(body)).unwrap()).await;
+        (status, location, body)
+    }
+
+    /// Polls an import's page until it shows its summary.
+    async fn finished(&self, path: &str) -> String {
+        for _ in 0..200 {
+            let (status, _, body) = self.get(path).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if body.contains("data-summary") || body.contains("class=\"error\"") {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the import at {path} did not finish");
+    }
+}
+
+fn summary_count(body: &str, key: &str) -> u64 {
+    let marker = format!("data-key=\"{key}\">");
+    let start = body.find(&marker).expect("a summary card") + marker.len();
+    let rest = &body[start..];
+    let b = rest.find("<b>").unwrap() + 3;
+    rest[b..].split('<').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_uploads_a_sheet_sees_it_land_and_downloads_the_rejected_rows() {
+    let db = testing::sqlite().await;
+    let store = &db.store;
+    seed(store).await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/src/exchange/import/fixtures");
+    let mut client = Client::new(store);
+    assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+    let csrf = client.csrf().await;
+    let (status, _, body) = client.get("/imports").await;
+    assert!(status == StatusCode::OK && body.contains("multipart/form-data"), "{body}");
+
+    let content = std::fs::read(fixtures.join("duplicates.csv")).unwrap();
+    let (status, _, _) = client.upload("forged", "dup.csv", &content).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the upload needs the form's token");
+    let (status, _, body) = client.upload(&csrf, "dup.txt", &content).await;
+    assert!(status == StatusCode::BAD_REQUEST && body.contains("not a .csv"), "{body}");
+    let (status, location, _) = client.upload(&csrf, "dup.csv", &content).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let job = location.unwrap();
+    let body = client.finished(&job).await;
+    assert_eq!((summary_count(&body, "created"), summary_count(&body, "rejected")), (3, 2), "{body}");
+    let (status, _, errors) = client.get(&format!("{job}/errors")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(errors.contains("repeats row 2") && errors.contains("错误原因"), "{errors}");
+
+    // The same sheet for community B: every row is outside worker A's scope.
+    let text = String::from_utf8(std::fs::read(fixtures.join("valid-utf8-bom.csv")).unwrap()).unwrap();
+    let other = text.replace("440307003002", "440307003004");
+    let (_, location, _) = client.upload(&csrf, "other.csv", other.as_bytes()).await;
+    let body = client.finished(&location.unwrap()).await;
+    assert_eq!((summary_count(&body, "created"), summary_count(&body, "rejected")), (0, 4), "{body}");
+
+    // Worker B cannot see worker A's import; the audit log has both imports.
+    let mut other_client = Client::new(store);
+    other_client.cookie = None;
+    assert_eq!(other_client.login("worker_b", "password-123").await, StatusCode::SEE_OTHER);
+    let (status, _, _) = other_client.get(&job).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = other_client.get(&format!("{job}/errors")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Export: the community as a file in the import's columns, audited.
+    let (status, _, body) = client.get("/regions/440307003002/export?format=csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with("\u{feff}户编号,社区代码") && body.contains("张伟"), "{}", &body[..200.min(body.len())]);
+    assert!(!body.contains("440307003004,"), "only the user's community is exported");
+    let exports = store.audit().for_target("export/440307003002", 10).await.unwrap();
+    assert_eq!(exports.len(), 1);
+    let (status, _, _) = client.get("/regions/440307003004/export?format=csv").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    db.finish().await;
 }

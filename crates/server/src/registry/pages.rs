@@ -69,6 +69,8 @@ struct RegionPage {
     child_heading: &'static str,
     children: Vec<ChildRow>,
     grids: Vec<GridRow>,
+    /// The export links (the user may export and this is a division page).
+    can_export: bool,
 }
 
 pub(crate) fn today() -> time::Date {
@@ -149,6 +151,7 @@ pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResul
         child_heading: "辖区 Area",
         children,
         grids: Vec::new(),
+        can_export: false,
     })
 }
 
@@ -224,6 +227,7 @@ pub async fn region(
         },
         children,
         grids,
+        can_export: user.user.role.may(Permission::ExportRegistry),
     })
 }
 
