@@ -65,7 +65,7 @@ impl ImportJobs {
     /// The owner's jobs, newest first.
     pub fn of(&self, owner: &str) -> Vec<ImportJob> {
         let mut jobs: Vec<ImportJob> = self.lock().values().filter(|j| j.owner == owner).cloned().collect();
-        jobs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.started_at));
         jobs
     }
 }

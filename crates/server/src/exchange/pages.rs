@@ -40,7 +40,11 @@ struct ImportsPage {
 fn status_text(state: &JobState) -> String {
     match state {
         JobState::Running { rows, fraction } => {
-            format!("进行中 {:.0}%，已读 {rows} 行 / running {:.0}%, {rows} rows read", fraction * 100.0, fraction * 100.0)
+            format!(
+                "进行中 {:.0}%，已读 {rows} 行 / running {:.0}%, {rows} rows read",
+                fraction * 100.0,
+                fraction * 100.0
+            )
         }
         JobState::Done(r) => format!(
             "完成：新增 {}，更新 {}，未变 {}，拒绝 {} / done: {} created, {} updated, {} unchanged, {} rejected",
@@ -236,7 +240,11 @@ pub async fn job(State(state): State<AppState>, user: CurrentUser, Path(id): Pat
             ];
             page.places = format!(
                 "新建网格 {}、楼栋 {}、户 {} / created {} grids, {} buildings, {} households",
-                t.grids_created, t.buildings_created, t.households_created, t.grids_created, t.buildings_created,
+                t.grids_created,
+                t.buildings_created,
+                t.households_created,
+                t.grids_created,
+                t.buildings_created,
                 t.households_created
             );
             page.unknown = report.unknown_columns.iter().map(|(n, h)| format!("{n}: {h}")).collect();
@@ -266,7 +274,9 @@ async fn send_file(path: &std::path::Path, name: &str, format: FileFormat) -> Ap
     };
     let encoded: String = name
         .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
         .collect();
     let disposition = format!("attachment; filename=\"residents.{}\"; filename*=UTF-8''{encoded}", format.extension());
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
@@ -300,7 +310,8 @@ pub async fn export(
     std::fs::create_dir_all(&state.imports.dir).map_err(|e| AppError::Internal(e.to_string()))?;
     let path = state.imports.dir.join(format!("export-{}.{}", Uuid::now_v7(), format.extension()));
     let headers: Vec<String> = resident_file::headers().map(String::from).collect();
-    let mut writer = ResidentFileWriter::create(&path, format, encoding, &headers).map_err(jiceng_store::StoreError::from)?;
+    let mut writer =
+        ResidentFileWriter::create(&path, format, encoding, &headers).map_err(jiceng_store::StoreError::from)?;
     let written = state.store.registry_in(&scope).export_residents(&code, &mut writer, |_| {}).await?;
     writer.finish().map_err(jiceng_store::StoreError::from)?;
     let target = format!("export/{code}");
@@ -309,7 +320,11 @@ pub async fn export(
         AuditRecord {
             action: AuditAction::Export,
             target: &target,
-            county: code.at_level(jiceng_domain::org::DivisionLevel::County).map(String::from).unwrap_or_default().as_str(),
+            county: code
+                .at_level(jiceng_domain::org::DivisionLevel::County)
+                .map(String::from)
+                .unwrap_or_default()
+                .as_str(),
             purpose: Some(AccessPurpose::Statistics),
             detail: format!("{written} residents, {}", format.extension()),
         },

@@ -219,8 +219,7 @@ pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u6
             let name = text(&cells, Column::Name).to_string();
             let id_number = Some(text(&cells, Column::IdNumber).to_string()).filter(|s| !s.is_empty());
             let phone = Some(text(&cells, Column::Phone).to_string()).filter(|s| !s.is_empty());
-            txn.execute_raw(
-                resident_version.bind(vec![
+            txn.execute_raw(resident_version.bind(vec![
                     county.into(),
                     id.into(),
                     1i32.into(),
@@ -248,8 +247,7 @@ pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u6
                     key(text(&cells, Column::MaritalStatus), &|t| MaritalStatus::from_text(t).map(MaritalStatus::key))
                         .into(),
                     community.into(),
-                ]),
-            )
+                ]))
             .await?;
             inserted += 1;
         }

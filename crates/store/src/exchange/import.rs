@@ -144,6 +144,9 @@ pub struct ResidentImport<'a> {
     community_names: HashMap<String, Result<DivisionCode, String>>,
     seen: SeenMap,
     pub totals: ImportTotals,
+    /// Rows written since the planner statistics were last refreshed (PostgreSQL).
+    since_analyze: u64,
+    analyzed_at: u64,
     /// Fault injection for the interruption test: abort the process with this row
     /// written but its chunk not yet committed (`JICENG_FAULT_ABORT_IMPORT_AT_ROW`).
     abort_at_line: Option<u64>,
@@ -167,6 +170,8 @@ impl<'a> ResidentImport<'a> {
             community_names: HashMap::new(),
             seen: SeenMap::default(),
             totals: ImportTotals::default(),
+            since_analyze: 0,
+            analyzed_at: 0,
             abort_at_line: std::env::var("JICENG_FAULT_ABORT_IMPORT_AT_ROW").ok().and_then(|v| v.parse().ok()),
         }
     }
@@ -656,6 +661,24 @@ impl<'a> ResidentImport<'a> {
             std::process::abort();
         }
         txn.commit().await?;
+        self.refresh_statistics().await
+    }
+
+    /// PostgreSQL plans the per-chunk lookups from table statistics; a table that grows
+    /// from empty during the import would otherwise keep the empty table's plan (a
+    /// sequential scan per chunk). Statistics are refreshed each time the tables have
+    /// grown by a fifth, which costs little (ANALYZE samples).
+    async fn refresh_statistics(&mut self) -> StoreResult<()> {
+        let store = self.registry.store;
+        if !store.is_postgres() {
+            return Ok(());
+        }
+        let written = self.totals.created + self.totals.updated;
+        self.since_analyze = written - self.analyzed_at;
+        if self.since_analyze >= 10_000 && self.since_analyze * 5 >= self.analyzed_at {
+            store.db.execute_unprepared("ANALYZE resident_version, resident, household_version, household").await?;
+            self.analyzed_at = written;
+        }
         Ok(())
     }
 }

@@ -34,6 +34,9 @@ impl std::ops::AddAssign for PopulationSummary {
     }
 }
 
+/// Rows per multi-row INSERT.
+const ROWS_PER_STATEMENT: usize = 100;
+
 /// Collects rows for one table and inserts them in statements of bounded size.
 pub(crate) struct Batch {
     table: &'static str,
@@ -47,8 +50,10 @@ impl Batch {
     }
 
     pub(crate) async fn flush(&mut self, txn: &DatabaseTransaction) -> StoreResult<()> {
-        // SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535.
-        let per_statement = (32_000 / self.columns.len()).max(1);
+        // Statements of a fixed, modest number of rows: the same SQL text every time, so
+        // the driver prepares it once and its statement cache stays small (a statement
+        // with 32,000 parameters costs megabytes to prepare and to keep).
+        let per_statement = ROWS_PER_STATEMENT.min(32_000 / self.columns.len()).max(1);
         let rows = std::mem::take(&mut self.rows);
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
