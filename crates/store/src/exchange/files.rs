@@ -312,9 +312,9 @@ impl ResidentFileReader {
             .worksheet_range_at(0)
             .ok_or_else(|| workbook_error("没有工作表 / no worksheet".into()))?
             .map_err(|e| workbook_error(e.to_string()))?;
-        let (first_row, _) = range.start().unwrap_or((0, 0));
-        // Cells are placed by absolute column, so a sheet starting at column C still lines up.
-        let (_, first_col) = range.start().unwrap_or((0, 0));
+        // Rows keep their sheet numbers and cells their sheet columns, so a sheet whose
+        // used range starts at row 3 or column C still lines up with what people see.
+        let (first_row, first_col) = range.start().unwrap_or((0, 0));
         let to_cells = |row: &[Data]| -> Vec<String> {
             let mut cells = vec![String::new(); first_col as usize];
             cells.extend(row.iter().map(cell_text));

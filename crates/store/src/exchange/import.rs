@@ -94,7 +94,7 @@ type SeenMap = HashMap<u64, u32, BuildHasherDefault<PassThrough>>;
 fn id_key(id: &IdNumber) -> u64 {
     let mut key = 0u64;
     for b in id.as_str().bytes() {
-        key = key.wrapping_mul(11).wrapping_add(if b == b'X' { 10 } else { u64::from(b - b'0') });
+        key = key.wrapping_mul(11).wrapping_add(if b == b'X' { 10 } else { u64::from(b.wrapping_sub(b'0')) });
     }
     key | (1 << 63)
 }
@@ -534,12 +534,17 @@ impl<'a> ResidentImport<'a> {
         }
         for (county, ids) in &wanted_ids {
             for chunk in ids.chunks(500) {
+                // No county condition in SQL: with one, SQLite's planner walks the whole
+                // county through the household index instead of probing the ID index
+                // (quadratic over a large import). The county is checked here instead.
                 let mut q = resident_select();
-                q.and_where(Expr::col("county_code").eq(county.as_str()))
-                    .and_where(Expr::col("id_number").is_in(chunk.iter().map(String::as_str)))
+                q.and_where(Expr::col("id_number").is_in(chunk.iter().map(String::as_str)))
                     .and_where(Expr::col("valid_to").is_null());
                 for r in txn.query_all(&q).await? {
                     let v = resident_row(&r)?;
+                    if &v.county != county {
+                        continue;
+                    }
                     if let Identity::Number(n) = &v.facts.identity {
                         existing_by_id.insert(n.to_string(), v);
                     }
