@@ -8,3 +8,4 @@ pub mod fieldwork;
 pub mod label;
 pub mod org;
 pub mod registry;
+pub mod reporting;

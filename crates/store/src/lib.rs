@@ -10,6 +10,7 @@ pub mod fieldwork;
 mod migration;
 pub mod org;
 pub mod registry;
+pub mod reporting;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

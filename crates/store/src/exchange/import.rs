@@ -28,6 +28,8 @@ use crate::registry::rows::{
     resident_fact_values, resident_row, stamp_values,
 };
 use crate::registry::{ResidentVersion, append_resident_version, resident_select};
+use crate::reporting::cells::{Locks, write_tally};
+use jiceng_domain::reporting::{Tally, cell};
 
 /// What an import did, row by row, plus the places it had to create.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -144,8 +146,9 @@ pub struct ResidentImport<'a> {
     community_names: HashMap<String, Result<DivisionCode, String>>,
     seen: SeenMap,
     pub totals: ImportTotals,
-    /// Rows written since the planner statistics were last refreshed (PostgreSQL).
-    since_analyze: u64,
+    /// Approved months of the counties seen so far (statistics are counted around them).
+    locks: Locks,
+    locks_loaded: HashSet<DivisionCode>,
     analyzed_at: u64,
     /// Fault injection for the interruption test: abort the process with this row
     /// written but its chunk not yet committed (`JICENG_FAULT_ABORT_IMPORT_AT_ROW`).
@@ -170,7 +173,8 @@ impl<'a> ResidentImport<'a> {
             community_names: HashMap::new(),
             seen: SeenMap::default(),
             totals: ImportTotals::default(),
-            since_analyze: 0,
+            locks: Locks::default(),
+            locks_loaded: HashSet::new(),
             analyzed_at: 0,
             abort_at_line: std::env::var("JICENG_FAULT_ABORT_IMPORT_AT_ROW").ok().and_then(|v| v.parse().ok()),
         }
@@ -424,6 +428,12 @@ impl<'a> ResidentImport<'a> {
         for (_, building, county) in &placed {
             by_county.entry(county.clone()).or_default().insert(building.id);
         }
+        for county in by_county.keys() {
+            if self.locks_loaded.insert(county.clone()) {
+                self.locks.extend(Locks::under(&txn, county).await?);
+            }
+        }
+        let mut tally = Tally::default();
         for (county, buildings) in &by_county {
             let ids: Vec<Uuid> = buildings.iter().copied().collect();
             for chunk in ids.chunks(500) {
@@ -500,12 +510,16 @@ impl<'a> ResidentImport<'a> {
             ["county_code", "household_id"].into_iter().chain(VERSION_COLUMNS).chain(HOUSEHOLD_LOCATION_COLUMNS),
         );
         for (id, (county, location, valid_from)) in created_households {
+            let counted = self.locks.counted(&[&location.community], valid_from, None);
+            tally.enter(&location.community, counted, cell::HOUSEHOLDS);
             let stamp = VersionStamp {
                 version: 1,
                 valid_from,
                 valid_to: None,
                 recorded_at: now,
                 recorded_by: self.recorded_by.clone(),
+                counted_from: counted,
+                counted_to: None,
             };
             new_household_versions.rows.push(
                 [county.as_str().into(), id.into()]
@@ -608,12 +622,17 @@ impl<'a> ResidentImport<'a> {
                         self.recorded_by.as_str().into(),
                         a.row.last_verified.into(),
                     ]);
+                    let valid_from = a.row.arrival_date.unwrap_or(a.row.birth_date);
+                    let counted = self.locks.counted(&[&a.community], valid_from, None);
+                    tally.enter(&a.community, counted, &cell::population(facts.residence_status, facts.sex));
                     let stamp = VersionStamp {
                         version: 1,
-                        valid_from: a.row.arrival_date.unwrap_or(a.row.birth_date),
+                        valid_from,
                         valid_to: None,
                         recorded_at: now,
                         recorded_by: self.recorded_by.clone(),
+                        counted_from: counted,
+                        counted_to: None,
                     };
                     new_versions.rows.push(
                         [county.as_str().into(), id.into()]
@@ -637,8 +656,17 @@ impl<'a> ResidentImport<'a> {
                     let newer_verification = a.row.last_verified.filter(|d| stored_verified.is_none_or(|s| *d > s));
                     let same = current.facts == facts && current.community == a.community;
                     if !same {
-                        append_resident_version(&txn, current, &facts, &a.community, self.today, &self.recorded_by)
-                            .await?;
+                        append_resident_version(
+                            &txn,
+                            current,
+                            &facts,
+                            &a.community,
+                            self.today,
+                            &self.recorded_by,
+                            &self.locks,
+                            &mut tally,
+                        )
+                        .await?;
                     }
                     if let Some(d) = newer_verification {
                         txn.execute(
@@ -660,6 +688,7 @@ impl<'a> ResidentImport<'a> {
         }
         new_residents.flush(&txn).await?;
         new_versions.flush(&txn).await?;
+        write_tally(&txn, &mut tally).await?;
         if abort_here {
             // The chunk is written but not committed: exactly what a kill here leaves.
             eprintln!("JICENG_FAULT_ABORT_IMPORT_AT_ROW: aborting before commit");
@@ -679,8 +708,8 @@ impl<'a> ResidentImport<'a> {
             return Ok(());
         }
         let written = self.totals.created + self.totals.updated;
-        self.since_analyze = written - self.analyzed_at;
-        if self.since_analyze >= 10_000 && self.since_analyze * 5 >= self.analyzed_at {
+        let since_analyze = written - self.analyzed_at;
+        if since_analyze >= 10_000 && since_analyze * 5 >= self.analyzed_at {
             store.db.execute_unprepared("ANALYZE resident_version, resident, household_version, household").await?;
             self.analyzed_at = written;
         }

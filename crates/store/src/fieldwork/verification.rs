@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult, decode, decode_opt};
 use crate::registry::{Registry, current_resident, subtree};
+use crate::reporting::cells::{Locks, write_tally};
+use jiceng_domain::reporting::{Tally, cell};
 
 /// One confirmation of a resident's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +48,36 @@ impl Registry<'_> {
                 "核实日期{date}早于出生日期 / verification date {date} is before the date of birth"
             )));
         }
+        // The report counts each resident once per month (and community) they were verified in.
+        let counted = Locks::under(&txn, &current.community).await?.counted(&[&current.community], date, None);
+        let mut already = Query::select();
+        already
+            .column("id")
+            .from("resident_verification")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("resident_id").eq(resident_id))
+            .and_where(Expr::col("community_code").eq(current.community.as_str()))
+            .and_where(Expr::col("counted_in").eq(counted.key()))
+            .limit(1);
+        if txn.query_one(&already).await?.is_none() {
+            let mut tally = Tally::default();
+            tally.add(&current.community, counted, cell::VERIFIED, 1);
+            write_tally(&txn, &mut tally).await?;
+        }
         txn.execute(
             Query::insert()
                 .into_table("resident_verification")
-                .columns(["county_code", "id", "resident_id", "verified_on", "method", "recorded_at", "recorded_by"])
+                .columns([
+                    "county_code",
+                    "id",
+                    "resident_id",
+                    "verified_on",
+                    "method",
+                    "recorded_at",
+                    "recorded_by",
+                    "community_code",
+                    "counted_in",
+                ])
                 .values_panic([
                     county.as_str().into(),
                     Uuid::now_v7().into(),
@@ -58,6 +86,8 @@ impl Registry<'_> {
                     method.key().into(),
                     OffsetDateTime::now_utc().into(),
                     recorded_by.into(),
+                    current.community.as_str().into(),
+                    counted.key().into(),
                 ]),
         )
         .await?;

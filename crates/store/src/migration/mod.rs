@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_access;
 mod m0003_verification;
+mod m0004_reporting;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_access::Migration),
             Box::new(m0003_verification::Migration),
+            Box::new(m0004_reporting::Migration),
         ]
     }
 }

@@ -23,6 +23,8 @@ pub use structure::{Building, BuildingSummary, Grid, GridSummary, HouseholdSumma
 
 use crate::Store;
 use crate::error::{StoreError, StoreResult};
+use crate::reporting::cells::{Locks, write_tally};
+use jiceng_domain::reporting::{Month, Tally, cell};
 use rows::{
     HOUSEHOLD_LOCATION_COLUMNS, RESIDENT_FACT_COLUMNS, VERSION_COLUMNS, household_row, location_values,
     resident_fact_values, resident_row, stamp_values,
@@ -121,9 +123,20 @@ impl Registry<'_> {
                 .values_panic([county.as_str().into(), id.into(), household_no.into(), now.into(), recorded_by.into()]),
         )
         .await?;
-        let stamp =
-            VersionStamp { version: 1, valid_from, valid_to: None, recorded_at: now, recorded_by: recorded_by.into() };
+        let counted = Locks::under(&txn, &location.community).await?.counted(&[&location.community], valid_from, None);
+        let stamp = VersionStamp {
+            version: 1,
+            valid_from,
+            valid_to: None,
+            recorded_at: now,
+            recorded_by: recorded_by.into(),
+            counted_from: counted,
+            counted_to: None,
+        };
         insert_household_version(&txn, county, id, &stamp, location).await?;
+        let mut tally = Tally::default();
+        tally.enter(&location.community, counted, cell::HOUSEHOLDS);
+        write_tally(&txn, &mut tally).await?;
         txn.commit().await?;
         Ok(id)
     }
@@ -152,15 +165,34 @@ impl Registry<'_> {
                 "楼栋不属于所选网格或社区 / the building is not in the chosen grid or community".into(),
             ));
         }
-        close_current(&txn, "household_version", "household_id", county, household_id, valid_from).await?;
-        let stamp = next_stamp(&current.stamp, valid_from, recorded_by);
+        let mut locks = Locks::under(&txn, &current.location.community).await?;
+        if current.location.community != location.community {
+            locks.extend(Locks::under(&txn, &location.community).await?);
+        }
+        let communities = [&current.location.community, &location.community];
+        let counted = locks.counted(&communities, valid_from, Some(current.stamp.counted_from));
+        close_current(&txn, "household_version", "household_id", county, household_id, valid_from, counted).await?;
+        let stamp = next_stamp(&current.stamp, valid_from, recorded_by, counted);
         insert_household_version(&txn, county, household_id, &stamp, location).await?;
+        let mut tally = Tally::default();
+        tally.leave(&current.location.community, counted, cell::HOUSEHOLDS);
+        tally.enter(&location.community, counted, cell::HOUSEHOLDS);
         if current.location.community != location.community {
             for member in members(&txn, county, household_id).await? {
-                append_resident_version(&txn, &member, &member.facts, &location.community, valid_from, recorded_by)
-                    .await?;
+                append_resident_version(
+                    &txn,
+                    &member,
+                    &member.facts,
+                    &location.community,
+                    valid_from,
+                    recorded_by,
+                    &locks,
+                    &mut tally,
+                )
+                .await?;
             }
         }
+        write_tally(&txn, &mut tally).await?;
         txn.commit().await?;
         Ok(ChangeOutcome::NewVersion(stamp.version))
     }
@@ -177,18 +209,20 @@ impl Registry<'_> {
         let txn = self.store.db.begin().await?;
         let household = current_household(&txn, county, facts.household_id).await?;
         self.require_scope(&household.location.community, "户 / household")?;
-        let id = Uuid::now_v7();
-        let now = OffsetDateTime::now_utc();
-        txn.execute(
-            Query::insert()
-                .into_table("resident")
-                .columns(["county_code", "id", "created_at", "created_by"])
-                .values_panic([county.as_str().into(), id.into(), now.into(), recorded_by.into()]),
+        let locks = Locks::under(&txn, &household.location.community).await?;
+        let mut tally = Tally::default();
+        let (id, _) = insert_new_resident(
+            &txn,
+            county,
+            facts,
+            &household.location.community,
+            valid_from,
+            recorded_by,
+            &locks,
+            &mut tally,
         )
         .await?;
-        let stamp =
-            VersionStamp { version: 1, valid_from, valid_to: None, recorded_at: now, recorded_by: recorded_by.into() };
-        insert_resident_version(&txn, county, id, &stamp, facts, &household.location.community).await?;
+        write_tally(&txn, &mut tally).await?;
         txn.commit().await?;
         Ok(id)
     }
@@ -212,9 +246,21 @@ impl Registry<'_> {
         if current.facts == *facts && current.community == household.location.community {
             return Ok(ChangeOutcome::Unchanged);
         }
-        let version =
-            append_resident_version(&txn, &current, facts, &household.location.community, valid_from, recorded_by)
-                .await?;
+        let mut locks = Locks::under(&txn, &current.community).await?;
+        locks.extend(Locks::under(&txn, &household.location.community).await?);
+        let mut tally = Tally::default();
+        let (version, _) = append_resident_version(
+            &txn,
+            &current,
+            facts,
+            &household.location.community,
+            valid_from,
+            recorded_by,
+            &locks,
+            &mut tally,
+        )
+        .await?;
+        write_tally(&txn, &mut tally).await?;
         txn.commit().await?;
         Ok(ChangeOutcome::NewVersion(version))
     }
@@ -232,22 +278,10 @@ impl Registry<'_> {
         let txn = self.store.db.begin().await?;
         let current = current_resident(&txn, county, resident_id).await?;
         self.require_scope(&current.community, "居民 / resident")?;
-        check_not_retroactive(date, current.stamp.valid_from)?;
-        close_current(&txn, "resident_version", "resident_id", county, resident_id, date).await?;
-        txn.execute(
-            Query::insert()
-                .into_table("resident_exit")
-                .columns(["county_code", "resident_id", "exited_on", "reason", "recorded_at", "recorded_by"])
-                .values_panic([
-                    county.as_str().into(),
-                    resident_id.into(),
-                    date.into(),
-                    reason.key().into(),
-                    OffsetDateTime::now_utc().into(),
-                    recorded_by.into(),
-                ]),
-        )
-        .await?;
+        let locks = Locks::under(&txn, &current.community).await?;
+        let mut tally = Tally::default();
+        exit_resident(&txn, &current, date, reason, recorded_by, &locks, &mut tally).await?;
+        write_tally(&txn, &mut tally).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -475,13 +509,15 @@ fn check_not_retroactive(valid_from: Date, current_from: Date) -> StoreResult<()
     Ok(())
 }
 
-fn next_stamp(current: &VersionStamp, valid_from: Date, recorded_by: &str) -> VersionStamp {
+fn next_stamp(current: &VersionStamp, valid_from: Date, recorded_by: &str, counted: Month) -> VersionStamp {
     VersionStamp {
         version: current.version + 1,
         valid_from,
         valid_to: None,
         recorded_at: OffsetDateTime::now_utc(),
         recorded_by: recorded_by.into(),
+        counted_from: counted,
+        counted_to: None,
     }
 }
 
@@ -492,11 +528,13 @@ async fn close_current(
     county: &DivisionCode,
     id: Uuid,
     valid_to: Date,
+    counted_to: Month,
 ) -> StoreResult<()> {
     txn.execute(
         Query::update()
             .table(table)
             .value("valid_to", valid_to)
+            .value("counted_to", counted_to.key())
             .and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col(id_column).eq(id))
             .and_where(Expr::col("valid_to").is_null()),
@@ -505,6 +543,10 @@ async fn close_current(
     Ok(())
 }
 
+/// Closes a resident's current version and appends one with `facts`, counting the
+/// change in the statistics (`tally`). Returns the new version number and the month
+/// the change is counted in.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn append_resident_version(
     txn: &DatabaseTransaction,
     current: &ResidentVersion,
@@ -512,12 +554,87 @@ pub(crate) async fn append_resident_version(
     community: &DivisionCode,
     valid_from: Date,
     recorded_by: &str,
-) -> StoreResult<i32> {
+    locks: &Locks,
+    tally: &mut Tally,
+) -> StoreResult<(i32, Month)> {
     check_not_retroactive(valid_from, current.stamp.valid_from)?;
-    close_current(txn, "resident_version", "resident_id", &current.county, current.resident_id, valid_from).await?;
-    let stamp = next_stamp(&current.stamp, valid_from, recorded_by);
+    let counted = locks.counted(&[&current.community, community], valid_from, Some(current.stamp.counted_from));
+    close_current(txn, "resident_version", "resident_id", &current.county, current.resident_id, valid_from, counted)
+        .await?;
+    let stamp = next_stamp(&current.stamp, valid_from, recorded_by, counted);
     insert_resident_version(txn, &current.county, current.resident_id, &stamp, facts, community).await?;
-    Ok(stamp.version)
+    tally.leave(&current.community, counted, &cell::population(current.facts.residence_status, current.facts.sex));
+    tally.enter(community, counted, &cell::population(facts.residence_status, facts.sex));
+    Ok((stamp.version, counted))
+}
+
+/// Records a new person (registration, birth, move into the area) with a first version.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_new_resident(
+    txn: &DatabaseTransaction,
+    county: &DivisionCode,
+    facts: &ResidentFacts,
+    community: &DivisionCode,
+    valid_from: Date,
+    recorded_by: &str,
+    locks: &Locks,
+    tally: &mut Tally,
+) -> StoreResult<(Uuid, Month)> {
+    let id = Uuid::now_v7();
+    let now = OffsetDateTime::now_utc();
+    txn.execute(
+        Query::insert()
+            .into_table("resident")
+            .columns(["county_code", "id", "created_at", "created_by"])
+            .values_panic([county.as_str().into(), id.into(), now.into(), recorded_by.into()]),
+    )
+    .await?;
+    let counted = locks.counted(&[community], valid_from, None);
+    let stamp = VersionStamp {
+        version: 1,
+        valid_from,
+        valid_to: None,
+        recorded_at: now,
+        recorded_by: recorded_by.into(),
+        counted_from: counted,
+        counted_to: None,
+    };
+    insert_resident_version(txn, county, id, &stamp, facts, community).await?;
+    tally.enter(community, counted, &cell::population(facts.residence_status, facts.sex));
+    Ok((id, counted))
+}
+
+/// Ends a resident's record (death or departure): closes the current version and
+/// records why. Returns the month the exit is counted in.
+pub(crate) async fn exit_resident(
+    txn: &DatabaseTransaction,
+    current: &ResidentVersion,
+    date: Date,
+    reason: ExitReason,
+    recorded_by: &str,
+    locks: &Locks,
+    tally: &mut Tally,
+) -> StoreResult<Month> {
+    check_not_retroactive(date, current.stamp.valid_from)?;
+    let counted = locks.counted(&[&current.community], date, Some(current.stamp.counted_from));
+    close_current(txn, "resident_version", "resident_id", &current.county, current.resident_id, date, counted).await?;
+    txn.execute(
+        Query::insert()
+            .into_table("resident_exit")
+            .columns(["county_code", "resident_id", "exited_on", "reason", "recorded_at", "recorded_by", "counted_in"])
+            .values_panic([
+                current.county.as_str().into(),
+                current.resident_id.into(),
+                date.into(),
+                reason.key().into(),
+                OffsetDateTime::now_utc().into(),
+                recorded_by.into(),
+                counted.key().into(),
+            ]),
+    )
+    .await?;
+    tally.leave(&current.community, counted, &cell::population(current.facts.residence_status, current.facts.sex));
+    Ok(counted)
 }
 
 async fn insert_resident_version(
@@ -578,7 +695,7 @@ pub(crate) async fn current_resident(
     }
 }
 
-async fn current_household(
+pub(crate) async fn current_household(
     txn: &DatabaseTransaction,
     county: &DivisionCode,
     id: Uuid,

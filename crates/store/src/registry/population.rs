@@ -15,6 +15,8 @@ use super::rows::{
     resident_fact_values, stamp_values,
 };
 use crate::error::StoreResult;
+use crate::reporting::cells::{Locks, write_tally};
+use jiceng_domain::reporting::{Tally, cell};
 
 /// What [`Registry::write_community`] stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -96,6 +98,8 @@ impl Registry<'_> {
             ["county_code", "resident_id"].into_iter().chain(VERSION_COLUMNS).chain(RESIDENT_FACT_COLUMNS),
         );
         let mut summary = PopulationSummary::default();
+        let locks = Locks::under(&self.store.db, &community.code).await?;
+        let mut tally = Tally::default();
         for grid in &community.grids {
             let grid_id = Uuid::now_v7();
             grids.rows.push(vec![
@@ -133,13 +137,17 @@ impl Registry<'_> {
                         now.into(),
                         recorded_by.into(),
                     ]);
+                    let counted = locks.counted(&[&community.code], moved_in, None);
                     let stamp = VersionStamp {
                         version: 1,
                         valid_from: moved_in,
                         valid_to: None,
                         recorded_at: now,
                         recorded_by: recorded_by.into(),
+                        counted_from: counted,
+                        counted_to: None,
                     };
+                    tally.enter(&community.code, counted, cell::HOUSEHOLDS);
                     let location = HouseholdLocation {
                         community: community.code.clone(),
                         grid_id,
@@ -179,10 +187,10 @@ impl Registry<'_> {
                             arrival_date: member.arrival_date,
                             marital_status: member.marital_status,
                         };
-                        let stamp = VersionStamp {
-                            valid_from: member.arrival_date.unwrap_or(member.birth_date),
-                            ..stamp.clone()
-                        };
+                        let valid_from = member.arrival_date.unwrap_or(member.birth_date);
+                        let counted = locks.counted(&[&community.code], valid_from, None);
+                        let stamp = VersionStamp { valid_from, counted_from: counted, ..stamp.clone() };
+                        tally.enter(&community.code, counted, &cell::population(facts.residence_status, facts.sex));
                         resident_versions.rows.push(
                             [c.into(), resident_id.into()]
                                 .into_iter()
@@ -207,6 +215,7 @@ impl Registry<'_> {
         ] {
             batch.flush(&txn).await?;
         }
+        write_tally(&txn, &mut tally).await?;
         txn.commit().await?;
         Ok(summary)
     }

@@ -6,6 +6,7 @@ use jiceng_domain::registry::{
     Ethnicity, HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
     ResidenceStatus, ResidentFacts, Sex,
 };
+use jiceng_domain::reporting::Month;
 use sea_orm::QueryResult;
 use sea_orm::sea_query::Expr;
 use time::{Date, OffsetDateTime};
@@ -22,6 +23,11 @@ pub struct VersionStamp {
     pub valid_to: Option<Date>,
     pub recorded_at: OffsetDateTime,
     pub recorded_by: String,
+    /// The statistical month this version is counted from (ADR 007): the month of
+    /// `valid_from`, or a later open month when that one was already approved.
+    pub counted_from: Month,
+    /// Set when the version is closed: the month it stops being counted.
+    pub counted_to: Option<Month>,
 }
 
 /// One version of a resident.
@@ -44,7 +50,8 @@ pub struct HouseholdVersion {
     pub location: HouseholdLocation,
 }
 
-pub(crate) const VERSION_COLUMNS: [&str; 5] = ["version", "valid_from", "valid_to", "recorded_at", "recorded_by"];
+pub(crate) const VERSION_COLUMNS: [&str; 7] =
+    ["version", "valid_from", "valid_to", "recorded_at", "recorded_by", "counted_from", "counted_to"];
 
 pub(crate) const RESIDENT_FACT_COLUMNS: [&str; 15] = [
     "household_id",
@@ -67,13 +74,15 @@ pub(crate) const RESIDENT_FACT_COLUMNS: [&str; 15] = [
 pub(crate) const HOUSEHOLD_LOCATION_COLUMNS: [&str; 6] =
     ["community_code", "grid_id", "building_id", "unit_no", "floor_no", "room_no"];
 
-pub(crate) fn stamp_values(stamp: &VersionStamp) -> [Expr; 5] {
+pub(crate) fn stamp_values(stamp: &VersionStamp) -> [Expr; 7] {
     [
         stamp.version.into(),
         stamp.valid_from.into(),
         stamp.valid_to.into(),
         stamp.recorded_at.into(),
         stamp.recorded_by.as_str().into(),
+        stamp.counted_from.key().into(),
+        stamp.counted_to.map(Month::key).into(),
     ]
 }
 
@@ -114,13 +123,22 @@ pub(crate) fn location_values(location: &HouseholdLocation) -> [Expr; 6] {
 }
 
 fn stamp_row(r: &QueryResult) -> StoreResult<VersionStamp> {
+    let valid_from: Date = r.try_get("", "valid_from")?;
     Ok(VersionStamp {
         version: r.try_get("", "version")?,
-        valid_from: r.try_get("", "valid_from")?,
+        valid_from,
         valid_to: r.try_get("", "valid_to")?,
         recorded_at: r.try_get("", "recorded_at")?,
         recorded_by: r.try_get("", "recorded_by")?,
+        counted_from: month_column(r, "counted_from")?.unwrap_or(Month::of(valid_from)),
+        counted_to: month_column(r, "counted_to")?,
     })
+}
+
+/// A month stored as `YYYY-MM` text (NULL allowed).
+pub(crate) fn month_column(r: &QueryResult, column: &'static str) -> StoreResult<Option<Month>> {
+    let text: Option<String> = r.try_get("", column)?;
+    text.map(|t| decode("statistics", column, &t, Month::parse)).transpose()
 }
 
 fn text(r: &QueryResult, column: &str) -> StoreResult<String> {

@@ -1,0 +1,239 @@
+//! 审核锁定: a month's report is approved node by node, bottom up, as DHIS2 does it. A
+//! node can be approved only when every child with data is; approval locks the month
+//! for that subtree (later changes are counted in the next open month); reopening needs
+//! a reason, is logged, and is refused while the parent is still approved.
+
+use jiceng_domain::org::{DivisionCode, DivisionLevel, Role};
+use jiceng_domain::reporting::{APPROVAL_LEVELS, Month};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{Actor, Reporting};
+use crate::error::{StoreError, StoreResult};
+
+/// One child node's state for a month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildApproval {
+    pub node: DivisionCode,
+    pub name: String,
+    /// Nodes without any figures need no approval.
+    pub has_data: bool,
+    pub approved: Option<(String, OffsetDateTime)>,
+}
+
+/// A node's approval state for a month, with its parent's and children's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalStatus {
+    pub node: DivisionCode,
+    pub month: Month,
+    pub approved: Option<(String, OffsetDateTime)>,
+    pub parent_approved: bool,
+    pub children: Vec<ChildApproval>,
+}
+
+impl ApprovalStatus {
+    /// Children with data that are not approved yet.
+    pub fn waiting_for(&self) -> Vec<&ChildApproval> {
+        self.children.iter().filter(|c| c.has_data && c.approved.is_none()).collect()
+    }
+}
+
+/// The role that approves at a level.
+fn approves_at(role: Role, level: DivisionLevel) -> bool {
+    match role {
+        Role::Administrator => APPROVAL_LEVELS.contains(&level),
+        Role::Specialist => level == DivisionLevel::Village,
+        Role::Street => level == DivisionLevel::Town,
+        Role::District => level == DivisionLevel::County,
+        Role::GridWorker | Role::ServiceProvider => false,
+    }
+}
+
+fn invalid(zh: String, en: String) -> StoreError {
+    StoreError::Invalid(format!("{zh} / {en}"))
+}
+
+impl Reporting<'_> {
+    async fn approval_of(
+        &self,
+        db: &impl ConnectionTrait,
+        node: &DivisionCode,
+        month: Month,
+    ) -> StoreResult<Option<(String, OffsetDateTime)>> {
+        let mut q = Query::select();
+        q.columns(["approved_by", "approved_at"])
+            .from("report_approval")
+            .and_where(Expr::col("node_code").eq(node.as_str()))
+            .and_where(Expr::col("period").eq(month.key()));
+        match db.query_one(&q).await? {
+            Some(r) => Ok(Some((r.try_get("", "approved_by")?, r.try_get("", "approved_at")?))),
+            None => Ok(None),
+        }
+    }
+
+    async fn has_data(&self, db: &impl ConnectionTrait, node: &DivisionCode, month: Month) -> StoreResult<bool> {
+        let mut q = Query::select();
+        q.column("node_code")
+            .from("report_cell")
+            .and_where(Expr::col("node_code").eq(node.as_str()))
+            .and_where(Expr::col("period").lte(month.key()))
+            .limit(1);
+        Ok(db.query_one(&q).await?.is_some())
+    }
+
+    pub async fn approval_status(&self, node: &DivisionCode, month: Month) -> StoreResult<ApprovalStatus> {
+        self.require_node(node)?;
+        let db = &self.store.db;
+        let parent_approved = match node.parent() {
+            Some(p) if APPROVAL_LEVELS.contains(&p.level()) => self.approval_of(db, &p, month).await?.is_some(),
+            _ => false,
+        };
+        let mut children = Vec::new();
+        if node.level() != DivisionLevel::Village {
+            for child in self.store.divisions().children(Some(node)).await? {
+                children.push(ChildApproval {
+                    has_data: self.has_data(db, &child.code, month).await?,
+                    approved: self.approval_of(db, &child.code, month).await?,
+                    node: child.code,
+                    name: child.name,
+                });
+            }
+        }
+        Ok(ApprovalStatus {
+            node: node.clone(),
+            month,
+            approved: self.approval_of(db, node, month).await?,
+            parent_approved,
+            children,
+        })
+    }
+
+    fn check_level(&self, node: &DivisionCode, actor: Actor<'_>) -> StoreResult<()> {
+        self.require_node(node)?;
+        if !approves_at(actor.role, node.level()) {
+            return Err(invalid(
+                format!("{}不能审核{}级报表", actor.role.label_zh(), node.level().label_zh()),
+                format!("a {} cannot approve {} reports", actor.role.label_en(), node.level().label_en()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Approves `node`'s report for `month`, locking it for the subtree.
+    pub async fn approve(&self, node: &DivisionCode, month: Month, actor: Actor<'_>, today: Date) -> StoreResult<()> {
+        self.check_level(node, actor)?;
+        if month.last_day() >= today {
+            return Err(invalid(
+                format!("{month}尚未结束，不能审核"),
+                format!("{month} has not ended yet; it cannot be approved"),
+            ));
+        }
+        let status = self.approval_status(node, month).await?;
+        if status.approved.is_some() {
+            return Err(invalid(format!("{node} {month}已审核"), format!("{node} {month} is already approved")));
+        }
+        let waiting = status.waiting_for();
+        if !waiting.is_empty() {
+            let names: Vec<&str> = waiting.iter().map(|c| c.name.as_str()).collect();
+            return Err(invalid(
+                format!("下级尚未全部审核：{}", names.join("、")),
+                format!("not every child is approved yet: {}", names.join(", ")),
+            ));
+        }
+        let txn = self.store.db.begin().await?;
+        let now = OffsetDateTime::now_utc();
+        txn.execute(
+            Query::insert()
+                .into_table("report_approval")
+                .columns(["node_code", "period", "approved_by", "approved_at"])
+                .values_panic([node.as_str().into(), month.key().into(), actor.username.into(), now.into()]),
+        )
+        .await?;
+        log(&txn, node, month, "approve", actor.username, None).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Reopens an approved month for `node` (with a reason, logged). Refused while the
+    /// parent is approved: reopen from the top down.
+    pub async fn reopen(&self, node: &DivisionCode, month: Month, actor: Actor<'_>, reason: &str) -> StoreResult<()> {
+        self.check_level(node, actor)?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(invalid("重新打开须说明原因".into(), "reopening needs a reason".into()));
+        }
+        let status = self.approval_status(node, month).await?;
+        if status.approved.is_none() {
+            return Err(invalid(format!("{node} {month}未审核"), format!("{node} {month} is not approved")));
+        }
+        if status.parent_approved {
+            return Err(invalid(
+                "上级已审核，须先由上级重新打开".into(),
+                "the parent is approved; it must be reopened first".into(),
+            ));
+        }
+        let txn = self.store.db.begin().await?;
+        txn.execute(
+            Query::delete()
+                .from_table("report_approval")
+                .and_where(Expr::col("node_code").eq(node.as_str()))
+                .and_where(Expr::col("period").eq(month.key())),
+        )
+        .await?;
+        log(&txn, node, month, "reopen", actor.username, Some(reason)).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Who approved and reopened `node`'s month, oldest first: (action, actor, when, reason).
+    pub async fn approval_log(
+        &self,
+        node: &DivisionCode,
+        month: Month,
+    ) -> StoreResult<Vec<(String, String, OffsetDateTime, Option<String>)>> {
+        self.require_node(node)?;
+        let mut q = Query::select();
+        q.columns(["action", "actor", "at", "reason"])
+            .from("report_approval_log")
+            .and_where(Expr::col("node_code").eq(node.as_str()))
+            .and_where(Expr::col("period").eq(month.key()))
+            .order_by("at", Order::Asc);
+        self.store
+            .db
+            .query_all(&q)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((r.try_get("", "action")?, r.try_get("", "actor")?, r.try_get("", "at")?, r.try_get("", "reason")?))
+            })
+            .collect()
+    }
+}
+
+async fn log(
+    db: &impl ConnectionTrait,
+    node: &DivisionCode,
+    month: Month,
+    action: &str,
+    actor: &str,
+    reason: Option<&str>,
+) -> StoreResult<()> {
+    db.execute(
+        Query::insert()
+            .into_table("report_approval_log")
+            .columns(["id", "node_code", "period", "action", "actor", "at", "reason"])
+            .values_panic([
+                Uuid::now_v7().into(),
+                node.as_str().into(),
+                month.key().into(),
+                action.into(),
+                actor.into(),
+                OffsetDateTime::now_utc().into(),
+                reason.into(),
+            ]),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! Report cells: written from a [`Tally`] in the transaction that changed the registry,
+//! read back per node and period without touching the registry.
+
+use std::collections::HashMap;
+
+use jiceng_domain::org::{DivisionCode, DivisionLevel};
+use jiceng_domain::reporting::{Cells, Month, Period, PeriodReport, Tally, cell, counted_month};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
+use time::Date;
+
+use crate::error::{StoreResult, decode};
+use crate::registry::subtree;
+
+/// Adds a tally's changes to the stored cells (an upsert per cell, 100 per statement).
+pub(crate) async fn write_tally(db: &impl ConnectionTrait, tally: &mut Tally) -> StoreResult<()> {
+    let rows: Vec<_> = tally.drain().collect();
+    for chunk in rows.chunks(100) {
+        let mut insert = Query::insert();
+        insert.into_table("report_cell").columns(["node_code", "period", "indicator", "value"]);
+        for (node, month, name, delta) in chunk {
+            insert.values_panic([node.as_str().into(), month.key().into(), name.as_str().into(), (*delta).into()]);
+        }
+        insert.on_conflict(
+            OnConflict::columns(["node_code", "period", "indicator"])
+                .value("value", Expr::col(("report_cell", "value")).add(Expr::col(("excluded", "value"))))
+                .to_owned(),
+        );
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// How many months before a county's first record its statistics open (期初). Changes
+/// dated earlier are counted in the opening month: statistics are kept from when the
+/// books were opened, not back to every resident's arrival (ADR 007).
+pub const OPENING_MONTHS_BACK: u32 = 24;
+
+/// What decides the month a change is counted in: approved (locked) months per
+/// community, where a change is counted in the next open month instead, and each
+/// county's opening month.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Locks {
+    locked: HashMap<String, Vec<Month>>,
+    opening: HashMap<String, Month>,
+}
+
+impl Locks {
+    /// Locks of every community under `node` (a community, or a county for imports and
+    /// demo loads), and the county's opening month (set now if it has none).
+    pub(crate) async fn under(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<Locks> {
+        let mut q = Query::select();
+        q.columns(["node_code", "period"]).from("report_approval").cond_where(subtree(node, "node_code"));
+        let mut locks = Locks::default();
+        for row in db.query_all(&q).await? {
+            let node: String = row.try_get("", "node_code")?;
+            let period: String = row.try_get("", "period")?;
+            let month = decode("report_approval", "period", &period, Month::parse)?;
+            locks.locked.entry(node).or_default().push(month);
+        }
+        if let Some(county) = node.at_level(DivisionLevel::County) {
+            let opening = opening_month(db, &county).await?;
+            locks.opening.insert(county.as_str().to_string(), opening);
+        }
+        Ok(locks)
+    }
+
+    pub(crate) fn extend(&mut self, other: Locks) {
+        for (node, months) in other.locked {
+            self.locked.entry(node).or_default().extend(months);
+        }
+        self.opening.extend(other.opening);
+    }
+
+    pub(crate) fn months(&self, community: &DivisionCode) -> &[Month] {
+        self.locked.get(community.as_str()).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The month a change on `date` touching these communities is counted in.
+    pub(crate) fn counted(&self, communities: &[&DivisionCode], date: Date, not_before: Option<Month>) -> Month {
+        let mut locked: Vec<Month> = Vec::new();
+        let mut floor = not_before;
+        for c in communities {
+            locked.extend_from_slice(self.months(c));
+            let opening = c.at_level(DivisionLevel::County).and_then(|county| self.opening.get(county.as_str()));
+            floor = Ord::max(floor, opening.copied());
+        }
+        counted_month(Month::of(date), &locked, floor)
+    }
+}
+
+/// The county's opening month, set to [`OPENING_MONTHS_BACK`] months before today on
+/// first use.
+pub(crate) async fn opening_month(db: &impl ConnectionTrait, county: &DivisionCode) -> StoreResult<Month> {
+    let read = Query::select()
+        .column("opening_month")
+        .from("report_opening")
+        .and_where(Expr::col("county_code").eq(county.as_str()))
+        .to_owned();
+    if let Some(row) = db.query_one(&read).await? {
+        let text: String = row.try_get("", "opening_month")?;
+        return decode("report_opening", "opening_month", &text, Month::parse);
+    }
+    let mut opening = Month::of(time::OffsetDateTime::now_utc().date());
+    for _ in 0..OPENING_MONTHS_BACK {
+        opening = opening.previous();
+    }
+    db.execute(
+        Query::insert()
+            .into_table("report_opening")
+            .columns(["county_code", "opening_month"])
+            .values_panic([county.as_str().into(), opening.key().into()])
+            .on_conflict(OnConflict::column("county_code").do_nothing().to_owned()),
+    )
+    .await?;
+    Ok(opening)
+}
+
+/// Stock cell names (for the start-of-period sums).
+fn stock_condition() -> sea_orm::sea_query::Cond {
+    sea_orm::sea_query::Cond::any()
+        .add(Expr::col("indicator").like("population.%"))
+        .add(Expr::col("indicator").eq(cell::HOUSEHOLDS))
+}
+
+/// Stocks summed over every month before `first`, and the cells of each month from
+/// `first` to `last`: what a report or a monthly series needs.
+pub(crate) async fn read(
+    db: &impl ConnectionTrait,
+    node: &DivisionCode,
+    first: Month,
+    last: Month,
+) -> StoreResult<(Cells, Vec<(Month, String, i64)>)> {
+    let mut q = Query::select();
+    q.column("indicator")
+        .expr(Expr::cust(SUM_VALUE))
+        .from("report_cell")
+        .and_where(Expr::col("node_code").eq(node.as_str()))
+        .and_where(Expr::col("period").lt(first.key()))
+        .cond_where(stock_condition())
+        .group_by_col("indicator");
+    let mut start = Cells::new();
+    for row in db.query_all(&q).await? {
+        let name: String = row.try_get_by_index(0)?;
+        start.insert(name, sum_value(&row, 1)?);
+    }
+    let mut q = Query::select();
+    q.columns(["period", "indicator", "value"])
+        .from("report_cell")
+        .and_where(Expr::col("node_code").eq(node.as_str()))
+        .and_where(Expr::col("period").gte(first.key()))
+        .and_where(Expr::col("period").lte(last.key()))
+        .order_by("period", Order::Asc);
+    let mut rows = Vec::new();
+    for row in db.query_all(&q).await? {
+        let period: String = row.try_get("", "period")?;
+        let month = decode("report_cell", "period", &period, Month::parse)?;
+        rows.push((month, row.try_get("", "indicator")?, row.try_get::<i64>("", "value")?));
+    }
+    Ok((start, rows))
+}
+
+/// SUM() of a BIGINT is NUMERIC on PostgreSQL; cast back so both databases give i64.
+pub(crate) const SUM_VALUE: &str = "CAST(SUM(value) AS BIGINT)";
+
+pub(crate) fn sum_value(row: &sea_orm::QueryResult, index: usize) -> StoreResult<i64> {
+    Ok(row.try_get_by_index::<Option<i64>>(index)?.unwrap_or(0))
+}
+
+/// A node's report for a period, from its cells alone.
+pub(crate) async fn report(
+    db: &impl ConnectionTrait,
+    node: &DivisionCode,
+    period: Period,
+) -> StoreResult<PeriodReport> {
+    let (start, rows) = read(db, node, period.first_month(), period.last_month()).await?;
+    Ok(report_from(node, period, &start, rows))
+}
+
+pub(crate) fn report_from(
+    node: &DivisionCode,
+    period: Period,
+    start: &Cells,
+    rows: impl IntoIterator<Item = (Month, String, i64)>,
+) -> PeriodReport {
+    let (mut flows, mut end) = (Cells::new(), start.clone());
+    for (_, name, value) in rows {
+        if cell::is_stock(&name) {
+            *end.entry(name).or_default() += value;
+        } else {
+            *flows.entry(name).or_default() += value;
+        }
+    }
+    PeriodReport::from_cells(node.clone(), period, start, &flows, &end)
+}
+
+/// Month-by-month reports from `first` to `last` (for charts), from one read.
+pub(crate) async fn series(
+    db: &impl ConnectionTrait,
+    node: &DivisionCode,
+    first: Month,
+    last: Month,
+) -> StoreResult<Vec<PeriodReport>> {
+    let (mut start, rows) = read(db, node, first, last).await?;
+    let mut out = Vec::new();
+    let mut month = first;
+    while month <= last {
+        let these: Vec<_> = rows.iter().filter(|r| r.0 == month).cloned().collect();
+        let report = report_from(node, Period::Month(month), &start, these.clone());
+        for (_, name, value) in these {
+            if cell::is_stock(&name) {
+                *start.entry(name).or_default() += value;
+            }
+        }
+        out.push(report);
+        month = month.next();
+    }
+    Ok(out)
+}

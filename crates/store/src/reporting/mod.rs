@@ -1,0 +1,166 @@
+//! The reporting chain and periodic statistics: change events reviewed level by level
+//! (`events`), report cells kept in the same transaction as every registry change
+//! (`cells`), approval and locking of months (`approval`), recomputation from the
+//! registry to check the cells (`recompute`).
+
+mod approval;
+pub(crate) mod cells;
+mod events;
+mod recompute;
+
+use jiceng_domain::org::{DivisionCode, Role, Scope};
+use jiceng_domain::reporting::{Deadlines, Month, Period, PeriodReport};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use approval::{ApprovalStatus, ChildApproval};
+pub use events::{Attachment, ChangeEvent, EventStep, NewEvent};
+pub use recompute::{Difference, VerifyOutcome};
+
+use crate::Store;
+use crate::error::{StoreError, StoreResult};
+
+/// Who is acting, for the chain's rules and its records.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub username: &'a str,
+    pub role: Role,
+}
+
+pub struct Reporting<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) scope: Option<&'a Scope>,
+}
+
+impl Store {
+    /// Reports and events, unrestricted (command line, demo, benchmarks).
+    pub fn reporting(&self) -> Reporting<'_> {
+        Reporting { store: self, scope: None }
+    }
+
+    /// Reports and events as a user with `scope` sees them.
+    pub fn reporting_in<'a>(&'a self, scope: &'a Scope) -> Reporting<'a> {
+        Reporting { store: self, scope: Some(scope) }
+    }
+}
+
+/// An in-app notice to the staff of one office (urgent events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: Uuid,
+    pub title: String,
+    pub link: String,
+    pub created_at: OffsetDateTime,
+    pub read: bool,
+}
+
+impl Reporting<'_> {
+    /// Refuses nodes outside the scope with the same error as a missing one.
+    pub(crate) fn require_node(&self, node: &DivisionCode) -> StoreResult<()> {
+        match self.scope {
+            Some(scope) if !scope.covers(node) => {
+                Err(StoreError::NotFound { what: format!("区划 {node} / region {node}") })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A node's report for a period, read from its cells.
+    pub async fn report(&self, node: &DivisionCode, period: Period) -> StoreResult<PeriodReport> {
+        self.require_node(node)?;
+        cells::report(&self.store.db, node, period).await
+    }
+
+    /// Monthly reports from `first` to `last`, for charts.
+    pub async fn series(&self, node: &DivisionCode, first: Month, last: Month) -> StoreResult<Vec<PeriodReport>> {
+        self.require_node(node)?;
+        cells::series(&self.store.db, node, first, last).await
+    }
+
+    /// The configured deadlines (defaults where none is stored).
+    pub async fn deadlines(&self) -> StoreResult<Deadlines> {
+        deadlines(&self.store.db).await
+    }
+
+    /// Sets one deadline ("report", "community", "street" or "district") in days.
+    pub async fn set_deadline(&self, step: &str, days: i64) -> StoreResult<()> {
+        let mut probe = Deadlines::default();
+        if !probe.set(step, days) || !(0..=366).contains(&days) {
+            return Err(StoreError::Invalid(format!(
+                "无效的时限 {step}={days}（步骤：report、community、street、district；0–366 天）/ invalid deadline {step}={days} (steps: report, community, street, district; 0–366 days)"
+            )));
+        }
+        self.store
+            .db
+            .execute(
+                Query::insert()
+                    .into_table("reporting_deadline")
+                    .columns(["step", "days"])
+                    .values_panic([step.into(), days.into()])
+                    .on_conflict(OnConflict::column("step").update_column("days").to_owned()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Unread notices for the offices at and above `node` that `role` staffs.
+    pub async fn notifications(&self, nodes: &[DivisionCode], role: Role) -> StoreResult<Vec<Notification>> {
+        let mut any = sea_orm::sea_query::Cond::any();
+        for node in nodes {
+            any = any.add(crate::registry::subtree(node, "division_code"));
+        }
+        let mut q = Query::select();
+        q.columns(["id", "title", "link", "created_at", "read_at"])
+            .from("notification")
+            .and_where(Expr::col("role").eq(role.key()))
+            .and_where(Expr::col("read_at").is_null())
+            .cond_where(any)
+            .order_by("created_at", Order::Desc)
+            .limit(50);
+        self.store
+            .db
+            .query_all(&q)
+            .await?
+            .iter()
+            .map(|r| {
+                let read_at: Option<OffsetDateTime> = r.try_get("", "read_at")?;
+                Ok(Notification {
+                    id: r.try_get("", "id")?,
+                    title: r.try_get("", "title")?,
+                    link: r.try_get("", "link")?,
+                    created_at: r.try_get("", "created_at")?,
+                    read: read_at.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn mark_read(&self, id: Uuid) -> StoreResult<()> {
+        self.store
+            .db
+            .execute(
+                Query::update()
+                    .table("notification")
+                    .value("read_at", OffsetDateTime::now_utc())
+                    .and_where(Expr::col("id").eq(id)),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+pub(crate) async fn deadlines(db: &impl ConnectionTrait) -> StoreResult<Deadlines> {
+    let mut d = Deadlines::default();
+    let q = Query::select().columns(["step", "days"]).from("reporting_deadline").to_owned();
+    for row in db.query_all(&q).await? {
+        let step: String = row.try_get("", "step")?;
+        let days: i32 = row.try_get("", "days")?;
+        d.set(&step, days as i64);
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests;
