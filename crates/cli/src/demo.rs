@@ -9,6 +9,7 @@ use jiceng_store::org::NewUser;
 
 use crate::org::regions;
 use crate::registry::generate;
+use crate::reporting;
 
 pub struct DemoOptions {
     pub county: DivisionCode,
@@ -38,6 +39,20 @@ pub async fn build(store: &Store, options: &DemoOptions) -> anyhow::Result<(Stri
             summary.buildings,
             summary.grids,
             generated.elapsed().as_secs_f64()
+        );
+    }
+    if store.reporting().has_events(&options.county).await? {
+        println!("已有变动事件，跳过生成 / events already present; skipping");
+    } else {
+        let events = Instant::now();
+        let summary = reporting::history::write(store, &options.county, options.seed, 0.02).await?;
+        println!(
+            "已生成一年的变动事件 Generated a year of events: {} 已接收 accepted, {} 待审 pending, {} 退回 returned, {} 次核实 verifications ({:.1}s)",
+            summary.accepted,
+            summary.pending,
+            summary.returned,
+            summary.verifications,
+            events.elapsed().as_secs_f64()
         );
     }
     let password = jiceng_store::org::generate_password();

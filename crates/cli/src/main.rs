@@ -6,6 +6,7 @@ mod exchange;
 mod org;
 mod progress;
 mod registry;
+mod reporting;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -112,6 +113,25 @@ enum Command {
         #[command(subcommand)]
         command: ExportCommand,
     },
+    /// 统计报表：打印或导出某区划某期的报表；verify 用登记库重算核对
+    /// / periodic report of a node for a period (printed or written); `verify` recomputes from the registry
+    #[command(args_conflicts_with_subcommands = true)]
+    Report {
+        #[command(subcommand)]
+        command: Option<ReportCommand>,
+        /// 区划代码 / division code
+        #[arg(long, value_name = "CODE")]
+        node: Option<String>,
+        /// 统计期：2026-10、2026-Q4 或 2026 / period: 2026-10, 2026-Q4 or 2026
+        #[arg(long)]
+        period: Option<String>,
+        /// table、json、csv、xlsx、dhis2（dataValueSets JSON）或 adx
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// 输出文件（xlsx 必需）/ output file (required for xlsx)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// 性能基准（打印数据）/ benchmarks (print figures)
     Bench {
         #[command(subcommand)]
@@ -180,6 +200,36 @@ enum BenchCommand {
         #[arg(long, default_value = "440307")]
         county: String,
         /// 以 JSON 输出 / print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// 报表读取：从统计格读月报 对比 用 GROUP BY 重算（一年的变动事件）
+    /// / report reads from the cells against recomputing with GROUP BY (a year of events)
+    Report {
+        /// 居民人数（默认龙岗区规模）/ residents (default: Longgang's 4.14 million)
+        #[arg(long, default_value_t = 4_140_000)]
+        residents: u64,
+        /// 县级区划代码 / county code
+        #[arg(long, default_value = "440307")]
+        county: String,
+        /// 每月核实的居民比例 / share of residents verified each month
+        #[arg(long, default_value_t = 0.01)]
+        verified_per_month: f64,
+        /// 以 JSON 输出 / print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// 用登记库重算全部统计格并逐格核对；一致时退出码为0，否则为1
+    /// / recompute every report cell from the registry and compare: exit 0 when all agree, 1 otherwise
+    Verify {
+        /// 区划代码（默认所有有统计数据的县）/ division code (default: every county with figures)
+        #[arg(long, value_name = "CODE")]
+        node: Vec<String>,
+        /// 每个区划输出一个 JSON 对象 / one JSON object per node
         #[arg(long)]
         json: bool,
     },
@@ -343,6 +393,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let written = exchange::export::run(&store, &node, format, encoding, &out, &recorded_by).await?;
             store.close().await?;
             println!("已导出 Exported {written} residents to {}", out.display());
+        }
+        Command::Report { command: Some(ReportCommand::Verify { node, json }), .. } => {
+            let nodes = node
+                .iter()
+                .map(|n| DivisionCode::parse(n).with_context(|| format!("--node {n}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let store = cli.db.open(DEFAULT_DB).await?;
+            let agree = reporting::report::verify(&store, &nodes, json).await?;
+            store.close().await?;
+            return Ok(if agree { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Command::Report { command: None, node, period, format, out } => {
+            let (Some(node), Some(period)) = (node, period) else {
+                anyhow::bail!("需要 --node 和 --period / --node and --period are required");
+            };
+            let node = DivisionCode::parse(&node).with_context(|| format!("--node {node}"))?;
+            let period = jiceng_domain::reporting::Period::parse(&period)?;
+            let store = cli.db.open(DEFAULT_DB).await?;
+            reporting::report::run(&store, &reporting::report::ReportArgs { node, period, format, out }).await?;
+            store.close().await?;
+        }
+        Command::Bench { command: BenchCommand::Report { residents, county, verified_per_month, json } } => {
+            let county = county_code(&county)?;
+            reporting::bench::run(residents, &county, cli.db.database_url.as_deref(), verified_per_month, json).await?;
         }
         Command::Bench { command: BenchCommand::Import { residents, county, json } } => {
             let county = county_code(&county)?;

@@ -62,9 +62,13 @@ pub mod cell {
             Sex::Female => "female",
         }
     }
+    /// Residents by sex and year of birth, for the age pyramid.
+    pub fn cohort(sex: Sex, birth_year: i32) -> String {
+        format!("cohort.{}.{birth_year}", sex_key(sex))
+    }
     /// Stock cells hold net changes; a stock is their running sum.
     pub fn is_stock(name: &str) -> bool {
-        name.starts_with("population.") || name == HOUSEHOLDS
+        name.starts_with("population.") || name.starts_with("cohort.") || name == HOUSEHOLDS
     }
 }
 
@@ -91,7 +95,33 @@ impl Tally {
         }
     }
 
-    /// A person (or household) counted from `month` in this stock cell.
+    /// A person counted from `month`: by residence status and sex, and by sex and year
+    /// of birth (the pyramid).
+    pub fn enter_person(
+        &mut self,
+        community: &DivisionCode,
+        month: Month,
+        status: ResidenceStatus,
+        sex: Sex,
+        birth: time::Date,
+    ) {
+        self.add(community, month, &cell::population(status, sex), 1);
+        self.add(community, month, &cell::cohort(sex, birth.year()), 1);
+    }
+
+    pub fn leave_person(
+        &mut self,
+        community: &DivisionCode,
+        month: Month,
+        status: ResidenceStatus,
+        sex: Sex,
+        birth: time::Date,
+    ) {
+        self.add(community, month, &cell::population(status, sex), -1);
+        self.add(community, month, &cell::cohort(sex, birth.year()), -1);
+    }
+
+    /// A household (or other stock) counted from `month` in this stock cell.
     pub fn enter(&mut self, community: &DivisionCode, month: Month, cell: &str) {
         self.add(community, month, cell, 1);
     }
@@ -167,6 +197,10 @@ pub struct PeriodReport {
     pub period: Period,
     /// Indicator name → value, in a stable order.
     pub figures: BTreeMap<String, Figure>,
+    /// Residents at the end of the period by five-year age band: (lowest age, male,
+    /// female), youngest first; the last band is 90 and over.
+    #[serde(skip)]
+    pub age_pyramid: Vec<(i32, i64, i64)>,
 }
 
 fn as_text<S: serde::Serializer>(p: &Period, s: S) -> Result<S::Ok, S::Error> {
@@ -301,7 +335,8 @@ impl PeriodReport {
             "verified_share".into(),
             Figure::Rate((end_total > 0).then(|| get(flows, cell::VERIFIED) as f64 / end_total as f64 * 100.0)),
         );
-        PeriodReport { node, period, figures: f }
+        let age_pyramid = age_pyramid(end, period.last_day().year());
+        PeriodReport { node, period, figures: f, age_pyramid }
     }
 
     pub fn count(&self, name: &str) -> i64 {
@@ -327,6 +362,26 @@ impl PeriodReport {
         rows.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
         rows
     }
+}
+
+/// Five-year age bands from the cohort stocks, age taken as the year's difference.
+fn age_pyramid(end: &Cells, year: i32) -> Vec<(i32, i64, i64)> {
+    let mut bands = vec![(0i32, 0i64, 0i64); 19];
+    for (i, band) in bands.iter_mut().enumerate() {
+        band.0 = i as i32 * 5;
+    }
+    for (name, value) in end {
+        let Some(rest) = name.strip_prefix("cohort.") else { continue };
+        let Some((sex, birth_year)) = rest.split_once('.') else { continue };
+        let Ok(birth_year) = birth_year.parse::<i32>() else { continue };
+        let band = ((year - birth_year).max(0) / 5).min(18) as usize;
+        if sex == "male" {
+            bands[band].1 += value;
+        } else {
+            bands[band].2 += value;
+        }
+    }
+    bands
 }
 
 /// Sums cells month by month: `(month, cells)` rows into start-of-period stocks, flows in

@@ -624,7 +624,7 @@ impl<'a> ResidentImport<'a> {
                     ]);
                     let valid_from = a.row.arrival_date.unwrap_or(a.row.birth_date);
                     let counted = self.locks.counted(&[&a.community], valid_from, None);
-                    tally.enter(&a.community, counted, &cell::population(facts.residence_status, facts.sex));
+                    tally.enter_person(&a.community, counted, facts.residence_status, facts.sex, facts.birth_date);
                     let stamp = VersionStamp {
                         version: 1,
                         valid_from,

@@ -3,3 +3,4 @@
 mod verification;
 
 pub use verification::Verification;
+pub(crate) use verification::verify_in;

@@ -43,67 +43,7 @@ impl Registry<'_> {
         let txn = self.store.db.begin().await?;
         let current = current_resident(&txn, county, resident_id).await?;
         self.require_scope(&current.community, "居民 / resident")?;
-        if date < current.facts.birth_date {
-            return Err(StoreError::Invalid(format!(
-                "核实日期{date}早于出生日期 / verification date {date} is before the date of birth"
-            )));
-        }
-        // The report counts each resident once per month (and community) they were verified in.
-        let counted = Locks::under(&txn, &current.community).await?.counted(&[&current.community], date, None);
-        let mut already = Query::select();
-        already
-            .column("id")
-            .from("resident_verification")
-            .and_where(Expr::col("county_code").eq(county.as_str()))
-            .and_where(Expr::col("resident_id").eq(resident_id))
-            .and_where(Expr::col("community_code").eq(current.community.as_str()))
-            .and_where(Expr::col("counted_in").eq(counted.key()))
-            .limit(1);
-        if txn.query_one(&already).await?.is_none() {
-            let mut tally = Tally::default();
-            tally.add(&current.community, counted, cell::VERIFIED, 1);
-            write_tally(&txn, &mut tally).await?;
-        }
-        txn.execute(
-            Query::insert()
-                .into_table("resident_verification")
-                .columns([
-                    "county_code",
-                    "id",
-                    "resident_id",
-                    "verified_on",
-                    "method",
-                    "recorded_at",
-                    "recorded_by",
-                    "community_code",
-                    "counted_in",
-                ])
-                .values_panic([
-                    county.as_str().into(),
-                    Uuid::now_v7().into(),
-                    resident_id.into(),
-                    date.into(),
-                    method.key().into(),
-                    OffsetDateTime::now_utc().into(),
-                    recorded_by.into(),
-                    current.community.as_str().into(),
-                    counted.key().into(),
-                ]),
-        )
-        .await?;
-        txn.execute(
-            Query::update()
-                .table("resident")
-                .value("last_verified_on", date)
-                .and_where(Expr::col("county_code").eq(county.as_str()))
-                .and_where(Expr::col("id").eq(resident_id))
-                .cond_where(
-                    Cond::any()
-                        .add(Expr::col("last_verified_on").is_null())
-                        .add(Expr::col("last_verified_on").lt(date)),
-                ),
-        )
-        .await?;
+        verify_in(&txn, &current, date, method, recorded_by).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -201,3 +141,74 @@ impl Registry<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// Records a verification inside a caller's transaction (the resident is loaded and in
+/// scope): the row, the statistics cell, the last-verified date.
+pub(crate) async fn verify_in(
+    txn: &sea_orm::DatabaseTransaction,
+    current: &crate::registry::ResidentVersion,
+    date: Date,
+    method: VerificationMethod,
+    recorded_by: &str,
+) -> StoreResult<()> {
+    if date < current.facts.birth_date {
+        return Err(StoreError::Invalid(format!(
+            "核实日期{date}早于出生日期 / verification date {date} is before the date of birth"
+        )));
+    }
+    // The report counts each resident once per month (and community) they were verified in.
+    let counted = Locks::under(txn, &current.community).await?.counted(&[&current.community], date, None);
+    let mut already = Query::select();
+    already
+        .column("id")
+        .from("resident_verification")
+        .and_where(Expr::col("county_code").eq(current.county.as_str()))
+        .and_where(Expr::col("resident_id").eq(current.resident_id))
+        .and_where(Expr::col("community_code").eq(current.community.as_str()))
+        .and_where(Expr::col("counted_in").eq(counted.key()))
+        .limit(1);
+    if txn.query_one(&already).await?.is_none() {
+        let mut tally = Tally::default();
+        tally.add(&current.community, counted, cell::VERIFIED, 1);
+        write_tally(txn, &mut tally).await?;
+    }
+    txn.execute(
+        Query::insert()
+            .into_table("resident_verification")
+            .columns([
+                "county_code",
+                "id",
+                "resident_id",
+                "verified_on",
+                "method",
+                "recorded_at",
+                "recorded_by",
+                "community_code",
+                "counted_in",
+            ])
+            .values_panic([
+                current.county.as_str().into(),
+                Uuid::now_v7().into(),
+                current.resident_id.into(),
+                date.into(),
+                method.key().into(),
+                OffsetDateTime::now_utc().into(),
+                recorded_by.into(),
+                current.community.as_str().into(),
+                counted.key().into(),
+            ]),
+    )
+    .await?;
+    txn.execute(
+        Query::update()
+            .table("resident")
+            .value("last_verified_on", date)
+            .and_where(Expr::col("county_code").eq(current.county.as_str()))
+            .and_where(Expr::col("id").eq(current.resident_id))
+            .cond_where(
+                Cond::any().add(Expr::col("last_verified_on").is_null()).add(Expr::col("last_verified_on").lt(date)),
+            ),
+    )
+    .await?;
+    Ok(())
+}

@@ -563,8 +563,14 @@ pub(crate) async fn append_resident_version(
         .await?;
     let stamp = next_stamp(&current.stamp, valid_from, recorded_by, counted);
     insert_resident_version(txn, &current.county, current.resident_id, &stamp, facts, community).await?;
-    tally.leave(&current.community, counted, &cell::population(current.facts.residence_status, current.facts.sex));
-    tally.enter(community, counted, &cell::population(facts.residence_status, facts.sex));
+    tally.leave_person(
+        &current.community,
+        counted,
+        current.facts.residence_status,
+        current.facts.sex,
+        current.facts.birth_date,
+    );
+    tally.enter_person(community, counted, facts.residence_status, facts.sex, facts.birth_date);
     Ok((stamp.version, counted))
 }
 
@@ -600,7 +606,7 @@ pub(crate) async fn insert_new_resident(
         counted_to: None,
     };
     insert_resident_version(txn, county, id, &stamp, facts, community).await?;
-    tally.enter(community, counted, &cell::population(facts.residence_status, facts.sex));
+    tally.enter_person(community, counted, facts.residence_status, facts.sex, facts.birth_date);
     Ok((id, counted))
 }
 
@@ -633,7 +639,13 @@ pub(crate) async fn exit_resident(
             ]),
     )
     .await?;
-    tally.leave(&current.community, counted, &cell::population(current.facts.residence_status, current.facts.sex));
+    tally.leave_person(
+        &current.community,
+        counted,
+        current.facts.residence_status,
+        current.facts.sex,
+        current.facts.birth_date,
+    );
     Ok(counted)
 }
 

@@ -190,7 +190,13 @@ impl Registry<'_> {
                         let valid_from = member.arrival_date.unwrap_or(member.birth_date);
                         let counted = locks.counted(&[&community.code], valid_from, None);
                         let stamp = VersionStamp { valid_from, counted_from: counted, ..stamp.clone() };
-                        tally.enter(&community.code, counted, &cell::population(facts.residence_status, facts.sex));
+                        tally.enter_person(
+                            &community.code,
+                            counted,
+                            facts.residence_status,
+                            facts.sex,
+                            facts.birth_date,
+                        );
                         resident_versions.rows.push(
                             [c.into(), resident_id.into()]
                                 .into_iter()

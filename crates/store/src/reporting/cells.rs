@@ -116,10 +116,11 @@ pub(crate) async fn opening_month(db: &impl ConnectionTrait, county: &DivisionCo
     Ok(opening)
 }
 
-/// Stock cell names (for the start-of-period sums).
+/// Stock cell names (for the start-of-period sums); see `cell::is_stock`.
 fn stock_condition() -> sea_orm::sea_query::Cond {
     sea_orm::sea_query::Cond::any()
         .add(Expr::col("indicator").like("population.%"))
+        .add(Expr::col("indicator").like("cohort.%"))
         .add(Expr::col("indicator").eq(cell::HOUSEHOLDS))
 }
 

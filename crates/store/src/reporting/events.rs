@@ -261,8 +261,23 @@ impl Reporting<'_> {
     /// urgent one notifies the street office at once.
     pub async fn submit(&self, new: &NewEvent, actor: Actor<'_>, today: Date) -> StoreResult<Uuid> {
         let txn = self.store.db.begin().await?;
-        let subject = self.subject(&txn, new, today).await?;
-        let deadlines = deadlines(&txn).await?;
+        let id = self.submit_in(&txn, new, actor, today).await?;
+        txn.commit().await?;
+        Ok(id)
+    }
+
+    /// [`Self::submit`] inside a caller's transaction (bulk loads of synthetic history).
+    /// The checks run before anything is written, so a refused event leaves the
+    /// transaction usable.
+    pub(crate) async fn submit_in(
+        &self,
+        txn: &DatabaseTransaction,
+        new: &NewEvent,
+        actor: Actor<'_>,
+        today: Date,
+    ) -> StoreResult<Uuid> {
+        let subject = self.subject(txn, new, today).await?;
+        let deadlines = deadlines(txn).await?;
         let state = decide(EventState::Submitted, actor.role, EventAction::Submit, None)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let id = Uuid::now_v7();
@@ -296,15 +311,13 @@ impl Reporting<'_> {
             now.into(),
         ];
         txn.execute(Query::insert().into_table("change_event").columns(EVENT_COLUMNS).values_panic(values)).await?;
-        add_step(&txn, &new.county, id, actor.username, EventAction::Submit, EventState::Submitted, state, None)
-            .await?;
+        add_step(txn, &new.county, id, actor.username, EventAction::Submit, EventState::Submitted, state, None).await?;
         if new.urgent {
-            notify_street(&txn, &new.county, id, &subject.community, new.details.kind()).await?;
+            notify_street(txn, &new.county, id, &subject.community, new.details.kind()).await?;
         }
         if state == EventState::Accepted {
-            self.accept(&txn, &new.county, id, actor).await?;
+            self.accept(txn, &new.county, id, actor).await?;
         }
-        txn.commit().await?;
         Ok(id)
     }
 
@@ -366,9 +379,26 @@ impl Reporting<'_> {
             return Err(invalid("审核只能通过或退回", "a review approves or returns"));
         }
         let txn = self.store.db.begin().await?;
-        let event = self.event_in(&txn, county, id).await?;
+        let state = self.decide_in(&txn, county, id, action, reason, actor, today).await?;
+        txn.commit().await?;
+        Ok(state)
+    }
+
+    /// [`Self::decide`] inside a caller's transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn decide_in(
+        &self,
+        txn: &DatabaseTransaction,
+        county: &DivisionCode,
+        id: Uuid,
+        action: EventAction,
+        reason: Option<&str>,
+        actor: Actor<'_>,
+        today: Date,
+    ) -> StoreResult<EventState> {
+        let event = self.event_in(txn, county, id).await?;
         let state = decide(event.state, actor.role, action, reason).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let deadlines = deadlines(&txn).await?;
+        let deadlines = deadlines(txn).await?;
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         txn.execute(
             Query::update()
@@ -382,11 +412,10 @@ impl Reporting<'_> {
                 .and_where(Expr::col("id").eq(id)),
         )
         .await?;
-        add_step(&txn, county, id, actor.username, action, event.state, state, reason).await?;
+        add_step(txn, county, id, actor.username, action, event.state, state, reason).await?;
         if state == EventState::Accepted {
-            self.accept(&txn, county, id, actor).await?;
+            self.accept(txn, county, id, actor).await?;
         }
-        txn.commit().await?;
         Ok(state)
     }
 

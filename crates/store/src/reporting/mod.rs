@@ -6,7 +6,9 @@
 mod approval;
 pub(crate) mod cells;
 mod events;
+pub mod files;
 mod recompute;
+mod synthetic;
 
 use jiceng_domain::org::{DivisionCode, Role, Scope};
 use jiceng_domain::reporting::{Deadlines, Month, Period, PeriodReport};
@@ -18,6 +20,7 @@ use uuid::Uuid;
 pub use approval::{ApprovalStatus, ChildApproval};
 pub use events::{Attachment, ChangeEvent, EventStep, NewEvent};
 pub use recompute::{Difference, VerifyOutcome};
+pub use synthetic::{HistoryPlan, HistorySummary};
 
 use crate::Store;
 use crate::error::{StoreError, StoreResult};
@@ -135,6 +138,29 @@ impl Reporting<'_> {
                 })
             })
             .collect()
+    }
+
+    /// Counties whose statistics have been opened (they hold figures).
+    pub async fn counties_with_figures(&self) -> StoreResult<Vec<DivisionCode>> {
+        let q =
+            Query::select().column("county_code").from("report_opening").order_by("county_code", Order::Asc).to_owned();
+        self.store
+            .db
+            .query_all(&q)
+            .await?
+            .iter()
+            .map(|r| {
+                let code: String = r.try_get("", "county_code")?;
+                crate::error::decode("report_opening", "county_code", &code, DivisionCode::parse)
+            })
+            .collect()
+    }
+
+    /// Whether any event has been reported under `node`.
+    pub async fn has_events(&self, node: &DivisionCode) -> StoreResult<bool> {
+        let mut q = Query::select();
+        q.column("id").from("change_event").cond_where(crate::registry::subtree(node, "community_code")).limit(1);
+        Ok(self.store.db.query_one(&q).await?.is_some())
     }
 
     pub async fn mark_read(&self, id: Uuid) -> StoreResult<()> {

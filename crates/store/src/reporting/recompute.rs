@@ -144,6 +144,15 @@ fn verified_query(node: &DivisionCode, months: Option<(Month, Month)>) -> Select
     q
 }
 
+/// The year of `birth_date` as an integer, in each database's dialect.
+fn birth_year(postgres: bool) -> &'static str {
+    if postgres {
+        "CAST(EXTRACT(YEAR FROM birth_date) AS INTEGER)"
+    } else {
+        "CAST(substr(birth_date, 1, 4) AS INTEGER)"
+    }
+}
+
 impl Reporting<'_> {
     /// Every cell of `node`'s subtree, recomputed from versions, exits, events and
     /// verifications (GROUP BY over the registry).
@@ -177,6 +186,31 @@ impl Reporting<'_> {
                         cell::HOUSEHOLDS.to_string()
                     };
                     tally.add(&c, m, &name, sign * n);
+                }
+                if stock_is_people {
+                    let year = birth_year(self.store.is_postgres());
+                    let mut q = Query::select();
+                    q.column("community_code")
+                        .column(column)
+                        .column("sex")
+                        .expr_as(Expr::cust(year), "birth_year")
+                        .expr_as(Expr::cust("COUNT(*)"), "n")
+                        .from(table)
+                        .and_where(Expr::col(column).is_not_null())
+                        .cond_where(subtree(node, "community_code"))
+                        .add_group_by([
+                            Expr::col("community_code"),
+                            Expr::col(column),
+                            Expr::col("sex"),
+                            Expr::cust(year),
+                        ]);
+                    for r in db.query_all(&q).await? {
+                        let sex: String = r.try_get("", "sex")?;
+                        let sex = decode_opt("resident_version", "sex", &sex, Sex::from_key)?;
+                        let y: i32 = r.try_get("", "birth_year")?;
+                        let n: i64 = r.try_get("", "n")?;
+                        tally.add(&code(&r, "community_code")?, month(&r, column)?, &cell::cohort(sex, y), sign * n);
+                    }
                 }
             }
         }
@@ -246,6 +280,20 @@ impl Reporting<'_> {
             for r in db.query_all(&q).await? {
                 let (status, sex) = status_sex(&r)?;
                 cells.insert(cell::population(status, sex), r.try_get("", "n")?);
+            }
+            let year = birth_year(self.store.is_postgres());
+            let mut q = Query::select();
+            q.column("sex")
+                .expr_as(Expr::cust(year), "birth_year")
+                .expr_as(Expr::cust("COUNT(*)"), "n")
+                .from("resident_version")
+                .cond_where(subtree(node, "community_code"))
+                .cond_where(held_at(m))
+                .add_group_by([Expr::col("sex"), Expr::cust(year)]);
+            for r in db.query_all(&q).await? {
+                let sex: String = r.try_get("", "sex")?;
+                let sex = decode_opt("resident_version", "sex", &sex, Sex::from_key)?;
+                cells.insert(cell::cohort(sex, r.try_get("", "birth_year")?), r.try_get("", "n")?);
             }
             let mut q = Query::select();
             q.expr_as(Expr::cust("COUNT(*)"), "n")
