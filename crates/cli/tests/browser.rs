@@ -47,23 +47,52 @@ fn jiceng(db: &str, args: &[&str], stdin: &str) {
     assert!(out.status.success(), "jiceng {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-#[tokio::test]
-async fn a_grid_worker_finds_and_edits_a_resident_in_chromium() {
+/// Chromium's path and the story directory, or `None` after a loud skip.
+fn browser_setup() -> Option<(String, PathBuf)> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !Path::new(&chromium).exists() {
-        return skip_or_fail("chromium", &format!("{chromium} not found (apt-get install chromium)"));
+        skip_or_fail("chromium", &format!("{chromium} not found (apt-get install chromium)"));
+        return None;
     }
     if !have("node") || !have("npm") {
-        return skip_or_fail("node", "node and npm are needed for the browser tests");
+        skip_or_fail("node", "node and npm are needed for the browser tests");
+        return None;
     }
     let browser_dir = workspace().join("tests/browser");
     if !browser_dir.join("node_modules/playwright-core").exists() {
         let status =
             Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix"]).arg(&browser_dir).status().unwrap();
         if !status.success() {
-            return skip_or_fail("playwright-core", "npm ci in tests/browser failed");
+            skip_or_fail("playwright-core", "npm ci in tests/browser failed");
+            return None;
         }
     }
+    Some((chromium, browser_dir))
+}
+
+/// Starts `jiceng serve` on the database and returns it with its URL.
+fn serve(db: &str) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jiceng"))
+        .args(["--db", db, "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .split("http://")
+        .nth(1)
+        .map(|rest| format!("http://{}", rest.trim().trim_end_matches('/')))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    (server, url)
+}
+
+#[tokio::test]
+async fn a_grid_worker_finds_and_edits_a_resident_in_chromium() {
+    let Some((chromium, browser_dir)) = browser_setup() else { return };
 
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("browser.db");
@@ -80,21 +109,7 @@ async fn a_grid_worker_finds_and_edits_a_resident_in_chromium() {
     store.close().await.unwrap();
     let initials = jiceng_domain::registry::pinyin::name_initials(resident.facts.name.as_str());
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jiceng"))
-        .args(["--db", db, "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .split("http://")
-        .nth(1)
-        .map(|rest| format!("http://{}", rest.trim().trim_end_matches('/')))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let (server, url) = serve(db);
 
     let shots = workspace().join("target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -120,4 +135,69 @@ async fn a_grid_worker_finds_and_edits_a_resident_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(shots.join("resident.png").exists());
+}
+
+/// Last month's report approved in the browser from a community up to the district:
+/// the specialist, then the street office, then the district bureau. Every other
+/// community and street is approved beforehand through the store, so the chain has
+/// exactly one path left to walk.
+#[tokio::test]
+async fn a_month_is_approved_from_community_to_district_in_chromium() {
+    let Some((chromium, browser_dir)) = browser_setup() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("approval.db");
+    let db = db_path.to_str().unwrap();
+    jiceng(db, &["demo", "--no-serve", "--residents", "3000", "--seed", "5"], "");
+    let community = "440307003002";
+    let street = "440307003";
+    jiceng(db, &["user", "add", "zhuan", "--role", "specialist", "--scope", community], "password-c\n");
+    jiceng(db, &["user", "add", "jie", "--role", "street", "--scope", street], "password-s\n");
+    jiceng(db, &["user", "add", "qu", "--role", "district", "--scope", "440307"], "password-d\n");
+
+    let today = time::OffsetDateTime::now_utc().date();
+    let month = jiceng_domain::reporting::Month::of(today).previous();
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&db_path)).await.unwrap();
+    let reporting = store.reporting();
+    let county = DivisionCode::parse("440307").unwrap();
+    let specialist = jiceng_store::reporting::Actor { username: "setup", role: Role::Specialist };
+    let street_office = jiceng_store::reporting::Actor { username: "setup", role: Role::Street };
+    for town in reporting.approval_status(&county, month).await.unwrap().children {
+        let status = reporting.approval_status(&town.node, month).await.unwrap();
+        for c in status.children.iter().filter(|c| c.has_data && c.node.as_str() != community) {
+            reporting.approve(&c.node, month, specialist, today).await.unwrap();
+        }
+        if town.has_data && town.node.as_str() != street {
+            reporting.approve(&town.node, month, street_office, today).await.unwrap();
+        }
+    }
+    let before = reporting.report(&county, jiceng_domain::reporting::Period::Month(month)).await.unwrap();
+    store.close().await.unwrap();
+
+    let (server, url) = serve(db);
+    let shots = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(browser_dir.join("approval.mjs"))
+        .env("JICENG_URL", &url)
+        .env("CHROMIUM", &chromium)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("MONTH", month.to_string())
+        .env("COMMUNITY", community)
+        .env("STREET", street)
+        .env("COUNTY", "440307")
+        .env("BIRTHS", before.count("births").to_string())
+        .output()
+        .unwrap();
+    drop(server);
+    assert!(
+        out.status.success(),
+        "approval story failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&db_path)).await.unwrap();
+    let status = store.reporting().approval_status(&county, month).await.unwrap();
+    assert_eq!(status.approved.map(|a| a.0).as_deref(), Some("qu"));
+    assert!(store.reporting().verify(&county).await.unwrap().differences.is_empty());
+    store.close().await.unwrap();
 }

@@ -6,6 +6,7 @@ pub mod exchange;
 pub mod org;
 pub mod page;
 pub mod registry;
+pub mod reporting;
 
 use std::net::SocketAddr;
 
@@ -68,6 +69,19 @@ pub const ROUTES: &[&str] = &[
     "/imports/{id}",
     "/imports/{id}/errors",
     "/regions/{code}/export",
+    "/events",
+    "/events/decisions",
+    "/events/new",
+    "/events/{county}/{id}",
+    "/events/{county}/{id}/decision",
+    "/events/{county}/{id}/resubmit",
+    "/events/{county}/{id}/attachments",
+    "/events/{county}/{id}/attachments/{attachment}",
+    "/reports",
+    "/reports/{code}",
+    "/reports/{code}/approval",
+    "/reports/{code}/export",
+    "/api/reports/{code}",
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -121,6 +135,23 @@ pub fn router(state: AppState) -> Router {
         .route("/imports/{id}", get(exchange::pages::job))
         .route("/imports/{id}/errors", get(exchange::pages::error_file))
         .route("/regions/{code}/export", get(exchange::pages::export))
+        .route("/events", get(reporting::events::queue))
+        .route("/events/decisions", post(reporting::events::decide_many))
+        .route("/events/new", get(reporting::events::new_event_page).post(reporting::events::submit_event))
+        .route("/events/{county}/{id}", get(reporting::events::event))
+        .route("/events/{county}/{id}/decision", post(reporting::events::decide_one))
+        .route("/events/{county}/{id}/resubmit", post(reporting::events::resubmit))
+        .route(
+            "/events/{county}/{id}/attachments",
+            post(reporting::events::attach)
+                .layer(axum::extract::DefaultBodyLimit::max(reporting::events::ATTACHMENT_LIMIT)),
+        )
+        .route("/events/{county}/{id}/attachments/{attachment}", get(reporting::events::attachment))
+        .route("/reports", get(reporting::reports::reports_home))
+        .route("/reports/{code}", get(reporting::reports::report))
+        .route("/reports/{code}/approval", post(reporting::reports::approval))
+        .route("/reports/{code}/export", get(reporting::reports::export))
+        .route("/api/reports/{code}", get(api::reporting::report))
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

@@ -347,6 +347,29 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
         let (r, h, g, b) = (other.resident_id, other.facts.household_id, grid.id, building.id);
         let admin_b = store.users().by_username("worker_b").await.unwrap().unwrap().id;
         let job = uuid::Uuid::now_v7();
+        // A change event about B's resident, with an attachment.
+        let worker_b = jiceng_store::reporting::Actor { username: "worker_b", role: Role::GridWorker };
+        let event = store
+            .reporting()
+            .submit(
+                &jiceng_store::reporting::NewEvent {
+                    county: code("440307"),
+                    resident_id: Some(other.resident_id),
+                    occurred_on: time::OffsetDateTime::now_utc().date(),
+                    urgent: false,
+                    evidence: String::new(),
+                    details: jiceng_domain::reporting::EventDetails::Marriage { partner: None },
+                },
+                worker_b,
+                time::OffsetDateTime::now_utc().date(),
+            )
+            .await
+            .unwrap();
+        let attachment = store
+            .reporting()
+            .attach(&code("440307"), event, "证明.pdf", "application/pdf", b"%PDF", worker_b)
+            .await
+            .unwrap();
         let gets = [
             "/admin/users".to_string(),
             "/regions/440307003004".to_string(),
@@ -370,6 +393,13 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             format!("/api/residents/440307/{r}?purpose=verification"),
             format!("/api/residents/440307/{r}/history?purpose=verification"),
             format!("/api/households/440307/{h}"),
+            "/events?node=440307003004".to_string(),
+            format!("/events/new?county=440307&resident={r}&kind=death"),
+            format!("/events/440307/{event}"),
+            format!("/events/440307/{event}/attachments/{attachment}"),
+            "/reports/440307003004?period=2026-10".to_string(),
+            "/reports/440307003004/export?period=2026-10&format=csv".to_string(),
+            "/api/reports/440307003004?period=2026-10".to_string(),
         ];
         let posts = [
             (
@@ -394,6 +424,18 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 format!("csrf={csrf}&building={b}&unit_no=1&floor_no=1&room_no=109&valid_from=2026-11-20"),
             ),
             (format!("/admin/users/{admin_b}"), format!("csrf={csrf}&action=reset")),
+            (
+                "/events/decisions".to_string(),
+                format!("csrf={csrf}&action=approve&id=440307:{event}&node=440307003002"),
+            ),
+            (
+                "/events/new".to_string(),
+                format!("csrf={csrf}&county=440307&resident={r}&kind=death&occurred_on=2026-11-20"),
+            ),
+            (format!("/events/440307/{event}/decision"), format!("csrf={csrf}&action=approve")),
+            (format!("/events/440307/{event}/resubmit"), format!("csrf={csrf}&occurred_on=2026-11-20")),
+            (format!("/events/440307/{event}/attachments"), format!("csrf={csrf}")),
+            ("/reports/440307003004/approval".to_string(), format!("csrf={csrf}&month=2026-10&action=approve")),
         ];
         let json_posts = [
             (format!("/api/residents/440307/{r}"), r#"{"valid_from":"2026-11-20","phone":"13900000000"}"#),
@@ -415,6 +457,8 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                     .replace(&b.to_string(), "{id}")
                     .replace(&admin_b.to_string(), "{id}")
                     .replace(&job.to_string(), "{id}")
+                    .replace(&attachment.to_string(), "{attachment}")
+                    .replace(&event.to_string(), "{id}")
                     .replace("440307003004", "{code}")
                     .replace("/440307/", "/{county}/")
             })
@@ -435,6 +479,8 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 // The upload form; rows of other communities are rejected (upload test).
                 "/imports",
                 "/account/password",
+                // Redirects to the user's own area's report.
+                "/reports",
             ]
             .contains(route);
             assert!(open || covered.contains(*route), "route {route} is not exercised by the scope test");

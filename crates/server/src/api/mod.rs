@@ -3,6 +3,7 @@
 //! session's CSRF token in the `X-CSRF-Token` header. Described at `/api/openapi.json`.
 
 pub mod registry;
+pub mod reporting;
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -72,6 +73,7 @@ pub type ApiResult<T> = Result<Json<T>, ApiError>;
         registry::record_exit,
         registry::record_verification,
         registry::household,
+        reporting::report,
     ),
     components(schemas(
         ApiErrorBody,
@@ -84,6 +86,7 @@ pub type ApiResult<T> = Result<Json<T>, ApiError>;
         registry::VerificationRequest,
         registry::VerificationStatus,
         registry::HouseholdRecord,
+        reporting::ReportRecord,
     ))
 )]
 pub struct ApiDoc;

@@ -87,7 +87,11 @@ pub(crate) fn parse_code(code: &str) -> AppResult<DivisionCode> {
     DivisionCode::parse(code).map_err(|e| AppError::BadRequest(e.to_string()))
 }
 
-async fn division_crumbs(state: &AppState, user: &CurrentUser, code: &DivisionCode) -> AppResult<Vec<Crumb>> {
+pub(crate) async fn division_crumbs(
+    state: &AppState,
+    user: &CurrentUser,
+    code: &DivisionCode,
+) -> AppResult<Vec<Crumb>> {
     let path = state.store.divisions().path(code).await?;
     Ok(path
         .into_iter()
@@ -514,6 +518,10 @@ struct ResidentPage {
     /// Confirmations recorded in jiceng: date, how, by whom.
     verifications: Vec<(String, &'static str, String)>,
     today: String,
+    /// Change events about this person not yet accepted (shown as pending).
+    pending: Vec<(String, String)>,
+    county: String,
+    id: String,
 }
 
 #[derive(Template)]
@@ -691,6 +699,9 @@ pub async fn resident(
         verification_methods: VerificationMethod::ALL.iter().map(|m| (m.key(), user.lang.label(*m))).collect(),
         verifications,
         today: today().to_string(),
+        pending: crate::reporting::events::pending_lines(&state, &user, &county, id).await?,
+        county: county.to_string(),
+        id: id.to_string(),
     })?
     .into_response())
 }

@@ -351,6 +351,20 @@ impl Registry<'_> {
         self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
     }
 
+    /// The current version of the household with this number (户编号), if in scope.
+    pub async fn household_by_number(
+        &self,
+        county: &DivisionCode,
+        household_no: &str,
+    ) -> StoreResult<Option<HouseholdVersion>> {
+        let mut q = household_select();
+        q.and_where(Expr::col(("h", "county_code")).eq(county.as_str()))
+            .and_where(Expr::col(("h", "household_no")).eq(household_no.trim()))
+            .and_where(Expr::col(("v", "valid_to")).is_null())
+            .cond_where(self.in_scope(("v", "community_code")));
+        self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
+    }
+
     pub async fn household_as_of(
         &self,
         county: &DivisionCode,
