@@ -55,6 +55,7 @@ try {
   await approve(await as('zhuan', 'password-c'), env('COMMUNITY'), 'approval-community.png');
   await approve(await as('jie', 'password-s'), env('STREET'), 'approval-street.png');
   await approve(district, env('COUNTY'), 'approval-district.png');
+  await district.screenshot({ path: `${shots}/report.png` });
 
   // Approved and locked: the community can no longer reopen while its parents are approved.
   const specialist = await as('zhuan', 'password-c');

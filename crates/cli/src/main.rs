@@ -223,6 +223,12 @@ enum BenchCommand {
 
 #[derive(Subcommand)]
 enum ReportCommand {
+    /// 上报与审核时限（天）：不带参数时打印 / reporting and review deadlines in days (printed without --set)
+    Deadlines {
+        /// 步骤=天数，如 report=2、community=7、street=30、district=30 / STEP=DAYS
+        #[arg(long, value_name = "STEP=DAYS")]
+        set: Vec<String>,
+    },
     /// 用登记库重算全部统计格并逐格核对；一致时退出码为0，否则为1
     /// / recompute every report cell from the registry and compare: exit 0 when all agree, 1 otherwise
     Verify {
@@ -403,6 +409,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let agree = reporting::report::verify(&store, &nodes, json).await?;
             store.close().await?;
             return Ok(if agree { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Command::Report { command: Some(ReportCommand::Deadlines { set }), .. } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            for pair in &set {
+                let (step, days) = pair
+                    .split_once('=')
+                    .and_then(|(s, d)| d.trim().parse::<i64>().ok().map(|d| (s.trim(), d)))
+                    .with_context(|| format!("--set {pair}：应为 步骤=天数 / expected STEP=DAYS"))?;
+                store.reporting().set_deadline(step, days).await?;
+            }
+            let d = store.reporting().deadlines().await?;
+            println!("report    {:>3} 天 days  上报（自发生之日）/ to report, from the day it happened", d.report_days);
+            println!("community {:>3} 天 days  社区审核 / community review", d.community_days);
+            println!("street    {:>3} 天 days  街道确认 / street confirmation", d.street_days);
+            println!("district  {:>3} 天 days  区县接收 / district acceptance", d.district_days);
+            store.close().await?;
         }
         Command::Report { command: None, node, period, format, out } => {
             let (Some(node), Some(period)) = (node, period) else {

@@ -108,6 +108,43 @@ async fn demo_builds_a_database_and_users_can_be_added() {
         let out = run(&["demo", "--no-serve", "--residents", "3000"], None);
         assert!(stdout(&out).contains("跳过生成"), "{label}: {}", stdout(&out));
 
+        // A year of events went through the chain; the figures agree with the registry,
+        // and the JSON report is one object keyed by the stable indicator names.
+        let out = run(&["report", "verify"], None);
+        assert!(out.status.success(), "{label}: {}{}", stdout(&out), stderr(&out));
+        assert!(stdout(&out).contains("agree with the registry"), "{label}: {}", stdout(&out));
+        let month = jiceng_domain::reporting::Month::of(time::OffsetDateTime::now_utc().date()).previous().to_string();
+        let out = run(&["report", "--node", "440307", "--period", &month, "--format", "json"], None);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        let figures: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+        for (key, _, _) in jiceng_domain::reporting::INDICATORS {
+            assert!(figures.contains_key(*key), "{label}: {key} missing from the JSON report");
+        }
+        assert!(figures["events.accepted"].as_i64().unwrap() > 0, "{label}: last month has accepted events");
+        assert_eq!(
+            figures["population.end"].as_i64().unwrap() - figures["population.start"].as_i64().unwrap(),
+            figures["births"].as_i64().unwrap() + figures["moves_in"].as_i64().unwrap()
+                - figures["deaths"].as_i64().unwrap()
+                - figures["moves_out"].as_i64().unwrap()
+                + figures["other_changes"].as_i64().unwrap(),
+            "{label}: the balance holds"
+        );
+        let xlsx = dir.path().join(format!("report-{label}.xlsx"));
+        let out = run(
+            &["report", "--node", "440307", "--period", &month, "--format", "xlsx", "--out", xlsx.to_str().unwrap()],
+            None,
+        );
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        assert!(std::fs::read(&xlsx).unwrap().starts_with(b"PK"));
+        let out = run(&["report", "deadlines", "--set", "community=5"], None);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        assert!(stdout(&out).contains("community   5"), "{label}: {}", stdout(&out));
+        let out = run(&["report", "deadlines", "--set", "mayor=5"], None);
+        assert_eq!(out.status.code(), Some(2), "{label}: unknown step");
+        let out = run(&["report", "--node", "440307", "--period", "2026-13"], None);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("period"), "{label}: {}", stderr(&out));
+
         let out = run(
             &["user", "add", "wang", "--role", "grid_worker", "--scope", "440307003002"],
             Some("secret-password\n"),
