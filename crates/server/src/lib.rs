@@ -24,12 +24,15 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Uploads being imported, and where their files are kept.
     pub imports: exchange::ImportJobs,
+    /// Place names for 户籍地 columns, read from the division data on the first upload
+    /// and kept for the server's life.
+    pub places: std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<jiceng_store::exchange::PlaceIndex>>>,
 }
 
 impl AppState {
     pub fn new(store: Store, secure_cookies: bool) -> AppState {
         let dir = std::env::temp_dir().join(format!("jiceng-imports-{}", std::process::id()));
-        AppState { store, secure_cookies, imports: exchange::ImportJobs::new(dir) }
+        AppState { store, secure_cookies, imports: exchange::ImportJobs::new(dir), places: Default::default() }
     }
 }
 

@@ -766,7 +766,8 @@ impl Client {
 
 fn summary_count(body: &str, key: &str) -> u64 {
     let marker = format!("data-key=\"{key}\">");
-    let start = body.find(&marker).expect("a summary card") + marker.len();
+    let Some(start) = body.find(&marker) else { panic!("no summary card {key} in {body}") };
+    let start = start + marker.len();
     let rest = &body[start..];
     let b = rest.find("<b>").unwrap() + 3;
     rest[b..].split('<').next().unwrap().parse().unwrap()

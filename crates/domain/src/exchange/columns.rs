@@ -65,33 +65,25 @@ impl Column {
         Column::LastVerified,
     ];
 
-    pub const ALL: [Column; 25] = [
-        Column::HouseholdNo,
-        Column::CommunityCode,
-        Column::Community,
-        Column::Grid,
-        Column::Building,
-        Column::Unit,
-        Column::Floor,
-        Column::Room,
-        Column::Name,
-        Column::Sex,
-        Column::IdNumber,
-        Column::IdMissingReason,
-        Column::BirthDate,
-        Column::Ethnicity,
-        Column::Phone,
-        Column::RegisteredResidence,
-        Column::Relationship,
-        Column::ResidenceStatus,
-        Column::ArrivalDate,
-        Column::MaritalStatus,
-        Column::LastVerified,
-        Column::CurrentAddress,
-        Column::SerialNo,
-        Column::ErrorColumns,
-        Column::ErrorReason,
-    ];
+    /// Columns read but never written: a current-address note, a row number, and the
+    /// two columns an error file adds.
+    pub const RECOGNISED_ONLY: [Column; 4] =
+        [Column::CurrentAddress, Column::SerialNo, Column::ErrorColumns, Column::ErrorReason];
+
+    /// Every column recognised in a header: the exported ones, then the recognised-only.
+    pub const ALL: [Column; 25] = {
+        let mut all = [Column::HouseholdNo; 25];
+        let mut i = 0;
+        while i < Column::EXPORTED.len() {
+            all[i] = Column::EXPORTED[i];
+            i += 1;
+        }
+        while i < all.len() {
+            all[i] = Column::RECOGNISED_ONLY[i - Column::EXPORTED.len()];
+            i += 1;
+        }
+        all
+    };
 
     /// The Chinese header jiceng writes.
     pub fn header_zh(self) -> &'static str {

@@ -125,6 +125,9 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
                         .await
                         .map_err(|e| AppError::Internal(e.to_string()))?;
                 }
+                // tokio's File writes on a blocking thread: without a flush the last chunk
+                // may land after the import has started reading (seen as a missing header).
+                tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| AppError::Internal(e.to_string()))?;
                 saved = Some((name, path));
             }
             _ => {}
@@ -155,9 +158,19 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
     let job_state = state.clone();
     tokio::spawn(async move {
         let jobs = &job_state.imports;
-        let places = match PlaceIndex::from_reference() {
-            Ok(p) => p,
-            Err(e) => return jobs.set_state(id, JobState::Failed(e.to_string())),
+        let places = job_state
+            .places
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(PlaceIndex::from_reference)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        let places = match places {
+            Ok(p) => p.clone(),
+            Err(e) => return jobs.set_state(id, JobState::Failed(e)),
         };
         let registry = job_state.store.registry_in(&scope);
         let result = import_file(registry, &path, &options, &places, |p| {

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::files::{FileError, ResidentFileReader};
 use crate::Store;
 use crate::error::{StoreError, StoreResult};
+use crate::registry::rows::{HOUSEHOLD_LOCATION_COLUMNS, RESIDENT_FACT_COLUMNS, VERSION_COLUMNS};
 
 /// One INSERT's SQL, built once; rows are bound to it (the driver prepares it once).
 struct Prepared {
@@ -68,57 +69,19 @@ pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u6
     );
     let household =
         Prepared::new(store, "household", &["county_code", "id", "household_no", "created_at", "created_by"]);
-    let household_version = Prepared::new(
-        store,
-        "household_version",
-        &[
-            "county_code",
-            "household_id",
-            "version",
-            "valid_from",
-            "valid_to",
-            "recorded_at",
-            "recorded_by",
-            "community_code",
-            "grid_id",
-            "building_id",
-            "unit_no",
-            "floor_no",
-            "room_no",
-        ],
-    );
+    // The same columns as every other writer of versions (registry::rows).
+    let household_version_columns: Vec<&'static str> =
+        ["county_code", "household_id"].into_iter().chain(VERSION_COLUMNS).chain(HOUSEHOLD_LOCATION_COLUMNS).collect();
+    let household_version = Prepared::new(store, "household_version", &household_version_columns);
     let resident =
         Prepared::new(store, "resident", &["county_code", "id", "created_at", "created_by", "last_verified_on"]);
-    let resident_version = Prepared::new(
-        store,
-        "resident_version",
-        &[
-            "county_code",
-            "resident_id",
-            "version",
-            "valid_from",
-            "valid_to",
-            "recorded_at",
-            "recorded_by",
-            "household_id",
-            "name",
-            "name_initials",
-            "sex",
-            "birth_date",
-            "id_number",
-            "id_missing_reason",
-            "ethnicity",
-            "phone",
-            "registered_residence",
-            "relationship",
-            "residence_status",
-            "arrival_date",
-            "marital_status",
-            "community_code",
-        ],
-    );
+    let resident_version_columns: Vec<&'static str> =
+        ["county_code", "resident_id"].into_iter().chain(VERSION_COLUMNS).chain(RESIDENT_FACT_COLUMNS).collect();
+    let resident_version = Prepared::new(store, "resident_version", &resident_version_columns);
     let now = OffsetDateTime::now_utc();
     let by = "floor";
+    // The floor writes the counted month as plainly as it can (no locks, no cells).
+    let counted = |d: Option<Date>| d.map(|d| jiceng_domain::reporting::Month::of(d).key());
     let mut grids: HashMap<(String, String), Uuid> = HashMap::new();
     let mut buildings: HashMap<(String, String), Uuid> = HashMap::new();
     let mut households: HashMap<String, Uuid> = HashMap::new();
@@ -194,6 +157,8 @@ pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u6
                         Option::<Date>::None.into(),
                         now.into(),
                         by.into(),
+                        counted(arrival.or(birth)).into(),
+                        Option::<String>::None.into(),
                         community.clone().into(),
                         grid_id.into(),
                         building_id.into(),
@@ -227,6 +192,8 @@ pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u6
                     Option::<Date>::None.into(),
                     now.into(),
                     by.into(),
+                    counted(arrival.or(birth)).into(),
+                    Option::<String>::None.into(),
                     household_id.into(),
                     name.clone().into(),
                     name_initials(&name).into(),

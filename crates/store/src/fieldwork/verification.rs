@@ -53,14 +53,7 @@ impl Registry<'_> {
         let mut q = Query::select();
         q.column(("r", "last_verified_on"))
             .from_as("resident", "r")
-            .join_as(
-                JoinType::InnerJoin,
-                "resident_version",
-                "v",
-                Expr::col(("v", "county_code"))
-                    .equals(("r", "county_code"))
-                    .and(Expr::col(("v", "resident_id")).equals(("r", "id"))),
-            )
+            .join_as(JoinType::InnerJoin, "resident_version", "v", resident_is_version())
             .and_where(Expr::col(("r", "county_code")).eq(county.as_str()))
             .and_where(Expr::col(("r", "id")).eq(resident_id))
             .cond_where(self.in_scope(("v", "community_code")))
@@ -108,14 +101,7 @@ impl Registry<'_> {
         q.column(("v", "community_code"))
             .expr(Expr::col(("v", "resident_id")).count())
             .from_as("resident_version", "v")
-            .join_as(
-                JoinType::InnerJoin,
-                "resident",
-                "r",
-                Expr::col(("r", "county_code"))
-                    .equals(("v", "county_code"))
-                    .and(Expr::col(("r", "id")).equals(("v", "resident_id"))),
-            )
+            .join_as(JoinType::InnerJoin, "resident", "r", resident_is_version())
             .cond_where(subtree(node, ("v", "community_code")))
             .cond_where(self.in_scope(("v", "community_code")))
             .and_where(Expr::col(("v", "valid_to")).is_null())
@@ -139,8 +125,12 @@ impl Registry<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests;
+/// The join of `resident` as "r" with its versions as "v".
+fn resident_is_version() -> sea_orm::sea_query::Expr {
+    Expr::col(("r", "county_code"))
+        .equals(("v", "county_code"))
+        .and(Expr::col(("r", "id")).equals(("v", "resident_id")))
+}
 
 /// Records a verification inside a caller's transaction (the resident is loaded and in
 /// scope): the row, the statistics cell, the last-verified date.
@@ -212,3 +202,6 @@ pub(crate) async fn verify_in(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
