@@ -261,8 +261,11 @@ async fn login_browse_find_edit_and_see_the_history() {
             )
             .await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{}: {body}", db.label);
-        let (_, _, body) = client.get(location.as_deref().unwrap()).await;
-        assert!(body.contains("张小花") && body.contains("新生儿尚未落户"), "{body}");
+        // A birth is reported through the chain: the event page, not yet the record.
+        let event_page = location.unwrap();
+        assert!(event_page.starts_with("/events/"), "{event_page}");
+        let (_, _, body) = client.get(&event_page).await;
+        assert!(body.contains("张小花") && body.contains("待社区审核"), "{body}");
         // Confirming the record stamps its last-verified date and lowers the unverified count.
         let unverified = |body: &str| {
             let marker = "未核实 Unverified<b>";
@@ -285,11 +288,12 @@ async fn login_browse_find_edit_and_see_the_history() {
         let (_, _, body) = client.get("/regions/440307003002").await;
         assert_eq!(unverified(&body), expected, "last verified {was:?}");
 
-        let (status, _, _) =
+        let (status, location, _) =
             client.post(&format!("{path}/exit"), &format!("csrf={csrf}&reason=moved_away&date=2026-11-22")).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(location.unwrap().starts_with("/events/"));
         let (_, _, body) = client.get(&purpose(&path)).await;
-        assert!(body.contains("迁出本地"), "{body}");
+        assert!(body.contains("待审变动") && body.contains("迁出"), "the departure shows as pending: {body}");
 
         let (status, _, _) = client.get("/regions/44030700300x").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -654,6 +658,19 @@ async fn the_json_api_reads_and_changes_records_as_the_pages_do() {
         let (status, body) =
             client.post_json(&format!("{path}/exit"), r#"{"reason":"moved_away","date":"2026-11-22"}"#, &csrf).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        let receipt: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let (status, _, _) = client.get(&format!("{path}?purpose=service")).await;
+        assert_eq!(status, StatusCode::OK, "the record stays current until the district accepts");
+        let event = uuid::Uuid::parse_str(receipt["id"].as_str().unwrap()).unwrap();
+        let admin = jiceng_store::reporting::Actor { username: "admin", role: Role::Administrator };
+        for _ in 0..3 {
+            let today = time::OffsetDateTime::now_utc().date();
+            store
+                .reporting()
+                .decide(&code("440307"), event, jiceng_domain::reporting::EventAction::Approve, None, admin, today)
+                .await
+                .unwrap();
+        }
         let (status, _, _) = client.get(&format!("{path}?purpose=service")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "an ended record is no longer current");
         db.finish().await;

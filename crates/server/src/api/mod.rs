@@ -83,6 +83,7 @@ pub type ApiResult<T> = Result<Json<T>, ApiError>;
         registry::ResidentRecord,
         registry::ResidentChange,
         registry::ExitRequest,
+        registry::EventReceipt,
         registry::VerificationRequest,
         registry::VerificationStatus,
         registry::HouseholdRecord,

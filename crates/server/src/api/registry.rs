@@ -361,28 +361,44 @@ pub struct ExitRequest {
     pub date: String,
 }
 
-/// Ends a resident's record (death or departure); nothing is deleted.
+/// A change event as submitted: where to follow it.
+#[derive(Serialize, ToSchema)]
+pub struct EventReceipt {
+    pub county: String,
+    pub id: Uuid,
+    /// The level it waits for first (`submitted`: the community).
+    pub state: String,
+    /// The event's page.
+    pub href: String,
+}
+
+/// Reports a death or departure. It goes through the review chain (community, street,
+/// district); the record ends, with nothing deleted, when the district accepts.
 #[utoipa::path(post, path = "/api/residents/{county}/{id}/exit", tag = "registry",
     params(("county" = String, Path), ("id" = Uuid, Path), ("X-CSRF-Token" = String, Header)),
-    request_body = ExitRequest, responses((status = 200, body = Vec<ResidentRecord>)))]
+    request_body = ExitRequest, responses((status = 200, body = EventReceipt)))]
 pub async fn record_exit(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
     Path((county, id)): Path<(String, Uuid)>,
     Json(request): Json<ExitRequest>,
-) -> ApiResult<Vec<ResidentRecord>> {
+) -> ApiResult<EventReceipt> {
     user.check_csrf(csrf_header(&headers))?;
     let county = parse_county(&county)?;
     let scope = viewer_scope(&user)?;
     user.require(Permission::EditRegistry)?;
     let reason = field("reason", &request.reason, ExitReason::from_key)?;
     let date = parse_date(&request.date, "date").map_err(AppError::BadRequest)?;
-    let registry = state.store.registry_in(&scope);
-    registry.record_exit(&county, id, date, reason, &user.user.username).await?;
-    let target = format!("resident/{county}/{id}");
-    user.audit_change(&state, &target, county.as_str(), format!("api exit {}", reason.key())).await?;
-    Ok(Json(registry.resident_history(&county, id).await?.iter().map(record).collect()))
+    state.store.registry_in(&scope).resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let event = crate::reporting::events::report_exit(&state, &user, &county, id, date, reason).await?;
+    let state_now = state.store.reporting_in(&scope).event(&county, event).await?.map(|e| e.state.key().to_string());
+    Ok(Json(EventReceipt {
+        county: county.to_string(),
+        id: event,
+        state: state_now.unwrap_or_default(),
+        href: format!("/events/{county}/{event}"),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -290,9 +290,9 @@ fn newborn_form(
     error: Option<String>,
 ) -> RecordForm {
     RecordForm {
-        page: user.chrome("登记新生儿 Register a newborn"),
-        heading: "登记新生儿",
-        heading_en: "Register a newborn",
+        page: user.chrome("报告出生 Report a birth"),
+        heading: "报告出生",
+        heading_en: "Report a birth",
         action,
         error,
         fields: newborn_fields(values, errors, user.lang),
@@ -381,10 +381,31 @@ pub async fn newborn(
             StatusCode::BAD_REQUEST,
         );
     }
-    let id = registry.add_resident(&county, &facts, birth, &user.user.username).await?;
-    let target = format!("resident/{county}/{id}");
-    user.audit_change(&state, &target, county.as_str(), "newborn".into()).await?;
-    Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key())).into_response())
+    // A birth is reported through the chain; the child is recorded when the district
+    // accepts. Birth order counts the children already in the household.
+    let members = registry.household_members(&county, household_id).await?;
+    let children =
+        members.iter().filter(|m| matches!(m.facts.relationship, Relationship::Son | Relationship::Daughter)).count();
+    let mother = members
+        .iter()
+        .find(|m| {
+            m.facts.sex == Sex::Female && matches!(m.facts.relationship, Relationship::Head | Relationship::Spouse)
+        })
+        .map(|m| m.resident_id);
+    let event = jiceng_store::reporting::NewEvent {
+        county: county.clone(),
+        resident_id: None,
+        occurred_on: birth,
+        urgent: false,
+        evidence: String::new(),
+        details: jiceng_domain::reporting::EventDetails::Birth {
+            child: facts,
+            birth_order: u8::try_from(children + 1).unwrap_or(3).min(3),
+            mother,
+        },
+    };
+    let id = crate::reporting::events::submit_audited(&state, &user, &event).await?;
+    Ok(Redirect::to(&format!("/events/{county}/{id}")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -411,10 +432,10 @@ pub async fn record_exit(
     if date > today() {
         return Err(AppError::BadRequest(format!("日期{date}晚于今天 / date {date} is in the future")));
     }
-    state.store.registry_in(&scope).record_exit(&county, id, date, reason, &user.user.username).await?;
-    let target = format!("resident/{county}/{id}");
-    user.audit_change(&state, &target, county.as_str(), reason.key().into()).await?;
-    Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key())).into_response())
+    // Scope first: a resident outside it is not found, whatever the form says.
+    state.store.registry_in(&scope).resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let event = crate::reporting::events::report_exit(&state, &user, &county, id, date, reason).await?;
+    Ok(Redirect::to(&format!("/events/{county}/{event}")).into_response())
 }
 
 #[derive(Deserialize)]

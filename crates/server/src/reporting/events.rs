@@ -953,3 +953,46 @@ pub async fn pending_lines(
         })
         .collect())
 }
+
+/// Reports a death or departure through the chain (the record page's form and the API):
+/// the record ends only when the district accepts.
+pub async fn report_exit(
+    state: &AppState,
+    user: &CurrentUser,
+    county: &DivisionCode,
+    resident: Uuid,
+    date: time::Date,
+    reason: jiceng_domain::registry::ExitReason,
+) -> AppResult<Uuid> {
+    let details = match reason {
+        jiceng_domain::registry::ExitReason::Died => EventDetails::Death,
+        jiceng_domain::registry::ExitReason::MovedAway => EventDetails::MoveOut { destination: None },
+    };
+    let event = NewEvent {
+        county: county.clone(),
+        resident_id: Some(resident),
+        occurred_on: date,
+        urgent: false,
+        evidence: String::new(),
+        details,
+    };
+    submit_audited(state, user, &event).await
+}
+
+/// Submits an event in the user's scope and audits it.
+pub async fn submit_audited(state: &AppState, user: &CurrentUser, event: &NewEvent) -> AppResult<Uuid> {
+    if !may_report(user) {
+        return Err(AppError::Forbidden);
+    }
+    let scope = user.scope();
+    let id = state.store.reporting_in(&scope).submit(event, actor(user), today()).await?;
+    let county = &event.county;
+    user.audit_change(
+        state,
+        &format!("event/{county}/{id}"),
+        county.as_str(),
+        format!("submit {}", event.details.kind().key()),
+    )
+    .await?;
+    Ok(id)
+}
