@@ -86,14 +86,16 @@ impl EventState {
         }
     }
 
-    /// Where a new (or resubmitted) report starts: a reviewer's own level counts as
-    /// passed, so a community specialist's report goes straight to the street. The
-    /// district's own reports still wait for an explicit acceptance.
+    /// Where a new (or resubmitted) report starts: a community specialist's own review
+    /// counts as done, so it goes to the street. Everything else — a street's or the
+    /// district's own reports too — starts with the community, who knows the facts on
+    /// the ground; so no office both reports and accepts an event alone.
     pub fn first_for(role: Role) -> EventState {
         match role {
             Role::Specialist => EventState::Reviewed,
-            Role::Street | Role::District => EventState::Confirmed,
-            Role::GridWorker | Role::ServiceProvider | Role::Administrator => EventState::Submitted,
+            Role::GridWorker | Role::Street | Role::District | Role::ServiceProvider | Role::Administrator => {
+                EventState::Submitted
+            }
         }
     }
 }

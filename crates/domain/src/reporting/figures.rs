@@ -148,18 +148,38 @@ impl Tally {
     }
 }
 
-/// The month a change is counted in: its own, unless that month is already approved
-/// (locked) for the community — then the first open month after it, where it shows as
-/// an adjustment. Never earlier than `not_before` (a record's previous counted month).
+/// The month a change is counted in: its own, unless a month from it onwards is already
+/// approved (locked) for the community — then the month after the latest approved one,
+/// where it shows as an adjustment. Counting it in an earlier open month would change
+/// the approved stocks of every later month, so it goes past all of them. Never earlier
+/// than `not_before` (a record's previous counted month, or the opening month).
 pub fn counted_month(happened: Month, locked: &[Month], not_before: Option<Month>) -> Month {
-    let mut month = match not_before {
+    let month = match not_before {
         Some(floor) if floor > happened => floor,
         _ => happened,
     };
-    while locked.contains(&month) {
-        month = month.next();
+    match locked.iter().copied().filter(|m| *m >= month).max() {
+        Some(latest) => latest.next(),
+        None => month,
     }
-    month
+}
+
+/// Whether approved months push a change dated `happened` later (an adjustment).
+pub fn is_adjustment(happened: Month, locked: &[Month]) -> bool {
+    locked.iter().any(|m| *m >= happened)
+}
+
+/// Whether `role` approves reports of nodes at `level` (communities, streets, the
+/// district; administrators at any of them).
+pub fn approves_at(role: crate::org::Role, level: DivisionLevel) -> bool {
+    use crate::org::Role;
+    match role {
+        Role::Administrator => APPROVAL_LEVELS.contains(&level),
+        Role::Specialist => level == DivisionLevel::Village,
+        Role::Street => level == DivisionLevel::Town,
+        Role::District => level == DivisionLevel::County,
+        Role::GridWorker | Role::ServiceProvider => false,
+    }
 }
 
 /// A value in a report: a count, or a rate that may be undefined (division by zero).
@@ -434,6 +454,12 @@ mod tests {
         assert_eq!(counted_month(m(9), &[], None), m(9));
         assert_eq!(counted_month(m(9), &[m(9), m(10)], None), m(11));
         assert_eq!(counted_month(m(9), &[], Some(m(10))), m(10));
+        // An open month before an approved one is skipped too: November's approved
+        // stocks would change otherwise.
+        assert_eq!(counted_month(m(10), &[m(11)], None), m(12));
+        assert_eq!(counted_month(m(12), &[m(11)], None), m(12));
+        assert!(is_adjustment(m(10), &[m(11)]));
+        assert!(!is_adjustment(m(12), &[m(11)]));
     }
 
     #[test]

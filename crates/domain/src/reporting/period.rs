@@ -88,6 +88,10 @@ impl Period {
         let bad = || PeriodError::Unrecognised(text.to_string());
         let t = text.trim().replace('年', "-").replace('月', "");
         let t = t.trim_end_matches('-');
+        // Everything below slices by byte; periods are ASCII once 年/月 are replaced.
+        if !t.is_ascii() {
+            return Err(bad());
+        }
         let number = |s: &str| -> Result<i32, PeriodError> {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
@@ -189,7 +193,7 @@ mod tests {
         assert_eq!(Period::parse("2026-Q4"), Ok(Period::Quarter { year: 2026, quarter: 4 }));
         assert_eq!(Period::parse("2026q1"), Ok(Period::Quarter { year: 2026, quarter: 1 }));
         assert_eq!(Period::parse("2026"), Ok(Period::Year(2026)));
-        for bad in ["2026-13", "2026-Q5", "x", "", "2026-00", "26-1"] {
+        for bad in ["2026-13", "2026-Q5", "x", "", "2026-00", "26-1", "20€6", "二〇二六"] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }
     }
@@ -212,6 +216,11 @@ mod tests {
             let q = Period::Quarter { year, quarter };
             prop_assert_eq!(Period::parse(&q.to_string()), Ok(q));
             prop_assert_eq!(Period::parse(&Period::Year(year).to_string()), Ok(Period::Year(year)));
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,12}") {
+            let _ = Period::parse(&text);
         }
 
         #[test]

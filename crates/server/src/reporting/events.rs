@@ -328,6 +328,7 @@ async fn form_page(
     if !may_report(user) {
         return Err(AppError::Forbidden);
     }
+    viewer_scope(user)?;
     let lang = user.lang;
     let kind = EventKind::from_key(value(values, "kind"));
     let mut hidden = vec![("county", value(values, "county").to_string())];
@@ -337,6 +338,17 @@ async fn form_page(
     let county = DivisionCode::parse(value(values, "county")).ok();
     if let (Some(county), Ok(id)) = (&county, Uuid::parse_str(value(values, "resident"))) {
         let v = registry.resident(county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+        user.audit(
+            state,
+            AuditRecord {
+                action: AuditAction::ReadResident,
+                target: &format!("resident/{county}/{id}"),
+                county: county.as_str(),
+                purpose: Some(AccessPurpose::RecordChange),
+                detail: "report form".into(),
+            },
+        )
+        .await?;
         subject = format!("{}（{}）", v.facts.name, v.community);
         hidden.push(("resident", id.to_string()));
     }
@@ -658,6 +670,8 @@ async fn event_page(
         },
     )
     .await?;
+    // The street office has now seen an urgent event it was notified of.
+    reporting.mark_read(&format!("/events/{county}/{id}"), user.user.role).await?;
     let lang = user.lang;
     let pick = |zh: &str, en: &str| lang.pick(zh, en).to_string();
     let mut facts = vec![
@@ -855,6 +869,10 @@ pub async fn attach(
     request: axum::extract::Request,
 ) -> AppResult<Response> {
     let code = parse_code(&county)?;
+    viewer_scope(&user)?;
+    if !may_report(&user) {
+        return Err(AppError::Forbidden);
+    }
     // The event must be visible before the upload is read.
     let scope = user.scope();
     if state.store.reporting_in(&scope).event(&code, id).await?.is_none() {

@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
 use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission};
-use jiceng_domain::reporting::{APPROVAL_LEVELS, Figure, INDICATORS, Month, Period, PeriodReport};
+use jiceng_domain::reporting::{APPROVAL_LEVELS, Figure, INDICATORS, Month, Period, PeriodReport, approves_at};
 use jiceng_store::reporting::files::{self, ReportHeading};
 use jiceng_store::reporting::{Actor, ApprovalStatus};
 use serde::Deserialize;
@@ -86,17 +86,6 @@ fn parse_period(text: Option<&str>) -> AppResult<Period> {
     match text.map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => Period::parse(t).map_err(|e| AppError::BadRequest(e.to_string())),
         None => Ok(Period::Month(last_month())),
-    }
-}
-
-fn approves_here(user: &CurrentUser, level: DivisionLevel) -> bool {
-    use jiceng_domain::org::Role;
-    match user.user.role {
-        Role::Administrator => APPROVAL_LEVELS.contains(&level),
-        Role::Specialist => level == DivisionLevel::Village,
-        Role::Street => level == DivisionLevel::Town,
-        Role::District => level == DivisionLevel::County,
-        _ => false,
     }
 }
 
@@ -238,7 +227,7 @@ async fn report_page(
         Period::Month(m) if APPROVAL_LEVELS.contains(&code.level()) => {
             let status = reporting.approval_status(&code, m).await?;
             let waiting: Vec<&str> = status.waiting_for().iter().map(|c| c.name.as_str()).collect();
-            let may = approves_here(user, code.level());
+            let may = approves_at(user.user.role, code.level());
             Some(ApprovalPanel {
                 month: m.to_string(),
                 state: approval_text(lang, &status),

@@ -64,6 +64,7 @@ impl MigrationTrait for Migration {
                 .col(text_null("counted_in"))
                 .col(text_null("adjusts"))
                 .col(ColumnDef::new("applied_resident_id").uuid().null())
+                .col(ColumnDef::new("subject_version").integer().null())
                 .col(timestamp("created_at"))
                 .col(timestamp("updated_at"))
                 .primary_key(Index::create().col("county_code").col("id"))

@@ -3,8 +3,8 @@
 //! for that subtree (later changes are counted in the next open month); reopening needs
 //! a reason, is logged, and is refused while the parent is still approved.
 
-use jiceng_domain::org::{DivisionCode, DivisionLevel, Role};
-use jiceng_domain::reporting::{APPROVAL_LEVELS, Month};
+use jiceng_domain::org::{DivisionCode, DivisionLevel};
+use jiceng_domain::reporting::{APPROVAL_LEVELS, Month, approves_at};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use time::{Date, OffsetDateTime};
@@ -37,17 +37,6 @@ impl ApprovalStatus {
     /// Children with data that are not approved yet.
     pub fn waiting_for(&self) -> Vec<&ChildApproval> {
         self.children.iter().filter(|c| c.has_data && c.approved.is_none()).collect()
-    }
-}
-
-/// The role that approves at a level.
-fn approves_at(role: Role, level: DivisionLevel) -> bool {
-    match role {
-        Role::Administrator => APPROVAL_LEVELS.contains(&level),
-        Role::Specialist => level == DivisionLevel::Village,
-        Role::Street => level == DivisionLevel::Town,
-        Role::District => level == DivisionLevel::County,
-        Role::GridWorker | Role::ServiceProvider => false,
     }
 }
 
@@ -143,6 +132,10 @@ impl Reporting<'_> {
             ));
         }
         let txn = self.store.db.begin().await?;
+        // Checked again inside the transaction: two approvals at once must not both pass.
+        if self.approval_of(&txn, node, month).await?.is_some() {
+            return Err(invalid(format!("{node} {month}已审核"), format!("{node} {month} is already approved")));
+        }
         let now = OffsetDateTime::now_utc();
         txn.execute(
             Query::insert()

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
-use jiceng_domain::reporting::{Cells, Month, Period, PeriodReport, Tally, cell, counted_month};
+use jiceng_domain::reporting::{Cells, Month, Period, PeriodReport, Tally, cell, counted_month, is_adjustment};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
 use time::Date;
@@ -49,8 +49,16 @@ impl Locks {
     /// Locks of every community under `node` (a community, or a county for imports and
     /// demo loads), and the county's opening month (set now if it has none).
     pub(crate) async fn under(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<Locks> {
+        // The node's subtree and its ancestors: a street's approval locks its
+        // communities too, even those that had no figures to approve.
+        let mut nodes = sea_orm::sea_query::Cond::any().add(subtree(node, "node_code"));
+        let mut ancestor = node.parent();
+        while let Some(a) = ancestor {
+            nodes = nodes.add(Expr::col("node_code").eq(a.as_str()));
+            ancestor = a.parent();
+        }
         let mut q = Query::select();
-        q.columns(["node_code", "period"]).from("report_approval").cond_where(subtree(node, "node_code"));
+        q.columns(["node_code", "period"]).from("report_approval").cond_where(nodes);
         let mut locks = Locks::default();
         for row in db.query_all(&q).await? {
             let node: String = row.try_get("", "node_code")?;
@@ -72,8 +80,15 @@ impl Locks {
         self.opening.extend(other.opening);
     }
 
-    pub(crate) fn months(&self, community: &DivisionCode) -> &[Month] {
-        self.locked.get(community.as_str()).map(Vec::as_slice).unwrap_or(&[])
+    /// Months approved for the community or any of its ancestors.
+    fn months(&self, community: &DivisionCode) -> Vec<Month> {
+        let mut months = Vec::new();
+        let mut node = Some(community.clone());
+        while let Some(n) = node {
+            months.extend_from_slice(self.locked.get(n.as_str()).map(Vec::as_slice).unwrap_or(&[]));
+            node = n.parent();
+        }
+        months
     }
 
     /// The month a change on `date` touching these communities is counted in.
@@ -81,11 +96,16 @@ impl Locks {
         let mut locked: Vec<Month> = Vec::new();
         let mut floor = not_before;
         for c in communities {
-            locked.extend_from_slice(self.months(c));
+            locked.extend(self.months(c));
             let opening = c.at_level(DivisionLevel::County).and_then(|county| self.opening.get(county.as_str()));
             floor = Ord::max(floor, opening.copied());
         }
         counted_month(Month::of(date), &locked, floor)
+    }
+
+    /// Whether approved months push a change on `date` in this community later.
+    pub(crate) fn adjusts(&self, community: &DivisionCode, date: Date) -> bool {
+        is_adjustment(Month::of(date), &self.months(community))
     }
 }
 

@@ -59,6 +59,10 @@ pub struct ChangeEvent {
     pub adjusts: Option<Month>,
     /// The person an accepted birth or move-in created.
     pub applied_resident_id: Option<Uuid>,
+    /// The subject's sex when reported (what the statistics count).
+    pub sex: Option<Sex>,
+    /// The version of the person's record the report was made against.
+    pub subject_version: Option<i32>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -98,7 +102,7 @@ pub struct Attachment {
     pub size: u64,
 }
 
-const EVENT_COLUMNS: [&str; 25] = [
+const EVENT_COLUMNS: [&str; 26] = [
     "county_code",
     "id",
     "kind",
@@ -122,6 +126,7 @@ const EVENT_COLUMNS: [&str; 25] = [
     "counted_in",
     "adjusts",
     "applied_resident_id",
+    "subject_version",
     "created_at",
     "updated_at",
 ];
@@ -159,6 +164,11 @@ fn event_row(r: &QueryResult) -> StoreResult<ChangeEvent> {
         counted_in: month_column(r, "counted_in")?,
         adjusts: month_column(r, "adjusts")?,
         applied_resident_id: r.try_get("", "applied_resident_id")?,
+        sex: {
+            let sex: Option<String> = r.try_get("", "sex")?;
+            sex.map(|s| decode_opt("change_event", "sex", &s, Sex::from_key)).transpose()?
+        },
+        subject_version: r.try_get("", "subject_version")?,
         created_at: r.try_get("", "created_at")?,
         updated_at: r.try_get("", "updated_at")?,
     })
@@ -169,6 +179,7 @@ struct Subject {
     community: DivisionCode,
     household_id: Option<Uuid>,
     sex: Option<Sex>,
+    version: Option<i32>,
 }
 
 fn invalid(zh: &str, en: &str) -> StoreError {
@@ -206,6 +217,7 @@ impl Reporting<'_> {
                 community: household.location.community,
                 household_id: Some(facts.household_id),
                 sex: Some(facts.sex),
+                version: None,
             });
         }
         let Some(resident_id) = new.resident_id else {
@@ -254,6 +266,7 @@ impl Reporting<'_> {
             community: current.community,
             household_id: Some(current.facts.household_id),
             sex: Some(current.facts.sex),
+            version: Some(current.stamp.version),
         })
     }
 
@@ -283,7 +296,7 @@ impl Reporting<'_> {
         let id = Uuid::now_v7();
         let now = OffsetDateTime::now_utc();
         let details = serde_json::to_string(&new.details).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let values: [sea_orm::sea_query::Expr; 25] = [
+        let values: [sea_orm::sea_query::Expr; 26] = [
             new.county.as_str().into(),
             id.into(),
             new.details.kind().key().into(),
@@ -307,6 +320,7 @@ impl Reporting<'_> {
             None::<String>.into(),
             None::<String>.into(),
             None::<Uuid>.into(),
+            subject.version.into(),
             now.into(),
             now.into(),
         ];
@@ -351,11 +365,15 @@ impl Reporting<'_> {
                 .value("step_since", today)
                 .value("due_on", deadlines.due(state, today))
                 .value("return_reason", None::<String>)
+                .value("subject_version", subject.version)
                 .value("updated_at", OffsetDateTime::now_utc())
                 .and_where(Expr::col("county_code").eq(edited.county.as_str()))
-                .and_where(Expr::col("id").eq(id)),
+                .and_where(Expr::col("id").eq(id))
+                .and_where(Expr::col("state").eq(event.state.key())),
         )
-        .await?;
+        .await
+        .and_then(changed_one)
+        .map_err(decided_meanwhile)?;
         add_step(&txn, &edited.county, id, actor.username, EventAction::Resubmit, event.state, state, None).await?;
         if edited.urgent {
             notify_street(&txn, &edited.county, id, &subject.community, event.kind).await?;
@@ -409,9 +427,13 @@ impl Reporting<'_> {
                 .value("return_reason", if state == EventState::Returned { reason } else { None })
                 .value("updated_at", OffsetDateTime::now_utc())
                 .and_where(Expr::col("county_code").eq(county.as_str()))
-                .and_where(Expr::col("id").eq(id)),
+                .and_where(Expr::col("id").eq(id))
+                // Two reviewers deciding at once: only the first decision stands.
+                .and_where(Expr::col("state").eq(event.state.key())),
         )
-        .await?;
+        .await
+        .and_then(changed_one)
+        .map_err(decided_meanwhile)?;
         add_step(txn, county, id, actor.username, action, event.state, state, reason).await?;
         if state == EventState::Accepted {
             self.accept(txn, county, id, actor).await?;
@@ -459,7 +481,7 @@ impl Reporting<'_> {
                 let reason = if event.kind == EventKind::Death { ExitReason::Died } else { ExitReason::MovedAway };
                 let m = exit_resident(txn, &current, date, reason, recorded_by, &locks, &mut tally).await?;
                 if event.kind == EventKind::Death {
-                    tally.add(c, m, &cell::deaths(current.facts.sex), 1);
+                    tally.add(c, m, &cell::deaths(event.sex.unwrap_or(current.facts.sex)), 1);
                 } else {
                     tally.add(c, m, cell::MOVES_OUT, 1);
                     if let Some(p) = event.details.province() {
@@ -519,15 +541,42 @@ impl Reporting<'_> {
                 let current = self.resident_of(txn, &event).await?;
                 let facts =
                     jiceng_domain::registry::ResidentFacts { residence_status: *status, ..current.facts.clone() };
-                let (_, m) =
-                    append_resident_version(txn, &current, &facts, c, date, recorded_by, &locks, &mut tally).await?;
+                // Where the person lives now (they may have moved since the report).
+                let (_, m) = append_resident_version(
+                    txn,
+                    &current,
+                    &facts,
+                    &current.community,
+                    date,
+                    recorded_by,
+                    &locks,
+                    &mut tally,
+                )
+                .await?;
                 tally.add(c, m, cell::STATUS_CHANGES, 1);
                 m
             }
             EventDetails::Correction { facts } => {
                 let current = self.resident_of(txn, &event).await?;
-                let (_, m) =
-                    append_resident_version(txn, &current, facts, c, date, recorded_by, &locks, &mut tally).await?;
+                // A correction states every fact: applied over a record that changed since
+                // the report, it would undo those changes.
+                if event.subject_version.is_some_and(|v| v != current.stamp.version) {
+                    return Err(invalid(
+                        "居民记录在上报后已有变更，请退回后按现有记录重报",
+                        "the record changed after this report; return it to be reported again against the current record",
+                    ));
+                }
+                let (_, m) = append_resident_version(
+                    txn,
+                    &current,
+                    facts,
+                    &current.community,
+                    date,
+                    recorded_by,
+                    &locks,
+                    &mut tally,
+                )
+                .await?;
                 tally.add(c, m, cell::CORRECTIONS, 1);
                 m
             }
@@ -536,7 +585,7 @@ impl Reporting<'_> {
         if event.timely {
             tally.add(c, counted, cell::EVENTS_TIMELY, 1);
         }
-        let adjusts = (counted != Month::of(date)).then(|| Month::of(date));
+        let adjusts = locks.adjusts(c, date).then(|| Month::of(date));
         if adjusts.is_some() {
             tally.add(c, counted, cell::EVENTS_ADJUSTMENTS, 1);
         }
@@ -777,6 +826,20 @@ impl Reporting<'_> {
             .and_where(Expr::col("id").eq(id));
         let Some(r) = self.store.db.query_one(&q).await? else { return Ok(None) };
         Ok(Some((r.try_get("", "file_name")?, r.try_get("", "media_type")?, r.try_get("", "content")?)))
+    }
+}
+
+/// An update that must change exactly one row (the event in the state it was read in).
+fn changed_one(result: sea_orm::ExecResult) -> Result<(), sea_orm::DbErr> {
+    if result.rows_affected() == 1 { Ok(()) } else { Err(sea_orm::DbErr::RecordNotUpdated) }
+}
+
+fn decided_meanwhile(e: sea_orm::DbErr) -> StoreError {
+    match e {
+        sea_orm::DbErr::RecordNotUpdated => {
+            invalid("该事件刚被他人处理，请刷新后再看", "someone else has just acted on this event; reload it")
+        }
+        e => StoreError::Database(e),
     }
 }
 

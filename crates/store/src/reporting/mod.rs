@@ -163,14 +163,17 @@ impl Reporting<'_> {
         Ok(self.store.db.query_one(&q).await?.is_some())
     }
 
-    pub async fn mark_read(&self, id: Uuid) -> StoreResult<()> {
+    /// Marks the notices pointing at `link` for `role` read (the office opened it).
+    pub async fn mark_read(&self, link: &str, role: Role) -> StoreResult<()> {
         self.store
             .db
             .execute(
                 Query::update()
                     .table("notification")
                     .value("read_at", OffsetDateTime::now_utc())
-                    .and_where(Expr::col("id").eq(id)),
+                    .and_where(Expr::col("link").eq(link))
+                    .and_where(Expr::col("role").eq(role.key()))
+                    .and_where(Expr::col("read_at").is_null()),
             )
             .await?;
         Ok(())

@@ -22,7 +22,7 @@ use time::{Date, Duration};
 use uuid::Uuid;
 
 use super::{Actor, NewEvent, Reporting};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::fieldwork::verify_in;
 use crate::org::reference;
 use crate::registry::rows::resident_row;
@@ -303,8 +303,13 @@ impl Reporting<'_> {
                 evidence: String::new(),
                 details,
             };
-            // Refused events (a rule the generator missed) are skipped; nothing was written.
-            let Ok(id) = self.submit_in(&txn, &event, GRID, reported).await else { continue };
+            // Refused events (a rule the generator missed) are skipped: the checks run
+            // before anything is written. A database error ends the load.
+            let id = match self.submit_in(&txn, &event, GRID, reported).await {
+                Ok(id) => id,
+                Err(StoreError::Invalid(_) | StoreError::Retroactive { .. } | StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
             let mut at = reported;
             let mut accepted = true;
             for actor in [COMMUNITY, STREET, DISTRICT] {

@@ -94,6 +94,8 @@ async fn an_event_climbs_the_chain_and_approved_months_stay_put() {
         let notices = reporting.notifications(std::slice::from_ref(&street), Role::Street).await.unwrap();
         assert_eq!(notices.len(), 1, "{label}");
         assert!(notices[0].link.contains(&id.to_string()));
+        reporting.mark_read(&notices[0].link, Role::Street).await.unwrap();
+        assert!(reporting.notifications(std::slice::from_ref(&street), Role::Street).await.unwrap().is_empty());
 
         // Only the awaited level decides; a return needs a reason.
         assert!(reporting.decide(&county, id, EventAction::Approve, None, STREET, today).await.is_err());
@@ -284,6 +286,103 @@ async fn events_outside_the_scope_are_not_found() {
         assert_eq!(queue.len(), 1, "{}", db.label);
         // The province of origin comes from the registered residence.
         assert_eq!(queue[0].details.province().map(|p| p.as_str().to_string()), Some("45".to_string()));
+        db.finish().await;
+    }
+}
+
+/// An approved street locks the month for its communities that had nothing to approve,
+/// and a change dated in an open month before an approved one is counted after the
+/// approved one: approved figures never move.
+#[tokio::test]
+async fn approved_months_stay_put_for_children_without_figures_and_for_earlier_open_months() {
+    for db in testing::backends().await {
+        let store = &db.store;
+        let label = db.label;
+        let county = code("440307");
+        let street = code("440307003");
+        let with_people = code("440307003002");
+        let empty = code("440307003004");
+        let rows = crate::org::Divisions::reference(&crate::org::LoadScope::counties(vec![county.clone()])).unwrap();
+        store.divisions().load(&rows, |_| {}).await.unwrap();
+        let registry = store.registry();
+        let place = |community: &DivisionCode, grid: &crate::registry::Grid, building: &crate::registry::Building| {
+            HouseholdLocation {
+                community: community.clone(),
+                grid_id: grid.id,
+                building_id: building.id,
+                unit_no: 1,
+                floor_no: 2,
+                room_no: "201".into(),
+            }
+        };
+        let grid = registry.create_grid(&with_people, 1, "第1网格").await.unwrap();
+        let building = registry.create_building(&grid, "1栋", 6, 1).await.unwrap();
+        let household = registry
+            .create_household(&county, "A1", &place(&with_people, &grid, &building), date!(2020 - 01 - 01), "t")
+            .await
+            .unwrap();
+        let facts = ResidentFacts {
+            name: PersonName::parse("赵敏").unwrap(),
+            sex: Sex::Female,
+            birth_date: date!(1990 - 05 - 01),
+            identity: Identity::Missing(IdMissingReason::Unknown),
+            ethnicity: Ethnicity::HAN,
+            phone: None,
+            registered_residence: code("440307"),
+            household_id: household,
+            relationship: Relationship::Head,
+            residence_status: ResidenceStatus::Inflow,
+            arrival_date: Some(date!(2020 - 01 - 01)),
+            marital_status: MaritalStatus::Unmarried,
+        };
+        let resident = registry.add_resident(&county, &facts, date!(2020 - 01 - 01), "t").await.unwrap();
+        let today = OffsetDateTime::now_utc().date();
+        let this_month = Month::of(today);
+        let last_month = this_month.previous();
+        let reporting = store.reporting();
+        reporting.approve(&with_people, last_month, SPECIALIST, today).await.unwrap();
+        reporting.approve(&street, last_month, STREET, today).await.unwrap();
+        let approved = reporting.report(&street, Period::Month(last_month)).await.unwrap();
+
+        // A household registered late in the community that had no figures.
+        let grid_b = registry.create_grid(&empty, 1, "第1网格").await.unwrap();
+        let building_b = registry.create_building(&grid_b, "2栋", 6, 1).await.unwrap();
+        registry
+            .create_household(&county, "B1", &place(&empty, &grid_b, &building_b), last_month.first_day(), "t")
+            .await
+            .unwrap();
+        assert_eq!(reporting.report(&street, Period::Month(last_month)).await.unwrap(), approved, "{label}");
+        assert_eq!(reporting.report(&empty, Period::Month(this_month)).await.unwrap().count("households.end"), 1);
+
+        // A change dated in an open month before the approved one.
+        let earlier = last_month.previous().first_day();
+        let changed = ResidentFacts { residence_status: ResidenceStatus::Registered, ..facts.clone() };
+        registry.record_resident_change(&county, resident, &changed, earlier, "t").await.unwrap();
+        let version = registry.resident(&county, resident).await.unwrap().unwrap();
+        assert_eq!(version.stamp.counted_from, this_month, "{label}");
+        assert_eq!(reporting.report(&street, Period::Month(last_month)).await.unwrap(), approved, "{label}");
+        assert!(reporting.verify(&county).await.unwrap().differences.is_empty(), "{label}");
+
+        // A correction made against an older version of the record is refused on acceptance.
+        let correction = NewEvent {
+            county: county.clone(),
+            resident_id: Some(resident),
+            occurred_on: today,
+            urgent: false,
+            evidence: String::new(),
+            details: EventDetails::Correction { facts: ResidentFacts { phone: None, ..changed.clone() } },
+        };
+        let id = reporting.submit(&correction, SPECIALIST, today).await.unwrap();
+        let moved_on = ResidentFacts { marital_status: MaritalStatus::Married, ..changed.clone() };
+        registry.record_resident_change(&county, resident, &moved_on, today, "t").await.unwrap();
+        reporting.decide(&county, id, EventAction::Approve, None, STREET, today).await.unwrap();
+        let refused = reporting.decide(&county, id, EventAction::Approve, None, DISTRICT, today).await;
+        assert!(refused.is_err_and(|e| e.to_string().contains("changed after this report")), "{label}");
+        assert_eq!(registry.resident(&county, resident).await.unwrap().unwrap().facts, moved_on);
+        // The district's own report starts at the community like anyone's.
+        let own = NewEvent { details: EventDetails::Marriage { partner: None }, ..correction.clone() };
+        let id = reporting.submit(&own, DISTRICT, today).await.unwrap();
+        assert_eq!(reporting.event(&county, id).await.unwrap().unwrap().state, EventState::Submitted, "{label}");
         db.finish().await;
     }
 }
