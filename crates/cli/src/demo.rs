@@ -55,6 +55,14 @@ pub async fn build(store: &Store, options: &DemoOptions) -> anyhow::Result<(Stri
             events.elapsed().as_secs_f64()
         );
     }
+    let tiers = Instant::now();
+    let summary = crate::fieldwork::tiers::demo(store, &options.county, options.seed).await?;
+    println!(
+        "已评定随访等级 Assessed follow-up tiers of {} residents ({} changed, {:.1}s)",
+        summary.residents,
+        summary.changed,
+        tiers.elapsed().as_secs_f64()
+    );
     let password = jiceng_store::org::generate_password();
     let users = store.users();
     match users.by_username("admin").await? {

@@ -3,6 +3,7 @@
 mod db;
 mod demo;
 mod exchange;
+mod fieldwork;
 mod org;
 mod progress;
 mod registry;
@@ -132,6 +133,11 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// 随访等级（放心/关心/挂心）/ follow-up tiers
+    Tiers {
+        #[command(subcommand)]
+        command: TiersCommand,
+    },
     /// 性能基准（打印数据）/ benchmarks (print figures)
     Bench {
         #[command(subcommand)]
@@ -238,6 +244,24 @@ enum ReportCommand {
         /// 每个区划输出一个 JSON 对象 / one JSON object per node
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TiersCommand {
+    /// 按规则重新评定全县居民的随访等级（可每日定时运行）/ reassess every resident's tier (run it on a schedule)
+    Reassess {
+        /// 县级区划代码 / county code
+        #[arg(long, default_value = "440307")]
+        county: String,
+    },
+    /// 打印现行规则（JSON）；--set 保存新一版 / print the rules in force (JSON); --set stores a new version
+    Rules {
+        #[arg(long, value_name = "FILE.json")]
+        set: Option<PathBuf>,
+        /// 记录为哪个用户所做 / the user the change is recorded as
+        #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
+        recorded_by: String,
     },
 }
 
@@ -434,6 +458,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let period = jiceng_domain::reporting::Period::parse(&period)?;
             let store = cli.db.open(DEFAULT_DB).await?;
             reporting::report::run(&store, &reporting::report::ReportArgs { node, period, format, out }).await?;
+            store.close().await?;
+        }
+        Command::Tiers { command: TiersCommand::Reassess { county } } => {
+            let county = county_code(&county)?;
+            let store = cli.db.open(DEFAULT_DB).await?;
+            let summary = fieldwork::tiers::reassess(&store, &county).await?;
+            println!(
+                "已评定 Assessed {} 居民 residents; {} 人等级变化 changed tier",
+                summary.residents, summary.changed
+            );
+            store.close().await?;
+        }
+        Command::Tiers { command: TiersCommand::Rules { set, recorded_by } } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            fieldwork::tiers::rules(&store, set.as_deref(), &recorded_by).await?;
             store.close().await?;
         }
         Command::Bench { command: BenchCommand::Report { residents, county, verified_per_month, json } } => {

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod error;
 pub mod exchange;
+pub mod fieldwork;
 pub mod org;
 pub mod page;
 pub mod registry;
@@ -85,6 +86,9 @@ pub const ROUTES: &[&str] = &[
     "/reports/{code}/approval",
     "/reports/{code}/export",
     "/api/reports/{code}",
+    "/residents/{county}/{id}/stability",
+    "/residents/{county}/{id}/tier",
+    "/tiers/{code}",
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -155,6 +159,9 @@ pub fn router(state: AppState) -> Router {
         .route("/reports/{code}/approval", post(reporting::reports::approval))
         .route("/reports/{code}/export", get(reporting::reports::export))
         .route("/api/reports/{code}", get(api::reporting::report))
+        .route("/residents/{county}/{id}/stability", post(fieldwork::tiers::record_stability))
+        .route("/residents/{county}/{id}/tier", post(fieldwork::tiers::override_tier))
+        .route("/tiers/{code}", get(fieldwork::tiers::tiers))
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

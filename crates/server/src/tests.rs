@@ -404,6 +404,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             "/reports/440307003004?period=2026-10".to_string(),
             "/reports/440307003004/export?period=2026-10&format=csv".to_string(),
             "/api/reports/440307003004?period=2026-10".to_string(),
+            "/tiers/440307003004".to_string(),
         ];
         let posts = [
             (
@@ -440,6 +441,11 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             (format!("/events/440307/{event}/resubmit"), format!("csrf={csrf}&occurred_on=2026-11-20")),
             (format!("/events/440307/{event}/attachments"), format!("csrf={csrf}")),
             ("/reports/440307003004/approval".to_string(), format!("csrf={csrf}&month=2026-10&action=approve")),
+            (
+                format!("/residents/440307/{r}/stability"),
+                format!("csrf={csrf}&housing=owned&work=fixed_employer&phone=yes"),
+            ),
+            (format!("/residents/440307/{r}/tier"), format!("csrf={csrf}&tier=concern&reason=x")),
         ];
         let json_posts = [
             (format!("/api/residents/440307/{r}"), r#"{"valid_from":"2026-11-20","phone":"13900000000"}"#),
@@ -948,6 +954,45 @@ async fn an_event_goes_through_the_pages_and_reports_export() {
             .post("/reports/440307003/approval", &format!("csrf={street_csrf}&month={month}&action=approve"))
             .await;
         assert!(body.contains("下级尚未全部审核"), "{}: {body}", db.label);
+        db.finish().await;
+    }
+}
+
+/// The record shows the follow-up tier with its reasons; recording housing, work and
+/// phone reassesses it; an override needs a reason; the tiers page lists the change.
+#[tokio::test]
+async fn the_record_shows_the_tier_and_staff_can_correct_its_inputs() {
+    for db in testing::backends().await {
+        let store = &db.store;
+        seed(store).await;
+        let today = time::OffsetDateTime::now_utc().date();
+        store.registry().reassess_community(&code("440307003002"), today).await.unwrap();
+        let own = resident_in(store, "440307003002").await;
+        let path = format!("/residents/440307/{}", own.resident_id);
+        let mut client = Client::new(store);
+        client.login("worker_a", "password-123").await;
+        let csrf = client.csrf().await;
+        let (_, _, body) = client.get(&purpose(&path)).await;
+        assert!(body.contains("随访等级") && body.contains("下次核实"), "{}: {body}", db.label);
+        let (status, _, _) = client
+            .post(&format!("{path}/stability"), &format!("csrf={csrf}&housing=dormitory&work=none_known&phone=no"))
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{}", db.label);
+        let (_, _, body) = client.get(&purpose(&path)).await;
+        assert!(
+            body.contains("集体宿舍") && body.contains("上次拨打未接通"),
+            "{}: the reasons name the answers",
+            db.label
+        );
+        let (status, _, body) =
+            client.post(&format!("{path}/tier"), &format!("csrf={csrf}&tier=reassured&reason=")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {body}", db.label);
+        let (status, _, _) =
+            client.post(&format!("{path}/tier"), &format!("csrf={csrf}&tier=reassured&reason=长期稳定租户")).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (status, _, body) = client.get("/tiers/440307003002").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("长期稳定租户") && body.contains(own.facts.name.as_str()), "{}: {body}", db.label);
         db.finish().await;
     }
 }

@@ -1,5 +1,9 @@
 //! Field work: confirming that what the registry says about a person is still true.
 
+mod tier;
 mod verification;
 
-pub use verification::{UNVERIFIED_AFTER_MONTHS, VerificationMethod, unverified_before};
+pub use tier::{
+    Assessment, Housing, Reason, RecordedStability, StabilityFacts, Tier, TierRules, TierRulesError, TierSetting, Work,
+};
+pub use verification::{UNVERIFIED_AFTER_MONTHS, VerificationMethod, months_before, unverified_before};

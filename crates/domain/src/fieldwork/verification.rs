@@ -24,7 +24,22 @@ pub const UNVERIFIED_AFTER_MONTHS: u8 = 6;
 /// Months are calendar months; a day missing in the earlier month (31 August → 31 February)
 /// falls back to that month's last day.
 pub fn unverified_before(today: Date) -> Date {
-    let months = i32::from(UNVERIFIED_AFTER_MONTHS);
+    months_before(today, UNVERIFIED_AFTER_MONTHS)
+}
+
+/// The same day `months` calendar months before `today` (the month's last day when it
+/// is shorter).
+pub fn months_before(today: Date, months: u8) -> Date {
+    shift_months(today, -i32::from(months))
+}
+
+/// The same day `months` calendar months after `day` (the month's last day when shorter).
+pub fn months_after(day: Date, months: u8) -> Date {
+    shift_months(day, i32::from(months))
+}
+
+fn shift_months(today: Date, by: i32) -> Date {
+    let months = -by;
     let index = today.year() * 12 + i32::from(u8::from(today.month())) - 1 - months;
     let (year, month) = (index.div_euclid(12), index.rem_euclid(12) as u8 + 1);
     let month = Month::try_from(month).unwrap_or(Month::January);

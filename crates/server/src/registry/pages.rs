@@ -520,6 +520,7 @@ struct ResidentPage {
     today: String,
     /// Change events about this person not yet accepted (shown as pending).
     pending: Vec<(String, String)>,
+    tier: Option<crate::fieldwork::tiers::TierPanel>,
     county: String,
     id: String,
 }
@@ -652,6 +653,7 @@ pub async fn resident(
     )
     .await?;
     let f = &shown.facts;
+    let last_verified = registry.last_verified(&county, id).await?;
     let identity = match &f.identity {
         Identity::Number(n) => format!("{n}（{}）", user.lang.label(n.kind())),
         Identity::Missing(reason) => format!("{} — {}", user.lang.pick("无", "none"), user.lang.label(*reason)),
@@ -669,7 +671,7 @@ pub async fn resident(
         ("婚姻状况 Marital status", user.lang.label(f.marital_status).to_string()),
         ("与户主关系 Relationship to head", user.lang.label(f.relationship).to_string()),
         ("现居社区 Community", division_name(&state, &shown.community).await?),
-        ("最近核实 Last verified", date_cell(registry.last_verified(&county, id).await?)),
+        ("最近核实 Last verified", date_cell(last_verified)),
     ];
     let verifications = registry
         .verifications(&county, id)
@@ -700,6 +702,11 @@ pub async fn resident(
         verifications,
         today: today().to_string(),
         pending: crate::reporting::events::pending_lines(&state, &user, &county, id).await?,
+        tier: if current && as_of.is_none() {
+            crate::fieldwork::tiers::panel(&registry, user.lang, &county, id, last_verified).await?
+        } else {
+            None
+        },
         county: county.to_string(),
         id: id.to_string(),
     })?

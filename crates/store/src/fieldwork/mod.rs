@@ -1,6 +1,8 @@
 //! Field work records: confirmations of residents' records.
 
+mod tiers;
 mod verification;
 
+pub use tiers::{ReassessSummary, ResidentTier, TierChange};
 pub use verification::Verification;
 pub(crate) use verification::verify_in;

@@ -44,6 +44,8 @@ impl Registry<'_> {
         let current = current_resident(&txn, county, resident_id).await?;
         self.require_scope(&current.community, "居民 / resident")?;
         verify_in(&txn, &current, date, method, recorded_by).await?;
+        // Fresh information can lower the follow-up tier at once.
+        super::tiers::reassess_in(&txn, &current, today, "verified").await?;
         txn.commit().await?;
         Ok(())
     }

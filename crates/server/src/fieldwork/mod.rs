@@ -1,0 +1,3 @@
+//! Field work pages: follow-up tiers on the record (`tiers`).
+
+pub mod tiers;

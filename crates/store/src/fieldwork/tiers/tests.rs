@@ -1,0 +1,110 @@
+//! Follow-up tiers on SQLite and PostgreSQL: assessed from stability and freshness,
+//! lowered by a verification, untouched by forbidden attributes, overridden only with
+//! a reason, every change listed.
+
+use jiceng_domain::fieldwork::{Housing, RecordedStability, Tier, TierRules, VerificationMethod, Work};
+use jiceng_domain::org::DivisionCode;
+use jiceng_domain::registry::{
+    Ethnicity, HouseholdLocation, IdMissingReason, Identity, MaritalStatus, PersonName, Relationship, ResidenceStatus,
+    ResidentFacts, Sex,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::testing;
+
+fn code(s: &str) -> DivisionCode {
+    DivisionCode::parse(s).unwrap()
+}
+
+#[tokio::test]
+async fn tiers_follow_stability_and_freshness_only() {
+    for db in testing::backends().await {
+        let label = db.label;
+        let registry = db.store.registry();
+        let county = code("440307");
+        let community = code("440307003002");
+        let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
+        let building = registry.create_building(&grid, "1栋", 6, 1).await.unwrap();
+        let location = HouseholdLocation {
+            community: community.clone(),
+            grid_id: grid.id,
+            building_id: building.id,
+            unit_no: 1,
+            floor_no: 3,
+            room_no: "302".into(),
+        };
+        let today = OffsetDateTime::now_utc().date();
+        let arrived = today - Duration::days(60);
+        let household = registry.create_household(&county, "T1", &location, arrived, "t").await.unwrap();
+        let facts = ResidentFacts {
+            name: PersonName::parse("钱多多").unwrap(),
+            sex: Sex::Male,
+            birth_date: time::macros::date!(1995 - 02 - 03),
+            identity: Identity::Missing(IdMissingReason::Unknown),
+            ethnicity: Ethnicity::HAN,
+            phone: None,
+            registered_residence: code("450102"),
+            household_id: household,
+            relationship: Relationship::Head,
+            residence_status: ResidenceStatus::Inflow,
+            arrival_date: Some(arrived),
+            marital_status: MaritalStatus::Unmarried,
+        };
+        let id = registry.add_resident(&county, &facts, arrived, "t").await.unwrap();
+        let summary = registry.reassess_community(&community, today).await.unwrap();
+        assert_eq!((summary.residents, summary.changed), (1, 1), "{label}");
+        // Nothing recorded, new, never verified: close follow-up.
+        let first = registry.resident_tier(&county, id).await.unwrap().unwrap();
+        assert_eq!(first.effective(), Tier::Concern, "{label}: {:?}", first.assessment.reasons);
+
+        // Stable housing and work, the phone answers, verified today: reassured.
+        let stable =
+            RecordedStability { housing: Housing::Owned, work: Work::FixedEmployer, phone_answered: Some(true) };
+        registry.record_stability(&county, id, stable, "grid1", today).await.unwrap();
+        assert_eq!(registry.resident_tier(&county, id).await.unwrap().unwrap().effective(), Tier::Attention);
+        registry.record_verification(&county, id, today, VerificationMethod::InPerson, "grid1").await.unwrap();
+        let now = registry.resident_tier(&county, id).await.unwrap().unwrap();
+        assert_eq!(now.effective(), Tier::Reassured, "{label}: {:?}", now.assessment.reasons);
+
+        // Marriage, a child in the household, another age: the tier does not move.
+        let married = ResidentFacts {
+            marital_status: MaritalStatus::Married,
+            sex: Sex::Female,
+            birth_date: time::macros::date!(1960 - 01 - 01),
+            ..facts.clone()
+        };
+        registry.record_resident_change(&county, id, &married, today, "t").await.unwrap();
+        let child = ResidentFacts {
+            name: PersonName::parse("钱小宝").unwrap(),
+            birth_date: today - Duration::days(1),
+            relationship: Relationship::Son,
+            arrival_date: None,
+            ..facts.clone()
+        };
+        registry.add_resident(&county, &child, today - Duration::days(1), "t").await.unwrap();
+        let again = registry.reassess_community(&community, today).await.unwrap();
+        assert_eq!(registry.resident_tier(&county, id).await.unwrap().unwrap().assessment, now.assessment, "{label}");
+        assert_eq!(again.residents, 2);
+
+        // An override needs a reason; it is listed with the other changes.
+        assert!(registry.override_tier(&county, id, Some(Tier::Concern), "  ", "spec", today).await.is_err());
+        registry.override_tier(&county, id, Some(Tier::Concern), "房东反映近期将搬走", "spec", today).await.unwrap();
+        let t = registry.resident_tier(&county, id).await.unwrap().unwrap();
+        assert_eq!(t.effective(), Tier::Concern);
+        assert_eq!(t.assessment.tier, Tier::Reassured, "the rules' own answer is kept beside the override");
+        let changes = registry.tier_changes(&community, 10).await.unwrap();
+        assert!(changes.iter().any(|c| c.cause.contains("房东反映")), "{label}: {changes:?}");
+        let counts = registry.tier_counts(&community).await.unwrap();
+        assert!(counts.contains(&(Tier::Concern, 2)), "{label}: {counts:?}");
+        registry.override_tier(&county, id, None, "", "spec", today).await.unwrap();
+        assert_eq!(registry.resident_tier(&county, id).await.unwrap().unwrap().effective(), Tier::Reassured);
+
+        // New rules are a new version; a bad one is refused.
+        let mut rules = TierRules { reassured_max: 0, ..TierRules::default() };
+        assert_eq!(registry.set_tier_rules(&rules, "admin").await.unwrap(), 2, "{label}");
+        rules.attention_max = 0;
+        assert!(registry.set_tier_rules(&rules, "admin").await.is_err());
+        assert_eq!(registry.tier_rules().await.unwrap().version, 2);
+        db.finish().await;
+    }
+}
