@@ -201,3 +201,39 @@ async fn a_month_is_approved_from_community_to_district_in_chromium() {
     assert!(store.reporting().verify(&county).await.unwrap().differences.is_empty());
     store.close().await.unwrap();
 }
+
+/// 今日走访 on a 360 px phone: one visit online, one offline that is sent when the
+/// connection returns, and a resend recorded once.
+#[tokio::test]
+async fn a_days_visits_are_recorded_on_a_phone_including_one_offline() {
+    let Some((chromium, browser_dir)) = browser_setup() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("visits.db");
+    let db = db_path.to_str().unwrap();
+    jiceng(db, &["demo", "--no-serve", "--residents", "2000", "--seed", "6"], "");
+    jiceng(db, &["user", "add", "wang", "--role", "grid_worker", "--scope", "440307003002"], "password-w\n");
+    let (server, url) = serve(db);
+    let shots = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(browser_dir.join("visits.mjs"))
+        .env("JICENG_URL", &url)
+        .env("CHROMIUM", &chromium)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("USER", "wang")
+        .env("PASSWORD", "password-w")
+        .output()
+        .unwrap();
+    drop(server);
+    assert!(
+        out.status.success(),
+        "visits story failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&db_path)).await.unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let visits = store.registry().visits_on(&DivisionCode::parse("440307003002").unwrap(), today).await.unwrap();
+    assert_eq!(visits.len(), 2, "two households visited, each recorded once: {visits:?}");
+    store.close().await.unwrap();
+}

@@ -89,6 +89,8 @@ pub const ROUTES: &[&str] = &[
     "/residents/{county}/{id}/stability",
     "/residents/{county}/{id}/tier",
     "/tiers/{code}",
+    "/today",
+    "/api/visits",
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -162,6 +164,8 @@ pub fn router(state: AppState) -> Router {
         .route("/residents/{county}/{id}/stability", post(fieldwork::tiers::record_stability))
         .route("/residents/{county}/{id}/tier", post(fieldwork::tiers::override_tier))
         .route("/tiers/{code}", get(fieldwork::tiers::tiers))
+        .route("/today", get(fieldwork::visits::today_page))
+        .route("/api/visits", post(fieldwork::visits::record_visit))
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

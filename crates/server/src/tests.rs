@@ -405,6 +405,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             "/reports/440307003004/export?period=2026-10&format=csv".to_string(),
             "/api/reports/440307003004?period=2026-10".to_string(),
             "/tiers/440307003004".to_string(),
+            "/today?node=440307003004".to_string(),
         ];
         let posts = [
             (
@@ -447,10 +448,15 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             ),
             (format!("/residents/440307/{r}/tier"), format!("csrf={csrf}&tier=concern&reason=x")),
         ];
+        let visit_json = format!(
+            r#"{{"id":"{}","county":"440307","household_id":"{h}","visited_on":"2026-11-20","outcome":"seen"}}"#,
+            uuid::Uuid::now_v7()
+        );
         let json_posts = [
             (format!("/api/residents/440307/{r}"), r#"{"valid_from":"2026-11-20","phone":"13900000000"}"#),
             (format!("/api/residents/440307/{r}/exit"), r#"{"reason":"died","date":"2026-11-20"}"#),
             (format!("/api/residents/440307/{r}/verifications"), r#"{"method":"phone","date":"2026-11-20"}"#),
+            ("/api/visits".to_string(), visit_json.as_str()),
         ];
         // The test must cover every route the router has (all but the open ones).
         let covered: std::collections::HashSet<String> = gets
@@ -993,6 +999,42 @@ async fn the_record_shows_the_tier_and_staff_can_correct_its_inputs() {
         let (status, _, body) = client.get("/tiers/440307003002").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("长期稳定租户") && body.contains(own.facts.name.as_str()), "{}: {body}", db.label);
+        db.finish().await;
+    }
+}
+
+/// 今日走访: the plan is on the page; a visit posted twice (as the page does after an
+/// offline spell) is recorded once and verifies the household's members.
+#[tokio::test]
+async fn todays_visits_are_planned_and_recorded_once() {
+    for db in testing::backends().await {
+        let store = &db.store;
+        seed(store).await;
+        let own = resident_in(store, "440307003002").await;
+        let mut client = Client::new(store);
+        client.login("worker_a", "password-123").await;
+        let csrf = client.csrf().await;
+        let (status, _, body) = client.get("/today").await;
+        assert_eq!(status, StatusCode::OK, "{}", db.label);
+        assert!(body.contains(&own.facts.household_id.to_string()), "{}: the household is on the plan", db.label);
+        let id = uuid::Uuid::now_v7();
+        let today = time::OffsetDateTime::now_utc().date();
+        let json = format!(
+            r#"{{"id":"{id}","county":"440307","household_id":"{}","visited_on":"{today}","outcome":"member","notes":"女儿在家"}}"#,
+            own.facts.household_id
+        );
+        let (status, body) = client.post_json("/api/visits", &json, &csrf).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", db.label);
+        assert!(body.contains(r#""duplicate":false"#), "{body}");
+        let (status, body) = client.post_json("/api/visits", &json, &csrf).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(r#""duplicate":true"#), "{}: {body}", db.label);
+        assert_eq!(store.registry().visit_count(&code("440307"), id).await.unwrap(), 1);
+        assert_eq!(store.registry().last_verified(&code("440307"), own.resident_id).await.unwrap(), Some(today));
+        let (status, body) = client.post_json("/api/visits", &json.replace("member", "dancing"), &csrf).await;
+        assert!(status == StatusCode::BAD_REQUEST && body.contains("outcome"), "{body}");
+        let (_, _, body) = client.get("/today").await;
+        assert!(body.contains("同户成员确认"), "{}: today's visit is marked", db.label);
         db.finish().await;
     }
 }

@@ -2,8 +2,10 @@
 
 mod tier;
 mod verification;
+mod visit;
 
 pub use tier::{
     Assessment, Housing, Reason, RecordedStability, StabilityFacts, Tier, TierRules, TierRulesError, TierSetting, Work,
 };
 pub use verification::{UNVERIFIED_AFTER_MONTHS, VerificationMethod, months_before, unverified_before};
+pub use visit::{PlanItem, PlanReason, VisitOutcome, order_for_walking};

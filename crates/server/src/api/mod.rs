@@ -74,6 +74,7 @@ pub type ApiResult<T> = Result<Json<T>, ApiError>;
         registry::record_verification,
         registry::household,
         reporting::report,
+        crate::fieldwork::visits::record_visit,
     ),
     components(schemas(
         ApiErrorBody,
@@ -88,6 +89,8 @@ pub type ApiResult<T> = Result<Json<T>, ApiError>;
         registry::VerificationStatus,
         registry::HouseholdRecord,
         reporting::ReportRecord,
+        crate::fieldwork::visits::VisitRequest,
+        crate::fieldwork::visits::VisitReceipt,
     ))
 )]
 pub struct ApiDoc;

@@ -2,7 +2,9 @@
 
 mod tiers;
 mod verification;
+mod visits;
 
 pub use tiers::{ReassessSummary, ResidentTier, TierChange};
 pub use verification::Verification;
 pub(crate) use verification::verify_in;
+pub use visits::{NewVisit, VisitRecorded};

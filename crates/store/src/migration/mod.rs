@@ -10,7 +10,7 @@ mod m0001_initial;
 mod m0002_access;
 mod m0003_verification;
 mod m0004_reporting;
-mod m0005_tiers;
+mod m0005_fieldwork;
 
 pub struct Migrator;
 
@@ -22,7 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_access::Migration),
             Box::new(m0003_verification::Migration),
             Box::new(m0004_reporting::Migration),
-            Box::new(m0005_tiers::Migration),
+            Box::new(m0005_fieldwork::Migration),
         ]
     }
 }

@@ -736,7 +736,7 @@ pub(crate) async fn current_household(
     }
 }
 
-async fn members(
+pub(crate) async fn members(
     db: &impl ConnectionTrait,
     county: &DivisionCode,
     household_id: Uuid,

@@ -1,6 +1,6 @@
-//! Follow-up tiers: what is recorded about residents' housing, work and phone, the
-//! versioned tier rules, each resident's tier with its reasons and any override, and
-//! the list of tier changes.
+//! Field work: what is recorded about residents' housing, work and phone, the
+//! versioned tier rules, each resident's tier with its reasons and any override, the
+//! list of tier changes, and visits (走访) with their outcomes.
 
 use sea_orm_migration::prelude::*;
 
@@ -8,7 +8,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m0005_tiers"
+        "m0005_fieldwork"
     }
 }
 
@@ -92,6 +92,29 @@ impl MigrationTrait for Migration {
         .await?;
         m.create_index(
             Index::create().name("tier_change_community").table("tier_change").col("community_code").col("at").take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("visit")
+                .col(text("county_code"))
+                // Made by the page that recorded it, so a visit sent twice is stored once.
+                .col(ColumnDef::new("id").uuid().not_null())
+                .col(ColumnDef::new("household_id").uuid().not_null())
+                .col(text("community_code"))
+                .col(ColumnDef::new("building_id").uuid().not_null())
+                .col(ColumnDef::new("floor_no").small_integer().not_null())
+                .col(ColumnDef::new("visited_on").date().not_null())
+                .col(text("outcome"))
+                .col(text("notes"))
+                .col(text("recorded_by"))
+                .col(timestamp("recorded_at"))
+                .primary_key(Index::create().col("county_code").col("id"))
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create().name("visit_community").table("visit").col("community_code").col("visited_on").take(),
         )
         .await?;
         Ok(())

@@ -1,0 +1,320 @@
+//! 走访: visits recorded from the 今日走访 page (idempotent by the page's own id, so a
+//! visit queued offline and sent twice is stored once), what they do to the registry,
+//! and the visit plan of a community for a month.
+
+use std::collections::{HashMap, HashSet};
+
+use jiceng_domain::fieldwork::{PlanItem, PlanReason, Tier, VisitOutcome, order_for_walking};
+use jiceng_domain::org::DivisionCode;
+use jiceng_domain::reporting::{EventDetails, EventState, Month};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use super::tiers::{current_rules, reassess_in};
+use super::verify_in;
+use crate::error::{StoreError, StoreResult, decode_opt};
+use crate::registry::{Registry, current_household, join_household, members};
+use crate::reporting::{Actor, NewEvent, Reporting};
+
+/// A visit as the page sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVisit {
+    /// Made by the page when the worker taps; the same id sent again is the same visit.
+    pub id: Uuid,
+    pub county: DivisionCode,
+    pub household_id: Uuid,
+    pub visited_on: Date,
+    pub outcome: VisitOutcome,
+    pub notes: String,
+}
+
+/// What recording a visit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitRecorded {
+    /// The visit had been recorded before (sent twice); nothing was written.
+    pub duplicate: bool,
+    pub verified: u32,
+    /// Move-out events started for the members (moved away).
+    pub events: Vec<Uuid>,
+}
+
+impl Registry<'_> {
+    /// Records a visit and its effects in one transaction: members verified (seen,
+    /// confirmed by a member, from the landlord), move-out events started (moved away).
+    pub async fn record_visit(&self, visit: &NewVisit, actor: Actor<'_>, today: Date) -> StoreResult<VisitRecorded> {
+        if visit.visited_on > today {
+            return Err(StoreError::Invalid(format!(
+                "走访日期{}晚于今天 / visit date {} is in the future",
+                visit.visited_on, visit.visited_on
+            )));
+        }
+        let notes: String = visit.notes.trim().chars().take(500).collect();
+        let txn = self.store.db.begin().await?;
+        let household = current_household(&txn, &visit.county, visit.household_id).await?;
+        self.require_scope(&household.location.community, "户 / household")?;
+        let mut q = Query::select();
+        q.column("id")
+            .from("visit")
+            .and_where(Expr::col("county_code").eq(visit.county.as_str()))
+            .and_where(Expr::col("id").eq(visit.id));
+        if txn.query_one(&q).await?.is_some() {
+            return Ok(VisitRecorded { duplicate: true, verified: 0, events: Vec::new() });
+        }
+        txn.execute(
+            Query::insert()
+                .into_table("visit")
+                .columns([
+                    "county_code",
+                    "id",
+                    "household_id",
+                    "community_code",
+                    "building_id",
+                    "floor_no",
+                    "visited_on",
+                    "outcome",
+                    "notes",
+                    "recorded_by",
+                    "recorded_at",
+                ])
+                .values_panic([
+                    visit.county.as_str().into(),
+                    visit.id.into(),
+                    visit.household_id.into(),
+                    household.location.community.as_str().into(),
+                    household.location.building_id.into(),
+                    household.location.floor_no.into(),
+                    visit.visited_on.into(),
+                    visit.outcome.key().into(),
+                    notes.clone().into(),
+                    actor.username.into(),
+                    OffsetDateTime::now_utc().into(),
+                ]),
+        )
+        .await?;
+        let people = members(&txn, &visit.county, visit.household_id).await?;
+        let mut done = VisitRecorded { duplicate: false, verified: 0, events: Vec::new() };
+        if let Some(method) = visit.outcome.verification() {
+            for m in &people {
+                if visit.visited_on >= m.facts.birth_date {
+                    verify_in(&txn, m, visit.visited_on, method, actor.username).await?;
+                    reassess_in(&txn, m, today, "visit").await?;
+                    done.verified += 1;
+                }
+            }
+        }
+        if visit.outcome == VisitOutcome::MovedAway {
+            let reporting = Reporting { store: self.store, scope: self.scope };
+            for m in &people {
+                let event = NewEvent {
+                    county: visit.county.clone(),
+                    resident_id: Some(m.resident_id),
+                    occurred_on: visit.visited_on,
+                    urgent: false,
+                    evidence: format!("走访发现已搬走 / found moved away on a visit. {notes}"),
+                    details: EventDetails::MoveOut { destination: None },
+                };
+                done.events.push(reporting.submit_in(&txn, &event, actor, today).await?);
+            }
+        }
+        txn.commit().await?;
+        Ok(done)
+    }
+
+    /// The community's visit plan for `month`: households with members due for
+    /// re-verification by their tier (or never verified), households on floors not
+    /// walked in the month, and households with a returned event — ordered for walking.
+    pub async fn visit_plan(&self, community: &DivisionCode, month: Month) -> StoreResult<Vec<PlanItem>> {
+        self.visit_plan_keeping(community, month, &HashSet::new()).await
+    }
+
+    /// [`Self::visit_plan`], also keeping the households in `keep` (visited today, so the
+    /// worker sees what was done) even when nothing is due there any more.
+    pub async fn visit_plan_keeping(
+        &self,
+        community: &DivisionCode,
+        month: Month,
+        keep: &HashSet<Uuid>,
+    ) -> StoreResult<Vec<PlanItem>> {
+        self.require_scope(community, "社区 / community")?;
+        let db = &self.store.db;
+        let rules = current_rules(db).await?;
+        let (first, last) = (month.first_day(), month.last_day());
+        // Households with where they are.
+        let mut q = Query::select();
+        q.expr_as(Expr::col(("v", "county_code")), "county_code")
+            .columns([
+                ("v", "household_id"),
+                ("v", "building_id"),
+                ("v", "unit_no"),
+                ("v", "floor_no"),
+                ("v", "room_no"),
+            ])
+            .column(("h", "household_no"))
+            .expr_as(Expr::col(("g", "number")), "grid_number")
+            .expr_as(Expr::col(("g", "name")), "grid_name")
+            .expr_as(Expr::col(("b", "name")), "building_name")
+            .from_as("household_version", "v");
+        join_household(&mut q);
+        q.join_as(
+            JoinType::InnerJoin,
+            "grid",
+            "g",
+            Expr::col(("g", "county_code"))
+                .equals(("v", "county_code"))
+                .and(Expr::col(("g", "id")).equals(("v", "grid_id"))),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            "building",
+            "b",
+            Expr::col(("b", "county_code"))
+                .equals(("v", "county_code"))
+                .and(Expr::col(("b", "id")).equals(("v", "building_id"))),
+        )
+        .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
+        .and_where(Expr::col(("v", "valid_to")).is_null());
+        let households = db.query_all(&q).await?;
+        // Members: tier (as it applies) and last verification.
+        let mut q = Query::select();
+        q.columns([("v", "household_id")])
+            .expr_as(Expr::col(("r", "last_verified_on")), "last_verified_on")
+            .expr_as(Expr::cust("COALESCE(t.override_tier, t.tier)"), "tier")
+            .from_as("resident_version", "v")
+            .join_as(
+                JoinType::InnerJoin,
+                "resident",
+                "r",
+                Expr::col(("r", "county_code"))
+                    .equals(("v", "county_code"))
+                    .and(Expr::col(("r", "id")).equals(("v", "resident_id"))),
+            )
+            .join_as(
+                JoinType::LeftJoin,
+                "resident_tier",
+                "t",
+                Expr::col(("t", "county_code"))
+                    .equals(("v", "county_code"))
+                    .and(Expr::col(("t", "resident_id")).equals(("v", "resident_id"))),
+            )
+            .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
+            .and_where(Expr::col(("v", "valid_to")).is_null());
+        // household → (members, due, closest tier, earliest due date)
+        let mut due: HashMap<Uuid, (u32, u32, Option<Tier>, Option<Date>)> = HashMap::new();
+        for r in db.query_all(&q).await? {
+            let household: Uuid = r.try_get("", "household_id")?;
+            let last: Option<Date> = r.try_get("", "last_verified_on")?;
+            let tier: Option<String> = r.try_get("", "tier")?;
+            let tier = tier.map(|t| decode_opt("resident_tier", "tier", &t, Tier::from_key)).transpose()?;
+            let entry = due.entry(household).or_default();
+            entry.0 += 1;
+            // Not yet assessed counts as the closest follow-up.
+            let tier = tier.unwrap_or(Tier::Concern);
+            let due_on = rules.due_on(tier, last);
+            // Due when never verified, or when the tier's interval ends by the month's end.
+            if due_on.is_none_or(|d| d <= month.last_day()) {
+                entry.1 += 1;
+                entry.2 = Some(entry.2.map_or(tier, |t: Tier| Ord::max(t, tier)));
+            }
+            entry.3 = match (entry.3, due_on) {
+                (Some(a), Some(b)) => Some(Ord::min(a, b)),
+                (a, b) => a.or(b),
+            };
+        }
+        // Floors walked in the month.
+        let mut q = Query::select();
+        q.columns(["building_id", "floor_no"])
+            .from("visit")
+            .and_where(Expr::col("community_code").eq(community.as_str()))
+            .and_where(Expr::col("visited_on").gte(first))
+            .and_where(Expr::col("visited_on").lte(last));
+        let mut walked: HashSet<(Uuid, i16)> = HashSet::new();
+        for r in db.query_all(&q).await? {
+            walked.insert((r.try_get("", "building_id")?, r.try_get("", "floor_no")?));
+        }
+        let mut q = Query::select();
+        q.column("household_id")
+            .from("change_event")
+            .and_where(Expr::col("community_code").eq(community.as_str()))
+            .and_where(Expr::col("state").eq(EventState::Returned.key()));
+        let mut returned: HashSet<Uuid> = HashSet::new();
+        for r in db.query_all(&q).await? {
+            if let Some(h) = r.try_get::<Option<Uuid>>("", "household_id")? {
+                returned.insert(h);
+            }
+        }
+        let mut items = Vec::new();
+        for r in households {
+            let household_id: Uuid = r.try_get("", "household_id")?;
+            let building_id: Uuid = r.try_get("", "building_id")?;
+            let floor_no: i16 = r.try_get("", "floor_no")?;
+            let (members, due_count, tier, due_on) = due.get(&household_id).copied().unwrap_or_default();
+            let mut reasons = Vec::new();
+            if due_count > 0 {
+                reasons.push(PlanReason::Due { residents: due_count, tier: tier.unwrap_or(Tier::Concern) });
+            }
+            if !walked.contains(&(building_id, floor_no)) {
+                reasons.push(PlanReason::FloorNotWalked);
+            }
+            if returned.contains(&household_id) {
+                reasons.push(PlanReason::ReturnedEvent);
+            }
+            if reasons.is_empty() && !keep.contains(&household_id) {
+                continue;
+            }
+            let county: String = r.try_get("", "county_code")?;
+            items.push(PlanItem {
+                county,
+                household_id,
+                household_no: r.try_get("", "household_no")?,
+                grid_number: r.try_get("", "grid_number")?,
+                grid_name: r.try_get("", "grid_name")?,
+                building_name: r.try_get("", "building_name")?,
+                unit_no: r.try_get("", "unit_no")?,
+                floor_no,
+                room_no: r.try_get("", "room_no")?,
+                members,
+                reasons,
+                due_on,
+            });
+        }
+        order_for_walking(&mut items);
+        Ok(items)
+    }
+
+    /// Visits recorded in the community on `day`: household → outcome.
+    pub async fn visits_on(&self, community: &DivisionCode, day: Date) -> StoreResult<HashMap<Uuid, VisitOutcome>> {
+        self.require_scope(community, "社区 / community")?;
+        let mut q = Query::select();
+        q.columns(["household_id", "outcome"])
+            .from("visit")
+            .and_where(Expr::col("community_code").eq(community.as_str()))
+            .and_where(Expr::col("visited_on").eq(day));
+        let mut out = HashMap::new();
+        for r in self.store.db.query_all(&q).await? {
+            let outcome: String = r.try_get("", "outcome")?;
+            out.insert(
+                r.try_get("", "household_id")?,
+                decode_opt("visit", "outcome", &outcome, VisitOutcome::from_key)?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// How many visits are stored under this id (0 or 1; for tests of resending).
+    pub async fn visit_count(&self, county: &DivisionCode, id: Uuid) -> StoreResult<u64> {
+        let mut q = Query::select();
+        q.expr(Expr::col("id").count())
+            .from("visit")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("id").eq(id));
+        Ok(match self.store.db.query_one(&q).await? {
+            Some(r) => r.try_get_by_index::<i64>(0)? as u64,
+            None => 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! Visits and plans on SQLite and PostgreSQL: a plan holds exactly the households due
+//! by tier, on floors not walked, or with a returned event; a visit sent twice is
+//! recorded once; outcomes verify members or start move-out events.
+
+use jiceng_domain::fieldwork::{Housing, PlanReason, RecordedStability, VerificationMethod, VisitOutcome, Work};
+use jiceng_domain::org::{DivisionCode, Role};
+use jiceng_domain::registry::{
+    Ethnicity, HouseholdLocation, IdMissingReason, Identity, MaritalStatus, PersonName, Relationship, ResidenceStatus,
+    ResidentFacts, Sex,
+};
+use jiceng_domain::reporting::{EventState, Month};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::NewVisit;
+use crate::reporting::Actor;
+use crate::testing;
+
+fn code(s: &str) -> DivisionCode {
+    DivisionCode::parse(s).unwrap()
+}
+
+const WORKER: Actor<'static> = Actor { username: "grid1", role: Role::GridWorker };
+
+#[tokio::test]
+async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
+    for db in testing::backends().await {
+        let label = db.label;
+        let store = &db.store;
+        let registry = store.registry();
+        let county = code("440307");
+        let community = code("440307003002");
+        let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
+        let building = registry.create_building(&grid, "3栋", 6, 1).await.unwrap();
+        let today = OffsetDateTime::now_utc().date();
+        let long_ago = today - Duration::days(3000);
+        let mut households = Vec::new();
+        let mut residents = Vec::new();
+        for (n, floor) in [(1, 1i16), (2, 2), (3, 1)] {
+            let location = HouseholdLocation {
+                community: community.clone(),
+                grid_id: grid.id,
+                building_id: building.id,
+                unit_no: 1,
+                floor_no: floor,
+                room_no: format!("{floor}0{n}"),
+            };
+            let h = registry.create_household(&county, &format!("V{n}"), &location, long_ago, "t").await.unwrap();
+            let facts = ResidentFacts {
+                name: PersonName::parse(&format!("孙{}", ["一", "二", "三"][n - 1])).unwrap(),
+                sex: Sex::Female,
+                birth_date: time::macros::date!(1980 - 01 - 01),
+                identity: Identity::Missing(IdMissingReason::Unknown),
+                ethnicity: Ethnicity::HAN,
+                phone: None,
+                registered_residence: code("440307"),
+                household_id: h,
+                relationship: Relationship::Head,
+                residence_status: ResidenceStatus::Registered,
+                arrival_date: None,
+                marital_status: MaritalStatus::Married,
+            };
+            residents.push(registry.add_resident(&county, &facts, long_ago, "t").await.unwrap());
+            households.push(h);
+        }
+        // Households 1 and 3: stable and verified today (放心, due in six months).
+        let stable =
+            RecordedStability { housing: Housing::Owned, work: Work::FixedEmployer, phone_answered: Some(true) };
+        for i in [0, 2] {
+            registry.record_stability(&county, residents[i], stable, "t", today).await.unwrap();
+            registry.record_verification(&county, residents[i], today, VerificationMethod::Phone, "t").await.unwrap();
+        }
+        registry.reassess_community(&community, today).await.unwrap();
+        let month = Month::of(today);
+        let plan = registry.visit_plan(&community, month).await.unwrap();
+        let on_plan: Vec<_> = plan.iter().map(|p| (p.household_id, p.reasons.clone())).collect();
+        assert_eq!(plan.len(), 3, "{label}: every floor is still to be walked");
+        assert!(on_plan.contains(&(households[0], vec![PlanReason::FloorNotWalked])), "{label}: {on_plan:?}");
+        assert!(matches!(
+            on_plan.iter().find(|p| p.0 == households[1]).unwrap().1[0],
+            PlanReason::Due { residents: 1, .. }
+        ));
+        // Walking order: floor 1 (rooms 101, 103), then floor 2.
+        assert_eq!(plan.iter().map(|p| p.floor_no).collect::<Vec<_>>(), [1, 1, 2]);
+
+        // A visit to household 1 walks floor 1: households 1 and 3 drop off.
+        let visit = NewVisit {
+            id: Uuid::now_v7(),
+            county: county.clone(),
+            household_id: households[0],
+            visited_on: today,
+            outcome: VisitOutcome::SeenInPerson,
+            notes: String::new(),
+        };
+        let first = registry.record_visit(&visit, WORKER, today).await.unwrap();
+        assert!(!first.duplicate && first.verified == 1, "{label}");
+        // Sent again (the page was offline and retried): recorded once.
+        let again = registry.record_visit(&visit, WORKER, today).await.unwrap();
+        assert!(again.duplicate, "{label}");
+        assert_eq!(registry.visit_count(&county, visit.id).await.unwrap(), 1);
+        assert_eq!(
+            registry.verifications(&county, residents[0]).await.unwrap().len(),
+            2,
+            "{label}: one verification from the visit"
+        );
+        let plan = registry.visit_plan(&community, month).await.unwrap();
+        assert_eq!(plan.iter().map(|p| p.household_id).collect::<Vec<_>>(), [households[1]], "{label}");
+
+        // Nobody home at household 2: the floor is walked, the member still due.
+        let nobody = NewVisit {
+            id: Uuid::now_v7(),
+            household_id: households[1],
+            outcome: VisitOutcome::NobodyHome,
+            ..visit.clone()
+        };
+        registry.record_visit(&nobody, WORKER, today).await.unwrap();
+        let plan = registry.visit_plan(&community, month).await.unwrap();
+        assert!(matches!(plan[0].reasons.as_slice(), [PlanReason::Due { .. }]), "{label}: {:?}", plan[0].reasons);
+        // A member confirms: verified, no longer due this month.
+        let member = NewVisit {
+            id: Uuid::now_v7(),
+            household_id: households[1],
+            outcome: VisitOutcome::HouseholdMember,
+            ..visit.clone()
+        };
+        registry.record_visit(&member, WORKER, today).await.unwrap();
+        assert!(registry.visit_plan(&community, month).await.unwrap().is_empty(), "{label}");
+
+        // Moved away: a move-out event is started for the member, not applied.
+        let gone = NewVisit {
+            id: Uuid::now_v7(),
+            household_id: households[2],
+            outcome: VisitOutcome::MovedAway,
+            ..visit.clone()
+        };
+        let recorded = registry.record_visit(&gone, WORKER, today).await.unwrap();
+        assert_eq!(recorded.events.len(), 1, "{label}");
+        let event = store.reporting().event(&county, recorded.events[0]).await.unwrap().unwrap();
+        assert_eq!(event.state, EventState::Submitted);
+        assert!(
+            registry.resident(&county, residents[2]).await.unwrap().is_some(),
+            "{label}: not applied before review"
+        );
+        // A visit in the future is refused.
+        let future = NewVisit { id: Uuid::now_v7(), visited_on: today + Duration::days(2), ..visit.clone() };
+        assert!(registry.record_visit(&future, WORKER, today).await.is_err());
+        db.finish().await;
+    }
+}
