@@ -138,6 +138,40 @@ enum Command {
         #[command(subcommand)]
         command: TiersCommand,
     },
+    /// 走访计划：某区划某月每户待走访的原因，按走访顺序 / visit plans for a month, ordered for walking
+    Plan {
+        #[arg(long, value_name = "CODE")]
+        node: String,
+        /// 月份，默认本月 / month, default this month (2026-11)
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// 四不漏覆盖情况 / coverage: buildings, floors, households and residents reached in a month
+    Coverage {
+        #[arg(long, value_name = "CODE")]
+        node: String,
+        #[arg(long)]
+        period: Option<String>,
+        /// table、json 或 xlsx
+        #[arg(long, default_value = "table")]
+        format: String,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// 五定：指定网格、社区或街道的责任人 / make a user responsible for a grid, community or street
+    Responsible {
+        /// 社区代码:网格号，如 440307003002:1 / COMMUNITY:GRID_NUMBER
+        #[arg(long)]
+        grid: Option<String>,
+        #[arg(long)]
+        community: Option<String>,
+        #[arg(long)]
+        street: Option<String>,
+        #[arg(long)]
+        user: String,
+    },
     /// 性能基准（打印数据）/ benchmarks (print figures)
     Bench {
         #[command(subcommand)]
@@ -199,6 +233,18 @@ enum BenchCommand {
     /// 导入速度：完整导入对比裸插入基线（SQLite；给出 --database-url 时也测 PostgreSQL）
     /// / import speed: full import against a bare-insert floor (SQLite; PostgreSQL too with --database-url)
     Import {
+        /// 居民人数（默认龙岗区规模）/ residents (default: Longgang's 4.14 million)
+        #[arg(long, default_value_t = 4_140_000)]
+        residents: u64,
+        /// 县级区划代码 / county code
+        #[arg(long, default_value = "440307")]
+        county: String,
+        /// 以 JSON 输出 / print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// 走访：全区一个月的走访计划与四不漏覆盖率的用时 / planning a district's month and its coverage report
+    Fieldwork {
         /// 居民人数（默认龙岗区规模）/ residents (default: Longgang's 4.14 million)
         #[arg(long, default_value_t = 4_140_000)]
         residents: u64,
@@ -318,6 +364,13 @@ enum UserCommand {
 
 fn county_code(text: &str) -> anyhow::Result<DivisionCode> {
     DivisionCode::parse(text).with_context(|| format!("--county {text}"))
+}
+
+fn month_or_this(text: Option<&str>) -> anyhow::Result<jiceng_domain::reporting::Month> {
+    match text {
+        Some(t) => Ok(jiceng_domain::reporting::Month::parse(t)?),
+        None => Ok(jiceng_domain::reporting::Month::of(time::OffsetDateTime::now_utc().date())),
+    }
 }
 
 fn parse_date(text: &str) -> anyhow::Result<time::Date> {
@@ -474,6 +527,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = cli.db.open(DEFAULT_DB).await?;
             fieldwork::tiers::rules(&store, set.as_deref(), &recorded_by).await?;
             store.close().await?;
+        }
+        Command::Plan { node, period, json } => {
+            let node = DivisionCode::parse(&node).with_context(|| format!("--node {node}"))?;
+            let month = month_or_this(period.as_deref())?;
+            let store = cli.db.open(DEFAULT_DB).await?;
+            fieldwork::plan::plan(&store, &node, month, json).await?;
+            store.close().await?;
+        }
+        Command::Coverage { node, period, format, out } => {
+            let node = DivisionCode::parse(&node).with_context(|| format!("--node {node}"))?;
+            let month = month_or_this(period.as_deref())?;
+            let store = cli.db.open(DEFAULT_DB).await?;
+            fieldwork::plan::coverage(&store, &node, month, &format, out.as_deref()).await?;
+            store.close().await?;
+        }
+        Command::Responsible { grid, community, street, user } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            fieldwork::plan::responsible(&store, grid.as_deref(), community.as_deref(), street.as_deref(), &user)
+                .await?;
+            store.close().await?;
+        }
+        Command::Bench { command: BenchCommand::Fieldwork { residents, county, json } } => {
+            fieldwork::bench::run(residents, &county_code(&county)?, json).await?;
         }
         Command::Bench { command: BenchCommand::Report { residents, county, verified_per_month, json } } => {
             let county = county_code(&county)?;

@@ -1,3 +1,6 @@
-//! `jiceng tiers …`: follow-up tiers (放心/关心/挂心) — reassessment on schedule, the rules.
+//! Field work on the command line: follow-up tiers (`tiers`), visit plans, coverage and
+//! responsibilities (`plan`).
 
+pub mod bench;
+pub mod plan;
 pub mod tiers;

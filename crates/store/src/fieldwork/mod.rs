@@ -1,9 +1,11 @@
 //! Field work records: confirmations of residents' records.
 
+mod coverage;
 mod tiers;
 mod verification;
 mod visits;
 
+pub use coverage::{Coverage, CoverageCounts, GridCoverage, Responsibility, coverage_xlsx};
 pub use tiers::{ReassessSummary, ResidentTier, TierChange};
 pub use verification::Verification;
 pub(crate) use verification::verify_in;

@@ -117,6 +117,20 @@ impl MigrationTrait for Migration {
             Index::create().name("visit_community").table("visit").col("community_code").col("visited_on").take(),
         )
         .await?;
+        // 五定: who answers for each community, street, grid and building.
+        m.create_table(
+            Table::create()
+                .table("responsibility")
+                .col(text("county_code"))
+                .col(text("node_kind"))
+                .col(text("node_id"))
+                .col(text("username"))
+                .col(timestamp("assigned_at"))
+                .col(text("assigned_by"))
+                .primary_key(Index::create().col("county_code").col("node_kind").col("node_id"))
+                .take(),
+        )
+        .await?;
         Ok(())
     }
 }

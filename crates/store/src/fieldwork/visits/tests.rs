@@ -141,6 +141,44 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
             registry.resident(&county, residents[2]).await.unwrap().is_some(),
             "{label}: not applied before review"
         );
+        // Coverage (四不漏) of the community this month: everything reached; the grid has
+        // nobody responsible until one is assigned (五定).
+        let coverage = registry.coverage(&community, month).await.unwrap();
+        let t = &coverage.totals;
+        assert_eq!(
+            (t.buildings, t.buildings_walked, t.floors, t.floors_walked, t.households, t.households_covered),
+            (1, 1, 2, 2, 3, 3),
+            "{label}: {t:?}"
+        );
+        assert_eq!((t.residents, t.residents_verified), (3, 3), "{label}");
+        assert_eq!(coverage.grids[0].responsible, None);
+        store
+            .users()
+            .add(&crate::org::NewUser {
+                username: "wang".into(),
+                display_name: "王网格".into(),
+                password: "password-123".into(),
+                role: Role::GridWorker,
+                scopes: vec![community.clone()],
+            })
+            .await
+            .unwrap();
+        assert!(
+            registry
+                .assign_responsible(&county, super::super::Responsibility::Grid(grid.id), "nobody", "admin")
+                .await
+                .is_err()
+        );
+        registry
+            .assign_responsible(&county, super::super::Responsibility::Grid(grid.id), "wang", "admin")
+            .await
+            .unwrap();
+        let coverage = registry.coverage(&county, month).await.unwrap();
+        assert_eq!(coverage.grids[0].responsible.as_deref(), Some("wang"), "{label}");
+        assert_eq!(coverage.streets.len(), 1);
+        // Last month nothing was reached.
+        let before = registry.coverage(&community, month.previous()).await.unwrap();
+        assert_eq!((before.totals.households_covered, before.totals.floors_walked), (0, 0), "{label}");
         // A visit in the future is refused.
         let future = NewVisit { id: Uuid::now_v7(), visited_on: today + Duration::days(2), ..visit.clone() };
         assert!(registry.record_visit(&future, WORKER, today).await.is_err());

@@ -1,0 +1,93 @@
+//! `jiceng bench fieldwork`: planning a whole district's visits for a month and its
+//! coverage report, on a synthetic district with tiers assessed and a share of
+//! households already visited this month.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use jiceng_domain::fieldwork::VisitOutcome;
+use jiceng_domain::org::{DivisionCode, Role};
+use jiceng_domain::reporting::Month;
+use jiceng_store::Store;
+use jiceng_store::fieldwork::NewVisit;
+use jiceng_store::org::{Divisions, LoadScope};
+use jiceng_store::reporting::Actor;
+use serde::Serialize;
+
+use crate::registry::generate;
+
+#[derive(Debug, Serialize)]
+pub struct FieldworkBench {
+    pub residents: u64,
+    pub setup_seconds: f64,
+    pub visits: u64,
+    pub plan_households: u64,
+    pub plan_seconds: f64,
+    pub coverage_seconds: f64,
+    pub coverage_households: u64,
+}
+
+pub async fn run(residents: u64, county: &DivisionCode, json: bool) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("临时目录 / temporary directory")?;
+    let store = Store::open(&jiceng_store::sqlite_url(&dir.path().join("fieldwork.db"))).await?;
+    let start = Instant::now();
+    let rows = Divisions::reference(&LoadScope::counties(vec![county.clone()]))?;
+    store.divisions().load(&rows, |_| {}).await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let plan = generate::plan(county, residents, 1, today)?;
+    generate::populate(&store, plan, "bench").await?;
+    super::tiers::demo(&store, county, 1).await?;
+    // A tenth of the households visited this month, first of each building's floors.
+    let month = Month::of(today);
+    let actor = Actor { username: "bench", role: Role::GridWorker };
+    let mut visits = 0u64;
+    for community in jiceng_store::org::reference::communities_under(county)? {
+        let plan = store.registry().visit_plan(&community.code, month).await?;
+        for item in plan.iter().step_by(10) {
+            let visit = NewVisit {
+                id: uuid::Uuid::now_v7(),
+                county: DivisionCode::parse(&item.county)?,
+                household_id: item.household_id,
+                visited_on: today,
+                outcome: VisitOutcome::HouseholdMember,
+                notes: String::new(),
+            };
+            store.registry().record_visit(&visit, actor, today).await?;
+            visits += 1;
+        }
+    }
+    let setup_seconds = start.elapsed().as_secs_f64();
+    let timed = Instant::now();
+    let plans = super::plan::plans(&store, county, month).await?;
+    let plan_seconds = timed.elapsed().as_secs_f64();
+    let timed = Instant::now();
+    let coverage = store.registry().coverage(county, month).await?;
+    let coverage_seconds = timed.elapsed().as_secs_f64();
+    let result = FieldworkBench {
+        residents,
+        setup_seconds,
+        visits,
+        plan_households: plans.iter().map(|(_, p)| p.len() as u64).sum(),
+        plan_seconds,
+        coverage_seconds,
+        coverage_households: coverage.totals.households,
+    };
+    store.close().await?;
+    if json {
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    println!(
+        "走访基准 fieldwork benchmark: {residents} residents, {} visits this month (setup {:.0} s)",
+        result.visits, result.setup_seconds
+    );
+    println!(
+        "  plan the district:     {:>8.2} s  ({} households on the plans)",
+        result.plan_seconds, result.plan_households
+    );
+    println!(
+        "  district coverage:     {:>8.2} s  ({} households)",
+        result.coverage_seconds, result.coverage_households
+    );
+    Ok(())
+}
