@@ -151,6 +151,32 @@ async fn demo_builds_a_database_and_users_can_be_added() {
         );
         assert!(out.status.success(), "{label}: {}", stderr(&out));
         assert!(!stdout(&out).contains("secret-password"), "a given password is not echoed");
+        // Field work: tiers reassessed on schedule, a community's plan, the district's
+        // coverage, and a responsible worker for a grid.
+        let out = run(&["tiers", "reassess"], None);
+        assert!(
+            out.status.success() && stdout(&out).contains("0 人等级变化"),
+            "{label}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let out = run(&["plan", "--node", "440307003002", "--json"], None);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        let plan: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+        assert!(!plan.is_empty(), "{label}: the community has households to visit");
+        assert!(plan.windows(2).all(|w| w[0]["grid_number"].as_i64() <= w[1]["grid_number"].as_i64()), "walking order");
+        let out = run(&["responsible", "--grid", "440307003002:1", "--user", "wang"], None);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        let out = run(&["responsible", "--grid", "440307003002:1", "--user", "nobody"], None);
+        assert_eq!(out.status.code(), Some(2), "{label}: an unknown user is refused");
+        let out = run(&["coverage", "--node", "440307", "--format", "json"], None);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        let coverage: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert!(coverage["totals"]["households"].as_u64().unwrap() > 0);
+        assert!(
+            coverage["grids"].as_array().unwrap().iter().any(|g| g["responsible"] == "wang"),
+            "{label}: the grid shows its responsible worker"
+        );
         let out = run(&["user", "add", "li", "--role", "specialist", "--scope", "440307003004"], None);
         assert!(stdout(&out).contains("密码 Password: "), "{label}: a generated password is printed");
         let out = run(&["user", "add", "zhao", "--role", "mayor", "--scope", "440307"], Some("secret-password\n"));

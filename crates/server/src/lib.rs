@@ -91,6 +91,7 @@ pub const ROUTES: &[&str] = &[
     "/tiers/{code}",
     "/today",
     "/api/visits",
+    "/coverage/{code}",
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -166,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tiers/{code}", get(fieldwork::tiers::tiers))
         .route("/today", get(fieldwork::visits::today_page))
         .route("/api/visits", post(fieldwork::visits::record_visit))
+        .route("/coverage/{code}", get(fieldwork::visits::coverage_page))
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

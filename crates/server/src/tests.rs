@@ -406,6 +406,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             "/api/reports/440307003004?period=2026-10".to_string(),
             "/tiers/440307003004".to_string(),
             "/today?node=440307003004".to_string(),
+            "/coverage/440307003004".to_string(),
         ];
         let posts = [
             (
@@ -1035,6 +1036,11 @@ async fn todays_visits_are_planned_and_recorded_once() {
         assert!(status == StatusCode::BAD_REQUEST && body.contains("outcome"), "{body}");
         let (_, _, body) = client.get("/today").await;
         assert!(body.contains("同户成员确认"), "{}: today's visit is marked", db.label);
+        let (status, _, body) = client.get("/coverage/440307003002").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("无责任人的网格"), "{}: unassigned grids are flagged", db.label);
+        let (status, _, body) = client.get("/coverage/440307003002?format=xlsx").await;
+        assert!(status == StatusCode::OK && body.starts_with("PK"), "{}", db.label);
         db.finish().await;
     }
 }

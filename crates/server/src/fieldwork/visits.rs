@@ -193,3 +193,112 @@ pub async fn record_visit(
         events: recorded.events,
     }))
 }
+
+#[derive(Template)]
+#[template(path = "coverage.html")]
+struct CoveragePage {
+    page: Chrome,
+    code: String,
+    name: String,
+    month: String,
+    totals: Vec<(String, String)>,
+    rows: Vec<CoverageLine>,
+    unassigned: usize,
+}
+
+pub struct CoverageLine {
+    pub level: String,
+    pub name: String,
+    pub responsible: String,
+    pub households: String,
+    pub residents: String,
+    pub floors: String,
+    pub share: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CoverageQuery {
+    pub period: Option<String>,
+    pub format: Option<String>,
+}
+
+fn ratio(part: u64, whole: u64) -> String {
+    if whole == 0 { "—".into() } else { format!("{part}/{whole}（{:.1}%）", part as f64 / whole as f64 * 100.0) }
+}
+
+/// `/coverage/{code}`: 四不漏 for a month — totals, streets, communities and the grid
+/// ranking with each grid's responsible worker; `?format=xlsx` downloads it.
+pub async fn coverage_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::extract::Path(code): axum::extract::Path<String>,
+    Query(q): Query<CoverageQuery>,
+) -> AppResult<Response> {
+    let code = parse_code(&code)?;
+    let scope = viewer_scope(&user)?;
+    if !scope.covers(&code) {
+        return Err(AppError::not_found("区划 Division"));
+    }
+    let month = match q.period.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => Month::parse(p).map_err(|e| AppError::BadRequest(e.to_string()))?,
+        None => Month::of(today()),
+    };
+    let coverage = state.store.registry_in(&scope).coverage(&code, month).await?;
+    if q.format.as_deref() == Some("xlsx") {
+        let bytes = jiceng_store::fieldwork::coverage_xlsx(&coverage)?;
+        return Ok((
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"coverage-{code}-{month}.xlsx\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response());
+    }
+    let name = state.store.divisions().get(&code).await?.map(|d| d.name).unwrap_or_default();
+    let lang = user.lang;
+    let nobody = lang.pick("无责任人", "nobody").to_string();
+    let t = &coverage.totals;
+    let totals = vec![
+        (lang.pick("楼栋已走访", "Buildings walked").to_string(), ratio(t.buildings_walked, t.buildings)),
+        (lang.pick("楼层已走访", "Floors walked").to_string(), ratio(t.floors_walked, t.floors)),
+        (lang.pick("户已覆盖", "Households reached").to_string(), ratio(t.households_covered, t.households)),
+        (lang.pick("人已核实", "Residents verified").to_string(), ratio(t.residents_verified, t.residents)),
+    ];
+    let line =
+        |level: &str, name: String, who: &Option<String>, k: &jiceng_store::fieldwork::CoverageCounts| CoverageLine {
+            level: level.to_string(),
+            name,
+            responsible: who.clone().unwrap_or_else(|| nobody.clone()),
+            households: ratio(k.households_covered, k.households),
+            residents: ratio(k.residents_verified, k.residents),
+            floors: ratio(k.floors_walked, k.floors),
+            share: k.resident_share().map(|s| format!("{s:.1}%")).unwrap_or_else(|| "—".into()),
+        };
+    let mut rows = Vec::new();
+    for (c, who, k) in &coverage.streets {
+        rows.push(line(lang.pick("街道", "street"), c.clone(), who, k));
+    }
+    for (c, who, k) in &coverage.communities {
+        rows.push(line(lang.pick("社区", "community"), c.clone(), who, k));
+    }
+    for g in &coverage.grids {
+        rows.push(line(lang.pick("网格", "grid"), format!("{} {}", g.community, g.name), &g.responsible, &g.counts));
+    }
+    Ok(render(&CoveragePage {
+        page: user.chrome(&format!("{name} 四不漏 Coverage")),
+        code: code.to_string(),
+        name,
+        month: month.to_string(),
+        totals,
+        unassigned: coverage.grids.iter().filter(|g| g.responsible.is_none()).count(),
+        rows,
+    })?
+    .into_response())
+}

@@ -222,10 +222,17 @@ impl Registry<'_> {
             walked_buildings.insert(building);
         }
         // Per grid.
-        let mut per_grid: HashMap<Uuid, (CoverageCounts, HashSet<(Uuid, i16)>, HashSet<Uuid>)> = HashMap::new();
+        /// A grid's counts and the floors and buildings it has.
+        #[derive(Default)]
+        struct GridTally {
+            counts: CoverageCounts,
+            floors: HashSet<(Uuid, i16)>,
+            buildings: HashSet<Uuid>,
+        }
+        let mut per_grid: HashMap<Uuid, GridTally> = HashMap::new();
         for (id, place) in &households {
             let entry = per_grid.entry(place.grid).or_default();
-            let c = &mut entry.0;
+            let c = &mut entry.counts;
             c.households += 1;
             c.residents += residents.get(id).copied().unwrap_or(0);
             let v = verified.get(id).copied().unwrap_or(0);
@@ -233,13 +240,13 @@ impl Registry<'_> {
             if v > 0 || visited.contains(id) {
                 c.households_covered += 1;
             }
-            entry.1.insert((place.building, place.floor));
-            entry.2.insert(place.building);
+            entry.floors.insert((place.building, place.floor));
+            entry.buildings.insert(place.building);
         }
         let grid_names = self.grid_names(node).await?;
         let responsible = self.responsibilities(county.as_str()).await?;
         let mut grids = Vec::new();
-        for (grid, (mut counts, floors, buildings)) in per_grid {
+        for (grid, GridTally { mut counts, floors, buildings }) in per_grid {
             counts.floors = floors.len() as u64;
             counts.floors_walked = floors.iter().filter(|f| walked_floors.contains(f)).count() as u64;
             counts.buildings = buildings.len() as u64;
