@@ -251,6 +251,10 @@ enum BenchCommand {
         /// 县级区划代码 / county code
         #[arg(long, default_value = "440307")]
         county: String,
+        /// 把基准数据库保存在此文件，下次直接复用（省去建库时间）
+        /// / keep the benchmark's SQLite database in FILE and reuse it next time (skips the setup)
+        #[arg(long, value_name = "FILE")]
+        keep: Option<PathBuf>,
         /// 以 JSON 输出 / print JSON
         #[arg(long)]
         json: bool,
@@ -548,8 +552,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
             store.close().await?;
         }
-        Command::Bench { command: BenchCommand::Fieldwork { residents, county, json } } => {
-            fieldwork::bench::run(residents, &county_code(&county)?, json).await?;
+        Command::Bench { command: BenchCommand::Fieldwork { residents, county, keep, json } } => {
+            fieldwork::bench::run(residents, &county_code(&county)?, keep.as_deref(), json).await?;
         }
         Command::Bench { command: BenchCommand::Report { residents, county, verified_per_month, json } } => {
             let county = county_code(&county)?;

@@ -26,3 +26,14 @@ pub fn share_bar(message: &str) -> ProgressBar {
     bar.set_message(message.to_string());
     bar
 }
+
+/// A spinner for one long step whose size is not known beforehand.
+pub fn spinner(message: &str) -> ProgressBar {
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    spinner.set_message(message.to_string());
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
+}

@@ -38,6 +38,16 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Asserts that the 四不漏 per-floor counters under `node` equal a recount from the
+    /// registry (every write path must keep them).
+    pub async fn assert_floor_counts(&self, node: &str, context: &str) {
+        let node = jiceng_domain::org::DivisionCode::parse(node).expect("a division code");
+        let diff = crate::fieldwork::stock_differences(&self.store.db, &node).await.expect("floor counts");
+        assert!(diff.is_empty(), "{} {context}: floor counters differ from a recount: {diff:?}", self.label);
+    }
+}
+
 pub fn require_all() -> bool {
     std::env::var("JICENG_REQUIRE_ALL").is_ok_and(|v| v == "1")
 }

@@ -2,6 +2,7 @@
 //! coverage report, on a synthetic district with tiers assessed and a share of
 //! households already visited this month.
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use jiceng_store::fieldwork::NewVisit;
 use jiceng_store::org::{Divisions, LoadScope};
 use jiceng_store::reporting::Actor;
 use serde::Serialize;
+use time::Date;
 
 use crate::registry::generate;
 
@@ -27,35 +29,27 @@ pub struct FieldworkBench {
     pub coverage_households: u64,
 }
 
-pub async fn run(residents: u64, county: &DivisionCode, json: bool) -> anyhow::Result<()> {
+pub async fn run(residents: u64, county: &DivisionCode, keep: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("临时目录 / temporary directory")?;
-    let store = Store::open(&jiceng_store::sqlite_url(&dir.path().join("fieldwork.db"))).await?;
-    let start = Instant::now();
-    let rows = Divisions::reference(&LoadScope::counties(vec![county.clone()]))?;
-    store.divisions().load(&rows, |_| {}).await?;
+    let path = keep.map_or_else(|| dir.path().join("fieldwork.db"), Path::to_path_buf);
+    // Written once the setup has finished, so an interrupted setup is never reused.
+    let ready = path.with_extension("ready");
     let today = time::OffsetDateTime::now_utc().date();
-    let plan = generate::plan(county, residents, 1, today)?;
-    generate::populate(&store, plan, "bench").await?;
-    super::tiers::demo(&store, county, 1).await?;
-    // A tenth of the households visited this month, first of each building's floors.
     let month = Month::of(today);
-    let actor = Actor { username: "bench", role: Role::GridWorker };
-    let mut visits = 0u64;
-    for community in jiceng_store::org::reference::communities_under(county)? {
-        let plan = store.registry().visit_plan(&community.code, month).await?;
-        for item in plan.iter().step_by(10) {
-            let visit = NewVisit {
-                id: uuid::Uuid::now_v7(),
-                county: DivisionCode::parse(&item.county)?,
-                household_id: item.household_id,
-                visited_on: today,
-                outcome: VisitOutcome::HouseholdMember,
-                notes: String::new(),
-            };
-            store.registry().record_visit(&visit, actor, today).await?;
-            visits += 1;
-        }
+    if !ready.exists() && path.exists() {
+        std::fs::remove_file(&path).with_context(|| format!("{}", path.display()))?;
     }
+    let store = Store::open(&jiceng_store::sqlite_url(&path)).await?;
+    let start = Instant::now();
+    let visits = if ready.exists() {
+        store.registry().visits_in(county, month).await?
+    } else {
+        let visits = setup(&store, residents, county, today, month).await?;
+        if keep.is_some() {
+            std::fs::write(&ready, format!("{residents}\n")).with_context(|| format!("{}", ready.display()))?;
+        }
+        visits
+    };
     let setup_seconds = start.elapsed().as_secs_f64();
     let timed = Instant::now();
     let plans = super::plan::plans(&store, county, month).await?;
@@ -90,4 +84,32 @@ pub async fn run(residents: u64, county: &DivisionCode, json: bool) -> anyhow::R
         result.coverage_seconds, result.coverage_households
     );
     Ok(())
+}
+
+/// A synthetic district with tiers assessed and a tenth of its households visited this month.
+async fn setup(store: &Store, residents: u64, county: &DivisionCode, today: Date, month: Month) -> anyhow::Result<u64> {
+    let rows = Divisions::reference(&LoadScope::counties(vec![county.clone()]))?;
+    store.divisions().load(&rows, |_| {}).await?;
+    let plan = generate::plan(county, residents, 1, today)?;
+    generate::populate(store, plan, "bench").await?;
+    super::tiers::demo(store, county, 1).await?;
+    // A tenth of the households visited this month, first of each building's floors.
+    let actor = Actor { username: "bench", role: Role::GridWorker };
+    let mut visits = 0u64;
+    for community in jiceng_store::org::reference::communities_under(county)? {
+        let plan = store.registry().visit_plan(&community.code, month).await?;
+        for item in plan.iter().step_by(10) {
+            let visit = NewVisit {
+                id: uuid::Uuid::now_v7(),
+                county: DivisionCode::parse(&item.county)?,
+                household_id: item.household_id,
+                visited_on: today,
+                outcome: VisitOutcome::HouseholdMember,
+                notes: String::new(),
+            };
+            store.registry().record_visit(&visit, actor, today).await?;
+            visits += 1;
+        }
+    }
+    Ok(visits)
 }

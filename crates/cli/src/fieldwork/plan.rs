@@ -12,27 +12,27 @@ use jiceng_store::fieldwork::{Coverage, Responsibility};
 
 use crate::progress;
 
-/// Plans of every community under `node` for `month`.
+/// Plans of every community under `node` for `month`, read in one pass.
 pub async fn plans(
     store: &Store,
     node: &DivisionCode,
     month: Month,
 ) -> anyhow::Result<Vec<(DivisionCode, Vec<PlanItem>)>> {
-    let communities: Vec<DivisionCode> = if node.level() == DivisionLevel::Village {
-        vec![node.clone()]
-    } else {
-        jiceng_store::org::reference::communities_under(node)?.into_iter().map(|d| d.code).collect()
-    };
-    let bar = progress::bar(communities.len() as u64, "走访计划 Plans");
-    let mut out = Vec::new();
-    for c in communities {
-        let plan = store.registry().visit_plan(&c, month).await?;
-        bar.inc(1);
-        if !plan.is_empty() {
-            out.push((c, plan));
+    let spinner = progress::spinner("走访计划 Plans");
+    let items = store.registry().visit_plans(node, month).await?;
+    spinner.finish_and_clear();
+    // Items come ordered community by community.
+    let mut out: Vec<(DivisionCode, Vec<PlanItem>)> = Vec::new();
+    for item in items {
+        match out.last_mut() {
+            Some((c, list)) if c.as_str() == item.community => list.push(item),
+            _ => {
+                let community = DivisionCode::parse(&item.community)
+                    .with_context(|| format!("社区代码 / community code {}", item.community))?;
+                out.push((community, vec![item]));
+            }
         }
     }
-    bar.finish_and_clear();
     Ok(out)
 }
 

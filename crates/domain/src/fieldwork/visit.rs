@@ -60,6 +60,8 @@ impl PlanReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanItem {
     pub county: String,
+    /// The community (code) the household is in.
+    pub community: String,
     pub household_id: uuid::Uuid,
     pub household_no: String,
     pub grid_number: i32,
@@ -80,16 +82,11 @@ fn natural_key(name: &str) -> (u64, String) {
     (digits.parse().unwrap_or(u64::MAX), name.to_string())
 }
 
-/// Orders a plan for walking: grid, building, floor (bottom up), unit, room.
+/// Orders a plan for walking: community, grid, building, floor (bottom up), unit, room.
 pub fn order_for_walking(items: &mut [PlanItem]) {
-    items.sort_by(|a, b| {
-        (a.grid_number, natural_key(&a.building_name), a.floor_no, a.unit_no, &a.room_no).cmp(&(
-            b.grid_number,
-            natural_key(&b.building_name),
-            b.floor_no,
-            b.unit_no,
-            &b.room_no,
-        ))
+    // The key is built once per item: a district's plan has over a million.
+    items.sort_by_cached_key(|i| {
+        (i.community.clone(), i.grid_number, natural_key(&i.building_name), i.floor_no, i.unit_no, i.room_no.clone())
     });
 }
 
@@ -101,6 +98,7 @@ mod tests {
     fn item(grid: i32, building: &str, floor: i16, unit: i16, room: &str) -> PlanItem {
         PlanItem {
             county: "440307".into(),
+            community: "440307003002".into(),
             household_id: uuid::Uuid::nil(),
             household_no: String::new(),
             grid_number: grid,

@@ -7,7 +7,7 @@
 //! cells of the community and of each ancestor up to the province, so any node's report
 //! is a handful of cells, never a scan of the registry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -77,9 +77,26 @@ pub type Cells = BTreeMap<String, i64>;
 
 /// Changes to cells, gathered in memory and written in one go. Adding to a community
 /// adds to all its ancestors too.
+///
+/// A tally also names the places (households, floors) whose people or households
+/// changed, so the store refreshes their 四不漏 counts in the same transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
     deltas: BTreeMap<(DivisionCode, Month, String), i64>,
+    places: TouchedPlaces,
+}
+
+/// Households and floors (county, building, floor) whose counts a change touched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TouchedPlaces {
+    pub households: BTreeSet<(DivisionCode, uuid::Uuid)>,
+    pub floors: BTreeSet<(DivisionCode, uuid::Uuid, i16)>,
+}
+
+impl TouchedPlaces {
+    pub fn is_empty(&self) -> bool {
+        self.households.is_empty() && self.floors.is_empty()
+    }
 }
 
 impl Tally {
@@ -131,7 +148,22 @@ impl Tally {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.deltas.values().all(|d| *d == 0)
+        self.deltas.values().all(|d| *d == 0) && self.places.is_empty()
+    }
+
+    /// A household whose members changed (someone joined, left or changed facts).
+    pub fn touch_household(&mut self, county: &DivisionCode, household: uuid::Uuid) {
+        self.places.households.insert((county.clone(), household));
+    }
+
+    /// A floor that gained or lost a household.
+    pub fn touch_floor(&mut self, county: &DivisionCode, building: uuid::Uuid, floor: i16) {
+        self.places.floors.insert((county.clone(), building, floor));
+    }
+
+    /// The touched places, for refreshing; the tally forgets them.
+    pub fn take_places(&mut self) -> TouchedPlaces {
+        std::mem::take(&mut self.places)
     }
 
     pub fn len(&self) -> usize {

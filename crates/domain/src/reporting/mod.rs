@@ -9,7 +9,7 @@ pub use event::{
     Deadlines, EventAction, EventDetails, EventKind, EventState, NewResident, ReviewLevel, TransitionError, decide,
 };
 pub use figures::{
-    APPROVAL_LEVELS, Cells, Figure, INDICATORS, PeriodReport, Tally, approves_at, cell, counted_month, indicator_label,
-    is_adjustment, split_by_period,
+    APPROVAL_LEVELS, Cells, Figure, INDICATORS, PeriodReport, Tally, TouchedPlaces, approves_at, cell, counted_month,
+    indicator_label, is_adjustment, split_by_period,
 };
 pub use period::{Month, Period, PeriodError};

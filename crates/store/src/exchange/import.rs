@@ -512,6 +512,7 @@ impl<'a> ResidentImport<'a> {
         for (id, (county, location, valid_from)) in created_households {
             let counted = self.locks.counted(&[&location.community], valid_from, None);
             tally.enter(&location.community, counted, cell::HOUSEHOLDS);
+            tally.touch_floor(&county, location.building_id, location.floor_no);
             let stamp = VersionStamp {
                 version: 1,
                 valid_from,
@@ -625,6 +626,7 @@ impl<'a> ResidentImport<'a> {
                     let valid_from = a.row.arrival_date.unwrap_or(a.row.birth_date);
                     let counted = self.locks.counted(&[&a.community], valid_from, None);
                     tally.enter_person(&a.community, counted, facts.residence_status, facts.sex, facts.birth_date);
+                    tally.touch_household(&county, household_id);
                     let stamp = VersionStamp {
                         version: 1,
                         valid_from,

@@ -2,14 +2,15 @@
 //! residents were reached — a floor or building counts as walked when a visit was
 //! recorded there, a household as covered when it was visited or a member verified, a
 //! resident when verified — per grid, community and street, with each grid's
-//! responsible worker (五定) and a ranking.
+//! responsible worker (五定) and a ranking. Read from the per-floor counters
+//! (`floors.rs`), never by scanning the registry.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::reporting::Month;
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -149,111 +150,59 @@ impl Registry<'_> {
             StoreError::Invalid("覆盖率按县及以下统计 / coverage is counted at county level and below".into())
         })?;
         let db = &self.store.db;
-        let (first, last) = (month.first_day(), month.last_day());
-        // Households where they are.
+        // Stock from the per-floor counters (kept by every registry write).
         let mut q = Query::select();
-        q.columns(["household_id", "grid_id", "building_id", "floor_no", "community_code"])
-            .from("household_version")
+        q.columns(["grid_id", "community_code"])
+            .expr_as(Expr::cust("COUNT(*)"), "floors")
+            .expr_as(Expr::cust("COUNT(DISTINCT building_id)"), "buildings")
+            .expr_as(Expr::cust("SUM(households)"), "households")
+            .expr_as(Expr::cust("SUM(residents)"), "residents")
+            .from("floor_stock")
             .cond_where(subtree(node, "community_code"))
-            .and_where(Expr::col("valid_to").is_null());
-        struct Place {
-            grid: Uuid,
-            building: Uuid,
-            floor: i16,
+            .and_where(Expr::col("households").gt(0))
+            .group_by_columns(["grid_id", "community_code"]);
+        let mut per_grid: HashMap<Uuid, (String, CoverageCounts)> = HashMap::new();
+        for r in db.query_all(&q).await? {
+            let counts = CoverageCounts {
+                floors: count(&r, "floors")?,
+                buildings: count(&r, "buildings")?,
+                households: count(&r, "households")?,
+                residents: count(&r, "residents")?,
+                ..Default::default()
+            };
+            per_grid.insert(r.try_get("", "grid_id")?, (r.try_get("", "community_code")?, counts));
         }
-        let mut households: HashMap<Uuid, Place> = HashMap::new();
-        let mut grid_community: HashMap<Uuid, String> = HashMap::new();
+        // The month's work from the per-floor, per-month counters (kept by visits and
+        // verifications).
+        let mut q = Query::select();
+        q.columns(["grid_id", "community_code"])
+            .expr_as(Expr::cust("SUM(CASE WHEN visits > 0 THEN 1 ELSE 0 END)"), "floors_walked")
+            .expr_as(Expr::cust("COUNT(DISTINCT CASE WHEN visits > 0 THEN building_id END)"), "buildings_walked")
+            .expr_as(Expr::cust("SUM(households_covered)"), "households_covered")
+            .expr_as(Expr::cust("SUM(residents_verified)"), "residents_verified")
+            .from("floor_month")
+            .and_where(Expr::col("month").eq(month.key()))
+            .cond_where(subtree(node, "community_code"))
+            .group_by_columns(["grid_id", "community_code"]);
         for r in db.query_all(&q).await? {
             let grid: Uuid = r.try_get("", "grid_id")?;
-            grid_community.entry(grid).or_insert(r.try_get("", "community_code")?);
-            households.insert(
-                r.try_get("", "household_id")?,
-                Place { grid, building: r.try_get("", "building_id")?, floor: r.try_get("", "floor_no")? },
-            );
-        }
-        // Residents per household.
-        let mut q = Query::select();
-        q.column("household_id")
-            .expr_as(Expr::cust("COUNT(*)"), "n")
-            .from("resident_version")
-            .cond_where(subtree(node, "community_code"))
-            .and_where(Expr::col("valid_to").is_null())
-            .group_by_col("household_id");
-        let mut residents: HashMap<Uuid, u64> = HashMap::new();
-        for r in db.query_all(&q).await? {
-            residents.insert(r.try_get("", "household_id")?, r.try_get::<i64>("", "n")? as u64);
-        }
-        // Residents verified in the month, by their current household.
-        let mut q = Query::select();
-        q.column(("v", "household_id"))
-            .expr_as(Expr::cust("COUNT(DISTINCT f.resident_id)"), "n")
-            .from_as("resident_verification", "f")
-            .join_as(
-                JoinType::InnerJoin,
-                "resident_version",
-                "v",
-                Expr::col(("v", "county_code"))
-                    .equals(("f", "county_code"))
-                    .and(Expr::col(("v", "resident_id")).equals(("f", "resident_id"))),
-            )
-            .cond_where(subtree(node, ("f", "community_code")))
-            .and_where(Expr::col(("f", "verified_on")).gte(first))
-            .and_where(Expr::col(("f", "verified_on")).lte(last))
-            .and_where(Expr::col(("v", "valid_to")).is_null())
-            .group_by_col(("v", "household_id"));
-        let mut verified: HashMap<Uuid, u64> = HashMap::new();
-        for r in db.query_all(&q).await? {
-            verified.insert(r.try_get("", "household_id")?, r.try_get::<i64>("", "n")? as u64);
-        }
-        // Visits in the month.
-        let mut q = Query::select();
-        q.columns(["household_id", "building_id", "floor_no"])
-            .from("visit")
-            .cond_where(subtree(node, "community_code"))
-            .and_where(Expr::col("visited_on").gte(first))
-            .and_where(Expr::col("visited_on").lte(last));
-        let mut visited: HashSet<Uuid> = HashSet::new();
-        let mut walked_floors: HashSet<(Uuid, i16)> = HashSet::new();
-        let mut walked_buildings: HashSet<Uuid> = HashSet::new();
-        for r in db.query_all(&q).await? {
-            visited.insert(r.try_get("", "household_id")?);
-            let building: Uuid = r.try_get("", "building_id")?;
-            walked_floors.insert((building, r.try_get("", "floor_no")?));
-            walked_buildings.insert(building);
-        }
-        // Per grid.
-        /// A grid's counts and the floors and buildings it has.
-        #[derive(Default)]
-        struct GridTally {
-            counts: CoverageCounts,
-            floors: HashSet<(Uuid, i16)>,
-            buildings: HashSet<Uuid>,
-        }
-        let mut per_grid: HashMap<Uuid, GridTally> = HashMap::new();
-        for (id, place) in &households {
-            let entry = per_grid.entry(place.grid).or_default();
-            let c = &mut entry.counts;
-            c.households += 1;
-            c.residents += residents.get(id).copied().unwrap_or(0);
-            let v = verified.get(id).copied().unwrap_or(0);
-            c.residents_verified += v;
-            if v > 0 || visited.contains(id) {
-                c.households_covered += 1;
-            }
-            entry.floors.insert((place.building, place.floor));
-            entry.buildings.insert(place.building);
+            let entry = match per_grid.get_mut(&grid) {
+                Some((_, c)) => c,
+                // A grid whose households have all gone since: its work still counts.
+                None => &mut per_grid.entry(grid).or_insert((r.try_get("", "community_code")?, Default::default())).1,
+            };
+            entry.floors_walked = count(&r, "floors_walked")?;
+            entry.buildings_walked = count(&r, "buildings_walked")?;
+            entry.households_covered = count(&r, "households_covered")?;
+            entry.residents_verified = count(&r, "residents_verified")?;
         }
         let grid_names = self.grid_names(node).await?;
         let responsible = self.responsibilities(county.as_str()).await?;
         let mut grids = Vec::new();
-        for (grid, GridTally { mut counts, floors, buildings }) in per_grid {
-            counts.floors = floors.len() as u64;
-            counts.floors_walked = floors.iter().filter(|f| walked_floors.contains(f)).count() as u64;
-            counts.buildings = buildings.len() as u64;
-            counts.buildings_walked = buildings.iter().filter(|b| walked_buildings.contains(b)).count() as u64;
+        for (grid, (community, counts)) in per_grid {
             grids.push(GridCoverage {
                 grid_id: grid,
-                community: grid_community.get(&grid).cloned().unwrap_or_default(),
+                community,
                 name: grid_names.get(&grid).cloned().unwrap_or_default(),
                 responsible: responsible.get(&("grid".to_string(), grid.to_string())).cloned(),
                 counts,
@@ -320,6 +269,12 @@ impl Registry<'_> {
             None => Ok(None),
         }
     }
+}
+
+/// A counted column: COUNT or SUM of integer columns (bigint in PostgreSQL).
+fn count(r: &sea_orm::QueryResult, column: &str) -> StoreResult<u64> {
+    let v: Option<i64> = r.try_get("", column)?;
+    Ok(u64::try_from(v.unwrap_or(0)).unwrap_or(0))
 }
 
 /// The coverage report as a workbook: totals, streets, communities and the grid ranking.

@@ -1,11 +1,13 @@
 //! Field work records: confirmations of residents' records.
 
 mod coverage;
+pub(crate) mod floors;
 mod tiers;
 mod verification;
 mod visits;
 
 pub use coverage::{Coverage, CoverageCounts, GridCoverage, Responsibility, coverage_xlsx};
+pub use floors::stock_differences;
 pub use tiers::{ReassessSummary, ResidentTier, TierChange};
 pub use verification::Verification;
 pub(crate) use verification::verify_in;

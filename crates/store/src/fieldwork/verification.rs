@@ -191,6 +191,8 @@ pub(crate) async fn verify_in(
             ]),
     )
     .await?;
+    super::floors::count_verification(txn, &current.county, current.resident_id, current.facts.household_id, date)
+        .await?;
     txn.execute(
         Query::update()
             .table("resident")

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::tiers::{current_rules, reassess_in};
 use super::verify_in;
 use crate::error::{StoreError, StoreResult, decode_opt};
-use crate::registry::{Registry, current_household, join_household, members};
+use crate::registry::{Registry, current_household, join_household, members, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
 
 /// A visit as the page sends it.
@@ -93,6 +93,7 @@ impl Registry<'_> {
                 ]),
         )
         .await?;
+        super::floors::count_visit(&txn, &visit.county, visit.household_id, visit.visited_on).await?;
         let people = members(&txn, &visit.county, visit.household_id).await?;
         let mut done = VisitRecorded { duplicate: false, verified: 0, events: Vec::new() };
         if let Some(method) = visit.outcome.verification() {
@@ -137,50 +138,56 @@ impl Registry<'_> {
         month: Month,
         keep: &HashSet<Uuid>,
     ) -> StoreResult<Vec<PlanItem>> {
-        self.require_scope(community, "社区 / community")?;
+        self.plans_under(community, month, keep).await
+    }
+
+    /// The plans of every community under `node` (a community, street or county) for
+    /// `month`, in one pass: one list ordered community by community for walking.
+    pub async fn visit_plans(&self, node: &DivisionCode, month: Month) -> StoreResult<Vec<PlanItem>> {
+        self.plans_under(node, month, &HashSet::new()).await
+    }
+
+    async fn plans_under(&self, node: &DivisionCode, month: Month, keep: &HashSet<Uuid>) -> StoreResult<Vec<PlanItem>> {
+        self.require_scope(node, "区划 / region")?;
         let db = &self.store.db;
         let rules = current_rules(db).await?;
         let (first, last) = (month.first_day(), month.last_day());
-        // Households with where they are.
-        let mut q = Query::select();
-        q.expr_as(Expr::col(("v", "county_code")), "county_code")
-            .columns([
-                ("v", "household_id"),
-                ("v", "building_id"),
-                ("v", "unit_no"),
-                ("v", "floor_no"),
-                ("v", "room_no"),
-            ])
-            .column(("h", "household_no"))
-            .expr_as(Expr::col(("g", "number")), "grid_number")
-            .expr_as(Expr::col(("g", "name")), "grid_name")
-            .expr_as(Expr::col(("b", "name")), "building_name")
-            .from_as("household_version", "v");
-        join_household(&mut q);
-        q.join_as(
-            JoinType::InnerJoin,
-            "grid",
-            "g",
-            Expr::col(("g", "county_code"))
-                .equals(("v", "county_code"))
-                .and(Expr::col(("g", "id")).equals(("v", "grid_id"))),
-        )
-        .join_as(
-            JoinType::InnerJoin,
-            "building",
-            "b",
-            Expr::col(("b", "county_code"))
-                .equals(("v", "county_code"))
-                .and(Expr::col(("b", "id")).equals(("v", "building_id"))),
-        )
-        .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
-        .and_where(Expr::col(("v", "valid_to")).is_null());
-        let households = db.query_all(&q).await?;
-        // Members: tier (as it applies) and last verification.
-        let mut q = Query::select();
-        q.columns([("v", "household_id")])
-            .expr_as(Expr::col(("r", "last_verified_on")), "last_verified_on")
-            .expr_as(Expr::cust("COALESCE(t.override_tier, t.tier)"), "tier")
+        let grids = self.grids_under(node).await?;
+        let buildings = self.building_names_under(node).await?;
+        // Per household, in SQL: members, members due by the month's end, the closest
+        // tier among those due, and each tier's earliest last verification (for the
+        // earliest due date). Not yet assessed counts as the closest follow-up.
+        // Tier keys and dates are written into the SQL as literals: both come from our
+        // own types (ASCII keys, ISO dates), never from input.
+        let tier = "COALESCE(t.override_tier, t.tier, 'concern')";
+        let mut due = vec!["r.last_verified_on IS NULL".to_string()];
+        for t in Tier::ALL {
+            due.push(format!("({tier} = '{}' AND r.last_verified_on <= '{}')", t.key(), rules.due_cutoff(*t, last)));
+        }
+        let due = format!("({})", due.join(" OR "));
+        let rank = Tier::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("WHEN '{}' THEN {i}", t.key()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut members = Query::select();
+        members
+            .expr_as(Expr::col(("v", "county_code")), "county_code")
+            .expr_as(Expr::col(("v", "household_id")), "household_id")
+            .expr_as(Expr::cust("COUNT(*)"), "members")
+            .expr_as(Expr::cust(format!("SUM(CASE WHEN {due} THEN 1 ELSE 0 END)")), "due")
+            .expr_as(
+                Expr::cust(format!("CAST(MAX(CASE WHEN {due} THEN CASE {tier} {rank} END END) AS BIGINT)")),
+                "due_rank",
+            );
+        for t in Tier::ALL {
+            members.expr_as(
+                Expr::cust(format!("MIN(CASE WHEN {tier} = '{}' THEN r.last_verified_on END)", t.key())),
+                format!("last_{}", t.key()),
+            );
+        }
+        members
             .from_as("resident_version", "v")
             .join_as(
                 JoinType::InnerJoin,
@@ -198,35 +205,41 @@ impl Registry<'_> {
                     .equals(("v", "county_code"))
                     .and(Expr::col(("t", "resident_id")).equals(("v", "resident_id"))),
             )
-            .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
-            .and_where(Expr::col(("v", "valid_to")).is_null());
-        // household → (members, due, closest tier, earliest due date)
-        let mut due: HashMap<Uuid, (u32, u32, Option<Tier>, Option<Date>)> = HashMap::new();
-        for r in db.query_all(&q).await? {
-            let household: Uuid = r.try_get("", "household_id")?;
-            let last: Option<Date> = r.try_get("", "last_verified_on")?;
-            let tier: Option<String> = r.try_get("", "tier")?;
-            let tier = tier.map(|t| decode_opt("resident_tier", "tier", &t, Tier::from_key)).transpose()?;
-            let entry = due.entry(household).or_default();
-            entry.0 += 1;
-            // Not yet assessed counts as the closest follow-up.
-            let tier = tier.unwrap_or(Tier::Concern);
-            let due_on = rules.due_on(tier, last);
-            // Due when never verified, or when the tier's interval ends by the month's end.
-            if due_on.is_none_or(|d| d <= month.last_day()) {
-                entry.1 += 1;
-                entry.2 = Some(entry.2.map_or(tier, |t: Tier| Ord::max(t, tier)));
-            }
-            entry.3 = match (entry.3, due_on) {
-                (Some(a), Some(b)) => Some(Ord::min(a, b)),
-                (a, b) => a.or(b),
-            };
-        }
+            .cond_where(subtree(node, ("v", "community_code")))
+            .and_where(Expr::col(("v", "valid_to")).is_null())
+            .group_by_columns([("v", "county_code"), ("v", "household_id")]);
+        let mut q = Query::select();
+        q.expr_as(Expr::col(("v", "county_code")), "county_code")
+            .columns([
+                ("v", "household_id"),
+                ("v", "community_code"),
+                ("v", "grid_id"),
+                ("v", "building_id"),
+                ("v", "unit_no"),
+                ("v", "floor_no"),
+                ("v", "room_no"),
+            ])
+            .column(("h", "household_no"))
+            .columns([("m", "members"), ("m", "due"), ("m", "due_rank")])
+            .columns(Tier::ALL.iter().map(|t| ("m", format!("last_{}", t.key()))))
+            .from_as("household_version", "v");
+        join_household(&mut q);
+        q.join_subquery(
+            JoinType::LeftJoin,
+            members,
+            "m",
+            Expr::col(("m", "county_code"))
+                .equals(("v", "county_code"))
+                .and(Expr::col(("m", "household_id")).equals(("v", "household_id"))),
+        )
+        .cond_where(subtree(node, ("v", "community_code")))
+        .and_where(Expr::col(("v", "valid_to")).is_null());
+        let households = db.query_all(&q).await?;
         // Floors walked in the month.
         let mut q = Query::select();
         q.columns(["building_id", "floor_no"])
             .from("visit")
-            .and_where(Expr::col("community_code").eq(community.as_str()))
+            .cond_where(subtree(node, "community_code"))
             .and_where(Expr::col("visited_on").gte(first))
             .and_where(Expr::col("visited_on").lte(last));
         let mut walked: HashSet<(Uuid, i16)> = HashSet::new();
@@ -236,7 +249,7 @@ impl Registry<'_> {
         let mut q = Query::select();
         q.column("household_id")
             .from("change_event")
-            .and_where(Expr::col("community_code").eq(community.as_str()))
+            .cond_where(subtree(node, "community_code"))
             .and_where(Expr::col("state").eq(EventState::Returned.key()));
         let mut returned: HashSet<Uuid> = HashSet::new();
         for r in db.query_all(&q).await? {
@@ -249,10 +262,16 @@ impl Registry<'_> {
             let household_id: Uuid = r.try_get("", "household_id")?;
             let building_id: Uuid = r.try_get("", "building_id")?;
             let floor_no: i16 = r.try_get("", "floor_no")?;
-            let (members, due_count, tier, due_on) = due.get(&household_id).copied().unwrap_or_default();
+            let due_count: Option<i64> = r.try_get("", "due")?;
+            let due_count = u32::try_from(due_count.unwrap_or(0)).unwrap_or(0);
             let mut reasons = Vec::new();
             if due_count > 0 {
-                reasons.push(PlanReason::Due { residents: due_count, tier: tier.unwrap_or(Tier::Concern) });
+                let rank: Option<i64> = r.try_get("", "due_rank")?;
+                let tier = rank
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| Tier::ALL.get(i).copied())
+                    .unwrap_or(Tier::Concern);
+                reasons.push(PlanReason::Due { residents: due_count, tier });
             }
             if !walked.contains(&(building_id, floor_no)) {
                 reasons.push(PlanReason::FloorNotWalked);
@@ -263,24 +282,56 @@ impl Registry<'_> {
             if reasons.is_empty() && !keep.contains(&household_id) {
                 continue;
             }
-            let county: String = r.try_get("", "county_code")?;
+            let mut due_on: Option<Date> = None;
+            for t in Tier::ALL {
+                let last: Option<Date> = r.try_get("", &format!("last_{}", t.key()))?;
+                if let Some(d) = rules.due_on(*t, last) {
+                    due_on = Some(due_on.map_or(d, |e| Ord::min(e, d)));
+                }
+            }
+            let grid_id: Uuid = r.try_get("", "grid_id")?;
+            let (grid_number, grid_name) = grids.get(&grid_id).cloned().unwrap_or_default();
+            let members: Option<i64> = r.try_get("", "members")?;
             items.push(PlanItem {
-                county,
+                county: r.try_get("", "county_code")?,
+                community: r.try_get("", "community_code")?,
                 household_id,
                 household_no: r.try_get("", "household_no")?,
-                grid_number: r.try_get("", "grid_number")?,
-                grid_name: r.try_get("", "grid_name")?,
-                building_name: r.try_get("", "building_name")?,
+                grid_number,
+                grid_name,
+                building_name: buildings.get(&building_id).cloned().unwrap_or_default(),
                 unit_no: r.try_get("", "unit_no")?,
                 floor_no,
                 room_no: r.try_get("", "room_no")?,
-                members,
+                members: u32::try_from(members.unwrap_or(0)).unwrap_or(0),
                 reasons,
                 due_on,
             });
         }
         order_for_walking(&mut items);
         Ok(items)
+    }
+
+    /// Grids under `node`: id → (number, name).
+    async fn grids_under(&self, node: &DivisionCode) -> StoreResult<HashMap<Uuid, (i32, String)>> {
+        let mut q = Query::select();
+        q.columns(["id", "number", "name"]).from("grid").cond_where(subtree(node, "community_code"));
+        let mut out = HashMap::new();
+        for r in self.store.db.query_all(&q).await? {
+            out.insert(r.try_get("", "id")?, (r.try_get("", "number")?, r.try_get("", "name")?));
+        }
+        Ok(out)
+    }
+
+    /// Building names under `node`.
+    async fn building_names_under(&self, node: &DivisionCode) -> StoreResult<HashMap<Uuid, String>> {
+        let mut q = Query::select();
+        q.columns(["id", "name"]).from("building").cond_where(subtree(node, "community_code"));
+        let mut out = HashMap::new();
+        for r in self.store.db.query_all(&q).await? {
+            out.insert(r.try_get("", "id")?, r.try_get("", "name")?);
+        }
+        Ok(out)
     }
 
     /// Visits recorded in the community on `day`: household → outcome.
@@ -300,6 +351,21 @@ impl Registry<'_> {
             );
         }
         Ok(out)
+    }
+
+    /// How many visits were recorded under `node` in `month`.
+    pub async fn visits_in(&self, node: &DivisionCode, month: Month) -> StoreResult<u64> {
+        self.require_scope(node, "区划 / region")?;
+        let mut q = Query::select();
+        q.expr(Expr::col("id").count())
+            .from("visit")
+            .cond_where(subtree(node, "community_code"))
+            .and_where(Expr::col("visited_on").gte(month.first_day()))
+            .and_where(Expr::col("visited_on").lte(month.last_day()));
+        Ok(match self.store.db.query_one(&q).await? {
+            Some(r) => r.try_get_by_index::<i64>(0)? as u64,
+            None => 0,
+        })
     }
 
     /// How many visits are stored under this id (0 or 1; for tests of resending).

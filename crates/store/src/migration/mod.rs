@@ -11,6 +11,7 @@ mod m0002_access;
 mod m0003_verification;
 mod m0004_reporting;
 mod m0005_fieldwork;
+mod m0006_coverage;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_verification::Migration),
             Box::new(m0004_reporting::Migration),
             Box::new(m0005_fieldwork::Migration),
+            Box::new(m0006_coverage::Migration),
         ]
     }
 }

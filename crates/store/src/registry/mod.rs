@@ -136,6 +136,7 @@ impl Registry<'_> {
         insert_household_version(&txn, county, id, &stamp, location).await?;
         let mut tally = Tally::default();
         tally.enter(&location.community, counted, cell::HOUSEHOLDS);
+        tally.touch_floor(county, location.building_id, location.floor_no);
         write_tally(&txn, &mut tally).await?;
         txn.commit().await?;
         Ok(id)
@@ -177,6 +178,8 @@ impl Registry<'_> {
         let mut tally = Tally::default();
         tally.leave(&current.location.community, counted, cell::HOUSEHOLDS);
         tally.enter(&location.community, counted, cell::HOUSEHOLDS);
+        tally.touch_floor(county, current.location.building_id, current.location.floor_no);
+        tally.touch_floor(county, location.building_id, location.floor_no);
         if current.location.community != location.community {
             for member in members(&txn, county, household_id).await? {
                 append_resident_version(
@@ -585,6 +588,8 @@ pub(crate) async fn append_resident_version(
         current.facts.birth_date,
     );
     tally.enter_person(community, counted, facts.residence_status, facts.sex, facts.birth_date);
+    tally.touch_household(&current.county, current.facts.household_id);
+    tally.touch_household(&current.county, facts.household_id);
     Ok((stamp.version, counted))
 }
 
@@ -621,6 +626,7 @@ pub(crate) async fn insert_new_resident(
     };
     insert_resident_version(txn, county, id, &stamp, facts, community).await?;
     tally.enter_person(community, counted, facts.residence_status, facts.sex, facts.birth_date);
+    tally.touch_household(county, facts.household_id);
     Ok((id, counted))
 }
 
@@ -660,6 +666,7 @@ pub(crate) async fn exit_resident(
         current.facts.sex,
         current.facts.birth_date,
     );
+    tally.touch_household(&current.county, current.facts.household_id);
     Ok(counted)
 }
 

@@ -222,6 +222,7 @@ impl Registry<'_> {
             batch.flush(&txn).await?;
         }
         write_tally(&txn, &mut tally).await?;
+        crate::fieldwork::floors::rebuild(&txn, &community.code).await?;
         txn.commit().await?;
         Ok(summary)
     }

@@ -128,6 +128,7 @@ async fn resident_changes_are_versions_and_as_of_queries_see_the_past() {
         assert_eq!((counts[0].community.as_str(), counts[0].residents), ("440307003004", 2));
         let then = registry.community_counts(&county, Some(date!(2025 - 01 - 01))).await.unwrap();
         assert_eq!((then[0].community.as_str(), then[0].residents), ("440307003002", 1));
+        db.assert_floor_counts("440307", "after a household moved").await;
         // A building in the wrong grid is refused.
         let wrong = HouseholdLocation { grid_id: grid.id, ..moved.clone() };
         assert!(registry.move_household(&county, household, &wrong, date!(2026 - 11 - 02), "t").await.is_err());
@@ -177,6 +178,7 @@ async fn a_generated_community_is_stored_whole_and_browsable() {
         assert!(households.iter().all(|h| h.members >= 1 && h.head_name.is_some()), "{}", db.label);
         let members = store.registry().household_members(&county, households[0].household_id).await.unwrap();
         assert_eq!(members.len() as u64, households[0].members);
+        db.assert_floor_counts("440307", "after a generated community").await;
         db.finish().await;
     }
 }

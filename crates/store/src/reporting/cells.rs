@@ -28,7 +28,7 @@ pub(crate) async fn write_tally(db: &impl ConnectionTrait, tally: &mut Tally) ->
         );
         db.execute(&insert).await?;
     }
-    Ok(())
+    crate::fieldwork::floors::refresh(db, tally.take_places()).await
 }
 
 /// How many months before a county's first record its statistics open (期初). Changes

@@ -165,6 +165,7 @@ async fn an_event_climbs_the_chain_and_approved_months_stay_put() {
         assert_eq!(recomputed, reporting.report(&county, Period::Month(last_month)).await.unwrap(), "{label}");
         let check = reporting.verify(&county).await.unwrap();
         assert!(check.differences.is_empty(), "{label}: {:?}", check.differences);
+        db.assert_floor_counts("440307", "after accepted events").await;
 
         // Approval goes bottom up; the current month cannot be approved.
         let month = last_month;

@@ -110,6 +110,7 @@ async fn rows_typed_as_offices_type_them_land_and_a_second_import_changes_nothin
         assert_eq!((again.created, again.updated, again.unchanged, again.rejected), (0, 0, 4, 0));
         assert_eq!(count(store, "resident_version").await, versions, "the second import wrote nothing");
         assert_eq!(count(store, "household").await, 2);
+        db.assert_floor_counts("440307", "after an import").await;
         db.finish().await;
     }
 }
@@ -220,6 +221,7 @@ async fn a_changed_row_becomes_a_new_version_and_rows_outside_the_scope_are_refu
     let found = store.registry().search(&crate::registry::SearchQuery::parse("13700001111").unwrap(), 5).await.unwrap();
     let history = store.registry().resident_history(&code("440307"), found[0].resident_id).await.unwrap();
     assert_eq!(history.len(), 2, "the old phone number stays in the history");
+    db.assert_floor_counts("440307", "after an updating import").await;
 
     let other = Scope::new(Role::Specialist, vec![code("440307003004")]);
     let report = import(store.registry_in(&other), &changed).await;

@@ -152,6 +152,7 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
         );
         assert_eq!((t.residents, t.residents_verified), (3, 3), "{label}");
         assert_eq!(coverage.grids[0].responsible, None);
+        db.assert_floor_counts("440307", "after visits").await;
         store
             .users()
             .add(&crate::org::NewUser {

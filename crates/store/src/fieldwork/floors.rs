@@ -1,0 +1,412 @@
+//! 四不漏 counters per floor, so coverage is read without scanning the registry:
+//!
+//! - `floor_stock`: current households and residents on each floor. Every registry write
+//!   names the households and floors it touched (`Tally::touch_*`); `write_tally`
+//!   recounts exactly those floors in the same transaction (a recount rather than ±1, so
+//!   no path can drift).
+//! - `floor_month`: visits, households covered and residents verified per floor and
+//!   month, added to by visits and verifications where the household was at the time.
+//!   `coverage_mark` makes a household or resident count once per month.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use jiceng_domain::org::DivisionCode;
+use jiceng_domain::reporting::{Month, TouchedPlaces};
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, JoinType, OnConflict, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, QueryResult};
+use time::Date;
+use uuid::Uuid;
+
+use crate::error::{StoreError, StoreResult};
+use crate::registry::subtree;
+
+/// Floors recounted per statement.
+const FLOORS_PER_STATEMENT: usize = 50;
+
+const STOCK_COLUMNS: [&str; 7] =
+    ["county_code", "building_id", "floor_no", "community_code", "grid_id", "households", "residents"];
+
+/// Current households and residents per floor for the households matching `cond`
+/// (columns of `household_version` as "h").
+fn stock_select(cond: Cond) -> SelectStatement {
+    let mut q = Query::select();
+    q.expr_as(Expr::col(("h", "county_code")), "county_code")
+        .expr_as(Expr::col(("h", "building_id")), "building_id")
+        .expr_as(Expr::col(("h", "floor_no")), "floor_no")
+        .expr_as(Expr::col(("b", "community_code")), "community_code")
+        .expr_as(Expr::col(("b", "grid_id")), "grid_id")
+        .expr_as(Expr::cust("COUNT(DISTINCT h.household_id)"), "households")
+        .expr_as(Expr::cust("COUNT(r.resident_id)"), "residents")
+        .from_as("household_version", "h")
+        .join_as(
+            JoinType::InnerJoin,
+            "building",
+            "b",
+            Expr::col(("b", "county_code"))
+                .equals(("h", "county_code"))
+                .and(Expr::col(("b", "id")).equals(("h", "building_id"))),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            "resident_version",
+            "r",
+            Expr::col(("r", "county_code"))
+                .equals(("h", "county_code"))
+                .and(Expr::col(("r", "household_id")).equals(("h", "household_id")))
+                .and(Expr::col(("r", "valid_to")).is_null()),
+        )
+        .and_where(Expr::col(("h", "valid_to")).is_null())
+        .cond_where(cond)
+        .group_by_columns([
+            ("h", "county_code"),
+            ("h", "building_id"),
+            ("h", "floor_no"),
+            ("b", "community_code"),
+            ("b", "grid_id"),
+        ]);
+    q
+}
+
+fn floor_is(table: Option<&'static str>, county: &DivisionCode, building: Uuid, floor: i16) -> Cond {
+    let col = |c: &'static str| match table {
+        Some(t) => Expr::col((t, c)),
+        None => Expr::col(c),
+    };
+    Cond::all()
+        .add(col("county_code").eq(county.as_str()))
+        .add(col("building_id").eq(building))
+        .add(col("floor_no").eq(floor))
+}
+
+/// Recounts the floors a write touched (and the floors its households are on now).
+pub(crate) async fn refresh(db: &impl ConnectionTrait, places: TouchedPlaces) -> StoreResult<()> {
+    if places.is_empty() {
+        return Ok(());
+    }
+    let mut floors: BTreeSet<(DivisionCode, Uuid, i16)> = places.floors;
+    let mut by_county: HashMap<DivisionCode, Vec<Uuid>> = HashMap::new();
+    for (county, household) in places.households {
+        by_county.entry(county).or_default().push(household);
+    }
+    for (county, households) in by_county {
+        for chunk in households.chunks(500) {
+            let mut q = Query::select();
+            q.columns(["building_id", "floor_no"])
+                .from("household_version")
+                .and_where(Expr::col("county_code").eq(county.as_str()))
+                .and_where(Expr::col("household_id").is_in(chunk.iter().copied()))
+                .and_where(Expr::col("valid_to").is_null());
+            for r in db.query_all(&q).await? {
+                floors.insert((county.clone(), r.try_get("", "building_id")?, r.try_get("", "floor_no")?));
+            }
+        }
+    }
+    let floors: Vec<_> = floors.into_iter().collect();
+    for chunk in floors.chunks(FLOORS_PER_STATEMENT) {
+        let mut old = Cond::any();
+        let mut new = Cond::any();
+        for (county, building, floor) in chunk {
+            old = old.add(floor_is(None, county, *building, *floor));
+            new = new.add(floor_is(Some("h"), county, *building, *floor));
+        }
+        db.execute(Query::delete().from_table("floor_stock").cond_where(old)).await?;
+        insert_stock(db, new).await?;
+    }
+    Ok(())
+}
+
+async fn insert_stock(db: &impl ConnectionTrait, cond: Cond) -> StoreResult<()> {
+    let insert = Query::insert()
+        .into_table("floor_stock")
+        .columns(STOCK_COLUMNS)
+        .select_from(stock_select(cond))
+        .map_err(|e| StoreError::Invalid(format!("floor_stock: {e}")))?
+        .to_owned();
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+/// Recounts every floor under `node` (after a bulk load of a community).
+pub(crate) async fn rebuild(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<()> {
+    db.execute(Query::delete().from_table("floor_stock").cond_where(subtree(node, "community_code"))).await?;
+    insert_stock(db, subtree(node, ("h", "community_code"))).await
+}
+
+/// The stored per-floor counts under `node` next to a recount from the registry:
+/// `(county, building, floor) → (stored, recounted)` for every floor where they differ.
+pub async fn stock_differences(
+    db: &impl ConnectionTrait,
+    node: &DivisionCode,
+) -> StoreResult<Vec<((String, Uuid, i16), (i64, i64), (i64, i64))>> {
+    type Counts = HashMap<(String, Uuid, i16), (i64, i64)>;
+    async fn read(db: &impl ConnectionTrait, q: &SelectStatement) -> StoreResult<Counts> {
+        let mut out = HashMap::new();
+        for r in db.query_all(q).await? {
+            let households: i64 = r.try_get("", "households")?;
+            let residents: i64 = r.try_get("", "residents")?;
+            if households > 0 {
+                out.insert(
+                    (r.try_get("", "county_code")?, r.try_get("", "building_id")?, r.try_get("", "floor_no")?),
+                    (households, residents),
+                );
+            }
+        }
+        Ok(out)
+    }
+    let mut stored = Query::select();
+    stored
+        .columns(["county_code", "building_id", "floor_no"])
+        .expr_as(Expr::cust("CAST(households AS BIGINT)"), "households")
+        .expr_as(Expr::cust("CAST(residents AS BIGINT)"), "residents")
+        .from("floor_stock")
+        .cond_where(subtree(node, "community_code"));
+    let stored = read(db, &stored).await?;
+    let recounted = read(db, &stock_select(subtree(node, ("h", "community_code")))).await?;
+    let keys: HashSet<_> = stored.keys().chain(recounted.keys()).cloned().collect();
+    let mut out: Vec<_> = keys
+        .into_iter()
+        .filter_map(|k| {
+            let a = stored.get(&k).copied().unwrap_or_default();
+            let b = recounted.get(&k).copied().unwrap_or_default();
+            (a != b).then_some((k, a, b))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Marks a household or resident covered in `month`; true when it was not yet.
+async fn mark(
+    db: &impl ConnectionTrait,
+    county: &DivisionCode,
+    month: Month,
+    kind: &str,
+    id: Uuid,
+) -> StoreResult<bool> {
+    let insert = Query::insert()
+        .into_table("coverage_mark")
+        .columns(["county_code", "month", "kind", "subject_id"])
+        .values_panic([county.as_str().into(), month.key().into(), kind.into(), id.into()])
+        .on_conflict(OnConflict::columns(["county_code", "month", "kind", "subject_id"]).do_nothing().to_owned())
+        .to_owned();
+    Ok(db.execute(&insert).await?.rows_affected() > 0)
+}
+
+/// Where a household is now: building, floor, community, grid.
+async fn household_floor(
+    db: &impl ConnectionTrait,
+    county: &DivisionCode,
+    household: Uuid,
+) -> StoreResult<Option<(Uuid, i16, String, Uuid)>> {
+    let mut q = Query::select();
+    q.columns(["building_id", "floor_no", "community_code", "grid_id"])
+        .from("household_version")
+        .and_where(Expr::col("county_code").eq(county.as_str()))
+        .and_where(Expr::col("household_id").eq(household))
+        .and_where(Expr::col("valid_to").is_null());
+    Ok(match db.query_one(&q).await? {
+        Some(r) => Some((
+            r.try_get("", "building_id")?,
+            r.try_get("", "floor_no")?,
+            r.try_get("", "community_code")?,
+            r.try_get("", "grid_id")?,
+        )),
+        None => None,
+    })
+}
+
+/// One floor-month's additions.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct FloorMonth {
+    visits: i32,
+    households_covered: i32,
+    residents_verified: i32,
+}
+
+type FloorMonthKey = (String, Uuid, i16, String);
+
+async fn add_floor_months(
+    db: &impl ConnectionTrait,
+    rows: &[(FloorMonthKey, (String, Uuid), FloorMonth)],
+) -> StoreResult<()> {
+    for chunk in rows.chunks(100) {
+        let mut insert = Query::insert();
+        insert.into_table("floor_month").columns([
+            "county_code",
+            "building_id",
+            "floor_no",
+            "month",
+            "community_code",
+            "grid_id",
+            "visits",
+            "households_covered",
+            "residents_verified",
+        ]);
+        for ((county, building, floor, month), (community, grid), add) in chunk {
+            insert.values_panic([
+                county.as_str().into(),
+                (*building).into(),
+                (*floor).into(),
+                month.as_str().into(),
+                community.as_str().into(),
+                (*grid).into(),
+                add.visits.into(),
+                add.households_covered.into(),
+                add.residents_verified.into(),
+            ]);
+        }
+        let sum = |c: &'static str| Expr::col(("floor_month", c)).add(Expr::col(("excluded", c)));
+        insert.on_conflict(
+            OnConflict::columns(["county_code", "building_id", "floor_no", "month"])
+                .value("visits", sum("visits"))
+                .value("households_covered", sum("households_covered"))
+                .value("residents_verified", sum("residents_verified"))
+                .to_owned(),
+        );
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// Counts a visit to a household on `day` on the floor where it is.
+pub(crate) async fn count_visit(
+    db: &impl ConnectionTrait,
+    county: &DivisionCode,
+    household: Uuid,
+    day: Date,
+) -> StoreResult<()> {
+    let Some((building, floor, community, grid)) = household_floor(db, county, household).await? else {
+        return Ok(());
+    };
+    let month = Month::of(day);
+    let covered = mark(db, county, month, "household", household).await?;
+    let add = FloorMonth { visits: 1, households_covered: covered as i32, residents_verified: 0 };
+    add_floor_months(db, &[((county.to_string(), building, floor, month.key()), (community, grid), add)]).await
+}
+
+/// Counts a resident's verification on `day` on the floor of their household.
+pub(crate) async fn count_verification(
+    db: &impl ConnectionTrait,
+    county: &DivisionCode,
+    resident: Uuid,
+    household: Uuid,
+    day: Date,
+) -> StoreResult<()> {
+    let Some((building, floor, community, grid)) = household_floor(db, county, household).await? else {
+        return Ok(());
+    };
+    let month = Month::of(day);
+    let verified = mark(db, county, month, "resident", resident).await?;
+    let covered = mark(db, county, month, "household", household).await?;
+    if !verified && !covered {
+        return Ok(());
+    }
+    let add = FloorMonth { visits: 0, households_covered: covered as i32, residents_verified: verified as i32 };
+    add_floor_months(db, &[((county.to_string(), building, floor, month.key()), (community, grid), add)]).await
+}
+
+/// Fills the counters from the registry, visits and verifications (migration m0006).
+/// Verifications of people no longer recorded here are not counted.
+pub(crate) async fn backfill(db: &impl ConnectionTrait) -> StoreResult<()> {
+    db.execute(Query::delete().from_table("floor_stock")).await?;
+    insert_stock(db, Cond::all()).await?;
+    let mut months: FloorMonths = HashMap::new();
+    let mut marks: HashSet<(String, String, &'static str, Uuid)> = HashSet::new();
+    let building_join = |q: &mut SelectStatement, on: &'static str| {
+        q.join_as(
+            JoinType::InnerJoin,
+            "building",
+            "b",
+            Expr::col(("b", "county_code"))
+                .equals((on, "county_code"))
+                .and(Expr::col(("b", "id")).equals((on, "building_id"))),
+        );
+    };
+    let mut visits = Query::select();
+    visits
+        .columns([
+            ("v", "county_code"),
+            ("v", "household_id"),
+            ("v", "building_id"),
+            ("v", "floor_no"),
+            ("v", "visited_on"),
+        ])
+        .columns([("b", "community_code"), ("b", "grid_id")])
+        .from_as("visit", "v");
+    building_join(&mut visits, "v");
+    for r in db.query_all(&visits).await? {
+        let county: String = r.try_get("", "county_code")?;
+        let household: Uuid = r.try_get("", "household_id")?;
+        let month = Month::of(r.try_get::<Date>("", "visited_on")?).key();
+        let key = (county.clone(), r.try_get("", "building_id")?, r.try_get("", "floor_no")?, month.clone());
+        let entry = floor_month(&mut months, key, &r)?;
+        entry.visits += 1;
+        if marks.insert((county, month, "household", household)) {
+            entry.households_covered += 1;
+        }
+    }
+    let mut verifications = Query::select();
+    verifications
+        .columns([("f", "county_code"), ("f", "resident_id"), ("f", "verified_on")])
+        .columns([("h", "household_id"), ("h", "building_id"), ("h", "floor_no")])
+        .columns([("b", "community_code"), ("b", "grid_id")])
+        .from_as("resident_verification", "f")
+        .join_as(
+            JoinType::InnerJoin,
+            "resident_version",
+            "r",
+            Expr::col(("r", "county_code"))
+                .equals(("f", "county_code"))
+                .and(Expr::col(("r", "resident_id")).equals(("f", "resident_id")))
+                .and(Expr::col(("r", "valid_to")).is_null()),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            "household_version",
+            "h",
+            Expr::col(("h", "county_code"))
+                .equals(("r", "county_code"))
+                .and(Expr::col(("h", "household_id")).equals(("r", "household_id")))
+                .and(Expr::col(("h", "valid_to")).is_null()),
+        );
+    building_join(&mut verifications, "h");
+    for r in db.query_all(&verifications).await? {
+        let county: String = r.try_get("", "county_code")?;
+        let resident: Uuid = r.try_get("", "resident_id")?;
+        let household: Uuid = r.try_get("", "household_id")?;
+        let month = Month::of(r.try_get::<Date>("", "verified_on")?).key();
+        let verified = marks.insert((county.clone(), month.clone(), "resident", resident));
+        let covered = marks.insert((county.clone(), month.clone(), "household", household));
+        if !verified && !covered {
+            continue;
+        }
+        let key = (county, r.try_get("", "building_id")?, r.try_get("", "floor_no")?, month);
+        let entry = floor_month(&mut months, key, &r)?;
+        entry.residents_verified += verified as i32;
+        entry.households_covered += covered as i32;
+    }
+    let rows: Vec<_> = months.into_iter().map(|(k, (place, add))| (k, place, add)).collect();
+    add_floor_months(db, &rows).await?;
+    let marks: Vec<_> = marks.into_iter().collect();
+    for chunk in marks.chunks(200) {
+        let mut insert = Query::insert();
+        insert.into_table("coverage_mark").columns(["county_code", "month", "kind", "subject_id"]);
+        for (county, month, kind, id) in chunk {
+            insert.values_panic([county.as_str().into(), month.as_str().into(), (*kind).into(), (*id).into()]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+type FloorMonths = HashMap<FloorMonthKey, ((String, Uuid), FloorMonth)>;
+
+/// The floor-month of `key`, its community and grid read from the row.
+fn floor_month<'a>(
+    months: &'a mut FloorMonths,
+    key: FloorMonthKey,
+    r: &QueryResult,
+) -> StoreResult<&'a mut FloorMonth> {
+    let place = (r.try_get("", "community_code")?, r.try_get("", "grid_id")?);
+    Ok(&mut months.entry(key).or_insert((place, FloorMonth::default())).1)
+}
