@@ -41,6 +41,8 @@ pub enum PlanReason {
     FloorNotWalked,
     /// A reported change about it was returned and must be checked again.
     ReturnedEvent,
+    /// Its landlord or employer reported an arrival or departure still under review.
+    PartyReported,
 }
 
 impl PlanReason {
@@ -52,6 +54,8 @@ impl PlanReason {
             (PlanReason::FloorNotWalked, true) => "floor not walked this period".into(),
             (PlanReason::ReturnedEvent, false) => "退回事件待复查".into(),
             (PlanReason::ReturnedEvent, true) => "returned event to re-check".into(),
+            (PlanReason::PartyReported, false) => "房东或用工单位报告变动，待核实".into(),
+            (PlanReason::PartyReported, true) => "landlord or employer reported a change to check".into(),
         }
     }
 }

@@ -2,12 +2,14 @@
 
 mod coverage;
 pub(crate) mod floors;
+mod parties;
 mod tiers;
 mod verification;
 mod visits;
 
 pub use coverage::{Coverage, CoverageCounts, GridCoverage, Responsibility, coverage_xlsx};
 pub use floors::stock_differences;
+pub use parties::{NewParty, Party, PartyLineRecord, PartySubmission, PartyUnit, RowProblem, read_party_file};
 pub use tiers::{ReassessSummary, ResidentTier, TierChange};
 pub use verification::Verification;
 pub(crate) use verification::verify_in;

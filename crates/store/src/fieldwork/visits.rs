@@ -257,6 +257,7 @@ impl Registry<'_> {
                 returned.insert(h);
             }
         }
+        let reported = self.households_reported_by_parties(node).await?;
         let mut items = Vec::new();
         for r in households {
             let household_id: Uuid = r.try_get("", "household_id")?;
@@ -278,6 +279,9 @@ impl Registry<'_> {
             }
             if returned.contains(&household_id) {
                 reasons.push(PlanReason::ReturnedEvent);
+            }
+            if reported.contains(&household_id) {
+                reasons.push(PlanReason::PartyReported);
             }
             if reasons.is_empty() && !keep.contains(&household_id) {
                 continue;

@@ -12,6 +12,7 @@ mod m0003_verification;
 mod m0004_reporting;
 mod m0005_fieldwork;
 mod m0006_coverage;
+mod m0007_parties;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_reporting::Migration),
             Box::new(m0005_fieldwork::Migration),
             Box::new(m0006_coverage::Migration),
+            Box::new(m0007_parties::Migration),
         ]
     }
 }

@@ -1,0 +1,703 @@
+//! 谁出租谁负责，谁用工谁负责: landlords and employers registered against the units they
+//! let (households), and their reports of arrivals and departures. A report is checked
+//! whole — every problem named by row and field — and stored whole or not at all; each
+//! line becomes a change event for the community to review (ADR 009), and the same line
+//! sent again is recognised and skipped.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use jiceng_domain::fieldwork::{Movement, PartyField, PartyKind, PartyLine, read_line};
+use jiceng_domain::org::{DivisionCode, DivisionLevel};
+use jiceng_domain::registry::{
+    Identity, MaritalStatus, Phone, Relationship, ResidenceStatus, ResidentFacts,
+};
+use jiceng_domain::reporting::{EventDetails, EventState};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::error::{StoreError, StoreResult, decode_opt};
+use crate::exchange::{FileError, ResidentFileReader};
+use crate::registry::rows::resident_row;
+use crate::registry::{Registry, ResidentVersion, members, resident_select, subtree};
+use crate::reporting::{Actor, NewEvent, Reporting};
+
+/// A landlord or employer to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewParty {
+    pub county: DivisionCode,
+    pub community: DivisionCode,
+    pub kind: PartyKind,
+    /// The landlord's or the employer's name.
+    pub name: String,
+    /// Who to ask (for an employer, the person handling staff).
+    pub contact: String,
+    pub phone: Phone,
+}
+
+/// A registered landlord or employer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Party {
+    pub county: String,
+    pub id: Uuid,
+    pub community: String,
+    pub kind: PartyKind,
+    pub name: String,
+    pub contact: String,
+    pub phone: String,
+    pub units: u64,
+    /// Lines whose change is still on its way up the review chain.
+    pub pending: u64,
+}
+
+/// A unit a party lets (or a dormitory room it runs): a household's dwelling.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartyUnit {
+    pub household_id: Uuid,
+    pub household_no: String,
+    pub building: String,
+    pub room_no: String,
+    pub members: u64,
+}
+
+/// A reported line as stored, with where its change has got to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartyLineRecord {
+    pub id: Uuid,
+    pub movement: Movement,
+    pub name: String,
+    pub id_number: String,
+    pub occurred_on: Date,
+    pub household_id: Uuid,
+    pub event_id: Option<Uuid>,
+    pub state: Option<EventState>,
+    pub source: String,
+    pub source_row: u64,
+    pub submitted_by: String,
+}
+
+/// One problem with one line, by row and field.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RowProblem {
+    pub row: u64,
+    pub field: Option<PartyField>,
+    pub message: String,
+}
+
+impl std::fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field {
+            Some(field) => {
+                write!(f, "第{}行 {} / row {} {}: {}", self.row, field.label_zh(), self.row, field.label_en(), self.message)
+            }
+            None => write!(f, "第{}行 / row {}: {}", self.row, self.row, self.message),
+        }
+    }
+}
+
+/// What a report did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PartySubmission {
+    /// Rows that became change events: (row, event).
+    pub proposed: Vec<(u64, Uuid)>,
+    /// Rows reported before (the same sheet sent again): nothing written.
+    pub repeated: Vec<u64>,
+    /// Arrivals of people already recorded in that unit: nothing to change.
+    pub already_recorded: Vec<u64>,
+}
+
+/// Reads a party's sheet (CSV in UTF-8/GBK/GB18030 or a workbook): each row's line or its
+/// problems. Headers: 类型, 姓名, 公民身份号码, 日期 (required), 联系电话, 房号, 民族.
+pub fn read_party_file(path: &Path, today: Date) -> Result<Vec<(u64, Result<PartyLine, Vec<RowProblem>>)>, FileError> {
+    let reader = ResidentFileReader::open(path, None)?;
+    let fields: Vec<Option<PartyField>> = reader.headers.iter().map(|h| PartyField::from_header(h)).collect();
+    for required in [PartyField::Movement, PartyField::Name, PartyField::IdNumber, PartyField::Date] {
+        if !fields.contains(&Some(required)) {
+            return Err(FileError::Row {
+                path: path.to_path_buf(),
+                line: 1,
+                message: format!(
+                    "缺少“{}”列 / the column '{}' is missing",
+                    required.label_zh(),
+                    required.label_en()
+                ),
+            });
+        }
+    }
+    let mut out = Vec::new();
+    for row in reader {
+        let row = row?;
+        if row.cells.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let cells: Vec<(PartyField, &str)> = fields
+            .iter()
+            .zip(&row.cells)
+            .filter_map(|(f, v)| f.map(|f| (f, v.as_str())))
+            .collect();
+        let line = read_line(&cells, today).map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|p| RowProblem { row: row.line, field: Some(p.field), message: p.message })
+                .collect()
+        });
+        out.push((row.line, line));
+    }
+    Ok(out)
+}
+
+/// The checked plan for one line: which household, and what change.
+enum Proposal {
+    Event { household_id: Uuid, resident_id: Option<Uuid>, details: EventDetails },
+    AlreadyRecorded { household_id: Uuid },
+}
+
+fn party_of(r: &sea_orm::QueryResult) -> StoreResult<Party> {
+    let kind: String = r.try_get("", "kind")?;
+    Ok(Party {
+        county: r.try_get("", "county_code")?,
+        id: r.try_get("", "id")?,
+        community: r.try_get("", "community_code")?,
+        kind: decode_opt("responsible_party", "kind", &kind, PartyKind::from_key)?,
+        name: r.try_get("", "name")?,
+        contact: r.try_get("", "contact")?,
+        phone: r.try_get("", "phone")?,
+        units: 0,
+        pending: 0,
+    })
+}
+
+const PENDING: [EventState; 3] = [EventState::Submitted, EventState::Reviewed, EventState::Confirmed];
+
+impl Registry<'_> {
+    /// Registers a landlord or employer in a community.
+    pub async fn register_party(&self, party: &NewParty, by: &str) -> StoreResult<Uuid> {
+        self.require_scope(&party.community, "社区 / community")?;
+        if party.community.level() != DivisionLevel::Village
+            || party.community.at_level(DivisionLevel::County).as_ref() != Some(&party.county)
+        {
+            return Err(StoreError::Invalid("请选择本县的社区 / choose a community of this county".into()));
+        }
+        let name = party.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(StoreError::Invalid("名称必填，至多100字 / a name of at most 100 characters is required".into()));
+        }
+        let id = Uuid::now_v7();
+        self.store
+            .db
+            .execute(
+                Query::insert()
+                    .into_table("responsible_party")
+                    .columns([
+                        "county_code",
+                        "id",
+                        "community_code",
+                        "kind",
+                        "name",
+                        "contact",
+                        "phone",
+                        "registered_at",
+                        "registered_by",
+                    ])
+                    .values_panic([
+                        party.county.as_str().into(),
+                        id.into(),
+                        party.community.as_str().into(),
+                        party.kind.key().into(),
+                        name.into(),
+                        party.contact.trim().chars().take(100).collect::<String>().into(),
+                        party.phone.as_str().into(),
+                        OffsetDateTime::now_utc().into(),
+                        by.into(),
+                    ]),
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// A party with its number of units and pending lines, if in scope.
+    pub async fn party(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Option<Party>> {
+        let mut q = Query::select();
+        q.columns(["county_code", "id", "community_code", "kind", "name", "contact", "phone"])
+            .from("responsible_party")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("id").eq(id))
+            .cond_where(self.in_scope("community_code"));
+        let Some(r) = self.store.db.query_one(&q).await? else { return Ok(None) };
+        let mut party = party_of(&r)?;
+        let counts = self.party_counts(county, &[id]).await?;
+        (party.units, party.pending) = counts.get(&id).copied().unwrap_or_default();
+        Ok(Some(party))
+    }
+
+    /// The landlords and employers registered in (or under) a node.
+    pub async fn parties_under(&self, node: &DivisionCode) -> StoreResult<Vec<Party>> {
+        self.require_scope(node, "区划 / region")?;
+        let mut q = Query::select();
+        q.columns(["county_code", "id", "community_code", "kind", "name", "contact", "phone"])
+            .from("responsible_party")
+            .cond_where(subtree(node, "community_code"))
+            .order_by("community_code", Order::Asc)
+            .order_by("name", Order::Asc);
+        let mut parties = Vec::new();
+        for r in self.store.db.query_all(&q).await? {
+            parties.push(party_of(&r)?);
+        }
+        let mut by_county: HashMap<String, Vec<Uuid>> = HashMap::new();
+        for p in &parties {
+            by_county.entry(p.county.clone()).or_default().push(p.id);
+        }
+        for (county, ids) in by_county {
+            let county = DivisionCode::parse(&county).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let counts = self.party_counts(&county, &ids).await?;
+            for p in parties.iter_mut().filter(|p| p.county == county.as_str()) {
+                (p.units, p.pending) = counts.get(&p.id).copied().unwrap_or_default();
+            }
+        }
+        Ok(parties)
+    }
+
+    /// party → (units, pending lines).
+    async fn party_counts(&self, county: &DivisionCode, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, (u64, u64)>> {
+        let mut out: HashMap<Uuid, (u64, u64)> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let mut q = Query::select();
+            q.column("party_id")
+                .expr_as(Expr::cust("COUNT(*)"), "n")
+                .from("party_unit")
+                .and_where(Expr::col("county_code").eq(county.as_str()))
+                .and_where(Expr::col("party_id").is_in(chunk.iter().copied()))
+                .group_by_col("party_id");
+            for r in self.store.db.query_all(&q).await? {
+                out.entry(r.try_get("", "party_id")?).or_default().0 = r.try_get::<i64>("", "n")? as u64;
+            }
+            let mut q = Query::select();
+            q.column(("l", "party_id"))
+                .expr_as(Expr::cust("COUNT(*)"), "n")
+                .from_as("party_line", "l")
+                .join_as(
+                    JoinType::InnerJoin,
+                    "change_event",
+                    "e",
+                    Expr::col(("e", "county_code"))
+                        .equals(("l", "county_code"))
+                        .and(Expr::col(("e", "id")).equals(("l", "event_id"))),
+                )
+                .and_where(Expr::col(("l", "county_code")).eq(county.as_str()))
+                .and_where(Expr::col(("l", "party_id")).is_in(chunk.iter().copied()))
+                .and_where(Expr::col(("e", "state")).is_in(PENDING.iter().map(|s| s.key())))
+                .group_by_col(("l", "party_id"));
+            for r in self.store.db.query_all(&q).await? {
+                out.entry(r.try_get("", "party_id")?).or_default().1 = r.try_get::<i64>("", "n")? as u64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a unit (the household living there, by its 户编号) to a party. Adding it
+    /// again changes nothing.
+    pub async fn add_party_unit(
+        &self,
+        county: &DivisionCode,
+        party_id: Uuid,
+        household_no: &str,
+        by: &str,
+    ) -> StoreResult<Uuid> {
+        let party = self.party(county, party_id).await?.ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        let household = self
+            .household_by_number(county, household_no.trim())
+            .await?
+            .ok_or_else(|| StoreError::Invalid(format!("没有户编号 {household_no} / no household numbered {household_no}")))?;
+        if household.location.community.as_str() != party.community {
+            return Err(StoreError::Invalid(
+                "该户不在此房东或单位所在社区 / the household is not in the party's community".into(),
+            ));
+        }
+        self.store
+            .db
+            .execute(
+                Query::insert()
+                    .into_table("party_unit")
+                    .columns(["county_code", "party_id", "household_id", "added_at", "added_by"])
+                    .values_panic([
+                        county.as_str().into(),
+                        party_id.into(),
+                        household.household_id.into(),
+                        OffsetDateTime::now_utc().into(),
+                        by.into(),
+                    ])
+                    .on_conflict(
+                        sea_orm::sea_query::OnConflict::columns(["county_code", "party_id", "household_id"])
+                            .do_nothing()
+                            .to_owned(),
+                    ),
+            )
+            .await?;
+        Ok(household.household_id)
+    }
+
+    /// A party's units with where they are and how many live there.
+    pub async fn party_units(&self, county: &DivisionCode, party_id: Uuid) -> StoreResult<Vec<PartyUnit>> {
+        self.party(county, party_id).await?.ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        let mut q = Query::select();
+        q.column(("u", "household_id"))
+            .column(("h", "household_no"))
+            .column(("v", "room_no"))
+            .expr_as(Expr::col(("b", "name")), "building")
+            .from_as("party_unit", "u")
+            .join_as(
+                JoinType::InnerJoin,
+                "household",
+                "h",
+                Expr::col(("h", "county_code"))
+                    .equals(("u", "county_code"))
+                    .and(Expr::col(("h", "id")).equals(("u", "household_id"))),
+            )
+            .join_as(
+                JoinType::InnerJoin,
+                "household_version",
+                "v",
+                Expr::col(("v", "county_code"))
+                    .equals(("u", "county_code"))
+                    .and(Expr::col(("v", "household_id")).equals(("u", "household_id")))
+                    .and(Expr::col(("v", "valid_to")).is_null()),
+            )
+            .join_as(
+                JoinType::InnerJoin,
+                "building",
+                "b",
+                Expr::col(("b", "county_code"))
+                    .equals(("v", "county_code"))
+                    .and(Expr::col(("b", "id")).equals(("v", "building_id"))),
+            )
+            .and_where(Expr::col(("u", "county_code")).eq(county.as_str()))
+            .and_where(Expr::col(("u", "party_id")).eq(party_id))
+            .order_by(("b", "name"), Order::Asc)
+            .order_by(("v", "room_no"), Order::Asc);
+        let mut units = Vec::new();
+        for r in self.store.db.query_all(&q).await? {
+            let household_id: Uuid = r.try_get("", "household_id")?;
+            units.push(PartyUnit {
+                household_id,
+                household_no: r.try_get("", "household_no")?,
+                building: r.try_get("", "building")?,
+                room_no: r.try_get("", "room_no")?,
+                members: members(&self.store.db, county, household_id).await?.len() as u64,
+            });
+        }
+        Ok(units)
+    }
+
+    /// The lines a party has reported, newest first, with their changes' states.
+    pub async fn party_lines(&self, county: &DivisionCode, party_id: Uuid) -> StoreResult<Vec<PartyLineRecord>> {
+        self.party(county, party_id).await?.ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        let mut q = Query::select();
+        q.columns([
+            ("l", "id"),
+            ("l", "movement"),
+            ("l", "name"),
+            ("l", "id_number"),
+            ("l", "occurred_on"),
+            ("l", "household_id"),
+            ("l", "event_id"),
+            ("l", "source"),
+            ("l", "source_row"),
+            ("l", "submitted_by"),
+        ])
+        .column(("e", "state"))
+        .from_as("party_line", "l")
+        .join_as(
+            JoinType::LeftJoin,
+            "change_event",
+            "e",
+            Expr::col(("e", "county_code"))
+                .equals(("l", "county_code"))
+                .and(Expr::col(("e", "id")).equals(("l", "event_id"))),
+        )
+        .and_where(Expr::col(("l", "county_code")).eq(county.as_str()))
+        .and_where(Expr::col(("l", "party_id")).eq(party_id))
+        .order_by(("l", "submitted_at"), Order::Desc)
+        .order_by(("l", "source_row"), Order::Asc);
+        let mut out = Vec::new();
+        for r in self.store.db.query_all(&q).await? {
+            let movement: String = r.try_get("", "movement")?;
+            let state: Option<String> = r.try_get("", "state")?;
+            out.push(PartyLineRecord {
+                id: r.try_get("", "id")?,
+                movement: decode_opt("party_line", "movement", &movement, Movement::from_key)?,
+                name: r.try_get("", "name")?,
+                id_number: r.try_get("", "id_number")?,
+                occurred_on: r.try_get("", "occurred_on")?,
+                household_id: r.try_get("", "household_id")?,
+                event_id: r.try_get("", "event_id")?,
+                state: state.map(|s| decode_opt("change_event", "state", &s, EventState::from_key)).transpose()?,
+                source: r.try_get("", "source")?,
+                source_row: r.try_get::<i64>("", "source_row")? as u64,
+                submitted_by: r.try_get("", "submitted_by")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Households under `node` with a party's report still under review (plan items).
+    pub(crate) async fn households_reported_by_parties(
+        &self,
+        node: &DivisionCode,
+    ) -> StoreResult<std::collections::HashSet<Uuid>> {
+        let mut q = Query::select();
+        q.column(("l", "household_id"))
+            .from_as("party_line", "l")
+            .join_as(
+                JoinType::InnerJoin,
+                "change_event",
+                "e",
+                Expr::col(("e", "county_code"))
+                    .equals(("l", "county_code"))
+                    .and(Expr::col(("e", "id")).equals(("l", "event_id"))),
+            )
+            .cond_where(subtree(node, ("l", "community_code")))
+            .and_where(Expr::col(("e", "state")).is_in(PENDING.iter().map(|s| s.key())));
+        let mut out = std::collections::HashSet::new();
+        for r in self.store.db.query_all(&q).await? {
+            out.insert(r.try_get("", "household_id")?);
+        }
+        Ok(out)
+    }
+
+    /// Submits a party's lines (`(row, line)`, from a form or a sheet named `source`).
+    /// Every line is checked first; any problem refuses the whole report with every
+    /// problem listed, and nothing is written. Otherwise each new line becomes a change
+    /// event for the community (move in, move within the county, or move out), in one
+    /// transaction; a line reported before is skipped.
+    pub async fn submit_party_lines(
+        &self,
+        county: &DivisionCode,
+        party_id: Uuid,
+        lines: &[(u64, PartyLine)],
+        source: &str,
+        actor: Actor<'_>,
+        today: Date,
+    ) -> StoreResult<Result<PartySubmission, Vec<RowProblem>>> {
+        let party = self.party(county, party_id).await?.ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        let units = self.party_units(county, party_id).await?;
+        if units.is_empty() {
+            return Err(StoreError::Invalid(
+                "请先登记出租房屋或宿舍 / register the party's units first".into(),
+            ));
+        }
+        let db = &self.store.db;
+        // Everyone the lines name, as recorded now.
+        let mut recorded: HashMap<String, ResidentVersion> = HashMap::new();
+        let numbers: Vec<&str> = lines.iter().map(|(_, l)| l.id_number.as_str()).collect();
+        for chunk in numbers.chunks(500) {
+            let mut q = resident_select();
+            q.and_where(Expr::col("id_number").is_in(chunk.iter().copied())).and_where(Expr::col("valid_to").is_null());
+            for r in db.query_all(&q).await? {
+                let v = resident_row(&r)?;
+                if &v.county == county
+                    && let Identity::Number(n) = &v.facts.identity
+                {
+                    recorded.insert(n.to_string(), v);
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        let mut proposals = Vec::new();
+        for (row, line) in lines {
+            let problem = |field: Option<PartyField>, message: String| RowProblem { row: *row, field, message };
+            let unit = match &line.unit {
+                None if units.len() == 1 => Some(&units[0]),
+                None => {
+                    problems.push(problem(
+                        Some(PartyField::Unit),
+                        "有多处房屋，请填写房号或户编号 / the party has several units: give the room or household number"
+                            .into(),
+                    ));
+                    continue;
+                }
+                Some(u) => {
+                    let found = units.iter().find(|x| &x.room_no == u || &x.household_no == u);
+                    if found.is_none() {
+                        problems.push(problem(
+                            Some(PartyField::Unit),
+                            format!("“{u}”不是登记的房屋 / '{u}' is not one of the party's units"),
+                        ));
+                    }
+                    found
+                }
+            };
+            let Some(unit) = unit else { continue };
+            let person = recorded.get(line.id_number.as_str());
+            let proposal = match (line.movement, person) {
+                (Movement::Arrival, Some(p)) if p.facts.household_id == unit.household_id => {
+                    Proposal::AlreadyRecorded { household_id: unit.household_id }
+                }
+                (Movement::Arrival, Some(p)) => {
+                    if let Err(e) = self.require_scope(&p.community, "") {
+                        let _ = e;
+                        problems.push(problem(
+                            Some(PartyField::IdNumber),
+                            "此人登记在您范围外的社区，请联系该社区 / this person is recorded in a community outside your scope"
+                                .into(),
+                        ));
+                        continue;
+                    }
+                    Proposal::Event {
+                        household_id: unit.household_id,
+                        resident_id: Some(p.resident_id),
+                        details: EventDetails::MoveWithin { household_id: unit.household_id },
+                    }
+                }
+                (Movement::Arrival, None) => {
+                    let Some(ethnicity) = line.ethnicity else {
+                        problems.push(problem(
+                            Some(PartyField::Ethnicity),
+                            "新登记的人须填写民族 / the ethnic group is required for someone not yet recorded".into(),
+                        ));
+                        continue;
+                    };
+                    let home = line.id_number.issuing_region().and_then(|r| r.at_level(DivisionLevel::County));
+                    let registered_here = home.as_ref() == Some(county);
+                    let occupied = !members(db, county, unit.household_id).await?.is_empty();
+                    let newcomer = ResidentFacts {
+                        name: line.name.clone(),
+                        sex: line.id_number.sex(),
+                        birth_date: line.id_number.birth_date(),
+                        identity: Identity::Number(line.id_number.clone()),
+                        ethnicity,
+                        phone: line.phone.clone(),
+                        registered_residence: home.unwrap_or_else(|| county.clone()),
+                        household_id: unit.household_id,
+                        relationship: if occupied { Relationship::Other } else { Relationship::Head },
+                        residence_status: if registered_here {
+                            ResidenceStatus::Registered
+                        } else {
+                            ResidenceStatus::Inflow
+                        },
+                        arrival_date: (!registered_here).then_some(line.date),
+                        marital_status: MaritalStatus::Unspecified,
+                    };
+                    if let Err(e) = newcomer.check(today) {
+                        problems.push(problem(None, e.to_string()));
+                        continue;
+                    }
+                    Proposal::Event {
+                        household_id: unit.household_id,
+                        resident_id: None,
+                        details: EventDetails::MoveIn { newcomer, origin: None },
+                    }
+                }
+                (Movement::Departure, Some(p)) if units.iter().any(|u| u.household_id == p.facts.household_id) => {
+                    Proposal::Event {
+                        household_id: p.facts.household_id,
+                        resident_id: Some(p.resident_id),
+                        details: EventDetails::MoveOut { destination: None },
+                    }
+                }
+                (Movement::Departure, _) => {
+                    problems.push(problem(
+                        Some(PartyField::IdNumber),
+                        "此人未登记住在该房东或单位的房屋 / this person is not recorded as living in the party's units"
+                            .into(),
+                    ));
+                    continue;
+                }
+            };
+            proposals.push((*row, line, proposal));
+        }
+        if !problems.is_empty() {
+            return Ok(Err(problems));
+        }
+        let reporting = Reporting { store: self.store, scope: self.scope };
+        let txn = db.begin().await?;
+        let mut done = PartySubmission::default();
+        let now = OffsetDateTime::now_utc();
+        for (row, line, proposal) in proposals {
+            let mut seen = Query::select();
+            seen.column("id")
+                .from("party_line")
+                .and_where(Expr::col("county_code").eq(county.as_str()))
+                .and_where(Expr::col("party_id").eq(party_id))
+                .and_where(Expr::col("movement").eq(line.movement.key()))
+                .and_where(Expr::col("id_number").eq(line.id_number.as_str()))
+                .and_where(Expr::col("occurred_on").eq(line.date));
+            if txn.query_one(&seen).await?.is_some() {
+                done.repeated.push(row);
+                continue;
+            }
+            let (household_id, event_id) = match proposal {
+                Proposal::AlreadyRecorded { household_id } => {
+                    done.already_recorded.push(row);
+                    (household_id, None)
+                }
+                Proposal::Event { household_id, resident_id, details } => {
+                    let event = NewEvent {
+                        county: county.clone(),
+                        resident_id,
+                        occurred_on: line.date,
+                        urgent: false,
+                        evidence: format!(
+                            "{}“{}”报告（{} 第{row}行）/ reported by {} '{}' ({source}, row {row})",
+                            party.kind.label_zh(),
+                            party.name,
+                            source,
+                            party.kind.label_en(),
+                            party.name,
+                        ),
+                        details,
+                    };
+                    let id = reporting
+                        .submit_in(&txn, &event, actor, today)
+                        .await
+                        .map_err(|e| StoreError::Invalid(format!("第{row}行 / row {row}: {e}")))?;
+                    done.proposed.push((row, id));
+                    (household_id, Some(id))
+                }
+            };
+            txn.execute(
+                Query::insert()
+                    .into_table("party_line")
+                    .columns([
+                        "county_code",
+                        "id",
+                        "party_id",
+                        "community_code",
+                        "household_id",
+                        "movement",
+                        "id_number",
+                        "name",
+                        "occurred_on",
+                        "event_id",
+                        "source",
+                        "source_row",
+                        "submitted_by",
+                        "submitted_at",
+                    ])
+                    .values_panic([
+                        county.as_str().into(),
+                        Uuid::now_v7().into(),
+                        party_id.into(),
+                        party.community.as_str().into(),
+                        household_id.into(),
+                        line.movement.key().into(),
+                        line.id_number.as_str().into(),
+                        line.name.to_string().into(),
+                        line.date.into(),
+                        event_id.into(),
+                        source.into(),
+                        (row as i64).into(),
+                        actor.username.into(),
+                        now.into(),
+                    ]),
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(Ok(done))
+    }
+}
+
+#[cfg(test)]
+mod tests;
