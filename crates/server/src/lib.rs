@@ -92,6 +92,11 @@ pub const ROUTES: &[&str] = &[
     "/today",
     "/api/visits",
     "/coverage/{code}",
+    "/parties/{code}",
+    "/parties/{county}/{id}",
+    "/parties/{county}/{id}/units",
+    "/parties/{county}/{id}/lines",
+    "/parties/{county}/{id}/upload",
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -168,6 +173,11 @@ pub fn router(state: AppState) -> Router {
         .route("/today", get(fieldwork::visits::today_page))
         .route("/api/visits", post(fieldwork::visits::record_visit))
         .route("/coverage/{code}", get(fieldwork::visits::coverage_page))
+        .route("/parties/{code}", get(fieldwork::parties::parties).post(fieldwork::parties::register))
+        .route("/parties/{county}/{id}", get(fieldwork::parties::party))
+        .route("/parties/{county}/{id}/units", post(fieldwork::parties::add_unit))
+        .route("/parties/{county}/{id}/lines", post(fieldwork::parties::add_line))
+        .route("/parties/{county}/{id}/upload", post(fieldwork::parties::upload))
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

@@ -374,6 +374,21 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             .attach(&code("440307"), event, "证明.pdf", "application/pdf", b"%PDF", worker_b)
             .await
             .unwrap();
+        // A landlord in B.
+        let party = registry
+            .register_party(
+                &jiceng_store::fieldwork::NewParty {
+                    county: code("440307"),
+                    community: code("440307003004"),
+                    kind: jiceng_domain::fieldwork::PartyKind::Landlord,
+                    name: "乙房东".into(),
+                    contact: String::new(),
+                    phone: jiceng_domain::registry::Phone::parse("13800002222").unwrap(),
+                },
+                "worker_b",
+            )
+            .await
+            .unwrap();
         let gets = [
             "/admin/users".to_string(),
             "/regions/440307003004".to_string(),
@@ -407,6 +422,8 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             "/tiers/440307003004".to_string(),
             "/today?node=440307003004".to_string(),
             "/coverage/440307003004".to_string(),
+            "/parties/440307003004".to_string(),
+            format!("/parties/440307/{party}"),
         ];
         let posts = [
             (
@@ -448,6 +465,16 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 format!("csrf={csrf}&housing=owned&work=fixed_employer&phone=yes"),
             ),
             (format!("/residents/440307/{r}/tier"), format!("csrf={csrf}&tier=concern&reason=x")),
+            (
+                "/parties/440307003004".to_string(),
+                format!("csrf={csrf}&kind=landlord&name=x&contact=&phone=13800003333"),
+            ),
+            (format!("/parties/440307/{party}/units"), format!("csrf={csrf}&household_no=x")),
+            (
+                format!("/parties/440307/{party}/lines"),
+                format!("csrf={csrf}&movement=arrival&name=某某&id_number=x&date=2026-11-20"),
+            ),
+            (format!("/parties/440307/{party}/upload"), format!("csrf={csrf}")),
         ];
         let visit_json = format!(
             r#"{{"id":"{}","county":"440307","household_id":"{h}","visited_on":"2026-11-20","outcome":"seen"}}"#,
@@ -476,6 +503,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                     .replace(&job.to_string(), "{id}")
                     .replace(&attachment.to_string(), "{attachment}")
                     .replace(&event.to_string(), "{id}")
+                    .replace(&party.to_string(), "{id}")
                     .replace("440307003004", "{code}")
                     .replace("/440307/", "/{county}/")
             })
@@ -1041,6 +1069,92 @@ async fn todays_visits_are_planned_and_recorded_once() {
         assert!(body.contains("无责任人的网格"), "{}: unassigned grids are flagged", db.label);
         let (status, _, body) = client.get("/coverage/440307003002?format=xlsx").await;
         assert!(status == StatusCode::OK && body.starts_with("PK"), "{}", db.label);
+        db.finish().await;
+    }
+}
+
+/// 房东与用工单位: a worker registers a landlord, adds the unit, reports an arrival on the
+/// form and a sheet with a bad row (refused whole, naming the file, row and field), then
+/// the corrected sheet twice (sent once); the lines wait in the community's queue.
+#[tokio::test]
+async fn a_landlord_is_registered_and_reports_reach_the_community_queue() {
+    for db in testing::backends().await {
+        let label = db.label;
+        let store = &db.store;
+        seed(store).await;
+        let own = resident_in(store, "440307003002").await;
+        let household = store.registry().household(&code("440307"), own.facts.household_id).await.unwrap().unwrap();
+        let mut client = Client::new(store);
+        client.login("worker_a", "password-123").await;
+        let csrf = client.csrf().await;
+        let (status, _, body) = client.get("/parties/440307003002").await;
+        assert_eq!(status, StatusCode::OK, "{label}: {body}");
+        let (status, _, body) =
+            client.post("/parties/440307003002", &format!("csrf={csrf}&kind=landlord&name=陈房东&phone=12")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{label}: a bad phone is named: {body}");
+        let (status, location, _) = client
+            .post(
+                "/parties/440307003002",
+                &format!("csrf={csrf}&kind=landlord&name=陈房东&contact=陈先生&phone=13800001111"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{label}");
+        let party = location.unwrap();
+        let (status, _, _) = client
+            .post(&format!("{party}/units"), &format!("csrf={csrf}&household_no={}", household.household_no))
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{label}");
+        let today = time::OffsetDateTime::now_utc().date();
+        let form = format!(
+            "csrf={csrf}&movement=arrival&name=吴新&id_number=440307199001011232&date={today}&ethnicity=汉&phone="
+        );
+        let (status, _, body) = client.post(&format!("{party}/lines"), &form).await;
+        assert_eq!(status, StatusCode::OK, "{label}: {body}");
+        assert!(body.contains("已提交社区审核 1 条"), "{label}: {body}");
+
+        let upload = |csv: String| {
+            let boundary = "jicengboundary";
+            let body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"十一月租户.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+            );
+            let mut request = Request::post(format!("{party}/upload"))
+                .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"));
+            if let Some(cookie) = &client.cookie {
+                request = request.header(header::COOKIE, cookie);
+            }
+            request.body(Body::from(body)).unwrap()
+        };
+        let bad = format!(
+            "类型,姓名,身份证号,日期,民族\n入住,赵某,440307198803033455,{today},汉\n入住,钱某,440307198803033456,{today},汉\n"
+        );
+        let (status, _, body, _) = client.send(upload(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{label}: {body}");
+        assert!(
+            body.contains("十一月租户.csv 第3行 公民身份号码"),
+            "{label}: the file, row and field are named: {body}"
+        );
+        let lines_before = store
+            .reporting()
+            .queue(&code("440307003002"), &[jiceng_domain::reporting::EventState::Submitted], 100)
+            .await
+            .unwrap()
+            .len();
+        let good = format!("类型,姓名,身份证号,日期,民族\n入住,赵某,440307198803033455,{today},汉\n");
+        for round in 0..2 {
+            let (status, _, body, _) = client.send(upload(good.clone())).await;
+            assert_eq!(status, StatusCode::OK, "{label}: {body}");
+            let expected = if round == 0 { "已提交社区审核 1 条" } else { "重复报告 1 条" };
+            assert!(body.contains(expected), "{label} round {round}: {body}");
+        }
+        let queue = store
+            .reporting()
+            .queue(&code("440307003002"), &[jiceng_domain::reporting::EventState::Submitted], 100)
+            .await
+            .unwrap();
+        assert_eq!(queue.len(), lines_before + 1, "{label}: the bad sheet added nothing, the good one one line");
+        let (_, _, body) = client.get(&party).await;
+        assert!(body.contains("吴新") && body.contains("赵某") && body.contains("待社区审核"), "{label}: {body}");
+        assert!(!body.contains("440307199001011232"), "{label}: ID numbers are masked in the list");
         db.finish().await;
     }
 }

@@ -63,9 +63,13 @@ impl PartyField {
                 PartyField::Movement
             }
             "姓名" | "name" => PartyField::Name,
-            "公民身份号码" | "身份证号" | "身份证号码" | "身份号码" | "id_number" | "idnumber" => PartyField::IdNumber,
+            "公民身份号码" | "身份证号" | "身份证号码" | "身份号码" | "id_number" | "idnumber" => {
+                PartyField::IdNumber
+            }
             "联系电话" | "电话" | "手机" | "手机号" | "phone" => PartyField::Phone,
-            "日期" | "入住日期" | "退租日期" | "入职日期" | "离职日期" | "变动日期" | "date" => PartyField::Date,
+            "日期" | "入住日期" | "退租日期" | "入职日期" | "离职日期" | "变动日期" | "date" => {
+                PartyField::Date
+            }
             "房号" | "房间" | "房间号" | "宿舍" | "出租屋" | "unit" | "room" => PartyField::Unit,
             "民族" | "ethnicity" => PartyField::Ethnicity,
             _ => return None,

@@ -9,9 +9,7 @@ use std::path::Path;
 
 use jiceng_domain::fieldwork::{Movement, PartyField, PartyKind, PartyLine, read_line};
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
-use jiceng_domain::registry::{
-    Identity, MaritalStatus, Phone, Relationship, ResidenceStatus, ResidentFacts,
-};
+use jiceng_domain::registry::{Identity, MaritalStatus, Phone, Relationship, ResidenceStatus, ResidentFacts};
 use jiceng_domain::reporting::{EventDetails, EventState};
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
 use sea_orm::{ConnectionTrait, TransactionTrait};
@@ -90,7 +88,15 @@ impl std::fmt::Display for RowProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.field {
             Some(field) => {
-                write!(f, "第{}行 {} / row {} {}: {}", self.row, field.label_zh(), self.row, field.label_en(), self.message)
+                write!(
+                    f,
+                    "第{}行 {} / row {} {}: {}",
+                    self.row,
+                    field.label_zh(),
+                    self.row,
+                    field.label_en(),
+                    self.message
+                )
             }
             None => write!(f, "第{}行 / row {}: {}", self.row, self.row, self.message),
         }
@@ -118,11 +124,7 @@ pub fn read_party_file(path: &Path, today: Date) -> Result<Vec<(u64, Result<Part
             return Err(FileError::Row {
                 path: path.to_path_buf(),
                 line: 1,
-                message: format!(
-                    "缺少“{}”列 / the column '{}' is missing",
-                    required.label_zh(),
-                    required.label_en()
-                ),
+                message: format!("缺少“{}”列 / the column '{}' is missing", required.label_zh(), required.label_en()),
             });
         }
     }
@@ -132,11 +134,8 @@ pub fn read_party_file(path: &Path, today: Date) -> Result<Vec<(u64, Result<Part
         if row.cells.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let cells: Vec<(PartyField, &str)> = fields
-            .iter()
-            .zip(&row.cells)
-            .filter_map(|(f, v)| f.map(|f| (f, v.as_str())))
-            .collect();
+        let cells: Vec<(PartyField, &str)> =
+            fields.iter().zip(&row.cells).filter_map(|(f, v)| f.map(|f| (f, v.as_str()))).collect();
         let line = read_line(&cells, today).map_err(|problems| {
             problems
                 .into_iter()
@@ -182,7 +181,9 @@ impl Registry<'_> {
         }
         let name = party.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(StoreError::Invalid("名称必填，至多100字 / a name of at most 100 characters is required".into()));
+            return Err(StoreError::Invalid(
+                "名称必填，至多100字 / a name of at most 100 characters is required".into(),
+            ));
         }
         let id = Uuid::now_v7();
         self.store
@@ -305,11 +306,13 @@ impl Registry<'_> {
         household_no: &str,
         by: &str,
     ) -> StoreResult<Uuid> {
-        let party = self.party(county, party_id).await?.ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
-        let household = self
-            .household_by_number(county, household_no.trim())
+        let party = self
+            .party(county, party_id)
             .await?
-            .ok_or_else(|| StoreError::Invalid(format!("没有户编号 {household_no} / no household numbered {household_no}")))?;
+            .ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        let household = self.household_by_number(county, household_no.trim()).await?.ok_or_else(|| {
+            StoreError::Invalid(format!("没有户编号 {household_no} / no household numbered {household_no}"))
+        })?;
         if household.location.community.as_str() != party.community {
             return Err(StoreError::Invalid(
                 "该户不在此房东或单位所在社区 / the household is not in the party's community".into(),
@@ -340,7 +343,9 @@ impl Registry<'_> {
 
     /// A party's units with where they are and how many live there.
     pub async fn party_units(&self, county: &DivisionCode, party_id: Uuid) -> StoreResult<Vec<PartyUnit>> {
-        self.party(county, party_id).await?.ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        self.party(county, party_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
         let mut q = Query::select();
         q.column(("u", "household_id"))
             .column(("h", "household_no"))
@@ -392,7 +397,9 @@ impl Registry<'_> {
 
     /// The lines a party has reported, newest first, with their changes' states.
     pub async fn party_lines(&self, county: &DivisionCode, party_id: Uuid) -> StoreResult<Vec<PartyLineRecord>> {
-        self.party(county, party_id).await?.ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        self.party(county, party_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
         let mut q = Query::select();
         q.columns([
             ("l", "id"),
@@ -480,12 +487,13 @@ impl Registry<'_> {
         actor: Actor<'_>,
         today: Date,
     ) -> StoreResult<Result<PartySubmission, Vec<RowProblem>>> {
-        let party = self.party(county, party_id).await?.ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        let party = self
+            .party(county, party_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
         let units = self.party_units(county, party_id).await?;
         if units.is_empty() {
-            return Err(StoreError::Invalid(
-                "请先登记出租房屋或宿舍 / register the party's units first".into(),
-            ));
+            return Err(StoreError::Invalid("请先登记出租房屋或宿舍 / register the party's units first".into()));
         }
         let db = &self.store.db;
         // Everyone the lines name, as recorded now.

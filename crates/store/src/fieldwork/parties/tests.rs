@@ -6,8 +6,8 @@
 use jiceng_domain::fieldwork::{Movement, PartyField, PartyKind, PartyLine, PlanReason};
 use jiceng_domain::org::{DivisionCode, Role};
 use jiceng_domain::registry::{
-    Ethnicity, HouseholdLocation, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
-    ResidenceStatus, ResidentFacts, Sex,
+    Ethnicity, HouseholdLocation, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus,
+    ResidentFacts, Sex,
 };
 use jiceng_domain::reporting::{EventAction, EventState, Month};
 use time::{Duration, OffsetDateTime};
@@ -60,7 +60,8 @@ async fn landlord_reports_become_reviewed_changes_once() {
                 floor_no: 1,
                 room_no: room.into(),
             };
-            households.push(registry.create_household(&county, &format!("R{room}"), &location, long_ago, "t").await.unwrap());
+            households
+                .push(registry.create_household(&county, &format!("R{room}"), &location, long_ago, "t").await.unwrap());
         }
         // A tenant already recorded in 101.
         let tenant_id = "11010519491231002X";
@@ -96,7 +97,12 @@ async fn landlord_reports_become_reviewed_changes_once() {
             .unwrap();
         // No units yet: refused.
         let arrival = line(Movement::Arrival, "吴新", "440307199001011232", Some("102"), 3);
-        assert!(registry.submit_party_lines(&county, party, &[(1, arrival.clone())], "表单 form", GRID, today).await.is_err());
+        assert!(
+            registry
+                .submit_party_lines(&county, party, &[(1, arrival.clone())], "表单 form", GRID, today)
+                .await
+                .is_err()
+        );
         for no in ["R101", "R102", "R102"] {
             registry.add_party_unit(&county, party, no, "t").await.unwrap();
         }
@@ -109,7 +115,8 @@ async fn landlord_reports_become_reviewed_changes_once() {
             (3, line(Movement::Departure, "王无", "440307199202022341", Some("101"), 1)),
             (4, line(Movement::Arrival, "赵某", "440307198803033455", Some("999"), 1)),
         ];
-        let refused = registry.submit_party_lines(&county, party, &bad, "a.csv", GRID, today).await.unwrap().unwrap_err();
+        let refused =
+            registry.submit_party_lines(&county, party, &bad, "a.csv", GRID, today).await.unwrap().unwrap_err();
         let named: Vec<(u64, Option<PartyField>)> = refused.iter().map(|p| (p.row, p.field)).collect();
         assert_eq!(named, [(3, Some(PartyField::IdNumber)), (4, Some(PartyField::Unit))], "{label}: {refused:?}");
         assert!(registry.party_lines(&county, party).await.unwrap().is_empty(), "{label}: nothing written");

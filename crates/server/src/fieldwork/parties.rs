@@ -1,0 +1,412 @@
+//! 房东与用工单位 Landlords and employers: `/parties/{code}` lists a community's (or a
+//! street's) and registers new ones; `/parties/{county}/{id}` shows a party's units and
+//! reported lines, adds units, and takes a line from a form or a sheet. Every line goes
+//! to the community's review queue as a change event (ADR 009).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use jiceng_domain::fieldwork::{Movement, PartyField, PartyKind, PartyLine, read_line};
+use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
+use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission};
+use jiceng_domain::registry::Phone;
+use jiceng_store::fieldwork::{NewParty, Party, PartySubmission, RowProblem, read_party_file};
+use jiceng_store::reporting::Actor;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::page::{Chrome, Lang, render};
+use crate::registry::pages::{parse_code, today, viewer_scope};
+
+#[derive(Template)]
+#[template(path = "parties.html")]
+struct PartiesPage {
+    page: Chrome,
+    code: String,
+    name: String,
+    is_community: bool,
+    parties: Vec<Party>,
+    kinds: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+impl PartiesPage {
+    fn kind_label(&self, p: &Party) -> &'static str {
+        self.page.lang.label(p.kind)
+    }
+}
+
+async fn parties_page(
+    state: &AppState,
+    user: &CurrentUser,
+    code: &DivisionCode,
+    error: Option<String>,
+) -> AppResult<PartiesPage> {
+    let scope = viewer_scope(user)?;
+    if !scope.covers(code) {
+        return Err(AppError::not_found("区划 Division"));
+    }
+    let parties = state.store.registry_in(&scope).parties_under(code).await?;
+    let name = state.store.divisions().get(code).await?.map(|d| d.name).unwrap_or_default();
+    let lang = user.lang;
+    Ok(PartiesPage {
+        page: user.chrome(&format!("{name} 房东与用工单位 Landlords and employers")),
+        code: code.to_string(),
+        name,
+        is_community: code.level() == DivisionLevel::Village,
+        parties,
+        kinds: PartyKind::ALL.iter().map(|k| (k.key().to_string(), lang.label(*k).to_string())).collect(),
+        error,
+    })
+}
+
+/// `/parties/{code}`: the landlords and employers of a community or street.
+pub async fn parties(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(code): Path<String>,
+) -> AppResult<Response> {
+    let code = parse_code(&code)?;
+    Ok(render(&parties_page(&state, &user, &code, None).await?)?.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PartyForm {
+    pub csrf: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub contact: String,
+    pub phone: String,
+}
+
+/// Registers a landlord or employer in the community.
+pub async fn register(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(code): Path<String>,
+    Form(form): Form<PartyForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let code = parse_code(&code)?;
+    let scope = viewer_scope(&user)?;
+    if !scope.covers(&code) {
+        return Err(AppError::not_found("区划 Division"));
+    }
+    user.require(Permission::EditRegistry)?;
+    let county = code
+        .at_level(DivisionLevel::County)
+        .ok_or_else(|| AppError::BadRequest("请在社区页面登记 / register in a community".into()))?;
+    let problem = match (PartyKind::from_key(&form.kind), Phone::parse(&form.phone)) {
+        (None, _) => Some("类型无效 / invalid kind".to_string()),
+        (_, Err(e)) => Some(format!("联系电话 phone: {e}")),
+        (Some(kind), Ok(phone)) => {
+            let party = NewParty {
+                county: county.clone(),
+                community: code.clone(),
+                kind,
+                name: form.name.clone(),
+                contact: form.contact.clone(),
+                phone,
+            };
+            match state.store.registry_in(&scope).register_party(&party, &user.user.username).await {
+                Ok(id) => {
+                    user.audit_change(
+                        &state,
+                        &format!("party/{county}/{id}"),
+                        county.as_str(),
+                        format!("registered {} {}", kind.key(), party.name.trim()),
+                    )
+                    .await?;
+                    return Ok(Redirect::to(&format!("/parties/{county}/{id}")).into_response());
+                }
+                Err(jiceng_store::StoreError::Invalid(m)) => Some(m),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    Ok((StatusCode::BAD_REQUEST, render(&parties_page(&state, &user, &code, problem).await?)?).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "party.html")]
+struct PartyPage {
+    page: Chrome,
+    party: Party,
+    kind: String,
+    units: Vec<jiceng_store::fieldwork::PartyUnit>,
+    /// (movement, name, masked ID, date, state, event link, source)
+    lines: Vec<(String, String, String, String, String, Option<String>, String)>,
+    movements: Vec<(String, String)>,
+    /// What the last submission did, or why it was refused.
+    done: Option<String>,
+    problems: Vec<String>,
+}
+
+async fn party_page(
+    state: &AppState,
+    user: &CurrentUser,
+    county: &DivisionCode,
+    id: Uuid,
+    done: Option<String>,
+    problems: Vec<String>,
+) -> AppResult<PartyPage> {
+    let scope = viewer_scope(user)?;
+    let registry = state.store.registry_in(&scope);
+    let party = registry.party(county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
+    let units = registry.party_units(county, id).await?;
+    let lang = user.lang;
+    let mut lines = Vec::new();
+    for l in registry.party_lines(county, id).await? {
+        let masked =
+            jiceng_domain::registry::IdNumber::parse(&l.id_number).map(|n| n.masked()).unwrap_or_else(|_| "—".into());
+        lines.push((
+            lang.label(l.movement).to_string(),
+            l.name,
+            masked,
+            l.occurred_on.to_string(),
+            match l.state {
+                Some(s) => lang.label(s).to_string(),
+                None => lang.pick("已登记，无需变更", "already recorded").to_string(),
+            },
+            l.event_id.map(|e| format!("/events/{county}/{e}")),
+            format!("{} #{}", l.source, l.source_row),
+        ));
+    }
+    if !lines.is_empty() {
+        user.audit(
+            state,
+            AuditRecord {
+                action: AuditAction::ReadHousehold,
+                target: &format!("party/{county}/{id}"),
+                county: county.as_str(),
+                purpose: Some(AccessPurpose::Verification),
+                detail: format!("{} reported lines listed", lines.len()),
+            },
+        )
+        .await?;
+    }
+    Ok(PartyPage {
+        page: user.chrome(&format!("{} 房东与用工单位 Landlord or employer", party.name)),
+        kind: lang.label(party.kind).to_string(),
+        party,
+        units,
+        lines,
+        movements: Movement::ALL.iter().map(|m| (m.key().to_string(), lang.label(*m).to_string())).collect(),
+        done,
+        problems,
+    })
+}
+
+/// `/parties/{county}/{id}`: a party's units and reported lines.
+pub async fn party(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+) -> AppResult<Response> {
+    let county = parse_code(&county)?;
+    Ok(render(&party_page(&state, &user, &county, id, None, Vec::new()).await?)?.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UnitForm {
+    pub csrf: String,
+    pub household_no: String,
+}
+
+/// Adds a unit (by the household's 户编号) to a party.
+pub async fn add_unit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+    Form(form): Form<UnitForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let county = parse_code(&county)?;
+    let scope = viewer_scope(&user)?;
+    let registry = state.store.registry_in(&scope);
+    registry.party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
+    user.require(Permission::EditRegistry)?;
+    match registry.add_party_unit(&county, id, &form.household_no, &user.user.username).await {
+        Ok(household) => {
+            user.audit_change(&state, &format!("party/{county}/{id}"), county.as_str(), format!("unit {household}"))
+                .await?;
+            Ok(Redirect::to(&format!("/parties/{county}/{id}")).into_response())
+        }
+        Err(jiceng_store::StoreError::Invalid(m)) => {
+            Ok((StatusCode::BAD_REQUEST, render(&party_page(&state, &user, &county, id, None, vec![m]).await?)?)
+                .into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LineForm {
+    pub csrf: String,
+    pub movement: String,
+    pub name: String,
+    pub id_number: String,
+    #[serde(default)]
+    pub phone: String,
+    pub date: String,
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub ethnicity: String,
+}
+
+fn actor(user: &CurrentUser) -> Actor<'_> {
+    Actor { username: &user.user.username, role: user.user.role }
+}
+
+fn summary(lang: Lang, done: &PartySubmission) -> String {
+    match lang {
+        Lang::Zh => format!(
+            "已提交社区审核 {} 条；重复报告 {} 条未再提交；已登记无需变更 {} 条",
+            done.proposed.len(),
+            done.repeated.len(),
+            done.already_recorded.len()
+        ),
+        Lang::En => format!(
+            "{} sent for community review; {} reported before, not sent again; {} already recorded",
+            done.proposed.len(),
+            done.repeated.len(),
+            done.already_recorded.len()
+        ),
+    }
+}
+
+/// Submits the lines and shows the party page with what happened (or every problem).
+async fn submit(
+    state: &AppState,
+    user: &CurrentUser,
+    county: &DivisionCode,
+    id: Uuid,
+    lines: Vec<(u64, PartyLine)>,
+    mut problems: Vec<RowProblem>,
+    source: &str,
+) -> AppResult<Response> {
+    let scope = viewer_scope(user)?;
+    if problems.is_empty() {
+        let registry = state.store.registry_in(&scope);
+        match registry.submit_party_lines(county, id, &lines, source, actor(user), today()).await? {
+            Ok(done) => {
+                user.audit_change(
+                    state,
+                    &format!("party/{county}/{id}"),
+                    county.as_str(),
+                    format!("{source}: {} proposed, {} repeated", done.proposed.len(), done.repeated.len()),
+                )
+                .await?;
+                let page = party_page(state, user, county, id, Some(summary(user.lang, &done)), Vec::new()).await?;
+                return Ok(render(&page)?.into_response());
+            }
+            Err(found) => problems = found,
+        }
+    }
+    let mut shown: Vec<String> = problems.iter().map(|p| format!("{source} {p}")).collect();
+    shown.insert(
+        0,
+        user.lang.pick("报告未提交，请改正后重新提交：", "Nothing was submitted; correct these and send again:").into(),
+    );
+    Ok((StatusCode::BAD_REQUEST, render(&party_page(state, user, county, id, None, shown).await?)?).into_response())
+}
+
+/// One line from the form.
+pub async fn add_line(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+    Form(form): Form<LineForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let county = parse_code(&county)?;
+    let scope = viewer_scope(&user)?;
+    state.store.registry_in(&scope).party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
+    user.require(Permission::EditRegistry)?;
+    // The form sends the movement's key, which the reader takes like the words.
+    let fields = [
+        (PartyField::Movement, form.movement.as_str()),
+        (PartyField::Name, form.name.as_str()),
+        (PartyField::IdNumber, form.id_number.as_str()),
+        (PartyField::Phone, form.phone.as_str()),
+        (PartyField::Date, form.date.as_str()),
+        (PartyField::Unit, form.unit.as_str()),
+        (PartyField::Ethnicity, form.ethnicity.as_str()),
+    ];
+    let (lines, problems) = match read_line(&fields, today()) {
+        Ok(line) => (vec![(1, line)], Vec::new()),
+        Err(found) => (
+            Vec::new(),
+            found.into_iter().map(|p| RowProblem { row: 1, field: Some(p.field), message: p.message }).collect(),
+        ),
+    };
+    submit(&state, &user, &county, id, lines, problems, "表单 form").await
+}
+
+/// A sheet (CSV or xlsx) of lines. The party and scope are checked before the body is read.
+pub async fn upload(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((county, id)): Path<(String, Uuid)>,
+    request: Request,
+) -> AppResult<Response> {
+    let county = parse_code(&county)?;
+    let scope = viewer_scope(&user)?;
+    state.store.registry_in(&scope).party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
+    user.require(Permission::EditRegistry)?;
+    let mut form = Multipart::from_request(request, &state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let bad = |message: String| AppError::BadRequest(message);
+    let dir = tempfile::tempdir().map_err(|e| AppError::Internal(e.to_string()))?;
+    let (mut csrf, mut saved) = (String::new(), None);
+    while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
+        match field.name().unwrap_or("") {
+            "csrf" => csrf = field.text().await.map_err(|e| bad(e.to_string()))?,
+            "file" => {
+                let name = field.file_name().unwrap_or("report.csv").to_string();
+                let extension = std::path::Path::new(&name)
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase)
+                    .unwrap_or_default();
+                if !["csv", "xlsx", "xls"].contains(&extension.as_str()) {
+                    return Err(bad(format!("“{name}”不是 .csv 或 .xlsx 文件 / '{name}' is not a .csv or .xlsx file")));
+                }
+                // Saved under the name people gave it, so errors name their file.
+                let safe: String = name.chars().filter(|c| !matches!(c, '/' | '\\' | '\0')).collect();
+                let path = dir.path().join(safe);
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() > 10 << 20 {
+                        return Err(bad("文件超过10 MB / the file is over 10 MB".into()));
+                    }
+                }
+                std::fs::write(&path, &bytes).map_err(|e| AppError::Internal(e.to_string()))?;
+                saved = Some((name, path));
+            }
+            _ => {}
+        }
+    }
+    user.check_csrf(&csrf)?;
+    let Some((name, path)) = saved else { return Err(bad("请选择文件 / choose a file".into())) };
+    let rows =
+        read_party_file(&path, today()).map_err(|e| bad(e.to_string().replace(&*dir.path().to_string_lossy(), "")))?;
+    let (mut lines, mut problems) = (Vec::new(), Vec::new());
+    for (row, line) in rows {
+        match line {
+            Ok(line) => lines.push((row, line)),
+            Err(found) => problems.extend(found),
+        }
+    }
+    if lines.is_empty() && problems.is_empty() {
+        return Err(bad(format!("{name}: 没有数据行 / no data rows")));
+    }
+    submit(&state, &user, &county, id, lines, problems, &name).await
+}
