@@ -111,12 +111,43 @@ pub async fn coverage(
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
     let c = store.registry().coverage(node, month).await?;
+    // A community's report also lists what was not reached.
+    let gaps = match node.level() {
+        DivisionLevel::Village => Some(store.registry().coverage_gaps(node, month).await?),
+        _ => None,
+    };
     match format {
-        "table" => print_coverage(&c),
-        "json" => println!("{}", serde_json::to_string(&c)?),
+        "table" => {
+            print_coverage(&c);
+            if let Some(g) = &gaps {
+                println!(
+                    "未走访楼层 floors not walked: {}  未覆盖户 households not reached: {}  未核实 residents not verified: {}",
+                    g.floors.len(),
+                    g.households.len(),
+                    g.residents_not_verified
+                );
+                for f in g.floors.iter().take(20) {
+                    println!(
+                        "  {} {} {}层 floor {}  {}",
+                        f.grid,
+                        f.building,
+                        f.floor_no,
+                        f.floor_no,
+                        f.responsible.as_deref().unwrap_or("无责任人 nobody responsible")
+                    );
+                }
+            }
+        }
+        "json" => {
+            let mut value = serde_json::to_value(&c)?;
+            if let (Some(g), Some(map)) = (&gaps, value.as_object_mut()) {
+                map.insert("gaps".into(), serde_json::to_value(g)?);
+            }
+            println!("{}", serde_json::to_string(&value)?)
+        }
         "xlsx" => {
             let out = out.context("xlsx 需要 --out 文件 / xlsx needs --out FILE")?;
-            std::fs::write(out, jiceng_store::fieldwork::coverage_xlsx(&c)?)
+            std::fs::write(out, jiceng_store::fieldwork::coverage_xlsx(&c, gaps.as_ref())?)
                 .with_context(|| format!("写入 / writing {}", out.display()))?;
             eprintln!("已写入 Wrote {}", out.display());
         }

@@ -10,4 +10,4 @@ pub use tier::{
     Assessment, Housing, Reason, RecordedStability, StabilityFacts, Tier, TierRules, TierRulesError, TierSetting, Work,
 };
 pub use verification::{UNVERIFIED_AFTER_MONTHS, VerificationMethod, months_before, unverified_before};
-pub use visit::{PlanItem, PlanReason, VisitOutcome, order_for_walking};
+pub use visit::{PlanItem, PlanReason, VisitOutcome, natural_key, order_for_walking};

@@ -81,7 +81,7 @@ pub struct PlanItem {
 }
 
 /// Compares building names the way people count them: "2栋" before "10栋".
-fn natural_key(name: &str) -> (u64, String) {
+pub fn natural_key(name: &str) -> (u64, String) {
     let digits: String = name.chars().skip_while(|c| !c.is_ascii_digit()).take_while(|c| c.is_ascii_digit()).collect();
     (digits.parse().unwrap_or(u64::MAX), name.to_string())
 }

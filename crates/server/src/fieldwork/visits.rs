@@ -204,7 +204,23 @@ struct CoveragePage {
     totals: Vec<(String, String)>,
     rows: Vec<CoverageLine>,
     unassigned: usize,
+    /// For a community: what was not reached (first rows; all in the xlsx).
+    gaps: Option<GapLists>,
 }
+
+/// Rows shown on the page of what a community did not reach.
+pub struct GapLists {
+    pub floors_total: usize,
+    pub households_total: usize,
+    pub residents_not_verified: u64,
+    /// (grid, building, floor, households, responsible, whole building not walked)
+    pub floors: Vec<(String, String, i16, u64, String, bool)>,
+    /// (household link, 户编号, address, residents, responsible)
+    pub households: Vec<(String, String, String, u64, String)>,
+}
+
+/// Rows of each list the page shows; the workbook has them all.
+const GAP_ROWS: usize = 200;
 
 pub struct CoverageLine {
     pub level: String,
@@ -244,8 +260,12 @@ pub async fn coverage_page(
         None => Month::of(today()),
     };
     let coverage = state.store.registry_in(&scope).coverage(&code, month).await?;
+    let gaps = match code.level() {
+        DivisionLevel::Village => Some(state.store.registry_in(&scope).coverage_gaps(&code, month).await?),
+        _ => None,
+    };
     if q.format.as_deref() == Some("xlsx") {
-        let bytes = jiceng_store::fieldwork::coverage_xlsx(&coverage)?;
+        let bytes = jiceng_store::fieldwork::coverage_xlsx(&coverage, gaps.as_ref())?;
         return Ok((
             [
                 (
@@ -291,7 +311,36 @@ pub async fn coverage_page(
     for g in &coverage.grids {
         rows.push(line(lang.pick("网格", "grid"), format!("{} {}", g.community, g.name), &g.responsible, &g.counts));
     }
+    let gaps = gaps.map(|g| GapLists {
+        floors_total: g.floors.len(),
+        households_total: g.households.len(),
+        residents_not_verified: g.residents_not_verified,
+        floors: g
+            .floors
+            .iter()
+            .take(GAP_ROWS)
+            .map(|f| {
+                let who = f.responsible.clone().unwrap_or_else(|| nobody.clone());
+                (f.grid.clone(), f.building.clone(), f.floor_no, f.households, who, f.building_not_walked)
+            })
+            .collect(),
+        households: g
+            .households
+            .iter()
+            .take(GAP_ROWS)
+            .map(|h| {
+                (
+                    format!("/households/{}/{}", coverage.node.get(..6).unwrap_or(""), h.household_id),
+                    h.household_no.clone(),
+                    format!("{} {} {}-{}-{}", h.grid, h.building, h.unit_no, h.floor_no, h.room_no),
+                    h.residents,
+                    h.responsible.clone().unwrap_or_else(|| nobody.clone()),
+                )
+            })
+            .collect(),
+    });
     Ok(render(&CoveragePage {
+        gaps,
         page: user.chrome(&format!("{name} 四不漏 Coverage")),
         code: code.to_string(),
         name,

@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use jiceng_domain::fieldwork::natural_key;
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::reporting::Month;
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -72,6 +73,43 @@ pub struct Coverage {
     /// Communities and streets under the node with their summed counts and responsible worker.
     pub communities: Vec<(String, Option<String>, CoverageCounts)>,
     pub streets: Vec<(String, Option<String>, CoverageCounts)>,
+}
+
+/// A floor nobody walked in the month.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FloorGap {
+    pub grid: String,
+    pub building: String,
+    /// No floor of the building was walked.
+    pub building_not_walked: bool,
+    pub floor_no: i16,
+    pub households: u64,
+    pub residents: u64,
+    /// 五定: the building's worker, else the grid's, else the community's.
+    pub responsible: Option<String>,
+}
+
+/// A household not reached in the month (not visited, no member verified).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HouseholdGap {
+    pub household_id: Uuid,
+    pub household_no: String,
+    pub grid: String,
+    pub building: String,
+    pub unit_no: i16,
+    pub floor_no: i16,
+    pub room_no: String,
+    pub residents: u64,
+    pub responsible: Option<String>,
+}
+
+/// What a community did not reach in a month, with who answers for each (四不漏).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CoverageGaps {
+    pub floors: Vec<FloorGap>,
+    pub households: Vec<HouseholdGap>,
+    /// Residents not verified in the month (in the households above and elsewhere).
+    pub residents_not_verified: u64,
 }
 
 /// What a responsibility is for.
@@ -247,6 +285,167 @@ impl Registry<'_> {
         })
     }
 
+    /// The floors, buildings and households of a community not reached in `month`, in
+    /// walking order, each with its responsible worker.
+    pub async fn coverage_gaps(&self, community: &DivisionCode, month: Month) -> StoreResult<CoverageGaps> {
+        self.require_scope(community, "社区 / community")?;
+        if community.level() != DivisionLevel::Village {
+            return Err(StoreError::Invalid("未覆盖清单按社区列出 / the lists are per community".into()));
+        }
+        let county = community.at_level(DivisionLevel::County).ok_or_else(|| StoreError::Invalid("county".into()))?;
+        let db = &self.store.db;
+        let responsible = self.responsibilities(county.as_str()).await?;
+        let who = |building: Uuid, grid: Uuid| {
+            responsible
+                .get(&("building".to_string(), building.to_string()))
+                .or_else(|| responsible.get(&("grid".to_string(), grid.to_string())))
+                .or_else(|| responsible.get(&("community".to_string(), community.to_string())))
+                .cloned()
+        };
+        let grids: HashMap<Uuid, (i32, String)> = {
+            let mut q = Query::select();
+            q.columns(["id", "number", "name"])
+                .from("grid")
+                .and_where(Expr::col("community_code").eq(community.as_str()));
+            let mut out = HashMap::new();
+            for r in db.query_all(&q).await? {
+                out.insert(r.try_get("", "id")?, (r.try_get("", "number")?, r.try_get("", "name")?));
+            }
+            out
+        };
+        let mut q = Query::select();
+        q.columns(["id", "name"]).from("building").and_where(Expr::col("community_code").eq(community.as_str()));
+        let mut buildings: HashMap<Uuid, String> = HashMap::new();
+        for r in db.query_all(&q).await? {
+            buildings.insert(r.try_get("", "id")?, r.try_get("", "name")?);
+        }
+        let key = month.key();
+        // Floors with households and no visit this month.
+        let mut q = Query::select();
+        q.columns([("s", "building_id"), ("s", "grid_id"), ("s", "floor_no")])
+            .expr_as(Expr::cust("CAST(s.households AS BIGINT)"), "households")
+            .expr_as(Expr::cust("CAST(s.residents AS BIGINT)"), "residents")
+            .expr_as(Expr::cust("CAST(COALESCE(m.visits, 0) AS BIGINT)"), "visits")
+            .from_as("floor_stock", "s")
+            .join_as(
+                JoinType::LeftJoin,
+                "floor_month",
+                "m",
+                Expr::col(("m", "county_code"))
+                    .equals(("s", "county_code"))
+                    .and(Expr::col(("m", "building_id")).equals(("s", "building_id")))
+                    .and(Expr::col(("m", "floor_no")).equals(("s", "floor_no")))
+                    .and(Expr::col(("m", "month")).eq(key.as_str())),
+            )
+            .and_where(Expr::col(("s", "community_code")).eq(community.as_str()))
+            .and_where(Expr::col(("s", "households")).gt(0));
+        let mut floors = Vec::new();
+        let mut walked_buildings: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+        for r in db.query_all(&q).await? {
+            let building: Uuid = r.try_get("", "building_id")?;
+            let grid: Uuid = r.try_get("", "grid_id")?;
+            if r.try_get::<i64>("", "visits")? > 0 {
+                walked_buildings.insert(building);
+                continue;
+            }
+            floors.push((
+                grids.get(&grid).map(|g| g.0).unwrap_or_default(),
+                FloorGap {
+                    grid: grids.get(&grid).map(|g| g.1.clone()).unwrap_or_default(),
+                    building: buildings.get(&building).cloned().unwrap_or_default(),
+                    building_not_walked: false,
+                    floor_no: r.try_get("", "floor_no")?,
+                    households: r.try_get::<i64>("", "households")? as u64,
+                    residents: r.try_get::<i64>("", "residents")? as u64,
+                    responsible: who(building, grid),
+                },
+                building,
+            ));
+        }
+        for (_, gap, building) in floors.iter_mut() {
+            gap.building_not_walked = !walked_buildings.contains(building);
+        }
+        floors.sort_by_cached_key(|(n, g, _)| (*n, natural_key(&g.building), g.floor_no));
+        // Residents per household, and how many were verified this month.
+        let mut q = Query::select();
+        q.column(("v", "household_id"))
+            .expr_as(Expr::cust("COUNT(*)"), "residents")
+            .expr_as(Expr::cust("SUM(CASE WHEN m.subject_id IS NULL THEN 1 ELSE 0 END)"), "unverified")
+            .from_as("resident_version", "v")
+            .join_as(
+                JoinType::LeftJoin,
+                "coverage_mark",
+                "m",
+                Expr::col(("m", "county_code"))
+                    .equals(("v", "county_code"))
+                    .and(Expr::col(("m", "month")).eq(key.as_str()))
+                    .and(Expr::col(("m", "kind")).eq("resident"))
+                    .and(Expr::col(("m", "subject_id")).equals(("v", "resident_id"))),
+            )
+            .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
+            .and_where(Expr::col(("v", "valid_to")).is_null())
+            .group_by_col(("v", "household_id"));
+        let mut residents: HashMap<Uuid, u64> = HashMap::new();
+        let mut residents_not_verified = 0;
+        for r in db.query_all(&q).await? {
+            residents.insert(r.try_get("", "household_id")?, r.try_get::<i64>("", "residents")? as u64);
+            residents_not_verified += r.try_get::<Option<i64>>("", "unverified")?.unwrap_or(0) as u64;
+        }
+        // Households not covered.
+        let mut q = Query::select();
+        q.columns([
+            ("v", "household_id"),
+            ("v", "grid_id"),
+            ("v", "building_id"),
+            ("v", "unit_no"),
+            ("v", "floor_no"),
+            ("v", "room_no"),
+        ])
+        .column(("h", "household_no"))
+        .from_as("household_version", "v");
+        crate::registry::join_household(&mut q);
+        q.join_as(
+            JoinType::LeftJoin,
+            "coverage_mark",
+            "m",
+            Expr::col(("m", "county_code"))
+                .equals(("v", "county_code"))
+                .and(Expr::col(("m", "month")).eq(key.as_str()))
+                .and(Expr::col(("m", "kind")).eq("household"))
+                .and(Expr::col(("m", "subject_id")).equals(("v", "household_id"))),
+        )
+        .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
+        .and_where(Expr::col(("v", "valid_to")).is_null())
+        .and_where(Expr::col(("m", "subject_id")).is_null());
+        let mut households = Vec::new();
+        for r in db.query_all(&q).await? {
+            let id: Uuid = r.try_get("", "household_id")?;
+            let building: Uuid = r.try_get("", "building_id")?;
+            let grid: Uuid = r.try_get("", "grid_id")?;
+            households.push((
+                grids.get(&grid).map(|g| g.0).unwrap_or_default(),
+                HouseholdGap {
+                    household_id: id,
+                    household_no: r.try_get("", "household_no")?,
+                    grid: grids.get(&grid).map(|g| g.1.clone()).unwrap_or_default(),
+                    building: buildings.get(&building).cloned().unwrap_or_default(),
+                    unit_no: r.try_get("", "unit_no")?,
+                    floor_no: r.try_get("", "floor_no")?,
+                    room_no: r.try_get("", "room_no")?,
+                    residents: residents.get(&id).copied().unwrap_or(0),
+                    responsible: who(building, grid),
+                },
+            ));
+        }
+        households
+            .sort_by_cached_key(|(n, h)| (*n, natural_key(&h.building), h.floor_no, h.unit_no, h.room_no.clone()));
+        Ok(CoverageGaps {
+            floors: floors.into_iter().map(|(_, g, _)| g).collect(),
+            households: households.into_iter().map(|(_, h)| h).collect(),
+            residents_not_verified,
+        })
+    }
+
     async fn grid_names(&self, node: &DivisionCode) -> StoreResult<HashMap<Uuid, String>> {
         let mut q = Query::select();
         q.columns(["id", "name"]).from("grid").cond_where(subtree(node, "community_code"));
@@ -277,8 +476,9 @@ fn count(r: &sea_orm::QueryResult, column: &str) -> StoreResult<u64> {
     Ok(u64::try_from(v.unwrap_or(0)).unwrap_or(0))
 }
 
-/// The coverage report as a workbook: totals, streets, communities and the grid ranking.
-pub fn coverage_xlsx(c: &Coverage) -> StoreResult<Vec<u8>> {
+/// The coverage report as a workbook: totals, streets, communities and the grid ranking;
+/// for a community also the floors and households not reached, each with its worker.
+pub fn coverage_xlsx(c: &Coverage, gaps: Option<&CoverageGaps>) -> StoreResult<Vec<u8>> {
     use rust_xlsxwriter::{Format, Workbook};
     let e = |e: rust_xlsxwriter::XlsxError| {
         StoreError::Invalid(format!("覆盖率表生成失败 / the coverage workbook failed: {e}"))
@@ -344,6 +544,61 @@ pub fn coverage_xlsx(c: &Coverage) -> StoreResult<Vec<u8>> {
     }
     for g in &c.grids {
         write("网格 Grid", &format!("{} {}", g.community, g.name), g.responsible.as_deref(), &g.counts)?;
+    }
+    if let Some(gaps) = gaps {
+        let nobody = "无 nobody";
+        let sheet = book.add_worksheet();
+        sheet.set_name("未走访楼层").map_err(e)?;
+        let headers = [
+            "网格 Grid",
+            "楼栋 Building",
+            "整栋未走访 Building not walked",
+            "楼层 Floor",
+            "户 Households",
+            "人 Residents",
+            "责任人 Responsible",
+        ];
+        for (i, h) in headers.iter().enumerate() {
+            sheet.write_string_with_format(0, i as u16, *h, &bold).map_err(e)?;
+            sheet.set_column_width(i as u16, 16).map_err(e)?;
+        }
+        for (i, f) in gaps.floors.iter().enumerate() {
+            let row = i as u32 + 1;
+            sheet.write_string(row, 0, &f.grid).map_err(e)?;
+            sheet.write_string(row, 1, &f.building).map_err(e)?;
+            sheet.write_string(row, 2, if f.building_not_walked { "是 yes" } else { "" }).map_err(e)?;
+            sheet.write_number(row, 3, f64::from(f.floor_no)).map_err(e)?;
+            sheet.write_number(row, 4, f.households as f64).map_err(e)?;
+            sheet.write_number(row, 5, f.residents as f64).map_err(e)?;
+            sheet.write_string(row, 6, f.responsible.as_deref().unwrap_or(nobody)).map_err(e)?;
+        }
+        let sheet = book.add_worksheet();
+        sheet.set_name("未覆盖户").map_err(e)?;
+        let headers = [
+            "户编号 Household no.",
+            "网格 Grid",
+            "楼栋 Building",
+            "单元 Unit",
+            "楼层 Floor",
+            "房号 Room",
+            "人 Residents",
+            "责任人 Responsible",
+        ];
+        for (i, h) in headers.iter().enumerate() {
+            sheet.write_string_with_format(0, i as u16, *h, &bold).map_err(e)?;
+            sheet.set_column_width(i as u16, 16).map_err(e)?;
+        }
+        for (i, h) in gaps.households.iter().enumerate() {
+            let row = i as u32 + 1;
+            sheet.write_string(row, 0, &h.household_no).map_err(e)?;
+            sheet.write_string(row, 1, &h.grid).map_err(e)?;
+            sheet.write_string(row, 2, &h.building).map_err(e)?;
+            sheet.write_number(row, 3, f64::from(h.unit_no)).map_err(e)?;
+            sheet.write_number(row, 4, f64::from(h.floor_no)).map_err(e)?;
+            sheet.write_string(row, 5, &h.room_no).map_err(e)?;
+            sheet.write_number(row, 6, h.residents as f64).map_err(e)?;
+            sheet.write_string(row, 7, h.responsible.as_deref().unwrap_or(nobody)).map_err(e)?;
+        }
     }
     book.save_to_buffer().map_err(e)
 }

@@ -7,7 +7,9 @@ mod tiers;
 mod verification;
 mod visits;
 
-pub use coverage::{Coverage, CoverageCounts, GridCoverage, Responsibility, coverage_xlsx};
+pub use coverage::{
+    Coverage, CoverageCounts, CoverageGaps, FloorGap, GridCoverage, HouseholdGap, Responsibility, coverage_xlsx,
+};
 pub use floors::stock_differences;
 pub use parties::{NewParty, Party, PartyLineRecord, PartySubmission, PartyUnit, RowProblem, read_party_file};
 pub use tiers::{ReassessSummary, ResidentTier, TierChange};

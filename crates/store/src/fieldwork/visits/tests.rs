@@ -180,6 +180,18 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
         // Last month nothing was reached.
         let before = registry.coverage(&community, month.previous()).await.unwrap();
         assert_eq!((before.totals.households_covered, before.totals.floors_walked), (0, 0), "{label}");
+        // The lists of what was not reached: nothing this month; last month both floors of
+        // the building (not walked at all), all three households and residents, each with
+        // the grid's worker.
+        let gaps = registry.coverage_gaps(&community, month).await.unwrap();
+        assert!(gaps.floors.is_empty() && gaps.households.is_empty(), "{label}: {gaps:?}");
+        assert_eq!(gaps.residents_not_verified, 0);
+        let gaps = registry.coverage_gaps(&community, month.previous()).await.unwrap();
+        assert_eq!(gaps.floors.iter().map(|f| f.floor_no).collect::<Vec<_>>(), [1, 2], "{label}");
+        assert!(gaps.floors.iter().all(|f| f.building_not_walked && f.responsible.as_deref() == Some("wang")));
+        assert_eq!(gaps.households.len(), 3, "{label}");
+        assert_eq!(gaps.residents_not_verified, 3, "{label}");
+        assert!(registry.coverage_gaps(&county, month).await.is_err(), "lists are per community");
         // A visit in the future is refused.
         let future = NewVisit { id: Uuid::now_v7(), visited_on: today + Duration::days(2), ..visit.clone() };
         assert!(registry.record_visit(&future, WORKER, today).await.is_err());
