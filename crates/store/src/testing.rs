@@ -39,12 +39,14 @@ impl TestDb {
 }
 
 impl TestDb {
-    /// Asserts that the 四不漏 per-floor counters under `node` equal a recount from the
-    /// registry (every write path must keep them).
+    /// Asserts that the 四不漏 per-floor counters and the plan's follow-up rows under
+    /// `node` equal a recount from the registry (every write path must keep them).
     pub async fn assert_floor_counts(&self, node: &str, context: &str) {
         let node = jiceng_domain::org::DivisionCode::parse(node).expect("a division code");
         let diff = crate::fieldwork::stock_differences(&self.store.db, &node).await.expect("floor counts");
         assert!(diff.is_empty(), "{} {context}: floor counters differ from a recount: {diff:?}", self.label);
+        let diff = crate::fieldwork::followup_differences(&self.store.db, &node).await.expect("follow-up rows");
+        assert!(diff.is_empty(), "{} {context}: follow-up rows differ from the registry: {diff:?}", self.label);
     }
 }
 

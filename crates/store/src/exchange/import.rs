@@ -679,6 +679,7 @@ impl<'a> ResidentImport<'a> {
                                 .and_where(Expr::col("id").eq(current.resident_id)),
                         )
                         .await?;
+                        crate::fieldwork::followup::verified(&txn, &current.county, current.resident_id, d).await?;
                     }
                     if same && newer_verification.is_none() {
                         self.totals.unchanged += 1;

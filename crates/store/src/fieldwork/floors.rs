@@ -83,6 +83,7 @@ pub(crate) async fn refresh(db: &impl ConnectionTrait, places: TouchedPlaces) ->
     if places.is_empty() {
         return Ok(());
     }
+    super::followup::refresh_households(db, &places.households).await?;
     let mut floors: BTreeSet<(DivisionCode, Uuid, i16)> = places.floors;
     let mut by_county: HashMap<DivisionCode, Vec<Uuid>> = HashMap::new();
     for (county, household) in places.households {

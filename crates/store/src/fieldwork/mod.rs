@@ -2,6 +2,7 @@
 
 mod coverage;
 pub(crate) mod floors;
+pub(crate) mod followup;
 mod parties;
 mod tiers;
 mod verification;
@@ -11,6 +12,7 @@ pub use coverage::{
     Coverage, CoverageCounts, CoverageGaps, FloorGap, GridCoverage, HouseholdGap, Responsibility, coverage_xlsx,
 };
 pub use floors::stock_differences;
+pub use followup::followup_differences;
 pub use parties::{NewParty, Party, PartyLineRecord, PartySubmission, PartyUnit, RowProblem, read_party_file};
 pub use tiers::{ReassessSummary, ResidentTier, TierChange};
 pub use verification::Verification;

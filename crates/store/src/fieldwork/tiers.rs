@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use jiceng_domain::fieldwork::{Assessment, Housing, RecordedStability, StabilityFacts, Tier, TierRules, Work};
 use jiceng_domain::org::DivisionCode;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -176,6 +176,7 @@ pub(crate) async fn reassess_in(
     };
     let assessment = rules.assess(&StabilityFacts::of(&resident.facts, recorded, last_verified), today);
     store_assessment(txn, resident, &assessment, previous, cause).await?;
+    super::followup::tier_changed_for(txn, &resident.county, resident.resident_id).await?;
     Ok(assessment.tier)
 }
 
@@ -335,6 +336,7 @@ impl Registry<'_> {
                 .and_where(Expr::col("resident_id").eq(resident_id)),
         )
         .await?;
+        super::followup::tier_changed_for(&txn, county, resident_id).await?;
         if let Some(t) = tier.filter(|t| *t != before) {
             txn.execute(
                 Query::insert()
@@ -443,6 +445,10 @@ impl Registry<'_> {
             }
             store_assessment(&txn, resident, &assessment, previous, "reassessed").await?;
             summary.changed += 1;
+        }
+        if summary.changed > 0 {
+            super::followup::tier_changed(&txn, Cond::all().add(Expr::col("community_code").eq(community.as_str())))
+                .await?;
         }
         txn.commit().await?;
         Ok(summary)

@@ -193,6 +193,7 @@ pub(crate) async fn verify_in(
     .await?;
     super::floors::count_verification(txn, &current.county, current.resident_id, current.facts.household_id, date)
         .await?;
+    super::followup::verified(txn, &current.county, current.resident_id, date).await?;
     txn.execute(
         Query::update()
             .table("resident")

@@ -159,10 +159,10 @@ impl Registry<'_> {
         // earliest due date). Not yet assessed counts as the closest follow-up.
         // Tier keys and dates are written into the SQL as literals: both come from our
         // own types (ASCII keys, ISO dates), never from input.
-        let tier = "COALESCE(t.override_tier, t.tier, 'concern')";
-        let mut due = vec!["r.last_verified_on IS NULL".to_string()];
+        let tier = "COALESCE(f.tier, 'concern')";
+        let mut due = vec!["f.last_verified_on IS NULL".to_string()];
         for t in Tier::ALL {
-            due.push(format!("({tier} = '{}' AND r.last_verified_on <= '{}')", t.key(), rules.due_cutoff(*t, last)));
+            due.push(format!("({tier} = '{}' AND f.last_verified_on <= '{}')", t.key(), rules.due_cutoff(*t, last)));
         }
         let due = format!("({})", due.join(" OR "));
         let rank = Tier::ALL
@@ -171,10 +171,11 @@ impl Registry<'_> {
             .map(|(i, t)| format!("WHEN '{}' THEN {i}", t.key()))
             .collect::<Vec<_>>()
             .join(" ");
+        // From the narrow follow-up table, grouped in its index's order (no join, no sort).
         let mut members = Query::select();
         members
-            .expr_as(Expr::col(("v", "county_code")), "county_code")
-            .expr_as(Expr::col(("v", "household_id")), "household_id")
+            .expr_as(Expr::col(("f", "community_code")), "community_code")
+            .expr_as(Expr::col(("f", "household_id")), "household_id")
             .expr_as(Expr::cust("COUNT(*)"), "members")
             .expr_as(Expr::cust(format!("SUM(CASE WHEN {due} THEN 1 ELSE 0 END)")), "due")
             .expr_as(
@@ -183,31 +184,14 @@ impl Registry<'_> {
             );
         for t in Tier::ALL {
             members.expr_as(
-                Expr::cust(format!("MIN(CASE WHEN {tier} = '{}' THEN r.last_verified_on END)", t.key())),
+                Expr::cust(format!("MIN(CASE WHEN {tier} = '{}' THEN f.last_verified_on END)", t.key())),
                 format!("last_{}", t.key()),
             );
         }
         members
-            .from_as("resident_version", "v")
-            .join_as(
-                JoinType::InnerJoin,
-                "resident",
-                "r",
-                Expr::col(("r", "county_code"))
-                    .equals(("v", "county_code"))
-                    .and(Expr::col(("r", "id")).equals(("v", "resident_id"))),
-            )
-            .join_as(
-                JoinType::LeftJoin,
-                "resident_tier",
-                "t",
-                Expr::col(("t", "county_code"))
-                    .equals(("v", "county_code"))
-                    .and(Expr::col(("t", "resident_id")).equals(("v", "resident_id"))),
-            )
-            .cond_where(subtree(node, ("v", "community_code")))
-            .and_where(Expr::col(("v", "valid_to")).is_null())
-            .group_by_columns([("v", "county_code"), ("v", "household_id")]);
+            .from_as("resident_followup", "f")
+            .cond_where(subtree(node, ("f", "community_code")))
+            .group_by_columns([("f", "community_code"), ("f", "household_id")]);
         let mut q = Query::select();
         q.expr_as(Expr::col(("v", "county_code")), "county_code")
             .columns([
@@ -228,8 +212,8 @@ impl Registry<'_> {
             JoinType::LeftJoin,
             members,
             "m",
-            Expr::col(("m", "county_code"))
-                .equals(("v", "county_code"))
+            Expr::col(("m", "community_code"))
+                .equals(("v", "community_code"))
                 .and(Expr::col(("m", "household_id")).equals(("v", "household_id"))),
         )
         .cond_where(subtree(node, ("v", "community_code")))
@@ -258,16 +242,31 @@ impl Registry<'_> {
             }
         }
         let reported = self.households_reported_by_parties(node).await?;
+        // Columns by position (a district's plan reads over a million rows): the order
+        // of the select above.
+        const COUNTY: usize = 0;
+        const HOUSEHOLD: usize = 1;
+        const COMMUNITY: usize = 2;
+        const GRID: usize = 3;
+        const BUILDING: usize = 4;
+        const UNIT: usize = 5;
+        const FLOOR: usize = 6;
+        const ROOM: usize = 7;
+        const HOUSEHOLD_NO: usize = 8;
+        const MEMBERS: usize = 9;
+        const DUE: usize = 10;
+        const DUE_RANK: usize = 11;
+        const LAST_VERIFIED: usize = 12;
         let mut items = Vec::new();
         for r in households {
-            let household_id: Uuid = r.try_get("", "household_id")?;
-            let building_id: Uuid = r.try_get("", "building_id")?;
-            let floor_no: i16 = r.try_get("", "floor_no")?;
-            let due_count: Option<i64> = r.try_get("", "due")?;
+            let household_id: Uuid = r.try_get_by_index(HOUSEHOLD)?;
+            let building_id: Uuid = r.try_get_by_index(BUILDING)?;
+            let floor_no: i16 = r.try_get_by_index(FLOOR)?;
+            let due_count: Option<i64> = r.try_get_by_index(DUE)?;
             let due_count = u32::try_from(due_count.unwrap_or(0)).unwrap_or(0);
             let mut reasons = Vec::new();
             if due_count > 0 {
-                let rank: Option<i64> = r.try_get("", "due_rank")?;
+                let rank: Option<i64> = r.try_get_by_index(DUE_RANK)?;
                 let tier = rank
                     .and_then(|i| usize::try_from(i).ok())
                     .and_then(|i| Tier::ALL.get(i).copied())
@@ -287,26 +286,26 @@ impl Registry<'_> {
                 continue;
             }
             let mut due_on: Option<Date> = None;
-            for t in Tier::ALL {
-                let last: Option<Date> = r.try_get("", &format!("last_{}", t.key()))?;
+            for (i, t) in Tier::ALL.iter().enumerate() {
+                let last: Option<Date> = r.try_get_by_index(LAST_VERIFIED + i)?;
                 if let Some(d) = rules.due_on(*t, last) {
                     due_on = Some(due_on.map_or(d, |e| Ord::min(e, d)));
                 }
             }
-            let grid_id: Uuid = r.try_get("", "grid_id")?;
+            let grid_id: Uuid = r.try_get_by_index(GRID)?;
             let (grid_number, grid_name) = grids.get(&grid_id).cloned().unwrap_or_default();
-            let members: Option<i64> = r.try_get("", "members")?;
+            let members: Option<i64> = r.try_get_by_index(MEMBERS)?;
             items.push(PlanItem {
-                county: r.try_get("", "county_code")?,
-                community: r.try_get("", "community_code")?,
+                county: r.try_get_by_index(COUNTY)?,
+                community: r.try_get_by_index(COMMUNITY)?,
                 household_id,
-                household_no: r.try_get("", "household_no")?,
+                household_no: r.try_get_by_index(HOUSEHOLD_NO)?,
                 grid_number,
                 grid_name,
                 building_name: buildings.get(&building_id).cloned().unwrap_or_default(),
-                unit_no: r.try_get("", "unit_no")?,
+                unit_no: r.try_get_by_index(UNIT)?,
                 floor_no,
-                room_no: r.try_get("", "room_no")?,
+                room_no: r.try_get_by_index(ROOM)?,
                 members: u32::try_from(members.unwrap_or(0)).unwrap_or(0),
                 reasons,
                 due_on,

@@ -13,6 +13,7 @@ mod m0004_reporting;
 mod m0005_fieldwork;
 mod m0006_coverage;
 mod m0007_parties;
+mod m0008_followup;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_fieldwork::Migration),
             Box::new(m0006_coverage::Migration),
             Box::new(m0007_parties::Migration),
+            Box::new(m0008_followup::Migration),
         ]
     }
 }

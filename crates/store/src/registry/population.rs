@@ -223,6 +223,7 @@ impl Registry<'_> {
         }
         write_tally(&txn, &mut tally).await?;
         crate::fieldwork::floors::rebuild(&txn, &community.code).await?;
+        crate::fieldwork::followup::rebuild(&txn, &community.code).await?;
         txn.commit().await?;
         Ok(summary)
     }

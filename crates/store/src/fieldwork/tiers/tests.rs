@@ -105,6 +105,7 @@ async fn tiers_follow_stability_and_freshness_only() {
         rules.attention_max = 0;
         assert!(registry.set_tier_rules(&rules, "admin").await.is_err());
         assert_eq!(registry.tier_rules().await.unwrap().version, 2);
+        db.assert_floor_counts("440307", "after assessments and an override").await;
         db.finish().await;
     }
 }

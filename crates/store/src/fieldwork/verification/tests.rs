@@ -91,5 +91,6 @@ async fn a_confirmation_moves_the_last_verified_date_forward_only() {
         assert!(db.store.registry_in(&other).verifications(&county, resident).await.unwrap().is_empty());
         assert_eq!(registry.verifications(&county, resident).await.unwrap().len(), 2);
         assert_eq!(registry.last_verified(&county, resident).await.unwrap(), Some(date!(2026 - 10 - 01)));
+        db.assert_floor_counts("440307", "after verifications").await;
     }
 }

@@ -1,0 +1,188 @@
+//! `resident_followup`: each current resident's household, tier in force and last
+//! verification, for visit plans. Kept in the transaction of every change: the
+//! households a registry write touched are recounted from the registry (through
+//! `write_tally`, as the floor counters are), and verifications, assessments and
+//! overrides update their resident's row.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use jiceng_domain::org::DivisionCode;
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, JoinType, Query, SelectStatement};
+use time::Date;
+use uuid::Uuid;
+
+use crate::error::{StoreError, StoreResult};
+use crate::registry::subtree;
+
+const COLUMNS: [&str; 6] = ["county_code", "resident_id", "community_code", "household_id", "tier", "last_verified_on"];
+
+/// The rows as the registry says they should be, for current residents matching `cond`
+/// (columns of `resident_version` as "v").
+fn recounted(cond: Cond) -> SelectStatement {
+    let mut q = Query::select();
+    q.expr_as(Expr::col(("v", "county_code")), "county_code")
+        .expr_as(Expr::col(("v", "resident_id")), "resident_id")
+        .expr_as(Expr::col(("v", "community_code")), "community_code")
+        .expr_as(Expr::col(("v", "household_id")), "household_id")
+        .expr_as(Expr::cust("COALESCE(t.override_tier, t.tier)"), "tier")
+        .expr_as(Expr::col(("r", "last_verified_on")), "last_verified_on")
+        .from_as("resident_version", "v")
+        .join_as(
+            JoinType::InnerJoin,
+            "resident",
+            "r",
+            Expr::col(("r", "county_code"))
+                .equals(("v", "county_code"))
+                .and(Expr::col(("r", "id")).equals(("v", "resident_id"))),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            "resident_tier",
+            "t",
+            Expr::col(("t", "county_code"))
+                .equals(("v", "county_code"))
+                .and(Expr::col(("t", "resident_id")).equals(("v", "resident_id"))),
+        )
+        .and_where(Expr::col(("v", "valid_to")).is_null())
+        .cond_where(cond);
+    q
+}
+
+async fn insert(db: &impl ConnectionTrait, cond: Cond) -> StoreResult<()> {
+    let insert = Query::insert()
+        .into_table("resident_followup")
+        .columns(COLUMNS)
+        .select_from(recounted(cond))
+        .map_err(|e| StoreError::Invalid(format!("resident_followup: {e}")))?
+        .to_owned();
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+/// Rewrites the rows of the members of these households (who left, who came, who moved).
+pub(crate) async fn refresh_households(
+    db: &impl ConnectionTrait,
+    households: &BTreeSet<(DivisionCode, Uuid)>,
+) -> StoreResult<()> {
+    let mut by_county: HashMap<&DivisionCode, Vec<Uuid>> = HashMap::new();
+    for (county, household) in households {
+        by_county.entry(county).or_default().push(*household);
+    }
+    for (county, ids) in by_county {
+        for chunk in ids.chunks(200) {
+            db.execute(
+                Query::delete()
+                    .from_table("resident_followup")
+                    .and_where(Expr::col("county_code").eq(county.as_str()))
+                    .and_where(Expr::col("household_id").is_in(chunk.iter().copied())),
+            )
+            .await?;
+            insert(
+                db,
+                Cond::all()
+                    .add(Expr::col(("v", "county_code")).eq(county.as_str()))
+                    .add(Expr::col(("v", "household_id")).is_in(chunk.iter().copied())),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites every row under `node` (after a bulk load of a community).
+pub(crate) async fn rebuild(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<()> {
+    db.execute(Query::delete().from_table("resident_followup").cond_where(subtree(node, "community_code"))).await?;
+    insert(db, subtree(node, ("v", "community_code"))).await
+}
+
+/// Fills the table from the registry (migration m0008).
+pub(crate) async fn backfill(db: &impl ConnectionTrait) -> StoreResult<()> {
+    db.execute(Query::delete().from_table("resident_followup")).await?;
+    insert(db, Cond::all()).await
+}
+
+/// A verification moves the resident's last-verified date forward (never back).
+pub(crate) async fn verified(
+    db: &impl ConnectionTrait,
+    county: &DivisionCode,
+    resident: Uuid,
+    date: Date,
+) -> StoreResult<()> {
+    db.execute(
+        Query::update()
+            .table("resident_followup")
+            .value("last_verified_on", date)
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("resident_id").eq(resident))
+            .cond_where(
+                Cond::any().add(Expr::col("last_verified_on").is_null()).add(Expr::col("last_verified_on").lt(date)),
+            ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The tier in force of the residents matching `cond` (on `resident_followup`), after
+/// an assessment or an override.
+pub(crate) async fn tier_changed(db: &impl ConnectionTrait, cond: Cond) -> StoreResult<()> {
+    db.execute(
+        Query::update()
+            .table("resident_followup")
+            .value(
+                "tier",
+                Expr::cust(
+                    "(SELECT COALESCE(t.override_tier, t.tier) FROM resident_tier t \
+                     WHERE t.county_code = resident_followup.county_code AND t.resident_id = resident_followup.resident_id)",
+                ),
+            )
+            .cond_where(cond),
+    )
+    .await?;
+    Ok(())
+}
+
+/// [`tier_changed`] for one resident.
+pub(crate) async fn tier_changed_for(
+    db: &impl ConnectionTrait,
+    county: &DivisionCode,
+    resident: Uuid,
+) -> StoreResult<()> {
+    tier_changed(
+        db,
+        Cond::all().add(Expr::col("county_code").eq(county.as_str())).add(Expr::col("resident_id").eq(resident)),
+    )
+    .await
+}
+
+/// Rows under `node` that differ from the registry: (resident, stored, recounted).
+pub async fn followup_differences(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<Vec<String>> {
+    type Row = (String, Uuid, Option<String>, Option<Date>);
+    async fn read(db: &impl ConnectionTrait, q: &SelectStatement) -> StoreResult<HashMap<Uuid, Row>> {
+        let mut out = HashMap::new();
+        for r in db.query_all(q).await? {
+            out.insert(
+                r.try_get("", "resident_id")?,
+                (
+                    r.try_get("", "community_code")?,
+                    r.try_get("", "household_id")?,
+                    r.try_get("", "tier")?,
+                    r.try_get("", "last_verified_on")?,
+                ),
+            );
+        }
+        Ok(out)
+    }
+    let mut stored = Query::select();
+    stored.columns(COLUMNS).from("resident_followup").cond_where(subtree(node, "community_code"));
+    let stored = read(db, &stored).await?;
+    let recounted = read(db, &recounted(subtree(node, ("v", "community_code")))).await?;
+    let ids: HashSet<&Uuid> = stored.keys().chain(recounted.keys()).collect();
+    let mut out: Vec<String> = ids
+        .into_iter()
+        .filter(|id| stored.get(id) != recounted.get(id))
+        .map(|id| format!("{id}: stored {:?}, registry {:?}", stored.get(id), recounted.get(id)))
+        .collect();
+    out.sort();
+    Ok(out)
+}

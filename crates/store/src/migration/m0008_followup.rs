@@ -1,0 +1,47 @@
+//! What a visit plan needs of each current resident — household, tier in force, last
+//! verification — in one narrow table kept by the registry's writes, so a district's
+//! plan is one index scan rather than joins over millions of records.
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m0008_followup"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("resident_followup")
+                .col(ColumnDef::new("county_code").text().not_null())
+                .col(ColumnDef::new("resident_id").uuid().not_null())
+                .col(ColumnDef::new("community_code").text().not_null())
+                .col(ColumnDef::new("household_id").uuid().not_null())
+                // The tier in force (an override, else the assessment); none before the first.
+                .col(ColumnDef::new("tier").text().null())
+                .col(ColumnDef::new("last_verified_on").date().null())
+                .primary_key(Index::create().col("county_code").col("resident_id"))
+                .take(),
+        )
+        .await?;
+        // Covers the plan's per-household aggregate, read in index order.
+        m.create_index(
+            Index::create()
+                .name("resident_followup_plan")
+                .table("resident_followup")
+                .col("community_code")
+                .col("household_id")
+                .col("tier")
+                .col("last_verified_on")
+                .take(),
+        )
+        .await?;
+        crate::fieldwork::followup::backfill(m.get_connection()).await.map_err(|e| DbErr::Migration(e.to_string()))?;
+        Ok(())
+    }
+}
