@@ -4,11 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use jiceng_domain::fieldwork::{PlanItem, PlanReason, Tier, VisitOutcome, order_for_walking};
+use jiceng_domain::fieldwork::{PlanItem, PlanReason, Tier, TierRules, VisitOutcome, order_for_walking};
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::reporting::{EventDetails, EventState, Month};
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, JoinType, Query};
+use sea_orm::{ConnectionTrait, StreamTrait, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -152,73 +152,6 @@ impl Registry<'_> {
         let db = &self.store.db;
         let rules = current_rules(db).await?;
         let (first, last) = (month.first_day(), month.last_day());
-        let grids = self.grids_under(node).await?;
-        let buildings = self.building_names_under(node).await?;
-        // Per household, in SQL: members, members due by the month's end, the closest
-        // tier among those due, and each tier's earliest last verification (for the
-        // earliest due date). Not yet assessed counts as the closest follow-up.
-        // Tier keys and dates are written into the SQL as literals: both come from our
-        // own types (ASCII keys, ISO dates), never from input.
-        let tier = "COALESCE(f.tier, 'concern')";
-        let mut due = vec!["f.last_verified_on IS NULL".to_string()];
-        for t in Tier::ALL {
-            due.push(format!("({tier} = '{}' AND f.last_verified_on <= '{}')", t.key(), rules.due_cutoff(*t, last)));
-        }
-        let due = format!("({})", due.join(" OR "));
-        let rank = Tier::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("WHEN '{}' THEN {i}", t.key()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        // From the narrow follow-up table, grouped in its index's order (no join, no sort).
-        let mut members = Query::select();
-        members
-            .expr_as(Expr::col(("f", "community_code")), "community_code")
-            .expr_as(Expr::col(("f", "household_id")), "household_id")
-            .expr_as(Expr::cust("COUNT(*)"), "members")
-            .expr_as(Expr::cust(format!("SUM(CASE WHEN {due} THEN 1 ELSE 0 END)")), "due")
-            .expr_as(
-                Expr::cust(format!("CAST(MAX(CASE WHEN {due} THEN CASE {tier} {rank} END END) AS BIGINT)")),
-                "due_rank",
-            );
-        for t in Tier::ALL {
-            members.expr_as(
-                Expr::cust(format!("MIN(CASE WHEN {tier} = '{}' THEN f.last_verified_on END)", t.key())),
-                format!("last_{}", t.key()),
-            );
-        }
-        members
-            .from_as("resident_followup", "f")
-            .cond_where(subtree(node, ("f", "community_code")))
-            .group_by_columns([("f", "community_code"), ("f", "household_id")]);
-        let mut q = Query::select();
-        q.expr_as(Expr::col(("v", "county_code")), "county_code")
-            .columns([
-                ("v", "household_id"),
-                ("v", "community_code"),
-                ("v", "grid_id"),
-                ("v", "building_id"),
-                ("v", "unit_no"),
-                ("v", "floor_no"),
-                ("v", "room_no"),
-            ])
-            .column(("h", "household_no"))
-            .columns([("m", "members"), ("m", "due"), ("m", "due_rank")])
-            .columns(Tier::ALL.iter().map(|t| ("m", format!("last_{}", t.key()))))
-            .from_as("household_version", "v");
-        join_household(&mut q);
-        q.join_subquery(
-            JoinType::LeftJoin,
-            members,
-            "m",
-            Expr::col(("m", "community_code"))
-                .equals(("v", "community_code"))
-                .and(Expr::col(("m", "household_id")).equals(("v", "household_id"))),
-        )
-        .cond_where(subtree(node, ("v", "community_code")))
-        .and_where(Expr::col(("v", "valid_to")).is_null());
-        let households = db.query_all(&q).await?;
         // Floors walked in the month.
         let mut q = Query::select();
         q.columns(["building_id", "floor_no"])
@@ -241,76 +174,32 @@ impl Registry<'_> {
                 returned.insert(h);
             }
         }
-        let reported = self.households_reported_by_parties(node).await?;
-        // Columns by position (a district's plan reads over a million rows): the order
-        // of the select above.
-        const COUNTY: usize = 0;
-        const HOUSEHOLD: usize = 1;
-        const COMMUNITY: usize = 2;
-        const GRID: usize = 3;
-        const BUILDING: usize = 4;
-        const UNIT: usize = 5;
-        const FLOOR: usize = 6;
-        const ROOM: usize = 7;
-        const HOUSEHOLD_NO: usize = 8;
-        const MEMBERS: usize = 9;
-        const DUE: usize = 10;
-        const DUE_RANK: usize = 11;
-        const LAST_VERIFIED: usize = 12;
-        let mut items = Vec::new();
-        for r in households {
-            let household_id: Uuid = r.try_get_by_index(HOUSEHOLD)?;
-            let building_id: Uuid = r.try_get_by_index(BUILDING)?;
-            let floor_no: i16 = r.try_get_by_index(FLOOR)?;
-            let due_count: Option<i64> = r.try_get_by_index(DUE)?;
-            let due_count = u32::try_from(due_count.unwrap_or(0)).unwrap_or(0);
-            let mut reasons = Vec::new();
-            if due_count > 0 {
-                let rank: Option<i64> = r.try_get_by_index(DUE_RANK)?;
-                let tier = rank
-                    .and_then(|i| usize::try_from(i).ok())
-                    .and_then(|i| Tier::ALL.get(i).copied())
-                    .unwrap_or(Tier::Concern);
-                reasons.push(PlanReason::Due { residents: due_count, tier });
-            }
-            if !walked.contains(&(building_id, floor_no)) {
-                reasons.push(PlanReason::FloorNotWalked);
-            }
-            if returned.contains(&household_id) {
-                reasons.push(PlanReason::ReturnedEvent);
-            }
-            if reported.contains(&household_id) {
-                reasons.push(PlanReason::PartyReported);
-            }
-            if reasons.is_empty() && !keep.contains(&household_id) {
-                continue;
-            }
-            let mut due_on: Option<Date> = None;
-            for (i, t) in Tier::ALL.iter().enumerate() {
-                let last: Option<Date> = r.try_get_by_index(LAST_VERIFIED + i)?;
-                if let Some(d) = rules.due_on(*t, last) {
-                    due_on = Some(due_on.map_or(d, |e| Ord::min(e, d)));
-                }
-            }
-            let grid_id: Uuid = r.try_get_by_index(GRID)?;
-            let (grid_number, grid_name) = grids.get(&grid_id).cloned().unwrap_or_default();
-            let members: Option<i64> = r.try_get_by_index(MEMBERS)?;
-            items.push(PlanItem {
-                county: r.try_get_by_index(COUNTY)?,
-                community: r.try_get_by_index(COMMUNITY)?,
-                household_id,
-                household_no: r.try_get_by_index(HOUSEHOLD_NO)?,
-                grid_number,
-                grid_name,
-                building_name: buildings.get(&building_id).cloned().unwrap_or_default(),
-                unit_no: r.try_get_by_index(UNIT)?,
-                floor_no,
-                room_no: r.try_get_by_index(ROOM)?,
-                members: u32::try_from(members.unwrap_or(0)).unwrap_or(0),
-                reasons,
-                due_on,
-            });
-        }
+        let context = PlanContext {
+            cutoffs: Tier::ALL.iter().map(|t| (*t, rules.due_cutoff(*t, last))).collect(),
+            rules,
+            grids: self.grids_under(node).await?,
+            buildings: self.building_names_under(node).await?,
+            walked,
+            returned,
+            reported: self.households_reported_by_parties(node).await?,
+            keep,
+        };
+        // One pass over the node's communities (from its first to its last code). Two
+        // halves read at once on two connections were slower here: SQLite hands rows
+        // over one at a time, and both readers competed for the two cores.
+        let mut q = Query::select();
+        q.expr_as(Expr::cust("MIN(community_code)"), "low")
+            .expr_as(Expr::cust("MAX(community_code)"), "high")
+            .from("grid")
+            .cond_where(subtree(node, "community_code"));
+        let (low, high): (Option<String>, Option<String>) = match db.query_one(&q).await? {
+            Some(r) => (r.try_get("", "low")?, r.try_get("", "high")?),
+            None => (None, None),
+        };
+        let mut items = match (low, high) {
+            (Some(low), Some(high)) => context.read(db, &low, &high).await?,
+            _ => Vec::new(),
+        };
         order_for_walking(&mut items);
         Ok(items)
     }
@@ -382,6 +271,165 @@ impl Registry<'_> {
             Some(r) => r.try_get_by_index::<i64>(0)? as u64,
             None => 0,
         })
+    }
+}
+
+/// What every part of a plan shares: the rules, names, floors walked, households with a
+/// returned event or a party's report, and households to keep.
+struct PlanContext<'a> {
+    rules: TierRules,
+    cutoffs: Vec<(Tier, Date)>,
+    grids: HashMap<Uuid, (i32, String)>,
+    buildings: HashMap<Uuid, String>,
+    walked: HashSet<(Uuid, i16)>,
+    returned: HashSet<Uuid>,
+    reported: HashSet<Uuid>,
+    keep: &'a HashSet<Uuid>,
+}
+
+impl PlanContext<'_> {
+    /// The plan items of the communities from `low` to `high` (codes, inclusive).
+    async fn read(&self, db: &sea_orm::DatabaseConnection, low: &str, high: &str) -> StoreResult<Vec<PlanItem>> {
+        let range = |table: &'static str| {
+            Cond::all()
+                .add(Expr::col((table, "community_code")).gte(low))
+                .add(Expr::col((table, "community_code")).lte(high))
+        };
+        // Per household, in SQL: members, members due by the month's end, the closest
+        // tier among those due, and each tier's earliest last verification (for the
+        // earliest due date). Not yet assessed counts as the closest follow-up.
+        // Tier keys and dates are written into the SQL as literals: both come from our
+        // own types (ASCII keys, ISO dates), never from input.
+        let tier = "COALESCE(f.tier, 'concern')";
+        let mut due = vec!["f.last_verified_on IS NULL".to_string()];
+        for (t, cutoff) in &self.cutoffs {
+            due.push(format!("({tier} = '{}' AND f.last_verified_on <= '{cutoff}')", t.key()));
+        }
+        let due = format!("({})", due.join(" OR "));
+        let rank = Tier::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("WHEN '{}' THEN {i}", t.key()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        // From the narrow follow-up table, grouped in its index's order (no join, no sort).
+        let mut members = Query::select();
+        members
+            .expr_as(Expr::col(("f", "community_code")), "community_code")
+            .expr_as(Expr::col(("f", "household_id")), "household_id")
+            .expr_as(Expr::cust("COUNT(*)"), "members")
+            .expr_as(Expr::cust(format!("SUM(CASE WHEN {due} THEN 1 ELSE 0 END)")), "due")
+            .expr_as(
+                Expr::cust(format!("CAST(MAX(CASE WHEN {due} THEN CASE {tier} {rank} END END) AS BIGINT)")),
+                "due_rank",
+            );
+        for t in Tier::ALL {
+            members.expr_as(
+                Expr::cust(format!("MIN(CASE WHEN {tier} = '{}' THEN f.last_verified_on END)", t.key())),
+                format!("last_{}", t.key()),
+            );
+        }
+        members
+            .from_as("resident_followup", "f")
+            .cond_where(range("f"))
+            .group_by_columns([("f", "community_code"), ("f", "household_id")]);
+        let mut q = Query::select();
+        q.columns([
+            ("v", "household_id"),
+            ("v", "community_code"),
+            ("v", "grid_id"),
+            ("v", "building_id"),
+            ("v", "unit_no"),
+            ("v", "floor_no"),
+            ("v", "room_no"),
+        ])
+        .column(("h", "household_no"))
+        .columns([("m", "members"), ("m", "due"), ("m", "due_rank")])
+        .columns(Tier::ALL.iter().map(|t| ("m", format!("last_{}", t.key()))))
+        .from_as("household_version", "v");
+        join_household(&mut q);
+        q.join_subquery(
+            JoinType::LeftJoin,
+            members,
+            "m",
+            Expr::col(("m", "community_code"))
+                .equals(("v", "community_code"))
+                .and(Expr::col(("m", "household_id")).equals(("v", "household_id"))),
+        )
+        .cond_where(range("v"))
+        .and_where(Expr::col(("v", "valid_to")).is_null());
+        // Columns by position (a district's plan reads over a million rows): the order
+        // of the select above.
+        const HOUSEHOLD: usize = 0;
+        const COMMUNITY: usize = 1;
+        const GRID: usize = 2;
+        const BUILDING: usize = 3;
+        const UNIT: usize = 4;
+        const FLOOR: usize = 5;
+        const ROOM: usize = 6;
+        const HOUSEHOLD_NO: usize = 7;
+        const MEMBERS: usize = 8;
+        const DUE: usize = 9;
+        const DUE_RANK: usize = 10;
+        const LAST_VERIFIED: usize = 11;
+        let mut items = Vec::new();
+        // Streamed: the rows of a whole district are not held at once.
+        let mut rows = db.stream(&q).await?;
+        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+            let household_id: Uuid = r.try_get_by_index(HOUSEHOLD)?;
+            let building_id: Uuid = r.try_get_by_index(BUILDING)?;
+            let floor_no: i16 = r.try_get_by_index(FLOOR)?;
+            let due_count: Option<i64> = r.try_get_by_index(DUE)?;
+            let due_count = u32::try_from(due_count.unwrap_or(0)).unwrap_or(0);
+            let mut reasons = Vec::new();
+            if due_count > 0 {
+                let rank: Option<i64> = r.try_get_by_index(DUE_RANK)?;
+                let tier = rank
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| Tier::ALL.get(i).copied())
+                    .unwrap_or(Tier::Concern);
+                reasons.push(PlanReason::Due { residents: due_count, tier });
+            }
+            if !self.walked.contains(&(building_id, floor_no)) {
+                reasons.push(PlanReason::FloorNotWalked);
+            }
+            if self.returned.contains(&household_id) {
+                reasons.push(PlanReason::ReturnedEvent);
+            }
+            if self.reported.contains(&household_id) {
+                reasons.push(PlanReason::PartyReported);
+            }
+            if reasons.is_empty() && !self.keep.contains(&household_id) {
+                continue;
+            }
+            let mut due_on: Option<Date> = None;
+            for (i, t) in Tier::ALL.iter().enumerate() {
+                let last: Option<Date> = r.try_get_by_index(LAST_VERIFIED + i)?;
+                if let Some(d) = self.rules.due_on(*t, last) {
+                    due_on = Some(due_on.map_or(d, |e| Ord::min(e, d)));
+                }
+            }
+            let grid_id: Uuid = r.try_get_by_index(GRID)?;
+            let (grid_number, grid_name) = self.grids.get(&grid_id).cloned().unwrap_or_default();
+            let members: Option<i64> = r.try_get_by_index(MEMBERS)?;
+            let community: String = r.try_get_by_index(COMMUNITY)?;
+            items.push(PlanItem {
+                county: community.get(..6).unwrap_or_default().to_string(),
+                community,
+                household_id,
+                household_no: r.try_get_by_index(HOUSEHOLD_NO)?,
+                grid_number,
+                grid_name,
+                building_name: self.buildings.get(&building_id).cloned().unwrap_or_default(),
+                unit_no: r.try_get_by_index(UNIT)?,
+                floor_no,
+                room_no: r.try_get_by_index(ROOM)?,
+                members: u32::try_from(members.unwrap_or(0)).unwrap_or(0),
+                reasons,
+                due_on,
+            });
+        }
+        Ok(items)
     }
 }
 
