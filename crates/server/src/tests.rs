@@ -1067,6 +1067,11 @@ async fn todays_visits_are_planned_and_recorded_once() {
         let (status, _, body) = client.get("/coverage/440307003002").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("无责任人的网格"), "{}: unassigned grids are flagged", db.label);
+        assert!(
+            body.contains("未走访楼层") && body.contains("未覆盖户"),
+            "{}: a community lists what was not reached",
+            db.label
+        );
         let (status, _, body) = client.get("/coverage/440307003002?format=xlsx").await;
         assert!(status == StatusCode::OK && body.starts_with("PK"), "{}", db.label);
         db.finish().await;

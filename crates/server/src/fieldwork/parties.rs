@@ -140,12 +140,22 @@ struct PartyPage {
     party: Party,
     kind: String,
     units: Vec<jiceng_store::fieldwork::PartyUnit>,
-    /// (movement, name, masked ID, date, state, event link, source)
-    lines: Vec<(String, String, String, String, String, Option<String>, String)>,
+    lines: Vec<LineRow>,
     movements: Vec<(String, String)>,
     /// What the last submission did, or why it was refused.
     done: Option<String>,
     problems: Vec<String>,
+}
+
+/// A reported line as listed.
+struct LineRow {
+    movement: String,
+    name: String,
+    id_masked: String,
+    date: String,
+    state: String,
+    event_href: Option<String>,
+    source: String,
 }
 
 async fn party_page(
@@ -165,18 +175,18 @@ async fn party_page(
     for l in registry.party_lines(county, id).await? {
         let masked =
             jiceng_domain::registry::IdNumber::parse(&l.id_number).map(|n| n.masked()).unwrap_or_else(|_| "—".into());
-        lines.push((
-            lang.label(l.movement).to_string(),
-            l.name,
-            masked,
-            l.occurred_on.to_string(),
-            match l.state {
+        lines.push(LineRow {
+            movement: lang.label(l.movement).to_string(),
+            name: l.name,
+            id_masked: masked,
+            date: l.occurred_on.to_string(),
+            state: match l.state {
                 Some(s) => lang.label(s).to_string(),
                 None => lang.pick("已登记，无需变更", "already recorded").to_string(),
             },
-            l.event_id.map(|e| format!("/events/{county}/{e}")),
-            format!("{} #{}", l.source, l.source_row),
-        ));
+            event_href: l.event_id.map(|e| format!("/events/{county}/{e}")),
+            source: format!("{} #{}", l.source, l.source_row),
+        });
     }
     if !lines.is_empty() {
         user.audit(

@@ -213,10 +213,25 @@ pub struct GapLists {
     pub floors_total: usize,
     pub households_total: usize,
     pub residents_not_verified: u64,
-    /// (grid, building, floor, households, responsible, whole building not walked)
-    pub floors: Vec<(String, String, i16, u64, String, bool)>,
-    /// (household link, 户编号, address, residents, responsible)
-    pub households: Vec<(String, String, String, u64, String)>,
+    pub floors: Vec<FloorGapRow>,
+    pub households: Vec<HouseholdGapRow>,
+}
+
+pub struct FloorGapRow {
+    pub grid: String,
+    pub building: String,
+    pub floor_no: i16,
+    pub households: u64,
+    pub responsible: String,
+    pub whole_building: bool,
+}
+
+pub struct HouseholdGapRow {
+    pub href: String,
+    pub household_no: String,
+    pub address: String,
+    pub residents: u64,
+    pub responsible: String,
 }
 
 /// Rows of each list the page shows; the workbook has them all.
@@ -319,23 +334,25 @@ pub async fn coverage_page(
             .floors
             .iter()
             .take(GAP_ROWS)
-            .map(|f| {
-                let who = f.responsible.clone().unwrap_or_else(|| nobody.clone());
-                (f.grid.clone(), f.building.clone(), f.floor_no, f.households, who, f.building_not_walked)
+            .map(|f| FloorGapRow {
+                grid: f.grid.clone(),
+                building: f.building.clone(),
+                floor_no: f.floor_no,
+                households: f.households,
+                responsible: f.responsible.clone().unwrap_or_else(|| nobody.clone()),
+                whole_building: f.building_not_walked,
             })
             .collect(),
         households: g
             .households
             .iter()
             .take(GAP_ROWS)
-            .map(|h| {
-                (
-                    format!("/households/{}/{}", coverage.node.get(..6).unwrap_or(""), h.household_id),
-                    h.household_no.clone(),
-                    format!("{} {} {}-{}-{}", h.grid, h.building, h.unit_no, h.floor_no, h.room_no),
-                    h.residents,
-                    h.responsible.clone().unwrap_or_else(|| nobody.clone()),
-                )
+            .map(|h| HouseholdGapRow {
+                href: format!("/households/{}/{}", coverage.node.get(..6).unwrap_or(""), h.household_id),
+                household_no: h.household_no.clone(),
+                address: format!("{} {} {}-{}-{}", h.grid, h.building, h.unit_no, h.floor_no, h.room_no),
+                residents: h.residents,
+                responsible: h.responsible.clone().unwrap_or_else(|| nobody.clone()),
             })
             .collect(),
     });

@@ -13,7 +13,9 @@ pub use coverage::{
 };
 pub use floors::stock_differences;
 pub use followup::followup_differences;
-pub use parties::{NewParty, Party, PartyLineRecord, PartySubmission, PartyUnit, RowProblem, read_party_file};
+pub use parties::{
+    NewParty, Party, PartyLineRecord, PartySubmission, PartyUnit, RowProblem, SheetLine, read_party_file,
+};
 pub use tiers::{ReassessSummary, ResidentTier, TierChange};
 pub use verification::Verification;
 pub(crate) use verification::verify_in;

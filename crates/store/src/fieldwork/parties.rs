@@ -114,9 +114,12 @@ pub struct PartySubmission {
     pub already_recorded: Vec<u64>,
 }
 
+/// A sheet row read: the line, or every problem with it.
+pub type SheetLine = Result<PartyLine, Vec<RowProblem>>;
+
 /// Reads a party's sheet (CSV in UTF-8/GBK/GB18030 or a workbook): each row's line or its
 /// problems. Headers: 类型, 姓名, 公民身份号码, 日期 (required), 联系电话, 房号, 民族.
-pub fn read_party_file(path: &Path, today: Date) -> Result<Vec<(u64, Result<PartyLine, Vec<RowProblem>>)>, FileError> {
+pub fn read_party_file(path: &Path, today: Date) -> Result<Vec<(u64, SheetLine)>, FileError> {
     let reader = ResidentFileReader::open(path, None)?;
     let fields: Vec<Option<PartyField>> = reader.headers.iter().map(|h| PartyField::from_header(h)).collect();
     for required in [PartyField::Movement, PartyField::Name, PartyField::IdNumber, PartyField::Date] {
