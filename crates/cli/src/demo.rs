@@ -63,6 +63,10 @@ pub async fn build(store: &Store, options: &DemoOptions) -> anyhow::Result<(Stri
         summary.changed,
         tiers.elapsed().as_secs_f64()
     );
+    let parties = crate::fieldwork::parties::demo(store, &options.county).await?;
+    if parties > 0 {
+        println!("已登记房东与用工单位 Registered {parties} landlords and employers, each with a report under review");
+    }
     let password = jiceng_store::org::generate_password();
     let users = store.users();
     match users.by_username("admin").await? {

@@ -103,7 +103,18 @@ impl Audit<'_> {
     }
 
     async fn try_append(&self, entry: &NewAuditEntry) -> StoreResult<i64> {
-        let txn = self.store.db.begin().await?;
+        // SQLite: take the write lock at BEGIN (waiting under the busy timeout). A deferred
+        // transaction that reads the head and then writes fails at once with "database is
+        // locked" when another append committed in between (seen with 20 at once).
+        let txn = self
+            .store
+            .db
+            .begin_with_options(sea_orm::TransactionOptions {
+                isolation_level: None,
+                access_mode: None,
+                sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            })
+            .await?;
         let mut head = Query::select();
         head.columns(["seq", "hash"]).from("audit_entry").order_by("seq", Order::Desc).limit(1);
         let (seq, previous) = match txn.query_one(&head).await? {
