@@ -41,6 +41,16 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
+        // Rewriting a touched household's members finds them by household.
+        m.create_index(
+            Index::create()
+                .name("resident_followup_household")
+                .table("resident_followup")
+                .col("county_code")
+                .col("household_id")
+                .take(),
+        )
+        .await?;
         crate::fieldwork::followup::backfill(m.get_connection()).await.map_err(|e| DbErr::Migration(e.to_string()))?;
         Ok(())
     }
