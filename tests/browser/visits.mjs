@@ -70,6 +70,32 @@ try {
   await page.reload();
   assert.ok((await page.locator('.visit.done').count()) >= 2, 'both visits show as done after a reload');
   await page.screenshot({ path: `${shots}/visits.png`, fullPage: false });
+
+  // The community's 四不漏 lists now show what is still to reach, with who answers for it.
+  await page.goto(`${base}/coverage/440307003002`);
+  assert.match(await page.textContent('#gaps'), /未走访楼层/);
+  await page.screenshot({ path: `${shots}/coverage-phone.png`, fullPage: false });
+
+  // A landlord registered on the phone, then a new tenant reported through the form.
+  await page.goto(`${base}/parties/440307003002`);
+  await page.selectOption('select[name=kind]', 'landlord');
+  await page.fill('form.record input[name=name]', '陈房东');
+  await page.fill('form.record input[name=phone]', '13800001111');
+  await page.locator('form.record button[type=submit]').tap();
+  await page.waitForURL(/\/parties\/440307\/[0-9a-f-]+$/);
+  const firstHouseholdNo = process.env.HOUSEHOLD_NO;
+  await page.fill('input[name=household_no]', firstHouseholdNo);
+  await page.locator('form[action$="/units"] button').tap();
+  await page.locator('table a', { hasText: firstHouseholdNo }).waitFor();
+  await page.fill('#line-form input[name=name]', '吴新租');
+  await page.fill('#line-form input[name=id_number]', '440307199001011232');
+  await page.fill('#line-form input[name=date]', new Date().toISOString().slice(0, 10));
+  await page.fill('#line-form input[name=ethnicity]', '汉');
+  await page.locator('#line-form button').tap();
+  await page.waitForSelector('#notice');
+  assert.match(await page.textContent('#notice'), /已提交社区审核 1 条/);
+  assert.match(await page.textContent('#lines'), /待社区审核/);
+  await page.screenshot({ path: `${shots}/party-phone.png`, fullPage: true });
   console.log(JSON.stringify({ first: firstHousehold, second: secondHousehold }));
 } finally {
   await browser.close();

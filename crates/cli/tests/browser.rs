@@ -212,6 +212,15 @@ async fn a_days_visits_are_recorded_on_a_phone_including_one_offline() {
     let db = db_path.to_str().unwrap();
     jiceng(db, &["demo", "--no-serve", "--residents", "2000", "--seed", "6"], "");
     jiceng(db, &["user", "add", "wang", "--role", "grid_worker", "--scope", "440307003002"], "password-w\n");
+    // A household of the community, for the landlord's unit.
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&db_path)).await.unwrap();
+    let registry = store.registry();
+    let community = DivisionCode::parse("440307003002").unwrap();
+    let grid = registry.grids_in_community(&community).await.unwrap().remove(0).grid;
+    let county = DivisionCode::parse("440307").unwrap();
+    let building = registry.buildings_in_grid(&county, grid.id).await.unwrap().remove(0).building;
+    let household_no = registry.households_in_building(&county, building.id).await.unwrap().remove(0).household_no;
+    store.close().await.unwrap();
     let (server, url) = serve(db);
     let shots = workspace().join("target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -222,6 +231,7 @@ async fn a_days_visits_are_recorded_on_a_phone_including_one_offline() {
         .env("SCREENSHOT_DIR", &shots)
         .env("USER", "wang")
         .env("PASSWORD", "password-w")
+        .env("HOUSEHOLD_NO", &household_no)
         .output()
         .unwrap();
     drop(server);

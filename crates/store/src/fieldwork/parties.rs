@@ -4,14 +4,14 @@
 //! line becomes a change event for the community to review (ADR 009), and the same line
 //! sent again is recognised and skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use jiceng_domain::fieldwork::{Movement, PartyField, PartyKind, PartyLine, read_line};
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::registry::{Identity, MaritalStatus, Phone, Relationship, ResidenceStatus, ResidentFacts};
 use jiceng_domain::reporting::{EventDetails, EventState};
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -335,9 +335,7 @@ impl Registry<'_> {
                         by.into(),
                     ])
                     .on_conflict(
-                        sea_orm::sea_query::OnConflict::columns(["county_code", "party_id", "household_id"])
-                            .do_nothing()
-                            .to_owned(),
+                        OnConflict::columns(["county_code", "party_id", "household_id"]).do_nothing().to_owned(),
                     ),
             )
             .await?;
@@ -514,9 +512,26 @@ impl Registry<'_> {
                 }
             }
         }
+        // Lines reported before are skipped before they are checked: a departure already
+        // accepted no longer finds its person, and must not refuse the resent sheet.
+        let mut reported: HashSet<(String, String, Date)> = HashSet::new();
+        let mut q = Query::select();
+        q.columns(["movement", "id_number", "occurred_on"])
+            .from("party_line")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("party_id").eq(party_id));
+        for r in db.query_all(&q).await? {
+            reported.insert((r.try_get("", "movement")?, r.try_get("", "id_number")?, r.try_get("", "occurred_on")?));
+        }
+        let mut done = PartySubmission::default();
         let mut problems = Vec::new();
         let mut proposals = Vec::new();
         for (row, line) in lines {
+            let key = (line.movement.key().to_string(), line.id_number.as_str().to_string(), line.date);
+            if reported.contains(&key) {
+                done.repeated.push(*row);
+                continue;
+            }
             let problem = |field: Option<PartyField>, message: String| RowProblem { row: *row, field, message };
             let unit = match &line.unit {
                 None if units.len() == 1 => Some(&units[0]),
@@ -623,27 +638,63 @@ impl Registry<'_> {
         }
         let reporting = Reporting { store: self.store, scope: self.scope };
         let txn = db.begin().await?;
-        let mut done = PartySubmission::default();
         let now = OffsetDateTime::now_utc();
         for (row, line, proposal) in proposals {
-            let mut seen = Query::select();
-            seen.column("id")
-                .from("party_line")
-                .and_where(Expr::col("county_code").eq(county.as_str()))
-                .and_where(Expr::col("party_id").eq(party_id))
-                .and_where(Expr::col("movement").eq(line.movement.key()))
-                .and_where(Expr::col("id_number").eq(line.id_number.as_str()))
-                .and_where(Expr::col("occurred_on").eq(line.date));
-            if txn.query_one(&seen).await?.is_some() {
+            // The line first, once: a sheet sent twice at the same moment finds its line
+            // taken here and proposes nothing.
+            let line_id = Uuid::now_v7();
+            let household_id = match &proposal {
+                Proposal::AlreadyRecorded { household_id } | Proposal::Event { household_id, .. } => *household_id,
+            };
+            let inserted = txn
+                .execute(
+                    Query::insert()
+                        .into_table("party_line")
+                        .columns([
+                            "county_code",
+                            "id",
+                            "party_id",
+                            "community_code",
+                            "household_id",
+                            "movement",
+                            "id_number",
+                            "name",
+                            "occurred_on",
+                            "source",
+                            "source_row",
+                            "submitted_by",
+                            "submitted_at",
+                        ])
+                        .values_panic([
+                            county.as_str().into(),
+                            line_id.into(),
+                            party_id.into(),
+                            party.community.as_str().into(),
+                            household_id.into(),
+                            line.movement.key().into(),
+                            line.id_number.as_str().into(),
+                            line.name.to_string().into(),
+                            line.date.into(),
+                            source.into(),
+                            (row as i64).into(),
+                            actor.username.into(),
+                            now.into(),
+                        ])
+                        .on_conflict(
+                            OnConflict::columns(["county_code", "party_id", "movement", "id_number", "occurred_on"])
+                                .do_nothing()
+                                .to_owned(),
+                        ),
+                )
+                .await?
+                .rows_affected();
+            if inserted == 0 {
                 done.repeated.push(row);
                 continue;
             }
-            let (household_id, event_id) = match proposal {
-                Proposal::AlreadyRecorded { household_id } => {
-                    done.already_recorded.push(row);
-                    (household_id, None)
-                }
-                Proposal::Event { household_id, resident_id, details } => {
+            match proposal {
+                Proposal::AlreadyRecorded { .. } => done.already_recorded.push(row),
+                Proposal::Event { resident_id, details, .. } => {
                     let event = NewEvent {
                         county: county.clone(),
                         resident_id,
@@ -663,47 +714,17 @@ impl Registry<'_> {
                         .submit_in(&txn, &event, actor, today)
                         .await
                         .map_err(|e| StoreError::Invalid(format!("第{row}行 / row {row}: {e}")))?;
+                    txn.execute(
+                        Query::update()
+                            .table("party_line")
+                            .value("event_id", id)
+                            .and_where(Expr::col("county_code").eq(county.as_str()))
+                            .and_where(Expr::col("id").eq(line_id)),
+                    )
+                    .await?;
                     done.proposed.push((row, id));
-                    (household_id, Some(id))
                 }
-            };
-            txn.execute(
-                Query::insert()
-                    .into_table("party_line")
-                    .columns([
-                        "county_code",
-                        "id",
-                        "party_id",
-                        "community_code",
-                        "household_id",
-                        "movement",
-                        "id_number",
-                        "name",
-                        "occurred_on",
-                        "event_id",
-                        "source",
-                        "source_row",
-                        "submitted_by",
-                        "submitted_at",
-                    ])
-                    .values_panic([
-                        county.as_str().into(),
-                        Uuid::now_v7().into(),
-                        party_id.into(),
-                        party.community.as_str().into(),
-                        household_id.into(),
-                        line.movement.key().into(),
-                        line.id_number.as_str().into(),
-                        line.name.to_string().into(),
-                        line.date.into(),
-                        event_id.into(),
-                        source.into(),
-                        (row as i64).into(),
-                        actor.username.into(),
-                        now.into(),
-                    ]),
-            )
-            .await?;
+            }
         }
         txn.commit().await?;
         Ok(Ok(done))

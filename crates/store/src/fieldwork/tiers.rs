@@ -429,6 +429,15 @@ impl Registry<'_> {
                     .and_where(Expr::col("resident_id").is_in(chunk.iter().copied())),
             )
             .await?;
+            // Their follow-up rows (now under another community) lose the tier too.
+            let county = community.at_level(jiceng_domain::org::DivisionLevel::County);
+            super::followup::tier_changed(
+                &txn,
+                Cond::all()
+                    .add(Expr::col("county_code").eq(county.as_ref().map(DivisionCode::as_str).unwrap_or("")))
+                    .add(Expr::col("resident_id").is_in(chunk.iter().copied())),
+            )
+            .await?;
         }
         let mut summary = ReassessSummary::default();
         for resident in &residents {

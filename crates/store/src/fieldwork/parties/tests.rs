@@ -165,6 +165,15 @@ async fn landlord_reports_become_reviewed_changes_once() {
         assert_eq!(members[0].facts.relationship, Relationship::Head);
         assert_eq!(members[0].facts.residence_status, ResidenceStatus::Registered, "{label}: 户籍 in this county");
         db.assert_floor_counts("440307", "after a party's arrival was accepted").await;
+        // The departure accepted too: the tenant is no longer recorded, and the same sheet
+        // sent again is still only repeats (not refused for a person no longer there).
+        let (_, departure_event) = done.proposed[1];
+        for actor in [SPECIALIST, STREET, DISTRICT] {
+            reporting.decide(&county, departure_event, EventAction::Approve, None, actor, today).await.unwrap();
+        }
+        assert!(registry.resident(&county, tenant_resident).await.unwrap().is_none(), "{label}");
+        let resent = registry.submit_party_lines(&county, party, &good, "a.csv", GRID, today).await.unwrap();
+        assert_eq!(resent.map(|d| d.repeated.len()), Ok(3), "{label}");
         let plan = registry.visit_plan(&community, Month::of(today)).await.unwrap();
         let item = plan.iter().find(|i| i.household_id == households[1]).unwrap();
         assert!(!item.reasons.contains(&PlanReason::PartyReported), "{label}: accepted, no longer pending");
