@@ -341,3 +341,25 @@ async fn an_import_killed_halfway_and_rerun_ends_like_an_uninterrupted_one() {
         }
     }
 }
+
+/// `bench fieldwork --keep` sets a district up once and times the same work again from
+/// the kept database; a different size is set up afresh.
+#[test]
+fn bench_fieldwork_reuses_a_kept_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("fieldwork.db");
+    let kept = kept.to_str().unwrap();
+    let run = |residents: &str| {
+        let out = jiceng(&["bench", "fieldwork", "--residents", residents, "--keep", kept, "--json"], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()
+    };
+    let first = run("1500");
+    assert!(first["visits"].as_u64().unwrap() > 0 && first["plan_households"].as_u64().unwrap() > 0, "{first}");
+    let again = run("1500");
+    assert_eq!(again["visits"], first["visits"], "the kept visits are counted, none added");
+    assert_eq!(again["plan_households"], first["plan_households"]);
+    assert_eq!(again["coverage_households"], first["coverage_households"]);
+    let other = run("1000");
+    assert_ne!(other["coverage_households"], first["coverage_households"], "another size is set up afresh");
+}

@@ -32,16 +32,24 @@ pub struct FieldworkBench {
 pub async fn run(residents: u64, county: &DivisionCode, keep: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("临时目录 / temporary directory")?;
     let path = keep.map_or_else(|| dir.path().join("fieldwork.db"), Path::to_path_buf);
-    // Written once the setup has finished, so an interrupted setup is never reused.
+    // Written once the setup has finished (with its size), so an interrupted setup or
+    // one of another size is never reused.
     let ready = path.with_extension("ready");
     let today = time::OffsetDateTime::now_utc().date();
     let month = Month::of(today);
-    if !ready.exists() && path.exists() {
-        std::fs::remove_file(&path).with_context(|| format!("{}", path.display()))?;
+    let reusable = std::fs::read_to_string(&ready).is_ok_and(|text| text.trim() == residents.to_string());
+    if !reusable {
+        let _ = std::fs::remove_file(&ready);
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::remove_file(&file).with_context(|| format!("{}", file.display()))?;
+            }
+        }
     }
     let store = Store::open(&jiceng_store::sqlite_url(&path)).await?;
     let start = Instant::now();
-    let visits = if ready.exists() {
+    let visits = if reusable {
         store.registry().visits_in(county, month).await?
     } else {
         let visits = setup(&store, residents, county, today, month).await?;
