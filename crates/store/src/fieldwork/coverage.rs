@@ -234,14 +234,14 @@ impl Registry<'_> {
             entry.households_covered = count(&r, "households_covered")?;
             entry.residents_verified = count(&r, "residents_verified")?;
         }
-        let grid_names = self.grid_names(node).await?;
+        let grids_named = self.grids_under(node).await?;
         let responsible = self.responsibilities(county.as_str()).await?;
         let mut grids = Vec::new();
         for (grid, (community, counts)) in per_grid {
             grids.push(GridCoverage {
                 grid_id: grid,
                 community,
-                name: grid_names.get(&grid).cloned().unwrap_or_default(),
+                name: grids_named.get(&grid).map(|g| g.1.clone()).unwrap_or_default(),
                 responsible: responsible.get(&("grid".to_string(), grid.to_string())).cloned(),
                 counts,
             });
@@ -302,23 +302,8 @@ impl Registry<'_> {
                 .or_else(|| responsible.get(&("community".to_string(), community.to_string())))
                 .cloned()
         };
-        let grids: HashMap<Uuid, (i32, String)> = {
-            let mut q = Query::select();
-            q.columns(["id", "number", "name"])
-                .from("grid")
-                .and_where(Expr::col("community_code").eq(community.as_str()));
-            let mut out = HashMap::new();
-            for r in db.query_all(&q).await? {
-                out.insert(r.try_get("", "id")?, (r.try_get("", "number")?, r.try_get("", "name")?));
-            }
-            out
-        };
-        let mut q = Query::select();
-        q.columns(["id", "name"]).from("building").and_where(Expr::col("community_code").eq(community.as_str()));
-        let mut buildings: HashMap<Uuid, String> = HashMap::new();
-        for r in db.query_all(&q).await? {
-            buildings.insert(r.try_get("", "id")?, r.try_get("", "name")?);
-        }
+        let grids = self.grids_under(community).await?;
+        let buildings = self.building_names_under(community).await?;
         let key = month.key();
         // Floors with households and no visit this month.
         let mut q = Query::select();
@@ -444,16 +429,6 @@ impl Registry<'_> {
             households: households.into_iter().map(|(_, h)| h).collect(),
             residents_not_verified,
         })
-    }
-
-    async fn grid_names(&self, node: &DivisionCode) -> StoreResult<HashMap<Uuid, String>> {
-        let mut q = Query::select();
-        q.columns(["id", "name"]).from("grid").cond_where(subtree(node, "community_code"));
-        let mut out = HashMap::new();
-        for r in self.store.db.query_all(&q).await? {
-            out.insert(r.try_get("", "id")?, r.try_get("", "name")?);
-        }
-        Ok(out)
     }
 
     /// The grid of a community by its number (for assigning responsibilities by name).

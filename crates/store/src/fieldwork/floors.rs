@@ -276,13 +276,7 @@ pub(crate) async fn count_visit(
     household: Uuid,
     day: Date,
 ) -> StoreResult<()> {
-    let Some((building, floor, community, grid)) = household_floor(db, county, household).await? else {
-        return Ok(());
-    };
-    let month = Month::of(day);
-    let covered = mark(db, county, month, "household", household).await?;
-    let add = FloorMonth { visits: 1, households_covered: covered as i32, residents_verified: 0 };
-    add_floor_months(db, &[((county.to_string(), building, floor, month.key()), (community, grid), add)]).await
+    count_at_household(db, county, household, day, None).await
 }
 
 /// Counts a resident's verification on `day` on the floor of their household.
@@ -293,16 +287,35 @@ pub(crate) async fn count_verification(
     household: Uuid,
     day: Date,
 ) -> StoreResult<()> {
+    count_at_household(db, county, household, day, Some(resident)).await
+}
+
+/// A visit (`resident` none) or a resident's verification, added to the month of the
+/// floor the household is on; the household and resident count once a month.
+async fn count_at_household(
+    db: &impl ConnectionTrait,
+    county: &DivisionCode,
+    household: Uuid,
+    day: Date,
+    resident: Option<Uuid>,
+) -> StoreResult<()> {
     let Some((building, floor, community, grid)) = household_floor(db, county, household).await? else {
         return Ok(());
     };
     let month = Month::of(day);
-    let verified = mark(db, county, month, "resident", resident).await?;
+    let verified = match resident {
+        Some(r) => mark(db, county, month, "resident", r).await?,
+        None => false,
+    };
     let covered = mark(db, county, month, "household", household).await?;
-    if !verified && !covered {
+    let add = FloorMonth {
+        visits: resident.is_none() as i32,
+        households_covered: covered as i32,
+        residents_verified: verified as i32,
+    };
+    if add == FloorMonth::default() {
         return Ok(());
     }
-    let add = FloorMonth { visits: 0, households_covered: covered as i32, residents_verified: verified as i32 };
     add_floor_months(db, &[((county.to_string(), building, floor, month.key()), (community, grid), add)]).await
 }
 

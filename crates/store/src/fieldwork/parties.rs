@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::error::{StoreError, StoreResult, decode_opt};
 use crate::exchange::{FileError, ResidentFileReader};
 use crate::registry::rows::resident_row;
-use crate::registry::{Registry, ResidentVersion, members, resident_select, subtree};
+use crate::registry::{Registry, ResidentVersion, resident_select, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
 
 /// A landlord or employer to register.
@@ -223,17 +223,28 @@ impl Registry<'_> {
 
     /// A party with its number of units and pending lines, if in scope.
     pub async fn party(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Option<Party>> {
+        let Some(mut party) = self.party_record(county, id).await? else { return Ok(None) };
+        let counts = self.party_counts(county, &[id]).await?;
+        (party.units, party.pending) = counts.get(&id).copied().unwrap_or_default();
+        Ok(Some(party))
+    }
+
+    /// The party's own row if it is in scope, without its counts.
+    async fn party_record(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Option<Party>> {
         let mut q = Query::select();
         q.columns(["county_code", "id", "community_code", "kind", "name", "contact", "phone"])
             .from("responsible_party")
             .and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col("id").eq(id))
             .cond_where(self.in_scope("community_code"));
-        let Some(r) = self.store.db.query_one(&q).await? else { return Ok(None) };
-        let mut party = party_of(&r)?;
-        let counts = self.party_counts(county, &[id]).await?;
-        (party.units, party.pending) = counts.get(&id).copied().unwrap_or_default();
-        Ok(Some(party))
+        self.store.db.query_one(&q).await?.map(|r| party_of(&r)).transpose()
+    }
+
+    /// [`Self::party_record`], or not found.
+    async fn existing_party(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Party> {
+        self.party_record(county, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })
     }
 
     /// The landlords and employers registered in (or under) a node.
@@ -309,10 +320,7 @@ impl Registry<'_> {
         household_no: &str,
         by: &str,
     ) -> StoreResult<Uuid> {
-        let party = self
-            .party(county, party_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        let party = self.existing_party(county, party_id).await?;
         let household = self.household_by_number(county, household_no.trim()).await?.ok_or_else(|| {
             StoreError::Invalid(format!("没有户编号 {household_no} / no household numbered {household_no}"))
         })?;
@@ -344,9 +352,7 @@ impl Registry<'_> {
 
     /// A party's units with where they are and how many live there.
     pub async fn party_units(&self, county: &DivisionCode, party_id: Uuid) -> StoreResult<Vec<PartyUnit>> {
-        self.party(county, party_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        self.existing_party(county, party_id).await?;
         let mut q = Query::select();
         q.column(("u", "household_id"))
             .column(("h", "household_no"))
@@ -384,23 +390,39 @@ impl Registry<'_> {
             .order_by(("v", "room_no"), Order::Asc);
         let mut units = Vec::new();
         for r in self.store.db.query_all(&q).await? {
-            let household_id: Uuid = r.try_get("", "household_id")?;
             units.push(PartyUnit {
-                household_id,
+                household_id: r.try_get("", "household_id")?,
                 household_no: r.try_get("", "household_no")?,
                 building: r.try_get("", "building")?,
                 room_no: r.try_get("", "room_no")?,
-                members: members(&self.store.db, county, household_id).await?.len() as u64,
+                members: 0,
             });
+        }
+        // Who lives in each, counted in one query.
+        let ids: Vec<Uuid> = units.iter().map(|u| u.household_id).collect();
+        let mut living: HashMap<Uuid, u64> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let mut q = Query::select();
+            q.column("household_id")
+                .expr_as(Expr::cust("COUNT(*)"), "n")
+                .from("resident_version")
+                .and_where(Expr::col("county_code").eq(county.as_str()))
+                .and_where(Expr::col("household_id").is_in(chunk.iter().copied()))
+                .and_where(Expr::col("valid_to").is_null())
+                .group_by_col("household_id");
+            for r in self.store.db.query_all(&q).await? {
+                living.insert(r.try_get("", "household_id")?, r.try_get::<i64>("", "n")? as u64);
+            }
+        }
+        for u in &mut units {
+            u.members = living.get(&u.household_id).copied().unwrap_or(0);
         }
         Ok(units)
     }
 
     /// The lines a party has reported, newest first, with their changes' states.
     pub async fn party_lines(&self, county: &DivisionCode, party_id: Uuid) -> StoreResult<Vec<PartyLineRecord>> {
-        self.party(county, party_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        self.existing_party(county, party_id).await?;
         let mut q = Query::select();
         q.columns([
             ("l", "id"),
@@ -488,10 +510,7 @@ impl Registry<'_> {
         actor: Actor<'_>,
         today: Date,
     ) -> StoreResult<Result<PartySubmission, Vec<RowProblem>>> {
-        let party = self
-            .party(county, party_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { what: "房东或用工单位 / landlord or employer".into() })?;
+        let party = self.existing_party(county, party_id).await?;
         let units = self.party_units(county, party_id).await?;
         if units.is_empty() {
             return Err(StoreError::Invalid("请先登记出租房屋或宿舍 / register the party's units first".into()));
@@ -586,7 +605,7 @@ impl Registry<'_> {
                     };
                     let home = line.id_number.issuing_region().and_then(|r| r.at_level(DivisionLevel::County));
                     let registered_here = home.as_ref() == Some(county);
-                    let occupied = !members(db, county, unit.household_id).await?.is_empty();
+                    let occupied = unit.members > 0;
                     let newcomer = ResidentFacts {
                         name: line.name.clone(),
                         sex: line.id_number.sex(),

@@ -205,7 +205,7 @@ impl Registry<'_> {
     }
 
     /// Grids under `node`: id → (number, name).
-    async fn grids_under(&self, node: &DivisionCode) -> StoreResult<HashMap<Uuid, (i32, String)>> {
+    pub(crate) async fn grids_under(&self, node: &DivisionCode) -> StoreResult<HashMap<Uuid, (i32, String)>> {
         let mut q = Query::select();
         q.columns(["id", "number", "name"]).from("grid").cond_where(subtree(node, "community_code"));
         let mut out = HashMap::new();
@@ -216,7 +216,7 @@ impl Registry<'_> {
     }
 
     /// Building names under `node`.
-    async fn building_names_under(&self, node: &DivisionCode) -> StoreResult<HashMap<Uuid, String>> {
+    pub(crate) async fn building_names_under(&self, node: &DivisionCode) -> StoreResult<HashMap<Uuid, String>> {
         let mut q = Query::select();
         q.columns(["id", "name"]).from("building").cond_where(subtree(node, "community_code"));
         let mut out = HashMap::new();
