@@ -85,6 +85,13 @@ pub async fn imports(State(state): State<AppState>, user: CurrentUser) -> AppRes
 /// uploads through the browser are for a community's or a street's sheets).
 pub const UPLOAD_LIMIT: usize = 256 << 20;
 
+/// The lower-case extension of an uploaded sheet's name, if it is one we read
+/// (.csv, .xlsx, .xls).
+pub(crate) fn sheet_extension(name: &str) -> Option<String> {
+    let extension = std::path::Path::new(name).extension()?.to_str()?.to_ascii_lowercase();
+    ["csv", "xlsx", "xls"].contains(&extension.as_str()).then_some(extension)
+}
+
 /// Receives the file, then imports it in the background within the user's scope.
 pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: Multipart) -> AppResult<Response> {
     user.require(Permission::EditRegistry)?;
@@ -102,12 +109,7 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
             }
             "file" => {
                 let name = field.file_name().unwrap_or("residents.csv").to_string();
-                let extension = std::path::Path::new(&name)
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .map(str::to_ascii_lowercase)
-                    .unwrap_or_default();
-                if !["csv", "xlsx", "xls"].contains(&extension.as_str()) {
+                let Some(extension) = sheet_extension(&name) else {
                     return Ok((
                         StatusCode::BAD_REQUEST,
                         render(&imports_page(
@@ -117,7 +119,7 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
                         ))?,
                     )
                         .into_response());
-                }
+                };
                 let path = state.imports.dir.join(format!("{id}.{extension}"));
                 let mut file = tokio::fs::File::create(&path).await.map_err(|e| AppError::Internal(e.to_string()))?;
                 while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {

@@ -380,12 +380,7 @@ pub async fn upload(
             "csrf" => csrf = field.text().await.map_err(|e| bad(e.to_string()))?,
             "file" => {
                 let name = field.file_name().unwrap_or("report.csv").to_string();
-                let extension = std::path::Path::new(&name)
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .map(str::to_ascii_lowercase)
-                    .unwrap_or_default();
-                if !["csv", "xlsx", "xls"].contains(&extension.as_str()) {
+                if crate::exchange::pages::sheet_extension(&name).is_none() {
                     return Err(bad(format!("“{name}”不是 .csv 或 .xlsx 文件 / '{name}' is not a .csv or .xlsx file")));
                 }
                 // Saved under the name people gave it, so errors name their file.
