@@ -304,23 +304,6 @@ impl TierRules {
     pub fn due_on(&self, tier: Tier, last_verified: Option<Date>) -> Option<Date> {
         Some(months_after(last_verified?, self.interval(tier)))
     }
-
-    /// The latest last-verification date at which a resident of `tier` is due by `day`:
-    /// `due_on(tier, Some(d)) <= day` exactly when `d <= due_cutoff(tier, day)`. Lets a
-    /// database compare stored dates without calendar arithmetic in SQL.
-    pub fn due_cutoff(&self, tier: Tier, day: Date) -> Date {
-        let months = self.interval(tier);
-        // months_after(d, m) is at most d + 31·m days, so this start is surely due;
-        // months_after never decreases, so step forward while the next day is due too.
-        let mut cutoff = day.saturating_sub(time::Duration::days(31 * i64::from(months) + 1));
-        while let Some(next) = cutoff.next_day() {
-            if months_after(next, months) > day {
-                break;
-            }
-            cutoff = next;
-        }
-        cutoff
-    }
 }
 
 #[cfg(test)]
@@ -416,25 +399,6 @@ mod tests {
     }
 
     proptest! {
-        /// A resident is due by a day exactly when their last verification is on or
-        /// before the cutoff, for every interval and day.
-        #[test]
-        fn due_cutoff_splits_due_from_not_due(
-            interval in 0u8..=24,
-            day_offset in 0i64..4000,
-            last_offset in -900i64..30,
-        ) {
-            let mut rules = TierRules::default();
-            for s in rules.settings.iter_mut() {
-                s.interval_months = interval;
-            }
-            let day = date!(2020 - 01 - 01) + time::Duration::days(day_offset);
-            let last = day + time::Duration::days(last_offset);
-            let cutoff = rules.due_cutoff(Tier::Attention, day);
-            let due = rules.due_on(Tier::Attention, Some(last)).is_some_and(|d| d <= day);
-            prop_assert_eq!(due, last <= cutoff, "day {} last {} cutoff {}", day, last, cutoff);
-        }
-
         /// Changing sex, age, marital status, relationship (children), residence status
         /// or anything else about the person but housing, work, phone, arrival and the
         /// last verification never changes the tier or its reasons.

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use jiceng_domain::fieldwork::{PlanItem, PlanReason, Tier, TierRules, VisitOutcome, order_for_walking};
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::reporting::{EventDetails, EventState, Month};
-use sea_orm::sea_query::{Cond, Expr, ExprTrait, JoinType, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
 use sea_orm::{ConnectionTrait, StreamTrait, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::tiers::{current_rules, reassess_in};
 use super::verify_in;
 use crate::error::{StoreError, StoreResult, decode_opt};
-use crate::registry::{Registry, current_household, join_household, members, subtree};
+use crate::registry::{Registry, current_household, members, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
 
 /// A visit as the page sends it.
@@ -175,7 +175,7 @@ impl Registry<'_> {
             }
         }
         let context = PlanContext {
-            cutoffs: Tier::ALL.iter().map(|t| (*t, rules.due_cutoff(*t, last))).collect(),
+            last_day: last,
             rules,
             grids: self.grids_under(node).await?,
             buildings: self.building_names_under(node).await?,
@@ -278,7 +278,8 @@ impl Registry<'_> {
 /// returned event or a party's report, and households to keep.
 struct PlanContext<'a> {
     rules: TierRules,
-    cutoffs: Vec<(Tier, Date)>,
+    /// The period's last day: residents due by then are on the plan.
+    last_day: Date,
     grids: HashMap<Uuid, (i32, String)>,
     buildings: HashMap<Uuid, String>,
     walked: HashSet<(Uuid, i16)>,
@@ -287,151 +288,184 @@ struct PlanContext<'a> {
     keep: &'a HashSet<Uuid>,
 }
 
+/// One household of a packed plan row, as the database writes it: ids (hex on SQLite,
+/// hyphenated on PostgreSQL), unit, floor, room and 户编号.
+#[derive(serde::Deserialize)]
+struct PackedHousehold<'a>(&'a str, &'a str, &'a str, i16, i16, String, String);
+
+/// What the plan needs of one household's residents: how many, how many are due by the
+/// month's end, the closest tier among those due, and the earliest due date.
+#[derive(Debug, Default, Clone, Copy)]
+struct Followup {
+    members: u32,
+    due: u32,
+    due_tier: Option<Tier>,
+    due_on: Option<Date>,
+}
+
+/// The database's text form of a uuid column and of a concatenating aggregate.
+fn packing(postgres: bool) -> (&'static str, &'static str) {
+    if postgres { ("CAST({} AS TEXT)", "string_agg") } else { ("hex({})", "group_concat") }
+}
+
 impl PlanContext<'_> {
     /// The plan items of the communities from `low` to `high` (codes, inclusive).
+    ///
+    /// Read as two packed queries, one row per community: every resident's follow-up
+    /// (household, tier, last verification) and every current household with where it
+    /// is. A district's plan covers over a million households and four million
+    /// residents; per row and per value, the driver (SQLite hands each row over from its
+    /// own thread) cost twice the query itself, and grouping per household in SQL cost
+    /// more than doing it here. Both scans read one covering index in order.
     async fn read(&self, db: &sea_orm::DatabaseConnection, low: &str, high: &str) -> StoreResult<Vec<PlanItem>> {
-        let range = |table: &'static str| {
-            Cond::all()
-                .add(Expr::col((table, "community_code")).gte(low))
-                .add(Expr::col((table, "community_code")).lte(high))
-        };
-        // Per household, in SQL: members, members due by the month's end, the closest
-        // tier among those due, and each tier's earliest last verification (for the
-        // earliest due date). Not yet assessed counts as the closest follow-up.
-        // Tier keys and dates are written into the SQL as literals: both come from our
-        // own types (ASCII keys, ISO dates), never from input.
-        let tier = "COALESCE(f.tier, 'concern')";
-        let mut due = vec!["f.last_verified_on IS NULL".to_string()];
-        for (t, cutoff) in &self.cutoffs {
-            due.push(format!("({tier} = '{}' AND f.last_verified_on <= '{cutoff}')", t.key()));
-        }
-        let due = format!("({})", due.join(" OR "));
-        let rank = Tier::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("WHEN '{}' THEN {i}", t.key()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        // From the narrow follow-up table, grouped in its index's order (no join, no sort).
-        let mut members = Query::select();
-        members
-            .expr_as(Expr::col(("f", "community_code")), "community_code")
-            .expr_as(Expr::col(("f", "household_id")), "household_id")
-            .expr_as(Expr::cust("COUNT(*)"), "members")
-            .expr_as(Expr::cust(format!("SUM(CASE WHEN {due} THEN 1 ELSE 0 END)")), "due")
-            .expr_as(
-                Expr::cust(format!("CAST(MAX(CASE WHEN {due} THEN CASE {tier} {rank} END END) AS BIGINT)")),
-                "due_rank",
-            );
-        for t in Tier::ALL {
-            members.expr_as(
-                Expr::cust(format!("MIN(CASE WHEN {tier} = '{}' THEN f.last_verified_on END)", t.key())),
-                format!("last_{}", t.key()),
-            );
-        }
-        members
-            .from_as("resident_followup", "f")
-            .cond_where(range("f"))
-            .group_by_columns([("f", "community_code"), ("f", "household_id")]);
+        let postgres = crate::connection::is_postgres(db);
+        let (text_id, concat) = packing(postgres);
+        let id = |col: &str| text_id.replace("{}", col);
+        // Residents: "id,tier,date" joined by ';'. Tier keys and ISO dates hold neither.
         let mut q = Query::select();
-        q.columns([
-            ("v", "household_id"),
-            ("v", "community_code"),
-            ("v", "grid_id"),
-            ("v", "building_id"),
-            ("v", "unit_no"),
-            ("v", "floor_no"),
-            ("v", "room_no"),
-        ])
-        .column(("h", "household_no"))
-        .columns([("m", "members"), ("m", "due"), ("m", "due_rank")])
-        .columns(Tier::ALL.iter().map(|t| ("m", format!("last_{}", t.key()))))
-        .from_as("household_version", "v");
-        join_household(&mut q);
-        q.join_subquery(
-            JoinType::LeftJoin,
-            members,
-            "m",
-            Expr::col(("m", "community_code"))
-                .equals(("v", "community_code"))
-                .and(Expr::col(("m", "household_id")).equals(("v", "household_id"))),
-        )
-        .cond_where(range("v"))
-        .and_where(Expr::col(("v", "valid_to")).is_null());
-        // Columns by position (a district's plan reads over a million rows): the order
-        // of the select above.
-        const HOUSEHOLD: usize = 0;
-        const COMMUNITY: usize = 1;
-        const GRID: usize = 2;
-        const BUILDING: usize = 3;
-        const UNIT: usize = 4;
-        const FLOOR: usize = 5;
-        const ROOM: usize = 6;
-        const HOUSEHOLD_NO: usize = 7;
-        const MEMBERS: usize = 8;
-        const DUE: usize = 9;
-        const DUE_RANK: usize = 10;
-        const LAST_VERIFIED: usize = 11;
-        let mut items = Vec::new();
-        // Streamed: the rows of a whole district are not held at once.
+        q.column(("f", "community_code"))
+            .expr_as(
+                Expr::cust(format!(
+                    "{concat}({} || ',' || COALESCE(f.tier, '') || ',' || COALESCE(CAST(f.last_verified_on AS TEXT), ''), ';')",
+                    id("f.household_id")
+                )),
+                "residents",
+            )
+            .from_as("resident_followup", "f")
+            .and_where(Expr::col(("f", "community_code")).gte(low))
+            .and_where(Expr::col(("f", "community_code")).lte(high))
+            .group_by_col(("f", "community_code"));
+        let mut followups: HashMap<Uuid, Followup> = HashMap::new();
         let mut rows = db.stream(&q).await?;
         while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-            let household_id: Uuid = r.try_get_by_index(HOUSEHOLD)?;
-            let building_id: Uuid = r.try_get_by_index(BUILDING)?;
-            let floor_no: i16 = r.try_get_by_index(FLOOR)?;
-            let due_count: Option<i64> = r.try_get_by_index(DUE)?;
-            let due_count = u32::try_from(due_count.unwrap_or(0)).unwrap_or(0);
-            let mut reasons = Vec::new();
-            if due_count > 0 {
-                let rank: Option<i64> = r.try_get_by_index(DUE_RANK)?;
-                let tier = rank
-                    .and_then(|i| usize::try_from(i).ok())
-                    .and_then(|i| Tier::ALL.get(i).copied())
-                    .unwrap_or(Tier::Concern);
-                reasons.push(PlanReason::Due { residents: due_count, tier });
-            }
-            if !self.walked.contains(&(building_id, floor_no)) {
-                reasons.push(PlanReason::FloorNotWalked);
-            }
-            if self.returned.contains(&household_id) {
-                reasons.push(PlanReason::ReturnedEvent);
-            }
-            if self.reported.contains(&household_id) {
-                reasons.push(PlanReason::PartyReported);
-            }
-            if reasons.is_empty() && !self.keep.contains(&household_id) {
-                continue;
-            }
-            let mut due_on: Option<Date> = None;
-            for (i, t) in Tier::ALL.iter().enumerate() {
-                let last: Option<Date> = r.try_get_by_index(LAST_VERIFIED + i)?;
-                if let Some(d) = self.rules.due_on(*t, last) {
-                    due_on = Some(due_on.map_or(d, |e| Ord::min(e, d)));
+            let community: String = r.try_get_by_index(0)?;
+            let text: String = r.try_get_by_index(1)?;
+            for resident in text.split(';') {
+                let mut parts = resident.split(',');
+                let (Some(household), Some(tier), Some(last)) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(plan_corrupt(format!("{community}: {resident}")));
+                };
+                let household = Uuid::try_parse(household).map_err(|e| plan_corrupt(format!("{community}: {e}")))?;
+                // Not yet assessed counts as the closest follow-up.
+                let tier = Tier::from_key(tier).unwrap_or(Tier::Concern);
+                let last = match last {
+                    "" => None,
+                    text => Some(
+                        Date::parse(text, ISO_DATE).map_err(|e| plan_corrupt(format!("{community}: {text}: {e}")))?,
+                    ),
+                };
+                let due_on = self.rules.due_on(tier, last);
+                let f = followups.entry(household).or_default();
+                f.members += 1;
+                // Never verified is due at once.
+                if due_on.is_none_or(|d| d <= self.last_day) {
+                    f.due += 1;
+                    f.due_tier = f.due_tier.max(Some(tier));
+                }
+                if let Some(d) = due_on {
+                    f.due_on = Some(f.due_on.map_or(d, |e| Ord::min(e, d)));
                 }
             }
-            let grid_id: Uuid = r.try_get_by_index(GRID)?;
-            let (grid_number, grid_name) = self.grids.get(&grid_id).cloned().unwrap_or_default();
-            let members: Option<i64> = r.try_get_by_index(MEMBERS)?;
-            let community: String = r.try_get_by_index(COMMUNITY)?;
-            items.push(PlanItem {
-                county: community.get(..6).unwrap_or_default().to_string(),
-                community,
-                household_id,
-                household_no: r.try_get_by_index(HOUSEHOLD_NO)?,
-                grid_number,
-                grid_name,
-                building_name: self.buildings.get(&building_id).cloned().unwrap_or_default(),
-                unit_no: r.try_get_by_index(UNIT)?,
-                floor_no,
-                room_no: r.try_get_by_index(ROOM)?,
-                members: u32::try_from(members.unwrap_or(0)).unwrap_or(0),
-                reasons,
-                due_on,
-            });
+        }
+        drop(rows);
+        // Households: JSON arrays, as room numbers and 户编号 are free text.
+        let (array, aggregate) =
+            if postgres { ("json_build_array", "json_agg") } else { ("json_array", "json_group_array") };
+        let households = format!(
+            "{aggregate}({array}({}, {}, {}, v.unit_no, v.floor_no, v.room_no, h.household_no))",
+            id("v.household_id"),
+            id("v.grid_id"),
+            id("v.building_id")
+        );
+        let households = if postgres { format!("CAST({households} AS TEXT)") } else { households };
+        let mut q = Query::select();
+        q.column(("v", "community_code"))
+            .expr_as(Expr::cust(households), "households")
+            .from_as("household_version", "v")
+            .join_as(
+                JoinType::InnerJoin,
+                "household",
+                "h",
+                Expr::col(("h", "county_code"))
+                    .equals(("v", "county_code"))
+                    .and(Expr::col(("h", "id")).equals(("v", "household_id"))),
+            )
+            .and_where(Expr::col(("v", "community_code")).gte(low))
+            .and_where(Expr::col(("v", "community_code")).lte(high))
+            .and_where(Expr::col(("v", "valid_to")).is_null())
+            .group_by_col(("v", "community_code"));
+        let mut items = Vec::new();
+        let mut rows = db.stream(&q).await?;
+        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+            let community: String = r.try_get_by_index(0)?;
+            let text: String = r.try_get_by_index(1)?;
+            let packed: Vec<PackedHousehold> =
+                serde_json::from_str(&text).map_err(|e| plan_corrupt(format!("{community}: {e}")))?;
+            let county = community.get(..6).unwrap_or_default().to_string();
+            for h in packed {
+                if let Some(item) = self.item(&county, &community, h, &followups)? {
+                    items.push(item);
+                }
+            }
         }
         Ok(items)
     }
+
+    /// The plan item of one household, if it is on the plan.
+    fn item(
+        &self,
+        county: &str,
+        community: &str,
+        h: PackedHousehold<'_>,
+        followups: &HashMap<Uuid, Followup>,
+    ) -> StoreResult<Option<PlanItem>> {
+        let PackedHousehold(household, grid, building, unit_no, floor_no, room_no, household_no) = h;
+        let uuid = |text: &str| Uuid::try_parse(text).map_err(|e| plan_corrupt(format!("{community}: {text}: {e}")));
+        let household_id = uuid(household)?;
+        let building_id = uuid(building)?;
+        let followup = followups.get(&household_id).copied().unwrap_or_default();
+        let mut reasons = Vec::new();
+        if followup.due > 0 {
+            reasons.push(PlanReason::Due { residents: followup.due, tier: followup.due_tier.unwrap_or(Tier::Concern) });
+        }
+        if !self.walked.contains(&(building_id, floor_no)) {
+            reasons.push(PlanReason::FloorNotWalked);
+        }
+        if self.returned.contains(&household_id) {
+            reasons.push(PlanReason::ReturnedEvent);
+        }
+        if self.reported.contains(&household_id) {
+            reasons.push(PlanReason::PartyReported);
+        }
+        if reasons.is_empty() && !self.keep.contains(&household_id) {
+            return Ok(None);
+        }
+        let (grid_number, grid_name) = self.grids.get(&uuid(grid)?).cloned().unwrap_or_default();
+        Ok(Some(PlanItem {
+            county: county.to_string(),
+            community: community.to_string(),
+            household_id,
+            household_no,
+            grid_number,
+            grid_name,
+            building_name: self.buildings.get(&building_id).cloned().unwrap_or_default(),
+            unit_no,
+            floor_no,
+            room_no,
+            members: followup.members,
+            reasons,
+            due_on: followup.due_on,
+        }))
+    }
 }
+
+/// A packed plan row that does not read back (only a bug or a damaged database does this).
+fn plan_corrupt(value: String) -> StoreError {
+    StoreError::Corrupt { table: "household_version", column: "plan", value }
+}
+
+const ISO_DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
 
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@ mod m0005_fieldwork;
 mod m0006_coverage;
 mod m0007_parties;
 mod m0008_followup;
+mod m0009_plan_index;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_coverage::Migration),
             Box::new(m0007_parties::Migration),
             Box::new(m0008_followup::Migration),
+            Box::new(m0009_plan_index::Migration),
         ]
     }
 }

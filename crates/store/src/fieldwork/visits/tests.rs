@@ -198,3 +198,70 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
         db.finish().await;
     }
 }
+
+/// The plan is read packed (one text per community): free text with quotes, commas,
+/// semicolons and backslashes reads back exactly, a household without residents is on
+/// the plan with nobody due, and members, due counts and due dates add up per household.
+#[tokio::test]
+async fn packed_plan_rows_read_back_exactly() {
+    for db in testing::backends().await {
+        let label = db.label;
+        let registry = db.store.registry();
+        let county = code("440307");
+        let community = code("440307003002");
+        let grid = registry.create_grid(&community, 2, "第2网格").await.unwrap();
+        let building = registry.create_building(&grid, "5栋", 6, 1).await.unwrap();
+        let today = OffsetDateTime::now_utc().date();
+        let long_ago = today - Duration::days(3000);
+        let location = |room: &str| HouseholdLocation {
+            community: community.clone(),
+            grid_id: grid.id,
+            building_id: building.id,
+            unit_no: 2,
+            floor_no: 3,
+            room_no: room.to_string(),
+        };
+        let odd_room = "3\"0,1;室\\B";
+        let empty = registry.create_household(&county, "P,1\"", &location(odd_room), long_ago, "t").await.unwrap();
+        let family = registry.create_household(&county, "P2", &location("302"), long_ago, "t").await.unwrap();
+        let mut members = Vec::new();
+        for name in ["钱一", "钱二"] {
+            let facts = ResidentFacts {
+                name: PersonName::parse(name).unwrap(),
+                sex: Sex::Male,
+                birth_date: time::macros::date!(1985 - 05 - 05),
+                identity: Identity::Missing(IdMissingReason::Unknown),
+                ethnicity: Ethnicity::HAN,
+                phone: None,
+                registered_residence: code("440307"),
+                household_id: family,
+                relationship: if members.is_empty() { Relationship::Head } else { Relationship::Spouse },
+                residence_status: ResidenceStatus::Registered,
+                arrival_date: None,
+                marital_status: MaritalStatus::Married,
+            };
+            members.push(registry.add_resident(&county, &facts, long_ago, "t").await.unwrap());
+        }
+        // One member verified today: the other (never verified) is due.
+        registry.record_verification(&county, members[0], today, VerificationMethod::Phone, "t").await.unwrap();
+        registry.reassess_community(&community, today).await.unwrap();
+        let plan = registry.visit_plan(&community, Month::of(today)).await.unwrap();
+        let empty_item = plan.iter().find(|p| p.household_id == empty).expect("empty household on the plan");
+        assert_eq!(empty_item.room_no, odd_room, "{label}");
+        assert_eq!(empty_item.household_no, "P,1\"", "{label}");
+        assert_eq!((empty_item.members, empty_item.due_on), (0, None), "{label}");
+        assert_eq!(empty_item.reasons, [PlanReason::FloorNotWalked], "{label}");
+        assert_eq!((empty_item.grid_number, empty_item.building_name.as_str()), (2, "5栋"), "{label}");
+        let family_item = plan.iter().find(|p| p.household_id == family).expect("family on the plan");
+        assert_eq!(family_item.members, 2, "{label}");
+        assert!(
+            matches!(family_item.reasons.first(), Some(PlanReason::Due { residents: 1, .. })),
+            "{label}: {:?}",
+            family_item.reasons
+        );
+        let due_on = family_item.due_on.expect("the verified member's next date");
+        assert!(due_on > today, "{label}: {due_on}");
+        assert_eq!((family_item.unit_no, family_item.floor_no), (2, 3), "{label}");
+        assert_eq!(family_item.county, "440307", "{label}");
+    }
+}
