@@ -289,9 +289,9 @@ struct PlanContext<'a> {
 }
 
 /// One household of a packed plan row, as the database writes it: ids (hex on SQLite,
-/// hyphenated on PostgreSQL), unit, floor, room and 户编号.
+/// hyphenated on PostgreSQL), unit, floor, room and 户编号 (none when read separately).
 #[derive(serde::Deserialize)]
-struct PackedHousehold<'a>(&'a str, &'a str, &'a str, i16, i16, String, String);
+struct PackedHousehold<'a>(&'a str, &'a str, &'a str, i16, i16, String, Option<String>);
 
 /// What the plan needs of one household's residents: how many, how many are due by the
 /// month's end, the closest tier among those due, and the earliest due date.
@@ -371,26 +371,32 @@ impl PlanContext<'_> {
         // Households: JSON arrays, as room numbers and 户编号 are free text.
         let (array, aggregate) =
             if postgres { ("json_build_array", "json_agg") } else { ("json_array", "json_group_array") };
-        let households = format!(
-            "{aggregate}({array}({}, {}, {}, v.unit_no, v.floor_no, v.room_no, h.household_no))",
+        let as_text = |json: String| if postgres { format!("CAST({json} AS TEXT)") } else { json };
+        // One community: each household's 户编号 by its key. Several: one pass over the
+        // counties' households instead (a million lookups cost more than the scan).
+        let numbers = if low == high { None } else { Some(self.household_numbers(db, low, high, &as_text, id).await?) };
+        let number = if numbers.is_some() { "NULL" } else { "h.household_no" };
+        let households = as_text(format!(
+            "{aggregate}({array}({}, {}, {}, v.unit_no, v.floor_no, v.room_no, {number}))",
             id("v.household_id"),
             id("v.grid_id"),
             id("v.building_id")
-        );
-        let households = if postgres { format!("CAST({households} AS TEXT)") } else { households };
+        ));
         let mut q = Query::select();
         q.column(("v", "community_code"))
             .expr_as(Expr::cust(households), "households")
-            .from_as("household_version", "v")
-            .join_as(
+            .from_as("household_version", "v");
+        if numbers.is_none() {
+            q.join_as(
                 JoinType::InnerJoin,
                 "household",
                 "h",
                 Expr::col(("h", "county_code"))
                     .equals(("v", "county_code"))
                     .and(Expr::col(("h", "id")).equals(("v", "household_id"))),
-            )
-            .and_where(Expr::col(("v", "community_code")).gte(low))
+            );
+        }
+        q.and_where(Expr::col(("v", "community_code")).gte(low))
             .and_where(Expr::col(("v", "community_code")).lte(high))
             .and_where(Expr::col(("v", "valid_to")).is_null())
             .group_by_col(("v", "community_code"));
@@ -402,13 +408,51 @@ impl PlanContext<'_> {
             let packed: Vec<PackedHousehold> =
                 serde_json::from_str(&text).map_err(|e| plan_corrupt(format!("{community}: {e}")))?;
             let county = community.get(..6).unwrap_or_default().to_string();
-            for h in packed {
+            for mut h in packed {
+                if let Some(numbers) = &numbers {
+                    h.6 = numbers.get(&uuid_of(&community, h.0)?).cloned();
+                }
                 if let Some(item) = self.item(&county, &community, h, &followups)? {
                     items.push(item);
                 }
             }
         }
         Ok(items)
+    }
+
+    /// 户编号 of every household in the counties of the communities `low` to `high`.
+    async fn household_numbers(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        low: &str,
+        high: &str,
+        as_text: &impl Fn(String) -> String,
+        id: impl Fn(&str) -> String,
+    ) -> StoreResult<HashMap<Uuid, String>> {
+        let (array, aggregate) = if crate::connection::is_postgres(db) {
+            ("json_build_array", "json_agg")
+        } else {
+            ("json_array", "json_group_array")
+        };
+        let mut q = Query::select();
+        q.column("county_code")
+            .expr_as(Expr::cust(as_text(format!("{aggregate}({array}({}, household_no))", id("id")))), "numbers")
+            .from("household")
+            .and_where(Expr::col("county_code").gte(low.get(..6).unwrap_or(low)))
+            .and_where(Expr::col("county_code").lte(high.get(..6).unwrap_or(high)))
+            .group_by_col("county_code");
+        let mut numbers = HashMap::new();
+        let mut rows = db.stream(&q).await?;
+        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+            let county: String = r.try_get_by_index(0)?;
+            let text: String = r.try_get_by_index(1)?;
+            let packed: Vec<(&str, String)> =
+                serde_json::from_str(&text).map_err(|e| plan_corrupt(format!("{county}: {e}")))?;
+            for (household, number) in packed {
+                numbers.insert(uuid_of(&county, household)?, number);
+            }
+        }
+        Ok(numbers)
     }
 
     /// The plan item of one household, if it is on the plan.
@@ -445,7 +489,7 @@ impl PlanContext<'_> {
             county: county.to_string(),
             community: community.to_string(),
             household_id,
-            household_no,
+            household_no: household_no.unwrap_or_default(),
             grid_number,
             grid_name,
             building_name: self.buildings.get(&building_id).cloned().unwrap_or_default(),
@@ -457,6 +501,11 @@ impl PlanContext<'_> {
             due_on: followup.due_on,
         }))
     }
+}
+
+/// A uuid as a packed plan row writes it.
+fn uuid_of(community: &str, text: &str) -> StoreResult<Uuid> {
+    Uuid::try_parse(text).map_err(|e| plan_corrupt(format!("{community}: {text}: {e}")))
 }
 
 /// A packed plan row that does not read back (only a bug or a damaged database does this).

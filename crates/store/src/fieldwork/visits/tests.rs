@@ -263,5 +263,25 @@ async fn packed_plan_rows_read_back_exactly() {
         assert!(due_on > today, "{label}: {due_on}");
         assert_eq!((family_item.unit_no, family_item.floor_no), (2, 3), "{label}");
         assert_eq!(family_item.county, "440307", "{label}");
+        // A plan over several communities reads the 户编号 in one pass of its own.
+        let other = code("440307003003");
+        let other_grid = registry.create_grid(&other, 1, "第1网格").await.unwrap();
+        let other_building = registry.create_building(&other_grid, "1栋", 3, 1).await.unwrap();
+        let elsewhere = HouseholdLocation {
+            community: other.clone(),
+            grid_id: other_grid.id,
+            building_id: other_building.id,
+            unit_no: 1,
+            floor_no: 1,
+            room_no: "101".into(),
+        };
+        let far = registry.create_household(&county, "Q;9", &elsewhere, long_ago, "t").await.unwrap();
+        let district = registry.visit_plans(&county, Month::of(today)).await.unwrap();
+        let numbers: Vec<(&str, &str)> =
+            district.iter().map(|p| (p.community.as_str(), p.household_no.as_str())).collect();
+        assert!(numbers.contains(&("440307003002", "P,1\"")), "{label}: {numbers:?}");
+        assert!(numbers.contains(&("440307003003", "Q;9")), "{label}: {numbers:?}");
+        assert_eq!(district.iter().find(|p| p.household_id == far).map(|p| p.members), Some(0), "{label}");
+        assert_eq!(district.len(), plan.len() + 1, "{label}");
     }
 }
