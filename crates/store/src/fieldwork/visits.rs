@@ -303,9 +303,30 @@ struct Followup {
     due_on: Option<Date>,
 }
 
-/// The database's text form of a uuid column and of a concatenating aggregate.
-fn packing(postgres: bool) -> (&'static str, &'static str) {
-    if postgres { ("CAST({} AS TEXT)", "string_agg") } else { ("hex({})", "group_concat") }
+/// How each database writes a packed row: a uuid column as text, text concatenated,
+/// JSON arrays and their aggregate (read back as text).
+struct Packing {
+    postgres: bool,
+}
+
+impl Packing {
+    fn id(&self, col: &str) -> String {
+        if self.postgres { format!("CAST({col} AS TEXT)") } else { format!("hex({col})") }
+    }
+
+    fn concat(&self, text: &str, separator: &str) -> String {
+        let aggregate = if self.postgres { "string_agg" } else { "group_concat" };
+        format!("{aggregate}({text}, '{separator}')")
+    }
+
+    /// A JSON array of the arrays of `values`, one per row of the group.
+    fn json_arrays(&self, values: &str) -> String {
+        if self.postgres {
+            format!("CAST(json_agg(json_build_array({values})) AS TEXT)")
+        } else {
+            format!("json_group_array(json_array({values}))")
+        }
+    }
 }
 
 impl PlanContext<'_> {
@@ -318,16 +339,17 @@ impl PlanContext<'_> {
     /// own thread) cost twice the query itself, and grouping per household in SQL cost
     /// more than doing it here. Both scans read one covering index in order.
     async fn read(&self, db: &sea_orm::DatabaseConnection, low: &str, high: &str) -> StoreResult<Vec<PlanItem>> {
-        let postgres = crate::connection::is_postgres(db);
-        let (text_id, concat) = packing(postgres);
-        let id = |col: &str| text_id.replace("{}", col);
+        let pack = Packing { postgres: crate::connection::is_postgres(db) };
         // Residents: "id,tier,date" joined by ';'. Tier keys and ISO dates hold neither.
         let mut q = Query::select();
         q.column(("f", "community_code"))
             .expr_as(
-                Expr::cust(format!(
-                    "{concat}({} || ',' || COALESCE(f.tier, '') || ',' || COALESCE(CAST(f.last_verified_on AS TEXT), ''), ';')",
-                    id("f.household_id")
+                Expr::cust(pack.concat(
+                    &format!(
+                        "{} || ',' || COALESCE(f.tier, '') || ',' || COALESCE(CAST(f.last_verified_on AS TEXT), '')",
+                        pack.id("f.household_id")
+                    ),
+                    ";",
                 )),
                 "residents",
             )
@@ -345,7 +367,7 @@ impl PlanContext<'_> {
                 let (Some(household), Some(tier), Some(last)) = (parts.next(), parts.next(), parts.next()) else {
                     return Err(plan_corrupt(format!("{community}: {resident}")));
                 };
-                let household = Uuid::try_parse(household).map_err(|e| plan_corrupt(format!("{community}: {e}")))?;
+                let household = uuid_of(&community, household)?;
                 // Not yet assessed counts as the closest follow-up.
                 let tier = Tier::from_key(tier).unwrap_or(Tier::Concern);
                 let last = match last {
@@ -369,18 +391,15 @@ impl PlanContext<'_> {
         }
         drop(rows);
         // Households: JSON arrays, as room numbers and 户编号 are free text.
-        let (array, aggregate) =
-            if postgres { ("json_build_array", "json_agg") } else { ("json_array", "json_group_array") };
-        let as_text = |json: String| if postgres { format!("CAST({json} AS TEXT)") } else { json };
         // One community: each household's 户编号 by its key. Several: one pass over the
         // counties' households instead (a million lookups cost more than the scan).
-        let numbers = if low == high { None } else { Some(self.household_numbers(db, low, high, &as_text, id).await?) };
+        let numbers = if low == high { None } else { Some(household_numbers(db, &pack, low, high).await?) };
         let number = if numbers.is_some() { "NULL" } else { "h.household_no" };
-        let households = as_text(format!(
-            "{aggregate}({array}({}, {}, {}, v.unit_no, v.floor_no, v.room_no, {number}))",
-            id("v.household_id"),
-            id("v.grid_id"),
-            id("v.building_id")
+        let households = pack.json_arrays(&format!(
+            "{}, {}, {}, v.unit_no, v.floor_no, v.room_no, {number}",
+            pack.id("v.household_id"),
+            pack.id("v.grid_id"),
+            pack.id("v.building_id")
         ));
         let mut q = Query::select();
         q.column(("v", "community_code"))
@@ -420,41 +439,6 @@ impl PlanContext<'_> {
         Ok(items)
     }
 
-    /// 户编号 of every household in the counties of the communities `low` to `high`.
-    async fn household_numbers(
-        &self,
-        db: &sea_orm::DatabaseConnection,
-        low: &str,
-        high: &str,
-        as_text: &impl Fn(String) -> String,
-        id: impl Fn(&str) -> String,
-    ) -> StoreResult<HashMap<Uuid, String>> {
-        let (array, aggregate) = if crate::connection::is_postgres(db) {
-            ("json_build_array", "json_agg")
-        } else {
-            ("json_array", "json_group_array")
-        };
-        let mut q = Query::select();
-        q.column("county_code")
-            .expr_as(Expr::cust(as_text(format!("{aggregate}({array}({}, household_no))", id("id")))), "numbers")
-            .from("household")
-            .and_where(Expr::col("county_code").gte(low.get(..6).unwrap_or(low)))
-            .and_where(Expr::col("county_code").lte(high.get(..6).unwrap_or(high)))
-            .group_by_col("county_code");
-        let mut numbers = HashMap::new();
-        let mut rows = db.stream(&q).await?;
-        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-            let county: String = r.try_get_by_index(0)?;
-            let text: String = r.try_get_by_index(1)?;
-            let packed: Vec<(&str, String)> =
-                serde_json::from_str(&text).map_err(|e| plan_corrupt(format!("{county}: {e}")))?;
-            for (household, number) in packed {
-                numbers.insert(uuid_of(&county, household)?, number);
-            }
-        }
-        Ok(numbers)
-    }
-
     /// The plan item of one household, if it is on the plan.
     fn item(
         &self,
@@ -464,7 +448,7 @@ impl PlanContext<'_> {
         followups: &HashMap<Uuid, Followup>,
     ) -> StoreResult<Option<PlanItem>> {
         let PackedHousehold(household, grid, building, unit_no, floor_no, room_no, household_no) = h;
-        let uuid = |text: &str| Uuid::try_parse(text).map_err(|e| plan_corrupt(format!("{community}: {text}: {e}")));
+        let uuid = |text: &str| uuid_of(community, text);
         let household_id = uuid(household)?;
         let building_id = uuid(building)?;
         let followup = followups.get(&household_id).copied().unwrap_or_default();
@@ -501,6 +485,34 @@ impl PlanContext<'_> {
             due_on: followup.due_on,
         }))
     }
+}
+
+/// 户编号 of every household in the counties of the communities `low` to `high`.
+async fn household_numbers(
+    db: &sea_orm::DatabaseConnection,
+    pack: &Packing,
+    low: &str,
+    high: &str,
+) -> StoreResult<HashMap<Uuid, String>> {
+    let mut q = Query::select();
+    q.column("county_code")
+        .expr_as(Expr::cust(pack.json_arrays(&format!("{}, household_no", pack.id("id")))), "numbers")
+        .from("household")
+        .and_where(Expr::col("county_code").gte(low.get(..6).unwrap_or(low)))
+        .and_where(Expr::col("county_code").lte(high.get(..6).unwrap_or(high)))
+        .group_by_col("county_code");
+    let mut numbers = HashMap::new();
+    let mut rows = db.stream(&q).await?;
+    while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+        let county: String = r.try_get_by_index(0)?;
+        let text: String = r.try_get_by_index(1)?;
+        let packed: Vec<(&str, String)> =
+            serde_json::from_str(&text).map_err(|e| plan_corrupt(format!("{county}: {e}")))?;
+        for (household, number) in packed {
+            numbers.insert(uuid_of(&county, household)?, number);
+        }
+    }
+    Ok(numbers)
 }
 
 /// A uuid as a packed plan row writes it.
