@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use jiceng_domain::fieldwork::{PlanItem, PlanReason, Tier, TierRules, VisitOutcome, order_for_walking};
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::reporting::{EventDetails, EventState, Month};
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, StreamTrait, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::tiers::{current_rules, reassess_in};
 use super::verify_in;
 use crate::error::{StoreError, StoreResult, decode_opt};
-use crate::registry::{Registry, current_household, members, subtree};
+use crate::registry::{Registry, current_household, join_household, members, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
 
 /// A visit as the page sends it.
@@ -406,14 +406,7 @@ impl PlanContext<'_> {
             .expr_as(Expr::cust(households), "households")
             .from_as("household_version", "v");
         if numbers.is_none() {
-            q.join_as(
-                JoinType::InnerJoin,
-                "household",
-                "h",
-                Expr::col(("h", "county_code"))
-                    .equals(("v", "county_code"))
-                    .and(Expr::col(("h", "id")).equals(("v", "household_id"))),
-            );
+            join_household(&mut q);
         }
         q.and_where(Expr::col(("v", "community_code")).gte(low))
             .and_where(Expr::col(("v", "community_code")).lte(high))
