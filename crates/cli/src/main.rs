@@ -65,6 +65,11 @@ enum Command {
         /// Cookie 仅经 HTTPS 发送（部署在 TLS 之后时使用）/ send cookies over HTTPS only (behind TLS)
         #[arg(long)]
         secure_cookies: bool,
+        /// 数据目录：上传文件在读取期间存放于其中的私有 uploads/ 文件夹（默认：SQLite 文件所在目录，否则当前目录）
+        /// / data directory: uploads are kept in its private uploads/ folder while they are read
+        /// (default: the SQLite file's folder, else the current folder)
+        #[arg(long, env = "JICENG_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// 区划代码 / division codes
     Regions {
@@ -382,6 +387,25 @@ fn parse_date(text: &str) -> anyhow::Result<time::Date> {
         .with_context(|| format!("日期“{text}”应为 YYYY-MM-DD / date '{text}' must be YYYY-MM-DD"))
 }
 
+/// The server's settings: its data directory (given, else beside the SQLite file, else
+/// the current folder) and the read limits from the environment.
+fn server_config(
+    db: &db::DbArgs,
+    default_file: &str,
+    data_dir: Option<PathBuf>,
+    secure_cookies: bool,
+) -> anyhow::Result<jiceng_server::ServerConfig> {
+    let data_dir = data_dir.unwrap_or_else(|| match (&db.database_url, &db.db) {
+        (Some(_), _) => PathBuf::from("jiceng-data"),
+        (None, Some(path)) => path.parent().map(PathBuf::from).unwrap_or_default(),
+        (None, None) => PathBuf::from(default_file).parent().map(PathBuf::from).unwrap_or_default(),
+    });
+    let data_dir = if data_dir.as_os_str().is_empty() { PathBuf::from(".") } else { data_dir };
+    let mut config = jiceng_server::ServerConfig::new(data_dir).map_err(anyhow::Error::msg)?;
+    config.secure_cookies = secure_cookies;
+    Ok(config)
+}
+
 async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(listen)
         .await
@@ -418,13 +442,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("  用户名 Username: {username}");
             println!("  密码 Password:   {password}");
             println!("  按 Ctrl-C 停止 / press Ctrl-C to stop");
-            jiceng_server::serve(AppState::new(store, false), listener).await?;
+            let state = AppState::new(store, server_config(&cli.db, DEMO_DB, None, false)?)?;
+            jiceng_server::serve(state, listener).await?;
         }
-        Command::Serve { listen, secure_cookies } => {
+        Command::Serve { listen, secure_cookies, data_dir } => {
             let store = cli.db.open(DEFAULT_DB).await?;
+            let state = AppState::new(store, server_config(&cli.db, DEFAULT_DB, data_dir, secure_cookies)?)?;
             let listener = bind(listen).await?;
             println!("jiceng 已启动 listening on http://{}/", listener.local_addr()?);
-            jiceng_server::serve(AppState::new(store, secure_cookies), listener).await?;
+            jiceng_server::serve(state, listener).await?;
         }
         Command::Regions { command: RegionsCommand::Load { county } } => {
             let counties = county.iter().map(|c| county_code(c)).collect::<anyhow::Result<Vec<_>>>()?;

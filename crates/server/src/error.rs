@@ -27,6 +27,11 @@ pub enum AppError {
     Internal(String),
 }
 
+/// A short number that ties what a person sees to the log line with the detail.
+pub fn reference() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
 impl AppError {
     pub fn not_found(what: &str) -> Self {
         AppError::NotFound { what: what.to_string() }
@@ -52,12 +57,16 @@ impl IntoResponse for AppError {
                 (StatusCode::NOT_FOUND, "未找到 Not found", self.to_string())
             }
             AppError::Store(StoreError::Invalid(m)) => (StatusCode::BAD_REQUEST, "输入有误 Invalid input", m.clone()),
+            // A date before the record's current version is the user's input, not ours.
+            AppError::Store(e @ StoreError::Retroactive { .. }) => {
+                (StatusCode::BAD_REQUEST, "输入有误 Invalid input", format!("日期 / date: {e}"))
+            }
             // A file that cannot be read as a resident file is the user's input.
             AppError::Store(StoreError::File(e)) if !matches!(e, jiceng_store::exchange::FileError::Io { .. }) => {
                 (StatusCode::BAD_REQUEST, "输入有误 Invalid input", e.to_string())
             }
             AppError::Store(_) | AppError::Render(_) | AppError::Internal(_) => {
-                let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+                let reference = reference();
                 tracing::error!(reference, error = %self, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,

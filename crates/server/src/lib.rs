@@ -18,11 +18,39 @@ use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+/// What a server is told when it starts.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Mark cookies `Secure`: set when the server is reached over TLS.
+    pub secure_cookies: bool,
+    /// Where uploads are kept while they are read (a private `uploads/` folder is made
+    /// in it, 0700, files 0600).
+    pub data_dir: std::path::PathBuf,
+    /// How much of an uploaded file is read before it is refused.
+    pub read_limits: jiceng_store::exchange::ReadLimits,
+    /// How long an import's error file (names, ID numbers) is kept for its owner.
+    pub error_file_ttl: std::time::Duration,
+}
+
+impl ServerConfig {
+    /// The defaults for a data directory: read limits from the environment
+    /// (`JICENG_READ_MAX_*`), error files kept 24 hours.
+    pub fn new(data_dir: std::path::PathBuf) -> Result<ServerConfig, String> {
+        Ok(ServerConfig {
+            secure_cookies: false,
+            data_dir,
+            read_limits: jiceng_store::exchange::ReadLimits::from_env()?,
+            error_file_ttl: std::time::Duration::from_secs(24 * 3600),
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     /// Mark cookies `Secure`: set when the server is reached over TLS.
     pub secure_cookies: bool,
+    pub read_limits: jiceng_store::exchange::ReadLimits,
     /// Uploads being imported, and where their files are kept.
     pub imports: exchange::ImportJobs,
     /// Place names for 户籍地 columns, read from the division data on the first upload
@@ -31,9 +59,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, secure_cookies: bool) -> AppState {
-        let dir = std::env::temp_dir().join(format!("jiceng-imports-{}", std::process::id()));
-        AppState { store, secure_cookies, imports: exchange::ImportJobs::new(dir), places: Default::default() }
+    pub fn new(store: Store, config: ServerConfig) -> std::io::Result<AppState> {
+        let imports = exchange::ImportJobs::new(config.data_dir.join("uploads"), config.error_file_ttl)?;
+        Ok(AppState {
+            store,
+            secure_cookies: config.secure_cookies,
+            read_limits: config.read_limits,
+            imports,
+            places: Default::default(),
+        })
     }
 }
 
@@ -46,6 +80,7 @@ pub const ROUTES: &[&str] = &[
     "/search",
     "/admin/users",
     "/admin/users/{id}",
+    "/admin/locks",
     "/regions",
     "/regions/{code}",
     "/grids/{county}/{id}",
@@ -109,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/search", get(registry::search::search))
         .route("/admin/users", get(org::admin::users).post(org::admin::create_user))
         .route("/admin/users/{id}", post(org::admin::user_action))
+        .route("/admin/locks", post(org::admin::clear_lock))
         .route("/regions", get(registry::pages::roots))
         .route("/regions/{code}", get(registry::pages::region))
         .route("/grids/{county}/{id}", get(registry::pages::grid))

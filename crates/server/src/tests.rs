@@ -49,6 +49,18 @@ async fn seed(store: &Store) {
     }
 }
 
+/// A server state with a private uploads folder of its own (kept for the test run).
+fn test_state(store: &Store) -> AppState {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let config = crate::ServerConfig {
+        secure_cookies: false,
+        data_dir: dir,
+        read_limits: Default::default(),
+        error_file_ttl: std::time::Duration::from_secs(3600),
+    };
+    AppState::new(store.clone(), config).unwrap()
+}
+
 struct Client {
     app: axum::Router,
     cookie: Option<String>,
@@ -56,7 +68,7 @@ struct Client {
 
 impl Client {
     fn new(store: &Store) -> Self {
-        Client { app: router(AppState::new(store.clone(), false)), cookie: None }
+        Client { app: router(test_state(store)), cookie: None }
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Option<String>, String, Vec<String>) {
@@ -448,6 +460,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 format!("csrf={csrf}&building={b}&unit_no=1&floor_no=1&room_no=109&valid_from=2026-11-20"),
             ),
             (format!("/admin/users/{admin_b}"), format!("csrf={csrf}&action=reset")),
+            ("/admin/locks".to_string(), format!("csrf={csrf}&key=account:admin_b")),
             (
                 "/events/decisions".to_string(),
                 format!("csrf={csrf}&action=approve&id=440307:{event}&node=440307003002"),

@@ -26,6 +26,10 @@ pub enum StoreError {
     Password(String),
     #[error(transparent)]
     File(#[from] crate::exchange::FileError),
+    /// A failure of jiceng itself (a worker thread that panicked): people see a reference
+    /// number, the log has this.
+    #[error("内部错误 / internal error: {0}")]
+    Internal(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

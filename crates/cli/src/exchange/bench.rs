@@ -91,6 +91,7 @@ async fn measure(
         recorded_by: "bench".into(),
         today: time::OffsetDateTime::now_utc().date(),
         chunk_rows: 2000,
+        limits: Default::default(),
     };
     let bar = progress::share_bar(&format!("{database} 导入 import"));
     let start = Instant::now();

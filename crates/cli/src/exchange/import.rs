@@ -47,6 +47,7 @@ pub async fn run(store: &Store, args: &ImportArgs) -> anyhow::Result<bool> {
         recorded_by: args.recorded_by.clone(),
         today: time::OffsetDateTime::now_utc().date(),
         chunk_rows: args.chunk_rows,
+        limits: jiceng_store::exchange::ReadLimits::from_env().map_err(anyhow::Error::msg)?,
     };
     let places = PlaceIndex::from_reference()?;
     let bar = progress::share_bar("导入居民 Importing");

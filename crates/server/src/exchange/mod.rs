@@ -8,6 +8,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use jiceng_store::exchange::ImportReport;
+
+/// Creates `dir` readable by this user only.
+pub(crate) fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
 use uuid::Uuid;
 
 /// Where an upload stands.
@@ -33,13 +44,41 @@ pub struct ImportJob {
 #[derive(Clone, Default)]
 pub struct ImportJobs {
     jobs: Arc<Mutex<HashMap<Uuid, ImportJob>>>,
-    /// Where uploaded files and their error files are kept.
+    /// Where uploaded files and their error files are kept: 0700, files 0600.
     pub dir: PathBuf,
+    /// How long an error file is kept after its import.
+    pub error_file_ttl: std::time::Duration,
 }
 
 impl ImportJobs {
-    pub fn new(dir: PathBuf) -> ImportJobs {
-        ImportJobs { jobs: Arc::default(), dir }
+    /// Makes the private folder (0700) and removes what an earlier run left there.
+    pub fn new(dir: PathBuf, error_file_ttl: std::time::Duration) -> std::io::Result<ImportJobs> {
+        private_dir(&dir)?;
+        let jobs = ImportJobs { jobs: Arc::default(), dir, error_file_ttl };
+        // Uploads of a server that stopped mid-import, and error files nobody can reach
+        // any more (the jobs that linked them were in memory).
+        for entry in std::fs::read_dir(&jobs.dir)?.flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+        Ok(jobs)
+    }
+
+    /// Deletes error files older than the time they are kept for; their jobs then say
+    /// the file has expired.
+    pub fn expire(&self) {
+        let now = time::OffsetDateTime::now_utc();
+        let mut jobs = self.lock();
+        for job in jobs.values_mut() {
+            let age = now - job.started_at;
+            if age.unsigned_abs() < self.error_file_ttl {
+                continue;
+            }
+            if let JobState::Done(report) = &mut job.state
+                && let Some(path) = report.error_file.take()
+            {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, ImportJob>> {

@@ -86,10 +86,10 @@ pub async fn imports(State(state): State<AppState>, user: CurrentUser) -> AppRes
 pub const UPLOAD_LIMIT: usize = 256 << 20;
 
 /// The lower-case extension of an uploaded sheet's name, if it is one we read
-/// (.csv, .xlsx, .xls).
+/// (.csv, .xlsx, .xlsm; an .xls is taken so that the reader can say to save it as .xlsx).
 pub(crate) fn sheet_extension(name: &str) -> Option<String> {
     let extension = std::path::Path::new(name).extension()?.to_str()?.to_ascii_lowercase();
-    ["csv", "xlsx", "xls"].contains(&extension.as_str()).then_some(extension)
+    ["csv", "xlsx", "xlsm", "xls"].contains(&extension.as_str()).then_some(extension)
 }
 
 /// Receives the file, then imports it in the background within the user's scope.
@@ -97,7 +97,7 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
     user.require(Permission::EditRegistry)?;
     let scope = viewer_scope(&user)?;
     let id = Uuid::now_v7();
-    std::fs::create_dir_all(&state.imports.dir).map_err(|e| AppError::Internal(e.to_string()))?;
+    state.imports.expire();
     let (mut csrf, mut encoding, mut saved) = (String::new(), None, None);
     let bad = |message: String| AppError::BadRequest(message);
     while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
@@ -108,7 +108,7 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
                 encoding = TextEncoding::from_name(&text);
             }
             "file" => {
-                let name = field.file_name().unwrap_or("residents.csv").to_string();
+                let name = shown_name(field.file_name().unwrap_or("residents.csv"));
                 let Some(extension) = sheet_extension(&name) else {
                     return Ok((
                         StatusCode::BAD_REQUEST,
@@ -121,8 +121,11 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
                         .into_response());
                 };
                 let path = state.imports.dir.join(format!("{id}.{extension}"));
-                let mut file = tokio::fs::File::create(&path).await.map_err(|e| AppError::Internal(e.to_string()))?;
-                while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
+                let mut file = private_file(&path).await?;
+                while let Some(chunk) = field.chunk().await.map_err(|e| {
+                    let _ = std::fs::remove_file(&path);
+                    bad(e.to_string())
+                })? {
                     tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
                         .await
                         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -156,6 +159,7 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
         recorded_by: user.user.username.clone(),
         today: time::OffsetDateTime::now_utc().date(),
         chunk_rows: 2000,
+        limits: state.read_limits,
     };
     let job_state = state.clone();
     tokio::spawn(async move {
@@ -179,6 +183,8 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
             jobs.set_state(id, JobState::Running { rows: p.rows, fraction: p.fraction })
         })
         .await;
+        // The upload (names, ID numbers, phones) goes as soon as it has been read.
+        let _ = std::fs::remove_file(&path);
         match result {
             Ok(report) => {
                 let t = report.totals;
@@ -199,10 +205,52 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
                 }
                 jobs.set_state(id, JobState::Done(report));
             }
-            Err(e) => jobs.set_state(id, JobState::Failed(e.to_string())),
+            Err(e) => jobs.set_state(id, JobState::Failed(failure_text(&e, &path, &file_name, id))),
         }
     });
     Ok(Redirect::to(&format!("/imports/{id}")).into_response())
+}
+
+/// An uploaded file's name as it is shown and logged: no control characters or
+/// folders, at most 100 characters (the extension kept).
+pub(crate) fn shown_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    if clean.chars().count() <= 100 {
+        return clean;
+    }
+    let extension = std::path::Path::new(&clean).extension().and_then(|e| e.to_str()).unwrap_or("").to_string();
+    let stem: String = clean.chars().take(90).collect();
+    if extension.is_empty() || extension.len() > 8 { stem } else { format!("{stem}….{extension}") }
+}
+
+/// Creates a file only this user can read.
+pub(crate) async fn private_file(path: &std::path::Path) -> AppResult<tokio::fs::File> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path).await.map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// What the person sees when an import fails: the file's own name instead of the
+/// server's path, and for a failure of jiceng or its database only a reference number
+/// (the detail goes to the log under it).
+fn failure_text(error: &jiceng_store::StoreError, path: &std::path::Path, file_name: &str, id: Uuid) -> String {
+    use jiceng_store::StoreError;
+    match error {
+        StoreError::File(_) | StoreError::Invalid(_) | StoreError::Retroactive { .. } | StoreError::NotFound { .. } => {
+            let dir = path.parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+            error.to_string().replace(&*path.to_string_lossy(), file_name).replace(&dir, "")
+        }
+        other => {
+            let reference = crate::error::reference();
+            tracing::error!(%reference, import = %id, "import failed: {other}");
+            format!(
+                "导入中断，请稍后重试或联系管理员（编号 {reference}）/ the import stopped; try again later or tell the administrator (reference {reference})"
+            )
+        }
+    }
 }
 
 #[derive(Template)]
@@ -274,6 +322,7 @@ pub async fn job(State(state): State<AppState>, user: CurrentUser, Path(id): Pat
 pub async fn error_file(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> AppResult<Response> {
     user.require(Permission::EditRegistry)?;
     let job = state.imports.get(id, &user.user.username).ok_or_else(|| AppError::not_found("导入 Import"))?;
+    state.imports.expire();
     let JobState::Done(report) = job.state else { return Err(AppError::not_found("错误文件 Error file")) };
     let path = report.error_file.ok_or_else(|| AppError::not_found("错误文件 Error file"))?;
     let stem = std::path::Path::new(&job.file_name).file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -322,7 +371,6 @@ pub async fn export(
     }
     let format = FileFormat::from_name(&query.format).unwrap_or(FileFormat::Csv);
     let encoding = TextEncoding::from_name(&query.encoding).unwrap_or(TextEncoding::Utf8);
-    std::fs::create_dir_all(&state.imports.dir).map_err(|e| AppError::Internal(e.to_string()))?;
     let path = state.imports.dir.join(format!("export-{}.{}", Uuid::now_v7(), format.extension()));
     let headers: Vec<String> = resident_file::headers().map(String::from).collect();
     let mut writer =

@@ -360,6 +360,11 @@ pub async fn add_line(
     submit(&state, &user, &county, id, lines, problems, "表单 form").await
 }
 
+/// The extension of an accepted sheet name (checked by `sheet_extension` first).
+fn extension_of(name: &str) -> String {
+    crate::exchange::pages::sheet_extension(name).unwrap_or_else(|| "csv".into())
+}
+
 /// A sheet (CSV or xlsx) of lines. The party and scope are checked before the body is read.
 pub async fn upload(
     State(state): State<AppState>,
@@ -373,19 +378,21 @@ pub async fn upload(
     user.require(Permission::EditRegistry)?;
     let mut form = Multipart::from_request(request, &state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let bad = |message: String| AppError::BadRequest(message);
-    let dir = tempfile::tempdir().map_err(|e| AppError::Internal(e.to_string()))?;
+    // A private folder of its own inside the uploads folder (0700), gone with the request.
+    let dir = tempfile::Builder::new()
+        .prefix("party-")
+        .tempdir_in(&state.imports.dir)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let (mut csrf, mut saved) = (String::new(), None);
     while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
         match field.name().unwrap_or("") {
             "csrf" => csrf = field.text().await.map_err(|e| bad(e.to_string()))?,
             "file" => {
-                let name = field.file_name().unwrap_or("report.csv").to_string();
+                let name = crate::exchange::pages::shown_name(field.file_name().unwrap_or("report.csv"));
                 if crate::exchange::pages::sheet_extension(&name).is_none() {
                     return Err(bad(format!("“{name}”不是 .csv 或 .xlsx 文件 / '{name}' is not a .csv or .xlsx file")));
                 }
-                // Saved under the name people gave it, so errors name their file.
-                let safe: String = name.chars().filter(|c| !matches!(c, '/' | '\\' | '\0')).collect();
-                let path = dir.path().join(safe);
+                let path = dir.path().join(format!("sheet.{}", extension_of(&name)));
                 let mut bytes = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
                     bytes.extend_from_slice(&chunk);
@@ -393,7 +400,11 @@ pub async fn upload(
                         return Err(bad("文件超过10 MB / the file is over 10 MB".into()));
                     }
                 }
-                std::fs::write(&path, &bytes).map_err(|e| AppError::Internal(e.to_string()))?;
+                let mut file = crate::exchange::pages::private_file(&path).await?;
+                tokio::io::AsyncWriteExt::write_all(&mut file, &bytes)
+                    .await
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| AppError::Internal(e.to_string()))?;
                 saved = Some((name, path));
             }
             _ => {}
@@ -401,8 +412,15 @@ pub async fn upload(
     }
     user.check_csrf(&csrf)?;
     let Some((name, path)) = saved else { return Err(bad("请选择文件 / choose a file".into())) };
-    let rows =
-        read_party_file(&path, today()).map_err(|e| bad(e.to_string().replace(&*dir.path().to_string_lossy(), "")))?;
+    // Errors name the file as people called it, never the server's path.
+    let (limits, shown) = (state.read_limits, name.clone());
+    let read = tokio::task::spawn_blocking(move || {
+        read_party_file(&path, today(), limits).map_err(|e| e.to_string().replace(&*path.to_string_lossy(), &shown))
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    drop(dir);
+    let rows = read.map_err(bad)?;
     let (mut lines, mut problems) = (Vec::new(), Vec::new());
     for (row, line) in rows {
         match line {

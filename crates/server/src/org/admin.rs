@@ -26,11 +26,20 @@ pub struct UserRow {
     pub disabled: bool,
 }
 
+/// A login counter over its limit, as the administrator sees it.
+pub struct LockRow {
+    pub key: String,
+    pub what: String,
+    pub attempts: i32,
+    pub until: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin_users.html")]
 struct UsersPage {
     page: Chrome,
     users: Vec<UserRow>,
+    locks: Vec<LockRow>,
     roles: Vec<(&'static str, &'static str)>,
     error: Option<String>,
     notice: Option<String>,
@@ -80,10 +89,31 @@ async fn page(
             display_name: u.display_name,
             disabled: u.disabled,
         })
+        .collect::<Vec<UserRow>>();
+    // Locks of the accounts this administrator manages, and locks of addresses.
+    let locks = state
+        .store
+        .users()
+        .login_locks()
+        .await?
+        .into_iter()
+        .filter(|l| l.username.as_ref().is_none_or(|name| users.iter().any(|u| &u.username == name)))
+        .map(|l| LockRow {
+            what: match (l.kind, &l.username, &l.address) {
+                ("pair", Some(name), Some(address)) => format!("{name} @ {address}"),
+                ("account", Some(name), _) => format!("{name}（所有地址 all addresses）"),
+                (_, _, Some(address)) => format!("{address}（所有账号 all accounts）"),
+                _ => l.key.clone(),
+            },
+            key: l.key,
+            attempts: l.attempts,
+            until: format!("{:02}:{:02} UTC", l.until.hour(), l.until.minute()),
+        })
         .collect();
     Ok(UsersPage {
         page: user.chrome("用户管理 Users"),
         users,
+        locks,
         roles: Role::ALL.iter().map(|r| (r.key(), user.lang.label(*r))).collect(),
         error,
         notice,
@@ -169,6 +199,41 @@ pub async fn create_user(
         Err(jiceng_store::StoreError::Invalid(message)) => rejected(&state, &user, message, form).await,
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize)]
+pub struct ClearLock {
+    #[serde(default)]
+    csrf: String,
+    key: String,
+}
+
+/// Lifts a login lock shown on the users page.
+pub async fn clear_lock(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<ClearLock>,
+) -> AppResult<Response> {
+    admin(&user)?;
+    user.check_csrf(&form.csrf)?;
+    let shown = page(&state, &user, None, None, NewUserForm::default()).await?;
+    if !shown.locks.iter().any(|l| l.key == form.key) {
+        return Err(AppError::not_found("锁定 Lock"));
+    }
+    state.store.users().clear_login_lock(&form.key).await?;
+    user.audit(
+        &state,
+        AuditRecord {
+            action: AuditAction::ManageUser,
+            target: "login-lock",
+            county: "",
+            purpose: None,
+            detail: format!("cleared {}", form.key),
+        },
+    )
+    .await?;
+    let notice = "已解除锁定 / the lock is lifted".to_string();
+    Ok(render(&page(&state, &user, None, Some(notice), NewUserForm::default()).await?)?.into_response())
 }
 
 #[derive(Deserialize)]

@@ -21,6 +21,9 @@ use crate::page::{Chrome, Lang, lang_of, render};
 
 pub const SESSION_COOKIE: &str = "jiceng_session";
 
+/// What every failed login says.
+pub const LOGIN_FAILED: &str = "用户名或密码不正确；15分钟内尝试过多次后须等待，或请管理员解除锁定 / wrong username or password; after too many attempts in 15 minutes, wait or ask an administrator to lift the lock";
+
 /// The user of the request's session; a handler that takes it requires a login.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
@@ -160,11 +163,11 @@ pub async fn login(
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
-    let outcome = state.store.users().login(&form.username, &form.password).await?;
+    let outcome = state.store.users().login(&form.username, &form.password, &origin).await?;
     let detail = match &outcome {
         LoginOutcome::Success(_) => "success",
         LoginOutcome::Rejected => "rejected",
-        LoginOutcome::Locked { .. } => "locked",
+        LoginOutcome::Throttled => "throttled",
     };
     state
         .store
@@ -190,14 +193,9 @@ pub async fn login(
                 .build();
             return Ok((jar.add(cookie), Redirect::to("/")).into_response());
         }
-        LoginOutcome::Rejected => "用户名或密码不正确 / wrong username or password".to_string(),
-        LoginOutcome::Locked { until } => format!(
-            "密码错误次数过多，账号已锁定至 {:02}:{:02} (UTC)，请稍后再试或联系管理员 / too many wrong passwords: the account is locked until {:02}:{:02} UTC",
-            until.hour(),
-            until.minute(),
-            until.hour(),
-            until.minute()
-        ),
+        // One message for every failure: it must not tell which accounts exist or are
+        // locked.
+        LoginOutcome::Rejected | LoginOutcome::Throttled => LOGIN_FAILED.to_string(),
     };
     let page =
         LoginPage { page: Chrome::new("登录 Log in", lang, "/login"), error: Some(error), username: form.username };
@@ -248,13 +246,21 @@ pub struct PasswordForm {
 pub async fn change_password(
     State(state): State<AppState>,
     user: CurrentUser,
+    jar: CookieJar,
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
+    // Every other session of this user ends; this one stays.
+    let keep = jar.get(SESSION_COOKIE).map(|c| c.value().to_string());
     let result = if form.new != form.repeat {
         Err("两次输入的新密码不一致 / the new passwords do not match".to_string())
     } else {
-        state.store.users().change_password(&user.user, &form.current, &form.new).await.map_err(|e| e.to_string())
+        state
+            .store
+            .users()
+            .change_password(&user.user, &form.current, &form.new, &user.origin, keep.as_deref())
+            .await
+            .map_err(|e| e.to_string())
     };
     let page =
         PasswordPage { page: user.chrome("修改密码 Change password"), done: result.is_ok(), error: result.err() };

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use calamine::{Data, Reader as _};
 use jiceng_domain::exchange::ColumnMap;
 
 /// The two kinds of file offices use.
@@ -19,10 +18,11 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
-    /// By extension: .xlsx/.xlsm/.xls/.ods are workbooks, everything else CSV.
+    /// By extension: .xlsx/.xlsm are workbooks, everything else CSV (.xls and .ods are
+    /// refused when opened, see `ResidentFileReader::open`).
     pub fn of_path(path: &Path) -> FileFormat {
         match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-            Some("xlsx" | "xlsm" | "xls" | "ods") => FileFormat::Xlsx,
+            Some("xlsx" | "xlsm") => FileFormat::Xlsx,
             _ => FileFormat::Csv,
         }
     }
@@ -93,6 +93,108 @@ impl TextEncoding {
     }
 }
 
+/// How much of an uploaded or imported file jiceng will read before refusing it. The
+/// defaults fit the largest real office file (a district's register: 5 million rows of
+/// some 30 columns); each can be set in the environment (`JICENG_READ_MAX_ROWS`, …, see
+/// `from_env`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Data rows (not counting blank rows and the rows above the header).
+    pub max_rows: u64,
+    /// Columns with content: a cell with text beyond this column refuses the file.
+    pub max_columns: usize,
+    /// Cells with content in the whole file.
+    pub max_cells: u64,
+    /// Bytes of one cell's text.
+    pub max_cell_bytes: usize,
+    /// Bytes a workbook's parts may unpack to, whatever its zip directory declares.
+    pub max_unpacked_bytes: u64,
+    /// Bytes of a workbook's shared strings (held in memory while the sheet is read).
+    pub max_shared_strings_bytes: usize,
+    /// Seconds of reading.
+    pub max_seconds: u64,
+}
+
+impl Default for ReadLimits {
+    fn default() -> ReadLimits {
+        ReadLimits {
+            max_rows: 5_000_000,
+            max_columns: 64,
+            max_cells: 5_000_000 * 40,
+            max_cell_bytes: 32 << 10,
+            max_unpacked_bytes: 8 << 30,
+            max_shared_strings_bytes: 512 << 20,
+            max_seconds: 3 * 3600,
+        }
+    }
+}
+
+impl ReadLimits {
+    /// The defaults, with any of `JICENG_READ_MAX_ROWS`, `_COLUMNS`, `_CELLS`,
+    /// `_CELL_BYTES`, `_UNPACKED_BYTES`, `_SHARED_STRINGS_BYTES`, `_SECONDS` from the
+    /// environment.
+    pub fn from_env() -> Result<ReadLimits, String> {
+        fn var<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+            match std::env::var(format!("JICENG_READ_MAX_{name}")) {
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("JICENG_READ_MAX_{name}={v}：应为正整数 / expected a positive whole number")),
+                Err(_) => Ok(default),
+            }
+        }
+        let d = ReadLimits::default();
+        Ok(ReadLimits {
+            max_rows: var("ROWS", d.max_rows)?,
+            max_columns: var("COLUMNS", d.max_columns)?,
+            max_cells: var("CELLS", d.max_cells)?,
+            max_cell_bytes: var("CELL_BYTES", d.max_cell_bytes)?,
+            max_unpacked_bytes: var("UNPACKED_BYTES", d.max_unpacked_bytes)?,
+            max_shared_strings_bytes: var("SHARED_STRINGS_BYTES", d.max_shared_strings_bytes)?,
+            max_seconds: var("SECONDS", d.max_seconds)?,
+        })
+    }
+
+    /// Bytes one CSV record may take: every column at its largest, quoted.
+    fn max_record_bytes(&self) -> u64 {
+        (self.max_columns as u64 + 1).saturating_mul(self.max_cell_bytes as u64 * 2 + 3)
+    }
+}
+
+/// Which limit a file went over, with its value (shown to people in both languages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Rows(u64),
+    Columns(usize),
+    Cells(u64),
+    CellBytes(usize),
+    UnpackedBytes(u64),
+    SharedStringsBytes(usize),
+    Seconds(u64),
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Limit::Rows(n) => write!(f, "数据行超过 {n} 行 / more than {n} data rows"),
+            Limit::Columns(n) => write!(f, "有内容的列超过 {n} 列 / content beyond column {n}"),
+            Limit::Cells(n) => write!(f, "有内容的单元格超过 {n} 个 / more than {n} cells with content"),
+            Limit::CellBytes(n) => write!(f, "单元格内容超过 {n} 字节 / a cell longer than {n} bytes"),
+            Limit::UnpackedBytes(n) => {
+                write!(f, "解压后超过 {} MB / unpacks to more than {} MB", n >> 20, n >> 20)
+            }
+            Limit::SharedStringsBytes(n) => {
+                write!(f, "共享字符串超过 {} MB / shared strings over {} MB", n >> 20, n >> 20)
+            }
+            Limit::Seconds(n) => write!(f, "读取超过 {n} 秒 / reading took more than {n} s"),
+        }
+    }
+}
+
+fn at_row(line: &Option<u64>) -> String {
+    line.map(|l| format!(" 第{l}行 / row {l}")).unwrap_or_default()
+}
+
 /// Why a file cannot be read or written. Each message names the file (and row).
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -108,6 +210,12 @@ pub enum FileError {
     NoHeader { path: PathBuf },
     #[error("{path}: 表头 / header: {source}")]
     Header { path: PathBuf, source: jiceng_domain::exchange::HeaderError },
+    #[error("{path}{}: 文件超出可读取的限制 / the file is over a reading limit: {limit}", at_row(line))]
+    TooLarge { path: PathBuf, line: Option<u64>, limit: Limit },
+    #[error(
+        "{path}: 不读取 .{extension} 文件，请在 Excel 或 WPS 中另存为 .xlsx 或 .csv / .{extension} files are not read; save it as .xlsx or .csv in Excel or WPS"
+    )]
+    OldFormat { path: PathBuf, extension: String },
     #[error("{path}: 写入 Excel 失败 / cannot write the workbook: {message}")]
     WriteWorkbook { path: PathBuf, message: String },
 }
@@ -126,10 +234,12 @@ pub struct ResidentFileReader {
     /// For CSV: the encoding read (detected or chosen).
     pub encoding: Option<TextEncoding>,
     pub headers: Vec<String>,
-    /// How far through the file reading has got, of `total` (bytes for CSV, rows for Excel).
+    /// How far through the file reading has got, of `total` (bytes of the file for CSV,
+    /// unpacked bytes of the sheet for Excel).
     pub progress: Arc<AtomicU64>,
     pub total: u64,
-    rows: Box<dyn Iterator<Item = Result<SourceRow, FileError>> + Send>,
+    total_hint: Arc<AtomicU64>,
+    rows: RowStream,
 }
 
 impl Iterator for ResidentFileReader {
@@ -206,7 +316,8 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FileError + '_ {
 }
 
 /// How many rows from the top may hold titles before the header row.
-const HEADER_SEARCH_ROWS: usize = 10;
+const HEADER_ROWS: u64 = 10;
+const HEADER_SEARCH_ROWS: usize = HEADER_ROWS as usize;
 
 fn is_blank(cells: &[String]) -> bool {
     cells.iter().all(|c| c.trim().is_empty())
@@ -233,15 +344,175 @@ fn find_header(rows: &[Vec<String>]) -> Option<(usize, Vec<String>)> {
     best.map(|(i, _, headers)| (i, headers))
 }
 
-impl ResidentFileReader {
-    pub fn open(path: &Path, encoding: Option<TextEncoding>) -> Result<ResidentFileReader, FileError> {
-        match FileFormat::of_path(path) {
-            FileFormat::Csv => Self::open_csv(path, encoding),
-            FileFormat::Xlsx => Self::open_workbook(path),
+/// Between the CSV decoder and the csv reader: counts the bytes of the record being
+/// read (reset by the row loop after each record) and stops a record that would grow
+/// past the limit, which the csv reader would otherwise buffer whole.
+struct RecordGuard<R> {
+    inner: R,
+    since_record: Arc<AtomicU64>,
+    limit: u64,
+}
+
+impl<R: Read> Read for RecordGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.since_record.fetch_add(n as u64, Ordering::Relaxed) + n as u64 > self.limit {
+            return Err(std::io::Error::other(RecordTooLong));
+        }
+        Ok(n)
+    }
+}
+
+#[derive(Debug)]
+struct RecordTooLong;
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("record too long")
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
+/// Checks one row against the limits: columns with content, cell size, NUL characters
+/// (which PostgreSQL cannot store and no office file means).
+fn check_row(path: &Path, row: &SourceRow, limits: &ReadLimits) -> Result<(), FileError> {
+    let too_large = |limit| FileError::TooLarge { path: path.to_path_buf(), line: Some(row.line), limit };
+    if let Some(last) = row.cells.iter().rposition(|c| !c.is_empty())
+        && last >= limits.max_columns
+    {
+        return Err(too_large(Limit::Columns(limits.max_columns)));
+    }
+    for (i, cell) in row.cells.iter().enumerate() {
+        if cell.len() > limits.max_cell_bytes {
+            return Err(too_large(Limit::CellBytes(limits.max_cell_bytes)));
+        }
+        // The decoder puts U+FFFD where bytes were not text in the file's encoding: a
+        // file that changes encoding part way (two sheets pasted together).
+        if cell.contains('\u{FFFD}') {
+            return Err(FileError::Row {
+                path: path.to_path_buf(),
+                line: row.line,
+                message: format!(
+                    "第{}列文字编码错误（文件中混有不同编码），请用 --encoding 指定或另存为 UTF-8 / column {}: the text encoding is wrong (the file mixes encodings); choose one with --encoding or save it as UTF-8",
+                    i + 1,
+                    i + 1
+                ),
+            });
+        }
+        if cell.contains('\0') {
+            return Err(FileError::Row {
+                path: path.to_path_buf(),
+                line: row.line,
+                message: format!(
+                    "第{}列含有空字符（NUL），文件可能已损坏 / column {} holds a NUL character; the file may be damaged",
+                    i + 1,
+                    i + 1
+                ),
+            });
         }
     }
+    Ok(())
+}
 
-    fn open_csv(path: &Path, chosen: Option<TextEncoding>) -> Result<ResidentFileReader, FileError> {
+/// Counts rows and cells with content against the limits and the clock.
+struct Budget {
+    limits: ReadLimits,
+    rows: u64,
+    cells: u64,
+    started: std::time::Instant,
+}
+
+impl Budget {
+    fn new(limits: ReadLimits) -> Budget {
+        Budget { limits, rows: 0, cells: 0, started: std::time::Instant::now() }
+    }
+
+    fn take(&mut self, path: &Path, row: &SourceRow) -> Result<(), FileError> {
+        let too_large = |limit| FileError::TooLarge { path: path.to_path_buf(), line: Some(row.line), limit };
+        self.rows += 1;
+        self.cells += row.cells.iter().filter(|c| !c.is_empty()).count() as u64;
+        if self.rows > self.limits.max_rows.saturating_add(HEADER_ROWS) {
+            return Err(too_large(Limit::Rows(self.limits.max_rows)));
+        }
+        if self.cells > self.limits.max_cells {
+            return Err(too_large(Limit::Cells(self.limits.max_cells)));
+        }
+        if self.rows.is_multiple_of(1024) && self.started.elapsed().as_secs() > self.limits.max_seconds {
+            return Err(too_large(Limit::Seconds(self.limits.max_seconds)));
+        }
+        Ok(())
+    }
+}
+
+impl ResidentFileReader {
+    /// Opens a file with the default limits (see [`ReadLimits`]).
+    pub fn open(path: &Path, encoding: Option<TextEncoding>) -> Result<ResidentFileReader, FileError> {
+        Self::open_with(path, encoding, ReadLimits::default())
+    }
+
+    /// Opens a file and reads up to its header row. Reading blocks: from async code, call
+    /// this and pull rows inside `spawn_blocking`.
+    pub fn open_with(
+        path: &Path,
+        encoding: Option<TextEncoding>,
+        limits: ReadLimits,
+    ) -> Result<ResidentFileReader, FileError> {
+        let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if let Some(old @ ("xls" | "ods" | "et")) = extension.as_deref() {
+            return Err(FileError::OldFormat { path: path.to_path_buf(), extension: old.to_string() });
+        }
+        let (format, encoding, progress, total, rows): (_, _, _, _, RowStream) = match FileFormat::of_path(path) {
+            FileFormat::Csv => {
+                let (encoding, progress, total, rows) = Self::csv_rows(path, encoding, limits)?;
+                (FileFormat::Csv, Some(encoding), progress, total, rows)
+            }
+            FileFormat::Xlsx => {
+                let (progress, total, rows) = Self::workbook_rows(path, limits);
+                (FileFormat::Xlsx, None, progress, total, rows)
+            }
+        };
+        let mut budget = Budget::new(limits);
+        let owned = path.to_path_buf();
+        let mut rows = rows.filter(|r| !matches!(r, Ok(row) if is_blank(&row.cells))).map(move |r| {
+            let row = r?;
+            check_row(&owned, &row, &limits)?;
+            budget.take(&owned, &row)?;
+            Ok(row)
+        });
+        let mut head = Vec::new();
+        for record in rows.by_ref() {
+            head.push(record?);
+            if head.len() == HEADER_SEARCH_ROWS {
+                break;
+            }
+        }
+        let cells: Vec<Vec<String>> = head.iter().map(|r| r.cells.clone()).collect();
+        let (index, headers) = find_header(&cells).ok_or_else(|| FileError::NoHeader { path: path.to_path_buf() })?;
+        let rest = head.into_iter().skip(index + 1).map(Ok).chain(rows);
+        Ok(ResidentFileReader {
+            path: path.to_path_buf(),
+            format,
+            encoding,
+            headers,
+            total: total.load(Ordering::Relaxed),
+            progress,
+            total_hint: total,
+            rows: Box::new(rest),
+        })
+    }
+
+    /// How far through the file reading has got, 0–1.
+    pub fn fraction(&self) -> f64 {
+        let total = self.total_hint.load(Ordering::Relaxed).max(1);
+        (self.progress.load(Ordering::Relaxed) as f64 / total as f64).clamp(0.0, 1.0)
+    }
+
+    fn csv_rows(
+        path: &Path,
+        chosen: Option<TextEncoding>,
+        limits: ReadLimits,
+    ) -> Result<(TextEncoding, Arc<AtomicU64>, Arc<AtomicU64>, RowStream), FileError> {
         let mut file = File::open(path).map_err(io_error(path))?;
         let total = file.metadata().map_err(io_error(path))?.len();
         let encoding = match chosen {
@@ -260,14 +531,29 @@ impl ResidentFileReader {
             .bom_sniffing(true)
             .strip_bom(true)
             .build(counted);
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(CrlfToLf { inner: decoded, pending_cr: false });
+        let since_record = Arc::new(AtomicU64::new(0));
+        let guarded = RecordGuard {
+            inner: CrlfToLf { inner: decoded, pending_cr: false },
+            since_record: since_record.clone(),
+            limit: limits.max_record_bytes(),
+        };
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(guarded);
         let owned = path.to_path_buf();
-        let mut records = reader.into_records().map(move |record| {
+        let (mut failed, mut last_line) = (false, 0);
+        let records = reader.into_records().map_while(move |record| {
+            if failed {
+                return None;
+            }
             let record = record.map_err(|e| {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                failed = true;
+                // I/O errors carry no position: the record after the last one read.
+                let line = e.position().map(|p| p.line()).unwrap_or(last_line + 1);
+                if let csv::ErrorKind::Io(io) = e.kind()
+                    && io.get_ref().is_some_and(|inner| inner.is::<RecordTooLong>())
+                {
+                    let limit = Limit::CellBytes(limits.max_cell_bytes);
+                    return FileError::TooLarge { path: owned.clone(), line: Some(line), limit };
+                }
                 let message = match e.kind() {
                     csv::ErrorKind::Utf8 { .. } => {
                         "文字编码错误，请用 --encoding 指定 / the text encoding is wrong; choose one with --encoding"
@@ -276,93 +562,37 @@ impl ResidentFileReader {
                     _ => e.to_string(),
                 };
                 FileError::Row { path: owned.clone(), line, message }
-            })?;
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
-            Ok(SourceRow { line, cells: record.iter().map(str::to_string).collect() })
+            });
+            since_record.store(0, Ordering::Relaxed);
+            Some(record.map(|record| {
+                let line = record.position().map(|p| p.line()).unwrap_or(0);
+                last_line = line;
+                SourceRow { line, cells: record.iter().map(str::to_string).collect() }
+            }))
         });
-        let mut head = Vec::new();
-        for record in records.by_ref() {
-            let row = record?;
-            if is_blank(&row.cells) {
-                continue;
-            }
-            head.push(row);
-            if head.len() == HEADER_SEARCH_ROWS {
-                break;
-            }
-        }
-        let cells: Vec<Vec<String>> = head.iter().map(|r| r.cells.clone()).collect();
-        let (index, headers) = find_header(&cells).ok_or_else(|| FileError::NoHeader { path: path.to_path_buf() })?;
-        let rest = head.into_iter().skip(index + 1).map(Ok).chain(records);
-        Ok(ResidentFileReader {
-            path: path.to_path_buf(),
-            format: FileFormat::Csv,
-            encoding: Some(encoding),
-            headers,
-            progress,
-            total,
-            rows: Box::new(rest.filter(|r| !matches!(r, Ok(row) if is_blank(&row.cells)))),
-        })
+        Ok((encoding, progress, Arc::new(AtomicU64::new(total)), Box::new(records)))
     }
 
-    fn open_workbook(path: &Path) -> Result<ResidentFileReader, FileError> {
-        let workbook_error = |message: String| FileError::Workbook { path: path.to_path_buf(), message };
-        let mut workbook = calamine::open_workbook_auto(path).map_err(|e| workbook_error(e.to_string()))?;
-        let range = workbook
-            .worksheet_range_at(0)
-            .ok_or_else(|| workbook_error("没有工作表 / no worksheet".into()))?
-            .map_err(|e| workbook_error(e.to_string()))?;
-        // Rows keep their sheet numbers and cells their sheet columns, so a sheet whose
-        // used range starts at row 3 or column C still lines up with what people see.
-        let (first_row, first_col) = range.start().unwrap_or((0, 0));
-        let to_cells = |row: &[Data]| -> Vec<String> {
-            let mut cells = vec![String::new(); first_col as usize];
-            cells.extend(row.iter().map(cell_text));
-            cells
-        };
-        let mut rows: Vec<SourceRow> = range
-            .rows()
-            .enumerate()
-            .map(|(i, row)| SourceRow { line: u64::from(first_row) + i as u64 + 1, cells: to_cells(row) })
-            .filter(|r| !is_blank(&r.cells))
-            .collect();
-        let head: Vec<Vec<String>> = rows.iter().take(HEADER_SEARCH_ROWS).map(|r| r.cells.clone()).collect();
-        let (index, headers) = find_header(&head).ok_or_else(|| FileError::NoHeader { path: path.to_path_buf() })?;
-        let data = rows.split_off(index + 1);
-        let total = data.len() as u64;
+    /// The first sheet's rows, read on a thread of their own (the zip entry being read
+    /// borrows the archive, so the reading loop owns both) and handed over a bounded
+    /// channel: memory stays at a few thousand rows whatever the sheet holds.
+    fn workbook_rows(path: &Path, limits: ReadLimits) -> (Arc<AtomicU64>, Arc<AtomicU64>, RowStream) {
         let progress = Arc::new(AtomicU64::new(0));
-        let counter = progress.clone();
-        Ok(ResidentFileReader {
-            path: path.to_path_buf(),
-            format: FileFormat::Xlsx,
-            encoding: None,
-            headers,
-            progress,
-            total,
-            rows: Box::new(data.into_iter().map(move |row| {
-                counter.fetch_add(1, Ordering::Relaxed);
-                Ok(row)
-            })),
-        })
+        let total = Arc::new(AtomicU64::new(1));
+        let (send, receive) = std::sync::mpsc::sync_channel(1024);
+        let (owned, p, t) = (path.to_path_buf(), progress.clone(), total.clone());
+        let spawned = std::thread::Builder::new().name("jiceng-xlsx".into()).spawn(move || {
+            super::xlsx::read_first_sheet(&owned, limits, &t, &p, |row| send.send(row).is_ok());
+        });
+        let rows: RowStream = match spawned {
+            Ok(_) => Box::new(receive.into_iter()),
+            Err(source) => Box::new(std::iter::once(Err(FileError::Io { path: path.to_path_buf(), source }))),
+        };
+        (progress, total, rows)
     }
 }
 
-/// A cell as the text a person would have typed. Large numbers (ID numbers Excel turned
-/// into numbers) keep Excel's exponent form so the importer can say what happened.
-fn cell_text(cell: &Data) -> String {
-    match cell {
-        Data::Empty => String::new(),
-        Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Int(i) => i.to_string(),
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-        Data::Float(f) if f.abs() >= 1e15 => format!("{f:E}"),
-        Data::Float(f) => f.to_string(),
-        Data::Bool(b) => b.to_string(),
-        // Dates stay Excel serial numbers; the date reader understands them.
-        Data::DateTime(d) => format!("{}", d.as_f64().trunc() as i64),
-        Data::Error(e) => format!("#{e:?}"),
-    }
-}
+type RowStream = Box<dyn Iterator<Item = Result<SourceRow, FileError>> + Send>;
 
 /// Writes rows of text in one of the file formats (exports and error files).
 pub struct ResidentFileWriter {

@@ -5,14 +5,19 @@ pub mod export;
 pub mod files;
 pub mod import;
 pub mod places;
+mod xlsx;
 
-pub use files::{FileError, FileFormat, ResidentFileReader, ResidentFileWriter, SourceRow, TextEncoding};
+#[cfg(test)]
+mod hostile_tests;
+
+pub use files::{
+    FileError, FileFormat, Limit, ReadLimits, ResidentFileReader, ResidentFileWriter, SourceRow, TextEncoding,
+};
 pub use import::{ImportTotals, Rejected, ResidentImport};
 pub use places::PlaceIndex;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 use jiceng_domain::exchange::{Column, ColumnMap};
 use time::Date;
@@ -33,6 +38,8 @@ pub struct ImportOptions {
     pub today: Date,
     /// Rows per transaction.
     pub chunk_rows: usize,
+    /// How much of the file may be read before it is refused.
+    pub limits: ReadLimits,
 }
 
 /// What a file import did.
@@ -70,22 +77,33 @@ pub async fn import_file(
     places: &PlaceIndex,
     mut progress: impl FnMut(ImportProgress),
 ) -> StoreResult<ImportReport> {
-    let reader = ResidentFileReader::open(path, options.encoding)?;
+    // Files are read on blocking threads, a chunk at a time, so a slow or hostile file
+    // never holds up the server's other requests.
+    let (owned, encoding, limits) = (path.to_path_buf(), options.encoding, options.limits);
+    let reader = off_runtime(move || ResidentFileReader::open_with(&owned, encoding, limits)).await??;
     let map = ColumnMap::from_headers(&reader.headers, &options.mapping)
         .map_err(|source| FileError::Header { path: path.to_path_buf(), source })?;
     let unknown_columns = map.unknown.clone();
     let (format, encoding, headers) = (reader.format, reader.encoding, reader.headers.clone());
-    let (counter, total) = (reader.progress.clone(), reader.total.max(1));
     let error_path = options.error_file.clone().unwrap_or_else(|| default_error_file(path));
     let mut error_file: Option<ResidentFileWriter> = None;
     let mut import = ResidentImport::new(registry, map, places, &options.recorded_by, options.today);
-    let mut chunk = Vec::with_capacity(options.chunk_rows);
-    let mut rows = reader.peekable();
-    while rows.peek().is_some() {
-        for row in rows.by_ref().take(options.chunk_rows.max(1)) {
-            chunk.push(row?);
+    let chunk_rows = options.chunk_rows.max(1);
+    let mut reader = Some(reader);
+    loop {
+        let Some(mut r) = reader.take() else { break };
+        let (r, chunk) = off_runtime(move || {
+            let chunk: Result<Vec<SourceRow>, FileError> = r.by_ref().take(chunk_rows).collect();
+            (r, chunk)
+        })
+        .await?;
+        let chunk = chunk?;
+        if chunk.is_empty() {
+            break;
         }
-        for rejected in import.import_chunk(std::mem::take(&mut chunk)).await? {
+        let fraction = r.fraction();
+        reader = Some(r);
+        for rejected in import.import_chunk(chunk).await? {
             let writer = match &mut error_file {
                 Some(w) => w,
                 None => {
@@ -114,10 +132,7 @@ pub async fn import_file(
             cells.push(reason);
             writer.write_row(&cells)?;
         }
-        progress(ImportProgress {
-            rows: import.totals.read,
-            fraction: counter.load(Ordering::Relaxed) as f64 / total as f64,
-        });
+        progress(ImportProgress { rows: import.totals.read, fraction });
     }
     let error_file = match error_file {
         Some(writer) => Some(writer.finish()?),
@@ -131,4 +146,9 @@ pub async fn import_file(
         }
     };
     Ok(ImportReport { totals: import.totals, error_file, format, encoding, unknown_columns })
+}
+
+/// Runs blocking file work on tokio's blocking threads.
+async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> StoreResult<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| crate::StoreError::Internal(format!("file reader: {e}")))
 }

@@ -17,7 +17,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult, decode_opt};
-use crate::exchange::{FileError, ResidentFileReader};
+use crate::exchange::{FileError, ReadLimits, ResidentFileReader};
 use crate::registry::rows::resident_row;
 use crate::registry::{Registry, ResidentVersion, resident_select, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
@@ -119,8 +119,8 @@ pub type SheetLine = Result<PartyLine, Vec<RowProblem>>;
 
 /// Reads a party's sheet (CSV in UTF-8/GBK/GB18030 or a workbook): each row's line or its
 /// problems. Headers: 类型, 姓名, 公民身份号码, 日期 (required), 联系电话, 房号, 民族.
-pub fn read_party_file(path: &Path, today: Date) -> Result<Vec<(u64, SheetLine)>, FileError> {
-    let reader = ResidentFileReader::open(path, None)?;
+pub fn read_party_file(path: &Path, today: Date, limits: ReadLimits) -> Result<Vec<(u64, SheetLine)>, FileError> {
+    let reader = ResidentFileReader::open_with(path, None, limits)?;
     let fields: Vec<Option<PartyField>> = reader.headers.iter().map(|h| PartyField::from_header(h)).collect();
     for required in [PartyField::Movement, PartyField::Name, PartyField::IdNumber, PartyField::Date] {
         if !fields.contains(&Some(required)) {

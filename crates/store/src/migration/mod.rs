@@ -15,6 +15,7 @@ mod m0006_coverage;
 mod m0007_parties;
 mod m0008_followup;
 mod m0009_plan_index;
+mod m0010_login_attempts;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_parties::Migration),
             Box::new(m0008_followup::Migration),
             Box::new(m0009_plan_index::Migration),
+            Box::new(m0010_login_attempts::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@ mod users;
 
 pub use audit::{Audit, AuditEntry, AuditHead, AuditVerifyError, NewAuditEntry};
 pub use divisions::{Division, Divisions, LoadScope};
-pub use users::{LoginOutcome, NewUser, SessionUser, User, Users, generate_password};
+pub use users::{LoginLock, LoginOutcome, NewUser, SessionUser, User, Users, generate_password};
 
 #[cfg(test)]
 mod tests;

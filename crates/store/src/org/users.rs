@@ -4,7 +4,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jiceng_domain::org::{DivisionCode, Role};
 use rand::Rng;
-use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
@@ -15,17 +15,58 @@ use crate::error::{StoreError, StoreResult, decode, decode_opt};
 
 /// How long a session lasts without a new login.
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);
-/// Wrong passwords in a row that lock an account.
-pub const MAX_FAILED_LOGINS: i32 = 5;
-/// How long a locked account stays locked.
-pub const LOCKOUT: Duration = Duration::minutes(15);
+/// Login attempts are counted in windows of this length from the first attempt.
+pub const LOGIN_WINDOW: Duration = Duration::minutes(15);
+/// Attempts one address may make at one account in a window; the next is refused
+/// whatever it carries, without its password being checked.
+pub const MAX_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS: i32 = 5;
+/// Attempts one address may make at any accounts in a window (guessing across names).
+pub const MAX_ATTEMPTS_PER_ADDRESS: i32 = 30;
+/// Attempts at one account from all addresses in a window (guessing from many
+/// machines); high enough that a stranger cannot lock someone out with a few guesses.
+pub const MAX_ATTEMPTS_PER_ACCOUNT: i32 = 100;
 
-/// What a login attempt gave.
+/// What a login attempt gave. `Rejected` and `Throttled` are shown alike, so the login
+/// form tells nobody which accounts exist or are being guessed at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginOutcome {
     Success(User),
     Rejected,
-    Locked { until: OffsetDateTime },
+    /// Too many attempts in the window: the password was not checked.
+    Throttled,
+}
+
+/// A login counter over its limit, as an administrator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginLock {
+    pub key: String,
+    /// `pair`, `address` or `account`.
+    pub kind: &'static str,
+    pub address: Option<String>,
+    pub username: Option<String>,
+    pub attempts: i32,
+    pub until: OffsetDateTime,
+}
+
+/// Argon2 with its default parameters takes about 19 MiB and a core for each check:
+/// at most this many run at once (one per core), each on a blocking thread, so a burst
+/// of logins queues instead of taking the server's memory.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+});
+
+/// A hash checked for unknown usernames, so that they take as long as real ones.
+static DUMMY_HASH: std::sync::LazyLock<Option<String>> =
+    std::sync::LazyLock::new(|| hash_now("jiceng-dummy-password-for-unknown-users").ok());
+
+/// Runs password work off the async runtime, one per core at most.
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> StoreResult<T> {
+    let _permit = HASHING.acquire().await.map_err(|e| StoreError::Password(e.to_string()))?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| StoreError::Password(e.to_string()))
+}
+
+fn verify_now(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 /// The user of a session and the token its forms must carry.
@@ -66,7 +107,12 @@ pub fn generate_password() -> String {
     (0..14).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
 }
 
-fn hash_password(password: &str) -> StoreResult<String> {
+async fn hash_password(password: &str) -> StoreResult<String> {
+    let password = password.to_string();
+    hashing(move || hash_now(&password)).await?
+}
+
+fn hash_now(password: &str) -> StoreResult<String> {
     let salt_bytes: [u8; 16] = rand::rng().random();
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| StoreError::Password(e.to_string()))?;
     Argon2::default()
@@ -97,7 +143,7 @@ impl Users<'_> {
             )));
         }
         let id = Uuid::now_v7();
-        let hash = hash_password(&new.password)?;
+        let hash = hash_password(&new.password).await?;
         let txn = self.store.db.begin().await?;
         txn.execute(
             Query::insert()
@@ -127,21 +173,31 @@ impl Users<'_> {
         self.get(id).await?.ok_or_else(|| StoreError::NotFound { what: format!("用户 {username} / user {username}") })
     }
 
-    /// Replaces a user's password and lifts a lockout (an administrator's reset, or
-    /// `jiceng demo` printing a fresh login).
+    /// Replaces a user's password, lifts the account's login locks and ends all its
+    /// sessions (an administrator's reset, or `jiceng demo` printing a fresh login).
     pub async fn set_password(&self, id: Uuid, password: &str) -> StoreResult<()> {
-        let hash = hash_password(password)?;
-        self.store
-            .db
-            .execute(
-                Query::update()
-                    .table("app_user")
-                    .value("password_hash", hash)
-                    .value("failed_logins", 0)
-                    .value("locked_until", Option::<OffsetDateTime>::None)
-                    .and_where(Expr::col("id").eq(id)),
-            )
+        self.replace_password(id, password, None).await
+    }
+
+    /// Sets the password, clears the account's login counters and ends every session
+    /// of the user but `keep` (the one that changed its own password).
+    async fn replace_password(&self, id: Uuid, password: &str, keep: Option<&str>) -> StoreResult<()> {
+        let hash = hash_password(password).await?;
+        let username = self.get(id).await?.map(|u| u.username);
+        let txn = self.store.db.begin().await?;
+        txn.execute(Query::update().table("app_user").value("password_hash", hash).and_where(Expr::col("id").eq(id)))
             .await?;
+        let mut sessions = Query::delete();
+        sessions.from_table("user_session").and_where(Expr::col("user_id").eq(id));
+        if let Some(token) = keep {
+            sessions.and_where(Expr::col("token_hash").ne(token_hash(token)));
+        }
+        txn.execute(&sessions).await?;
+        if let Some(username) = username {
+            txn.execute(Query::delete().from_table("login_attempt").and_where(Expr::col("username").eq(username)))
+                .await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 
@@ -205,69 +261,135 @@ impl Users<'_> {
         Ok(Some(user_row(&r, scopes)?))
     }
 
-    /// Checks a login. An unknown user, a wrong password and a disabled account all
-    /// give [`LoginOutcome::Rejected`], so a login form cannot discover usernames.
-    /// [`MAX_FAILED_LOGINS`] failures in a row lock the account for [`LOCKOUT`].
-    pub async fn login(&self, username: &str, password: &str) -> StoreResult<LoginOutcome> {
+    /// Checks a login from `address`. Before any password is checked, the attempt is
+    /// counted atomically in the database for the account at this address, for the
+    /// address and for the account; over any limit it is refused whatever it carries.
+    /// An unknown user, a wrong password and a disabled account all give `Rejected`
+    /// after the same work (a dummy hash is checked for unknown names).
+    pub async fn login(&self, username: &str, password: &str, address: &str) -> StoreResult<LoginOutcome> {
+        let username: String = username.trim().chars().take(64).collect();
+        let address: String = address.chars().take(64).collect();
+        let limits = [
+            (format!("pair:{address}:{username}"), Some(&username), MAX_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS),
+            (format!("address:{address}"), None, MAX_ATTEMPTS_PER_ADDRESS),
+            (format!("account:{username}"), Some(&username), MAX_ATTEMPTS_PER_ACCOUNT),
+        ];
+        let mut over = false;
+        for (key, account, limit) in &limits {
+            over |= self.count_attempt(key, account.map(String::as_str)).await? > *limit;
+        }
+        if over {
+            return Ok(LoginOutcome::Throttled);
+        }
         let mut query = Query::select();
-        query
-            .columns(["id", "password_hash", "failed_logins", "locked_until"])
-            .from("app_user")
-            .and_where(Expr::col("username").eq(username.trim()));
-        let Some(r) = self.store.db.query_one(&query).await? else { return Ok(LoginOutcome::Rejected) };
-        let id: Uuid = r.try_get("", "id")?;
-        let now = OffsetDateTime::now_utc();
-        let locked_until: Option<OffsetDateTime> = r.try_get("", "locked_until")?;
-        if let Some(until) = locked_until.filter(|u| *u > now) {
-            return Ok(LoginOutcome::Locked { until });
-        }
-        let hash: String = r.try_get("", "password_hash")?;
-        let parsed = PasswordHash::new(&hash).map_err(|e| StoreError::Password(e.to_string()))?;
-        if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
-            let failed: i32 = r.try_get::<i32>("", "failed_logins")? + 1;
-            let lock = (failed >= MAX_FAILED_LOGINS).then_some(now + LOCKOUT);
-            self.store
-                .db
-                .execute(
-                    Query::update()
-                        .table("app_user")
-                        .value("failed_logins", if lock.is_some() { 0 } else { failed })
-                        .value("locked_until", lock)
-                        .and_where(Expr::col("id").eq(id)),
-                )
-                .await?;
-            return Ok(match lock {
-                Some(until) => LoginOutcome::Locked { until },
-                None => LoginOutcome::Rejected,
-            });
-        }
-        self.store
-            .db
-            .execute(
-                Query::update()
-                    .table("app_user")
-                    .value("failed_logins", 0)
-                    .value("locked_until", Option::<OffsetDateTime>::None)
-                    .and_where(Expr::col("id").eq(id)),
-            )
-            .await?;
+        query.columns(["id", "password_hash"]).from("app_user").and_where(Expr::col("username").eq(username.as_str()));
+        let row = self.store.db.query_one(&query).await?;
+        let (id, hash) = match &row {
+            Some(r) => (Some(r.try_get::<Uuid>("", "id")?), Some(r.try_get::<String>("", "password_hash")?)),
+            None => (None, DUMMY_HASH.clone()),
+        };
+        let password = password.to_string();
+        let matches = hashing(move || hash.is_some_and(|h| verify_now(&h, &password))).await?;
+        let Some(id) = id.filter(|_| matches) else { return Ok(LoginOutcome::Rejected) };
+        // The right password clears this address's count for the account.
+        let pair = limits[0].0.as_str();
+        self.store.db.execute(Query::delete().from_table("login_attempt").and_where(Expr::col("key").eq(pair))).await?;
         Ok(match self.get(id).await? {
             Some(user) if !user.disabled => LoginOutcome::Success(user),
             _ => LoginOutcome::Rejected,
         })
     }
 
-    /// Like [`Users::login`], for callers that only need the user.
-    pub async fn verify_login(&self, username: &str, password: &str) -> StoreResult<Option<User>> {
-        Ok(match self.login(username, password).await? {
+    /// Adds one attempt to `key`'s window (a new window once the old one has passed) and
+    /// gives the count, in one statement, so concurrent attempts each see their own.
+    async fn count_attempt(&self, key: &str, username: Option<&str>) -> StoreResult<i32> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let stale = now - LOGIN_WINDOW.whole_seconds();
+        let old = |col: &str| Expr::col(("login_attempt", col.to_string()));
+        let mut upsert = Query::insert();
+        upsert
+            .into_table("login_attempt")
+            .columns(["key", "username", "window_start", "attempts"])
+            .values_panic([key.into(), username.map(str::to_string).into(), now.into(), 1.into()])
+            .on_conflict(
+                OnConflict::column("key")
+                    .values([
+                        (
+                            "attempts",
+                            Expr::case(old("window_start").lt(stale), 1).finally(old("attempts").add(1)).into(),
+                        ),
+                        (
+                            "window_start",
+                            Expr::case(old("window_start").lt(stale), now).finally(old("window_start")).into(),
+                        ),
+                    ])
+                    .to_owned(),
+            )
+            .returning_col("attempts");
+        let row = self.store.db.query_one(&upsert).await?;
+        let row = row.ok_or_else(|| StoreError::Password("login_attempt: no row returned".into()))?;
+        Ok(row.try_get("", "attempts")?)
+    }
+
+    /// Counters over their limit in their current window, newest first.
+    pub async fn login_locks(&self) -> StoreResult<Vec<LoginLock>> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut query = Query::select();
+        query
+            .columns(["key", "username", "window_start", "attempts"])
+            .from("login_attempt")
+            .and_where(Expr::col("window_start").gte(now - LOGIN_WINDOW.whole_seconds()))
+            .order_by("window_start", Order::Desc);
+        let mut locks = Vec::new();
+        for r in self.store.db.query_all(&query).await? {
+            let key: String = r.try_get("", "key")?;
+            let (attempts, start): (i32, i64) = (r.try_get("", "attempts")?, r.try_get("", "window_start")?);
+            let username: Option<String> = r.try_get("", "username")?;
+            let (kind, address, limit) = if let Some(rest) = key.strip_prefix("pair:") {
+                let address = username.as_deref().and_then(|u| rest.strip_suffix(&format!(":{u}"))).unwrap_or(rest);
+                ("pair", Some(address.to_string()), MAX_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS)
+            } else if let Some(address) = key.strip_prefix("address:") {
+                ("address", Some(address.to_string()), MAX_ATTEMPTS_PER_ADDRESS)
+            } else if key.starts_with("account:") {
+                ("account", None, MAX_ATTEMPTS_PER_ACCOUNT)
+            } else {
+                continue;
+            };
+            if attempts <= limit {
+                continue;
+            }
+            let until = OffsetDateTime::from_unix_timestamp(start).unwrap_or(OffsetDateTime::UNIX_EPOCH) + LOGIN_WINDOW;
+            locks.push(LoginLock { key, kind, address, username, attempts, until });
+        }
+        Ok(locks)
+    }
+
+    /// Lifts one lock (an administrator's action).
+    pub async fn clear_login_lock(&self, key: &str) -> StoreResult<()> {
+        self.store.db.execute(Query::delete().from_table("login_attempt").and_where(Expr::col("key").eq(key))).await?;
+        Ok(())
+    }
+
+    /// Checks a password without logging in (before a password change), counted like a
+    /// login from `address`.
+    pub async fn verify_login(&self, username: &str, password: &str, address: &str) -> StoreResult<Option<User>> {
+        Ok(match self.login(username, password, address).await? {
             LoginOutcome::Success(user) => Some(user),
             _ => None,
         })
     }
 
-    /// Changes a password after checking the current one.
-    pub async fn change_password(&self, user: &User, current: &str, new: &str) -> StoreResult<()> {
-        if self.verify_login(&user.username, current).await?.is_none() {
+    /// Changes a password after checking the current one; every other session of the
+    /// user ends (`keep` is the session making the change).
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: &str,
+        new: &str,
+        address: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<()> {
+        if self.verify_login(&user.username, current, address).await?.is_none() {
             return Err(StoreError::Invalid("当前密码不正确 / the current password is wrong".into()));
         }
         if new.chars().count() < 8 {
@@ -275,7 +397,7 @@ impl Users<'_> {
                 "新密码至少8个字符 / the new password must have at least 8 characters".into(),
             ));
         }
-        self.set_password(user.id, new).await
+        self.replace_password(user.id, new, keep).await
     }
 
     /// Starts a session; only the token's hash is stored. The CSRF token is stored as

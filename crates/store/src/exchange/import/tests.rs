@@ -36,6 +36,7 @@ fn options() -> ImportOptions {
         recorded_by: "importer".into(),
         today: date!(2026 - 11 - 24),
         chunk_rows: 2,
+        limits: Default::default(),
     }
 }
 

@@ -191,7 +191,7 @@ fn a_sheet_names_each_bad_row_and_field() {
     )
     .unwrap();
     let today = time::macros::date!(2026 - 11 - 24);
-    let rows = read_party_file(&path, today).unwrap();
+    let rows = read_party_file(&path, today, Default::default()).unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows[0].1.is_ok());
     let problems = rows[1].1.as_ref().unwrap_err();
@@ -200,6 +200,6 @@ fn a_sheet_names_each_bad_row_and_field() {
     let shown = problems[0].to_string();
     assert!(shown.contains("第3行") && shown.contains("row 3"), "{shown}");
     std::fs::write(&path, "姓名,身份证号\n吴新,440307199001011232\n").unwrap();
-    let missing = read_party_file(&path, today).unwrap_err().to_string();
+    let missing = read_party_file(&path, today, Default::default()).unwrap_err().to_string();
     assert!(missing.contains("房东报告.csv") && missing.contains("类型"), "{missing}");
 }
