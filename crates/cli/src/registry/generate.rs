@@ -38,7 +38,7 @@ pub fn write_csv(plan: PopulationPlan, out: &Path) -> anyhow::Result<u64> {
     let mut written = 0u64;
     for community in PopulationGenerator::new(plan) {
         for row in resident_file::community_rows(&community) {
-            csv.write_record(&row)?;
+            csv.write_record(row.iter().map(|c| jiceng_store::exchange::csv_cell(c)))?;
             written += 1;
         }
         bar.set_position(written);

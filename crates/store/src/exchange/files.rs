@@ -567,7 +567,7 @@ impl ResidentFileReader {
             Some(record.map(|record| {
                 let line = record.position().map(|p| p.line()).unwrap_or(0);
                 last_line = line;
-                SourceRow { line, cells: record.iter().map(str::to_string).collect() }
+                SourceRow { line, cells: record.iter().map(read_csv_cell).collect() }
             }))
         });
         Ok((encoding, progress, Arc::new(AtomicU64::new(total)), Box::new(records)))
@@ -593,6 +593,48 @@ impl ResidentFileReader {
 }
 
 type RowStream = Box<dyn Iterator<Item = Result<SourceRow, FileError>> + Send>;
+
+/// A cell as it is written to CSV: text starting with `= + - @`, a tab or a carriage
+/// return gets a leading `'`, so Excel and WPS show it as text instead of running it as
+/// a formula (`=HYPERLINK(…)` in a name). The reader takes the `'` off again.
+pub fn csv_cell(cell: &str) -> CsvCell<'_> {
+    // A cell that already starts with `'` before such a character gets one more, so that
+    // reading takes exactly one off.
+    if cell.trim_start_matches('\'').starts_with(FORMULA_STARTS) {
+        CsvCell(std::borrow::Cow::Owned(format!("'{cell}")))
+    } else {
+        CsvCell(std::borrow::Cow::Borrowed(cell))
+    }
+}
+
+/// A cell made safe by [`csv_cell`]; allocates only when it was escaped.
+pub struct CsvCell<'a>(std::borrow::Cow<'a, str>);
+
+impl AsRef<[u8]> for CsvCell<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Undoes [`csv_cell`] on a cell read from CSV, so an export imports exactly.
+fn read_csv_cell(cell: &str) -> String {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.trim_start_matches('\'').starts_with(FORMULA_STARTS) => rest.to_string(),
+        _ => cell.to_string(),
+    }
+}
+
+/// Creates (or truncates) a file only its owner can read: exports and error files hold
+/// names and ID numbers.
+fn private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
 
 /// Writes rows of text in one of the file formats (exports and error files).
 pub struct ResidentFileWriter {
@@ -626,7 +668,7 @@ impl ResidentFileWriter {
     ) -> Result<ResidentFileWriter, FileError> {
         let sink = match format {
             FileFormat::Csv => {
-                let mut out = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io_error(path))?);
+                let mut out = BufWriter::with_capacity(1 << 20, private_file(path).map_err(io_error(path))?);
                 if encoding == TextEncoding::Utf8 {
                     out.write_all("\u{feff}".as_bytes()).map_err(io_error(path))?;
                     Sink::Utf8(Box::new(csv::WriterBuilder::new().flexible(true).from_writer(out)))
@@ -652,7 +694,7 @@ impl ResidentFileWriter {
         let path = &self.path;
         match &mut self.sink {
             Sink::Utf8(writer) => {
-                writer.write_record(cells.iter().map(|c| c.as_ref())).map_err(|e| FileError::Row {
+                writer.write_record(cells.iter().map(|c| csv_cell(c.as_ref()))).map_err(|e| FileError::Row {
                     path: path.clone(),
                     line: self.rows + 1,
                     message: e.to_string(),
@@ -663,7 +705,7 @@ impl ResidentFileWriter {
                 {
                     let mut record =
                         csv::WriterBuilder::new().flexible(true).buffer_capacity(1024).from_writer(&mut *line);
-                    record.write_record(cells.iter().map(|c| c.as_ref())).map_err(|e| FileError::Row {
+                    record.write_record(cells.iter().map(|c| csv_cell(c.as_ref()))).map_err(|e| FileError::Row {
                         path: path.clone(),
                         line: self.rows + 1,
                         message: e.to_string(),
@@ -697,9 +739,12 @@ impl ResidentFileWriter {
         match self.sink {
             Sink::Utf8(mut writer) => writer.flush().map_err(io_error(&path))?,
             Sink::Encoded { mut out, .. } => out.flush().map_err(io_error(&path))?,
-            Sink::Xlsx { mut workbook, .. } => workbook
-                .save(&path)
-                .map_err(|e| FileError::WriteWorkbook { path: path.clone(), message: e.to_string() })?,
+            Sink::Xlsx { mut workbook, .. } => {
+                let file = private_file(&path).map_err(io_error(&path))?;
+                workbook
+                    .save_to_writer(BufWriter::new(file))
+                    .map_err(|e| FileError::WriteWorkbook { path: path.clone(), message: e.to_string() })?
+            }
         }
         Ok(path)
     }
@@ -717,6 +762,45 @@ mod tests {
         assert_eq!(TextEncoding::detect(&gbk), TextEncoding::Gb18030);
         // A sample cut inside a character is still UTF-8.
         assert_eq!(TextEncoding::detect(&"姓名".as_bytes()[..4]), TextEncoding::Utf8);
+    }
+
+    #[test]
+    fn formula_cells_are_escaped_in_csv_and_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let hostile = [
+            "=HYPERLINK(\"http://evil.example\",\"张三\")",
+            "+86 138",
+            "-1",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "'=kept",
+            "王五",
+        ];
+        let mut writer = ResidentFileWriter::create(
+            &path,
+            FileFormat::Csv,
+            TextEncoding::Utf8,
+            &["姓名".into(), "公民身份号码".into()],
+        )
+        .unwrap();
+        for cell in hostile {
+            writer.write_row(&[cell, "440307199001011234"]).unwrap();
+        }
+        writer.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines().skip(1) {
+            assert!(!line.trim_start_matches('"').starts_with(['=', '+', '-', '@', '\t', '\r']), "{line}");
+        }
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions()) & 0o777,
+            0o600
+        );
+        let read: Vec<String> =
+            ResidentFileReader::open(&path, None).unwrap().map(|r| r.unwrap().cells[0].clone()).collect();
+        assert_eq!(read, hostile.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     }
 
     #[test]

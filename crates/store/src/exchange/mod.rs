@@ -11,7 +11,7 @@ mod xlsx;
 mod hostile_tests;
 
 pub use files::{
-    FileError, FileFormat, Limit, ReadLimits, ResidentFileReader, ResidentFileWriter, SourceRow, TextEncoding,
+    FileError, FileFormat, Limit, ReadLimits, ResidentFileReader, ResidentFileWriter, SourceRow, TextEncoding, csv_cell,
 };
 pub use import::{ImportTotals, Rejected, ResidentImport};
 pub use places::PlaceIndex;

@@ -7,6 +7,7 @@ use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
 use time::Date;
 
 use crate::error::{StoreError, StoreResult};
+use crate::exchange::files::csv_cell;
 
 /// Who and what a printed table names besides the figures.
 #[derive(Debug, Clone)]
@@ -126,8 +127,9 @@ pub fn report_csv(report: &PeriodReport) -> StoreResult<Vec<u8>> {
         let node = report.node.as_str().to_string();
         let period = report.period.to_string();
         for (name, zh, en) in INDICATORS {
-            csv.write_record([node.as_str(), period.as_str(), name, zh, en, value_text(report.figure(name)).as_str()])
-                .map_err(io)?;
+            let value = value_text(report.figure(name));
+            let row = [node.as_str(), period.as_str(), name, zh, en, value.as_str()];
+            csv.write_record(row.iter().map(|c| csv_cell(c))).map_err(io)?;
         }
         for (province, moves_in, moves_out) in report.migration_by_province() {
             for (key, n) in
