@@ -215,6 +215,7 @@ pub fn router(state: AppState) -> Router {
         .route("/parties/{county}/{id}/lines", post(fieldwork::parties::add_line))
         .route("/parties/{county}/{id}/upload", post(fieldwork::parties::upload))
         .layer(axum::middleware::from_fn(same_origin_writes))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
@@ -239,6 +240,26 @@ async fn same_origin_writes(request: axum::extract::Request, next: axum::middlew
         }
     }
     next.run(request).await
+}
+
+/// Every response: a Content-Security-Policy that runs only scripts carrying this
+/// response's nonce and lets no other site frame the page, and `Cache-Control: no-store`
+/// (pages and files show personal data; nothing here is a static asset worth caching).
+async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use rand::Rng;
+    let nonce = hex::encode(rand::rng().random::<[u8; 16]>());
+    let mut response = page::SCRIPT_NONCE.scope(nonce.clone(), next.run(request)).await;
+    let policy = format!(
+        "default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Serves on an already bound listener until Ctrl-C.

@@ -111,6 +111,17 @@ pub struct SwitchBack {
     back: String,
 }
 
+/// A path on this site: starts with one `/`, never `//` or `/\` (another host), and
+/// holds no whitespace or control characters (browsers drop a tab or newline, so
+/// `/\t/evil.example` is `//evil.example`; a newline would also break the header).
+pub fn same_site_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.chars().any(|c| c.is_control() || c.is_whitespace())
+        && path.len() <= 2048
+}
+
 /// `GET /lang/{zh|en}?back=/path`: remembers the language in a cookie and returns to
 /// the page. Only a local path is followed, so the link cannot send anyone elsewhere.
 pub async fn switch_lang(
@@ -119,8 +130,7 @@ pub async fn switch_lang(
     jar: CookieJar,
 ) -> impl axum::response::IntoResponse {
     let lang = Lang::from_key(&key).unwrap_or_default();
-    let local = query.back.starts_with('/') && !query.back.starts_with("//") && !query.back.contains('\\');
-    let back = if local { query.back } else { "/".to_string() };
+    let back = if same_site_path(&query.back) { query.back } else { "/".to_string() };
     let cookie = axum_extra::extract::cookie::Cookie::build((LANG_COOKIE, lang.key()))
         .path("/")
         .same_site(axum_extra::extract::cookie::SameSite::Lax)
@@ -148,6 +158,18 @@ pub struct Chrome {
     pub lang: Lang,
     /// This page's path and query, for the language switch to come back to.
     pub here: String,
+    /// The response's script nonce: the Content-Security-Policy runs only scripts that
+    /// carry it (see `security_headers`).
+    pub nonce: String,
+}
+
+tokio::task_local! {
+    /// The nonce of the request being served, set by `security_headers`.
+    pub static SCRIPT_NONCE: String;
+}
+
+fn script_nonce() -> String {
+    SCRIPT_NONCE.try_with(String::clone).unwrap_or_default()
 }
 
 impl Chrome {
@@ -161,6 +183,7 @@ impl Chrome {
             crumbs: Vec::new(),
             lang,
             here: here.to_string(),
+            nonce: script_nonce(),
         }
     }
 
@@ -174,6 +197,7 @@ impl Chrome {
             crumbs: Vec::new(),
             lang: user.lang,
             here: user.here.clone(),
+            nonce: script_nonce(),
         }
     }
 

@@ -748,7 +748,14 @@ async fn the_language_switch_shows_pages_in_english() {
     assert_eq!((status, location_en.as_deref()), (StatusCode::SEE_OTHER, Some("/login")), "{location:?}");
     assert!(cookies.iter().any(|c| c.starts_with("jiceng_lang=en")), "{cookies:?}");
     // The switch never sends anyone to another site.
-    for back in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+    for back in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/%09/evil.example",
+        "/%0a/evil.example",
+        "/x%0d%0aSet-Cookie:%20a=b",
+    ] {
         let request = Request::get(format!("/lang/en?back={back}")).body(Body::empty()).unwrap();
         let (_, location, _, _) = client.send(request).await;
         assert_eq!(location.as_deref(), Some("/"), "{back}");
@@ -1175,4 +1182,90 @@ async fn a_landlord_is_registered_and_reports_reach_the_community_queue() {
         assert!(!body.contains("440307199001011232"), "{label}: ID numbers are masked in the list");
         db.finish().await;
     }
+}
+
+/// A service provider, who may not open events, cannot resubmit a returned one either:
+/// every step of the chain goes through the one permission check (the review changed a
+/// returned event to submitted as a service provider).
+#[tokio::test]
+async fn a_service_provider_cannot_resubmit_a_returned_event() {
+    for db in testing::backends().await {
+        let store = &db.store;
+        seed(store).await;
+        store
+            .users()
+            .add(&NewUser {
+                username: "provider".into(),
+                display_name: "provider".into(),
+                password: "password-123".into(),
+                role: Role::ServiceProvider,
+                scopes: vec![code("440307003002")],
+            })
+            .await
+            .unwrap();
+        let resident = resident_in(store, "440307003002").await;
+        let today = time::OffsetDateTime::now_utc().date();
+        let worker = jiceng_store::reporting::Actor { username: "worker_a", role: Role::GridWorker };
+        let event = store
+            .reporting()
+            .submit(
+                &jiceng_store::reporting::NewEvent {
+                    county: code("440307"),
+                    resident_id: Some(resident.resident_id),
+                    occurred_on: today,
+                    urgent: false,
+                    evidence: String::new(),
+                    details: jiceng_domain::reporting::EventDetails::Marriage { partner: None },
+                },
+                worker,
+                today,
+            )
+            .await
+            .unwrap();
+        let admin = jiceng_store::reporting::Actor { username: "admin", role: Role::Administrator };
+        let returned = jiceng_domain::reporting::EventAction::Return;
+        store.reporting().decide(&code("440307"), event, returned, Some("证明不全"), admin, today).await.unwrap();
+        let mut client = Client::new(store);
+        assert_eq!(client.login("provider", "password-123").await, StatusCode::SEE_OTHER);
+        let csrf = client.csrf().await;
+        let (status, _, _) = client
+            .post(
+                &format!("/events/440307/{event}/resubmit"),
+                &format!("csrf={csrf}&occurred_on={today}&evidence=forged"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}", db.label);
+        let stored = store.reporting().event(&code("440307"), event).await.unwrap().unwrap();
+        assert_eq!(stored.state, jiceng_domain::reporting::EventState::Returned);
+        db.finish().await;
+    }
+}
+
+/// Every response carries a Content-Security-Policy whose nonce is the one on the page's
+/// scripts, forbids framing, and is not cached.
+#[tokio::test]
+async fn pages_carry_a_script_nonce_policy_and_are_not_cached() {
+    let db = testing::sqlite().await;
+    seed(&db.store).await;
+    let mut client = Client::new(&db.store);
+    assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+    let mut request = Request::get("/today").body(Body::empty()).unwrap();
+    request.headers_mut().insert(header::COOKIE, client.cookie.clone().unwrap().parse().unwrap());
+    let response = client.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let policy = headers.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap().to_string();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(!policy.split(';').any(|d| d.contains("script-src") && d.contains("unsafe-inline")), "{policy}");
+    assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+    let nonce = policy.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_string();
+    let body = axum::body::to_bytes(response.into_body(), 10 << 20).await.unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(body.matches("<script").count(), body.matches(&format!("<script nonce=\"{nonce}\"")).count());
+    assert!(body.contains(&format!("<script nonce=\"{nonce}\"")));
+    assert!(!body.contains(" onclick="));
+    // Each response has its own nonce.
+    let (_, _, other) = client.get("/today").await;
+    assert!(!other.contains(&nonce));
+    db.finish().await;
 }

@@ -21,6 +21,9 @@ pub enum Permission {
     ManageUsers,
     /// See who looked at a person's record.
     ViewAudit,
+    /// Report change events (births, deaths, moves) into the review chain, and
+    /// resubmit one that was returned.
+    ReportEvents,
 }
 
 impl Role {
@@ -31,10 +34,13 @@ impl Role {
         use Permission::*;
         match self {
             Role::GridWorker | Role::Specialist => {
-                matches!(permission, ViewRegistry | SearchRegistry | EditRegistry | ExportRegistry | ViewAudit)
+                matches!(
+                    permission,
+                    ViewRegistry | SearchRegistry | EditRegistry | ExportRegistry | ViewAudit | ReportEvents
+                )
             }
             Role::Street | Role::District => {
-                matches!(permission, ViewRegistry | SearchRegistry | ExportRegistry | ViewAudit)
+                matches!(permission, ViewRegistry | SearchRegistry | ExportRegistry | ViewAudit | ReportEvents)
             }
             Role::ServiceProvider => false,
             Role::Administrator => true,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 use uuid::Uuid;
 
-use crate::org::{DivisionCode, Role};
+use crate::org::{DivisionCode, Permission, Role};
 use crate::registry::codes::coded_enum;
 use crate::registry::{ResidenceStatus, ResidentFacts};
 
@@ -111,6 +111,8 @@ pub enum TransitionError {
     NotReturned,
     #[error("该角色不参与审核 / this role does not review events")]
     NotAReviewer,
+    #[error("该角色不能报告或重报事件 / this role does not report events")]
+    NotAReporter,
 }
 
 /// Applies a reviewer's decision. `reason` is required for a return.
@@ -120,6 +122,11 @@ pub fn decide(
     action: EventAction,
     reason: Option<&str>,
 ) -> Result<EventState, TransitionError> {
+    // Every step, reporting included, is checked here: the one permission check of the
+    // chain (a service provider once resubmitted a returned event).
+    if matches!(action, EventAction::Submit | EventAction::Resubmit) && !role.may(Permission::ReportEvents) {
+        return Err(TransitionError::NotAReporter);
+    }
     match action {
         EventAction::Submit => Ok(EventState::first_for(role)),
         EventAction::Resubmit => {
@@ -294,6 +301,19 @@ impl EventDetails {
 mod tests {
     use super::*;
     use time::macros::date;
+
+    #[test]
+    fn only_roles_that_report_may_submit_or_resubmit() {
+        for action in [EventAction::Submit, EventAction::Resubmit] {
+            assert_eq!(
+                decide(EventState::Returned, Role::ServiceProvider, action, None),
+                Err(TransitionError::NotAReporter)
+            );
+            for role in [Role::GridWorker, Role::Specialist, Role::Street, Role::District, Role::Administrator] {
+                assert!(decide(EventState::Returned, role, action, None).is_ok(), "{role:?} {action:?}");
+            }
+        }
+    }
 
     #[test]
     fn an_event_climbs_every_level() {

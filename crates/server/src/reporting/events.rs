@@ -34,7 +34,7 @@ fn actor(user: &CurrentUser) -> Actor<'_> {
 
 /// Roles that report events (everyone in the chain).
 fn may_report(user: &CurrentUser) -> bool {
-    !matches!(user.user.role, Role::ServiceProvider)
+    user.user.role.may(Permission::ReportEvents)
 }
 
 /// The state a role's queue shows by default.
@@ -825,6 +825,8 @@ pub async fn resubmit(
     Form(form): Form<ResubmitForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
+    viewer_scope(&user)?;
+    user.require(Permission::ReportEvents)?;
     let code = parse_code(&county)?;
     let scope = user.scope();
     let reporting = state.store.reporting_in(&scope);
