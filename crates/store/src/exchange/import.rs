@@ -31,6 +31,10 @@ use crate::registry::{ResidentVersion, append_resident_version, resident_select}
 use crate::reporting::cells::{Locks, write_tally};
 use jiceng_domain::reporting::{Tally, cell};
 
+/// What an import or a landlord's sheet says of an ID number recorded outside the
+/// user's area: it cannot be recorded here, without saying where it is.
+pub const OUTSIDE_SCOPE: &str = "此身份证号码不能在您的范围内登记，请联系街道核实 / this ID number cannot be recorded in your area; ask the street office to check";
+
 /// What an import did, row by row, plus the places it had to create.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportTotals {
@@ -647,10 +651,8 @@ impl<'a> ResidentImport<'a> {
                 }
                 Some(current) => {
                     if self.registry.require_scope(&current.community, "").is_err() {
-                        let message = format!(
-                            "此人现登记在您范围外的社区 {} / this person is recorded in community {}, outside your scope",
-                            current.community, current.community
-                        );
+                        // Out of scope reads like unknown (ADR 004): no community code or name.
+                        let message = OUTSIDE_SCOPE.to_string();
                         rejected.push(Rejected::single(a.source, Column::IdNumber, message));
                         continue;
                     }

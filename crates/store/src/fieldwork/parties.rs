@@ -580,13 +580,9 @@ impl Registry<'_> {
                     Proposal::AlreadyRecorded { household_id: unit.household_id }
                 }
                 (Movement::Arrival, Some(p)) => {
-                    if let Err(e) = self.require_scope(&p.community, "") {
-                        let _ = e;
-                        problems.push(problem(
-                            Some(PartyField::IdNumber),
-                            "此人登记在您范围外的社区，请联系该社区 / this person is recorded in a community outside your scope"
-                                .into(),
-                        ));
+                    if self.require_scope(&p.community, "").is_err() {
+                        let message = crate::exchange::import::OUTSIDE_SCOPE.to_string();
+                        problems.push(problem(Some(PartyField::IdNumber), message));
                         continue;
                     }
                     Proposal::Event {

@@ -229,6 +229,16 @@ async fn a_changed_row_becomes_a_new_version_and_rows_outside_the_scope_are_refu
     assert_eq!((report.totals.rejected, report.totals.unchanged), (4, 0));
     let text = std::fs::read_to_string(report.error_file.unwrap()).unwrap();
     assert!(text.contains("outside your scope"), "{text}");
+
+    // The same people named under the other community's own code: the ID numbers are
+    // recorded elsewhere, and the reason says so without naming where (ADR 004).
+    let moved = dir.path().join("moved.csv");
+    std::fs::write(&moved, std::fs::read_to_string(&path).unwrap().replace("440307003002", "440307003004")).unwrap();
+    let report = import(store.registry_in(&other), &moved).await;
+    assert_eq!(report.totals.rejected, 4);
+    let text = std::fs::read_to_string(report.error_file.unwrap()).unwrap();
+    assert!(text.contains(super::OUTSIDE_SCOPE), "{text}");
+    assert!(!text.contains("440307003002"), "{text}");
 }
 
 #[tokio::test]
