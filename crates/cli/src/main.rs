@@ -235,6 +235,16 @@ enum ExportCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// 登录：N 次同时的错误密码登录，打印峰值内存与实际检查的密码数（SQLite；给出 --database-url 时也测 PostgreSQL）
+    /// / logins: N wrong-password logins at once; peak memory and passwords checked (PostgreSQL too with --database-url)
+    Logins {
+        /// 同时登录次数 / logins at once
+        #[arg(long, default_value_t = 500)]
+        attempts: usize,
+        /// 以 JSON 输出 / print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// 导入速度：完整导入对比裸插入基线（SQLite；给出 --database-url 时也测 PostgreSQL）
     /// / import speed: full import against a bare-insert floor (SQLite; PostgreSQL too with --database-url)
     Import {
@@ -584,6 +594,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { command: BenchCommand::Report { residents, county, verified_per_month, json } } => {
             let county = county_code(&county)?;
             reporting::bench::run(residents, &county, cli.db.database_url.as_deref(), verified_per_month, json).await?;
+        }
+        Command::Bench { command: BenchCommand::Logins { attempts, json } } => {
+            org::bench::run(attempts, cli.db.database_url.as_deref(), json).await?;
         }
         Command::Bench { command: BenchCommand::Import { residents, county, json } } => {
             let county = county_code(&county)?;

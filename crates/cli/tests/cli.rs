@@ -363,3 +363,27 @@ fn bench_fieldwork_reuses_a_kept_database() {
     let other = run("1000");
     assert_ne!(other["coverage_households"], first["coverage_households"], "another size is set up afresh");
 }
+
+/// `bench logins`: a burst of wrong passwords at once (the right one 30th) checks at
+/// most five passwords, on SQLite and PostgreSQL, and prints what it measured.
+#[tokio::test]
+async fn bench_logins_checks_no_guess_beyond_the_limit() {
+    let mut args = vec!["bench".to_string(), "logins".into(), "--attempts".into(), "60".into(), "--json".into()];
+    if let Some(db) = testing::postgres().await {
+        args.extend(["--database-url".to_string(), db.url().to_string()]);
+        db.finish().await;
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = jiceng(&args, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    for r in results.as_array().unwrap() {
+        assert_eq!(r["attempts"], 60);
+        assert!(r["passwords_checked"].as_u64().unwrap() <= 5, "{r}");
+        // Tasks race, so the right password may be among the five counted first; it
+        // never gets in after them.
+        let (logged_in, refused) = (r["logged_in"].as_u64().unwrap(), r["refused"].as_u64().unwrap());
+        assert!(logged_in <= 1 && logged_in + refused == 60, "{r}");
+        assert!(r["peak_rss_mb"].as_f64().unwrap() > 0.0);
+    }
+}

@@ -37,11 +37,11 @@ pub struct ImportBench {
 }
 
 /// Resets the kernel's peak-RSS mark (Linux), so each phase reports its own peak.
-fn reset_peak() {
+pub(crate) fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn peak_rss_mb() -> f64 {
+pub(crate) fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
