@@ -101,7 +101,21 @@ impl Column {
         match self {
             Column::HouseholdNo => &["户编号", "household_no", "户号", "户籍号"],
             Column::CommunityCode => &["社区代码", "community_code", "社区编码", "村居代码", "区划代码"],
-            Column::Community => &["社区", "community", "社区名称", "所属社区", "村居", "社区（村）"],
+            Column::Community => &[
+                "社区",
+                "community",
+                "社区名称",
+                "所属社区",
+                "村居",
+                "社区（村）",
+                "现住址社区",
+                "现居住社区",
+                "所在社区",
+                "居住社区",
+                "社区(居委会)",
+                "居委会",
+                "村（居）委会",
+            ],
             Column::Grid => &["网格", "grid", "网格名称", "所属网格"],
             Column::Building => &["楼栋", "building", "楼栋号", "栋", "楼号", "楼栋名称"],
             Column::Unit => &["单元", "unit", "单元号"],
@@ -109,24 +123,76 @@ impl Column {
             Column::Room => &["房号", "room", "房间号", "门牌号", "室"],
             Column::Name => &["姓名", "name", "居民姓名"],
             Column::Sex => &["性别", "sex", "gender"],
-            Column::IdNumber => {
-                &["公民身份号码", "id_number", "身份证号", "身份证号码", "证件号码", "公民身份证号码", "身份号码"]
-            }
+            Column::IdNumber => &[
+                "公民身份号码",
+                "id_number",
+                "身份证号",
+                "身份证号码",
+                "证件号码",
+                "公民身份证号码",
+                "身份号码",
+                "居民身份证号",
+                "居民身份证号码",
+                "身份证件号码",
+                "证件号",
+                "公民身份证号",
+            ],
             Column::IdMissingReason => &["身份号码缺失原因", "id_missing_reason", "无身份号码原因"],
             Column::BirthDate => &["出生日期", "birth_date", "出生年月日", "出生年月", "date_of_birth"],
             Column::Ethnicity => &["民族", "ethnicity"],
-            Column::Phone => &["联系电话", "phone", "电话", "手机", "手机号", "手机号码", "电话号码"],
-            Column::RegisteredResidence => {
-                &["户籍地", "registered_residence", "户籍所在地", "户籍地址", "户口所在地", "户籍地区划"]
+            Column::Phone => &[
+                "联系电话",
+                "phone",
+                "电话",
+                "手机",
+                "手机号",
+                "手机号码",
+                "电话号码",
+                "联系方式",
+                "移动电话",
+                "联系手机",
+            ],
+            Column::RegisteredResidence => &[
+                "户籍地",
+                "registered_residence",
+                "户籍所在地",
+                "户籍地址",
+                "户口所在地",
+                "户籍地区划",
+                "户籍地详址",
+                "户籍地址详址",
+                "户口所在地详址",
+            ],
+            Column::Relationship => {
+                &["与户主关系", "relationship", "与户主的关系", "关系", "户主关系", "与户主关系名称"]
             }
-            Column::Relationship => &["与户主关系", "relationship", "与户主的关系", "关系"],
-            Column::ResidenceStatus => &["人口类型", "residence_status", "人员类型", "人口类别"],
-            Column::ArrivalDate => {
-                &["来本地日期", "arrival_date", "来本地时间", "到达日期", "流入日期", "来本地居住日期"]
-            }
-            Column::MaritalStatus => &["婚姻状况", "marital_status", "婚姻"],
+            Column::ResidenceStatus => &[
+                "人口类型",
+                "residence_status",
+                "人员类型",
+                "人口类别",
+                "人员类别",
+                "人口属性",
+                "人口性质",
+                "人员属性",
+            ],
+            Column::ArrivalDate => &[
+                "来本地日期",
+                "arrival_date",
+                "来本地时间",
+                "到达日期",
+                "流入日期",
+                "来本地居住日期",
+                "来本地居住时间",
+                "流入时间",
+                "来现住地日期",
+                "来现住地时间",
+            ],
+            Column::MaritalStatus => &["婚姻状况", "marital_status", "婚姻", "婚姻状态"],
             Column::LastVerified => &["最近核实日期", "last_verified", "核实日期", "最后核实日期"],
-            Column::CurrentAddress => &["现住址", "current_address", "现居住地址", "居住地址"],
+            Column::CurrentAddress => {
+                &["现住址", "current_address", "现居住地址", "居住地址", "现居住地", "现住地址", "现住址详址"]
+            }
             Column::SerialNo => &["序号", "no", "编号"],
             Column::ErrorColumns => &["错误列", "error_columns"],
             Column::ErrorReason => &["错误原因", "reason", "error_reason"],
@@ -194,6 +260,8 @@ pub struct ColumnMap {
     pub unknown: Vec<(usize, String)>,
     /// How many cells the header row has.
     pub width: usize,
+    /// The header row as the file wrote it (for messages that name its columns).
+    pub headers: Vec<String>,
 }
 
 impl ColumnMap {
@@ -223,7 +291,15 @@ impl ColumnMap {
                 None => unknown.push((i + 1, header.trim().to_string())),
             }
         }
-        let map = ColumnMap { positions, unknown, width: headers.len() };
+        let names =
+            headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    if h.trim().is_empty() { format!("第{}列 column {}", i + 1, i + 1) } else { h.trim().to_string() }
+                })
+                .collect();
+        let map = ColumnMap { positions, unknown, width: headers.len(), headers: names };
         let mut missing = Vec::new();
         if !map.has(Column::Name) {
             missing.push(Column::Name);
@@ -324,6 +400,45 @@ mod tests {
         assert_eq!(map.position(Column::BirthDate), Some(6));
         assert_eq!(map.position(Column::Phone), Some(7));
         assert_eq!(map.unknown, vec![(9, "爱好".to_string())]);
+    }
+
+    /// Header variants met in national and provincial templates (流动人口信息登记表,
+    /// 实有人口信息采集表, 全员人口个案) and in office sheets.
+    #[test]
+    fn header_variants_offices_use_map_to_their_columns() {
+        let cases = [
+            ("身份证号码", Column::IdNumber),
+            ("证件号码", Column::IdNumber),
+            ("居民身份证号", Column::IdNumber),
+            ("居民身份证号码", Column::IdNumber),
+            ("身份证件号码", Column::IdNumber),
+            ("手机", Column::Phone),
+            ("手机号码", Column::Phone),
+            ("电话号码", Column::Phone),
+            ("联系方式", Column::Phone),
+            ("现住址社区", Column::Community),
+            ("所在社区", Column::Community),
+            ("户主关系", Column::Relationship),
+            ("人员类别", Column::ResidenceStatus),
+            ("人口属性", Column::ResidenceStatus),
+            ("户籍地详址", Column::RegisteredResidence),
+            ("来本地居住时间", Column::ArrivalDate),
+            ("婚姻状态", Column::MaritalStatus),
+            ("现居住地", Column::CurrentAddress),
+            ("身份证号码（18位）*", Column::IdNumber),
+            ("手 机", Column::Phone),
+        ];
+        for (header, column) in cases {
+            let headers = strings(&["姓名", "社区代码", "楼栋", "房号", "出生日期", "性别", header]);
+            let headers = if column == Column::Community {
+                strings(&["姓名", "楼栋", "房号", "出生日期", "性别", header])
+            } else {
+                headers
+            };
+            let map = ColumnMap::from_headers(&headers, &HashMap::new()).unwrap_or_else(|e| panic!("{header}: {e}"));
+            assert_eq!(map.position(column), Some(headers.len() - 1), "{header}");
+            assert!(map.unknown.is_empty(), "{header}: {:?}", map.unknown);
+        }
     }
 
     #[test]

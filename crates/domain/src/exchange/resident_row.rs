@@ -10,7 +10,7 @@ use super::columns::{Column, ColumnMap};
 use super::values::{
     normalize, parse_date, parse_marital_status, parse_number, parse_relationship, parse_residence_status, parse_sex,
 };
-use crate::org::DivisionCode;
+use crate::org::{DivisionCode, DivisionLevel};
 use crate::registry::{
     Ethnicity, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus,
     ResidentFacts, ResidentFactsError, Sex, check_consistency,
@@ -128,7 +128,12 @@ impl ResidentRow {
             (code, _) if !code.is_empty() => {
                 p.take(Column::CommunityCode, DivisionCode::parse_padded(&code)).map(CommunityRef::Code)
             }
-            (_, name) if !name.is_empty() => Some(CommunityRef::Name(name)),
+            // Offices often put the 12-digit code under a 社区 heading: a valid community
+            // code there is that community; anything else is a name.
+            (_, name) if !name.is_empty() => match DivisionCode::parse(&name) {
+                Ok(code) if code.level() == DivisionLevel::Village => Some(CommunityRef::Code(code)),
+                _ => Some(CommunityRef::Name(name)),
+            },
             _ => {
                 p.add(Column::CommunityCode, "社区代码和社区名称都为空 / both community code and name are empty");
                 None

@@ -213,12 +213,26 @@ impl<'a> ResidentImport<'a> {
         let width = self.map.width;
         let extra = source.cells.iter().skip(width).any(|c| !c.trim().is_empty());
         if source.cells.len() < width || extra {
-            let message = format!(
-                "本行有{}列，表头有{width}列 / the row has {} cells, the header has {width}",
-                source.cells.len(),
-                source.cells.len()
-            );
-            return Ok(Err(Rejected::single(source, Column::SerialNo, message)));
+            // Name the file's own columns the row lacks (or that it has too many), not a
+            // column of ours the file may not have.
+            let have = source.cells.len();
+            let (columns, message) = if have < width {
+                let missing = self.map.headers[have..width].join("、");
+                (
+                    missing.clone(),
+                    format!(
+                        "本行只有{have}列，表头有{width}列，缺少：{missing} / the row has {have} cells, the header {width}; missing: {missing}"
+                    ),
+                )
+            } else {
+                (
+                    "表头之外 beyond the header".to_string(),
+                    format!(
+                        "本行在表头之外还有内容（表头有{width}列）/ the row has cells beyond the header's {width} columns"
+                    ),
+                )
+            };
+            return Ok(Err(Rejected { row: source, columns, reason: message }));
         }
         let places = self.places;
         let row = match ResidentRow::parse(&source.cells, &self.map, self.today, &|t| places.resolve(t)) {
@@ -415,10 +429,61 @@ impl<'a> ResidentImport<'a> {
         Ok(building)
     }
 
+    /// Refuses, before any grid, building or household is made for them, the rows whose
+    /// ID number is recorded in a community outside the importer's scope: a refused row
+    /// leaves nothing behind.
+    async fn refuse_outside_scope(
+        &self,
+        txn: &DatabaseTransaction,
+        accepted: Vec<Accepted>,
+        rejected: &mut Vec<Rejected>,
+    ) -> StoreResult<Vec<Accepted>> {
+        let ids: Vec<String> = accepted
+            .iter()
+            .filter_map(|a| match &a.row.identity {
+                Identity::Number(n) => Some(n.to_string()),
+                Identity::Missing(_) => None,
+            })
+            .collect();
+        let mut elsewhere: HashSet<(DivisionCode, String)> = HashSet::new();
+        for chunk in ids.chunks(500) {
+            let mut q = resident_select();
+            q.and_where(Expr::col("id_number").is_in(chunk.iter().map(String::as_str)))
+                .and_where(Expr::col("valid_to").is_null());
+            for r in txn.query_all(&q).await? {
+                let v = resident_row(&r)?;
+                if self.registry.require_scope(&v.community, "").is_err()
+                    && let Identity::Number(n) = &v.facts.identity
+                {
+                    elsewhere.insert((v.county.clone(), n.to_string()));
+                }
+            }
+        }
+        if elsewhere.is_empty() {
+            return Ok(accepted);
+        }
+        let mut kept = Vec::with_capacity(accepted.len());
+        for a in accepted {
+            let county = a.community.at_level(DivisionLevel::County).unwrap_or_else(|| a.community.clone());
+            let outside = match &a.row.identity {
+                Identity::Number(n) => elsewhere.contains(&(county, n.to_string())),
+                Identity::Missing(_) => false,
+            };
+            if outside {
+                // Out of scope reads like unknown (ADR 004): no community code or name.
+                rejected.push(Rejected::single(a.source, Column::IdNumber, OUTSIDE_SCOPE.to_string()));
+            } else {
+                kept.push(a);
+            }
+        }
+        Ok(kept)
+    }
+
     async fn write(&mut self, accepted: Vec<Accepted>, rejected: &mut Vec<Rejected>) -> StoreResult<()> {
         let store = self.registry.store;
         let now = OffsetDateTime::now_utc();
         let txn = store.db.begin().await?;
+        let accepted = self.refuse_outside_scope(&txn, accepted, rejected).await?;
 
         // Places: buildings (and grids) first, then the households in them.
         let mut placed = Vec::with_capacity(accepted.len());

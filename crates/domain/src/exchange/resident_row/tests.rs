@@ -120,3 +120,19 @@ fn impossible_dates_and_contradictions_are_rejected() {
     let err = parse("外星", "2020-01-01").unwrap_err();
     assert_eq!(err.0[0].column, Column::Sex);
 }
+
+/// A 12-digit community code under a 社区 (or 所属社区, 社区名称) heading is that
+/// community; a name there is looked up by name.
+#[test]
+fn a_community_code_under_a_name_heading_is_that_community() {
+    for heading in ["社区", "所属社区", "社区名称", "现住址社区"] {
+        let m = map(&[heading, "楼栋", "房号", "姓名", "公民身份号码", "民族", "与户主关系", "人口类型"]);
+        let cells = |community: &str| {
+            row(&[community, "8栋", "1203", "张伟", "430582198803150116", "汉族", "户主", "户籍人口"])
+        };
+        let coded = ResidentRow::parse(&cells("440307003002"), &m, TODAY, &place).unwrap();
+        assert_eq!(coded.community, CommunityRef::Code(DivisionCode::parse("440307003002").unwrap()), "{heading}");
+        let named = ResidentRow::parse(&cells("平湖社区"), &m, TODAY, &place).unwrap();
+        assert_eq!(named.community, CommunityRef::Name("平湖社区".into()));
+    }
+}

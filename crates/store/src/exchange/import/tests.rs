@@ -140,7 +140,15 @@ async fn blank_lines_are_skipped_and_bad_rows_go_to_the_error_file_naming_their_
     type Case = (&'static str, (u64, u64), Vec<(&'static str, &'static str)>);
     let cases: [Case; 5] = [
         ("empty-lines.csv", (4, 0), vec![]),
-        ("wrong-columns.csv", (2, 2), vec![("3", "序号 no"), ("4", "序号 no")]),
+        // The columns a short row lacks are the file's own; a long one's are beyond it.
+        (
+            "wrong-columns.csv",
+            (2, 2),
+            vec![
+                ("3", "表头之外 beyond the header"),
+                ("4", "来本地日期、婚姻状况、社区代码、网格、楼栋、单元、楼层、房号、现住址"),
+            ],
+        ),
         (
             "invalid-ids.csv",
             (1, 3),
@@ -236,6 +244,9 @@ async fn a_changed_row_becomes_a_new_version_and_rows_outside_the_scope_are_refu
     std::fs::write(&moved, std::fs::read_to_string(&path).unwrap().replace("440307003002", "440307003004")).unwrap();
     let report = import(store.registry_in(&other), &moved).await;
     assert_eq!(report.totals.rejected, 4);
+    // The refused rows left no grid, building or household behind in 440307003004.
+    let t = &report.totals;
+    assert_eq!((t.grids_created, t.buildings_created, t.households_created), (0, 0, 0));
     let text = std::fs::read_to_string(report.error_file.unwrap()).unwrap();
     assert!(text.contains(super::OUTSIDE_SCOPE), "{text}");
     assert!(!text.contains("440307003002"), "{text}");
@@ -290,4 +301,25 @@ async fn export_then_import_into_an_empty_database_then_export_gives_the_same_fi
         }
         db.finish().await;
     }
+}
+
+/// A short row names the file's own columns it lacks; a 社区 column holding codes reads
+/// them as codes.
+#[tokio::test]
+async fn short_rows_name_their_missing_columns_and_codes_under_a_community_heading_are_codes() {
+    let db = testing::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.csv");
+    std::fs::write(
+        &path,
+        "姓名,身份证号码,社区,楼栋,房号,民族,户主关系,人员类别\n\
+         张伟,430582198803150116,440307003002,8栋,1203,汉族,户主,户籍人口\n\
+         李娜,430582199007200228,440307003002,8栋\n",
+    )
+    .unwrap();
+    let report = import(db.store.registry(), &path).await;
+    assert_eq!((report.totals.created, report.totals.rejected), (1, 1), "{:?}", report.error_file);
+    let text = std::fs::read_to_string(report.error_file.unwrap()).unwrap();
+    assert!(text.contains("缺少：房号、民族、户主关系、人员类别") && text.contains("missing: 房号"), "{text}");
+    assert!(!text.contains("序号"), "{text}");
 }
