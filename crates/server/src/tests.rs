@@ -568,6 +568,37 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 db.label
             );
         }
+        // Out of scope reads exactly like unknown (ADR 004): each request again with every
+        // real ID of B replaced by a random one gives the same status and the same text.
+        let real_ids = [r, h, g, b, event, party, attachment, admin_b];
+        let random_ids: Vec<uuid::Uuid> = real_ids.iter().map(|_| uuid::Uuid::now_v7()).collect();
+        let unknown = |text: &str| {
+            real_ids
+                .iter()
+                .zip(&random_ids)
+                .fold(text.to_string(), |t, (real, random)| t.replace(&real.to_string(), &random.to_string()))
+        };
+        let same_text = |text: &str| {
+            let mut text = text.to_string();
+            for id in real_ids.iter().chain(&random_ids) {
+                text = text.replace(&id.to_string(), "{id}");
+            }
+            text
+        };
+        for path in &gets {
+            let ((s1, _, b1), (s2, _, b2)) = (client.get(path).await, client.get(&unknown(path)).await);
+            assert_eq!((s1, same_text(&b1)), (s2, same_text(&b2)), "{}: GET {path}", db.label);
+        }
+        for (path, form) in &posts {
+            let ((s1, _, b1), (s2, _, b2)) =
+                (client.post(path, form).await, client.post(&unknown(path), &unknown(form)).await);
+            assert_eq!((s1, same_text(&b1)), (s2, same_text(&b2)), "{}: POST {path}", db.label);
+        }
+        for (path, json) in &json_posts {
+            let (s1, b1) = client.post_json(path, json, &csrf).await;
+            let (s2, b2) = client.post_json(&unknown(path), &unknown(json), &csrf).await;
+            assert_eq!((s1, same_text(&b1)), (s2, same_text(&b2)), "{}: POST {path}", db.label);
+        }
         // Search: by ID number, name and initials, nothing of community B comes back.
         let id = other.facts.identity.number().unwrap().to_string();
         let initials = jiceng_domain::registry::pinyin::name_initials(other.facts.name.as_str());

@@ -10,7 +10,8 @@ pub enum StoreError {
         "无法识别的数据库地址“{url}”：应以 sqlite:// 或 postgres:// 开头 / unrecognised database URL '{url}': expected sqlite:// or postgres://"
     )]
     UnsupportedUrl { url: String },
-    #[error("未找到{what} / {what} not found")]
+    /// `what` is "居民 / resident": Chinese and English halves go to their own sentences.
+    #[error("{}", not_found_text(what))]
     NotFound { what: String },
     #[error("数据库中{table}.{column}的值“{value}”无效 / stored value '{value}' in {table}.{column} is invalid")]
     Corrupt { table: &'static str, column: &'static str, value: String },
@@ -33,6 +34,13 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+fn not_found_text(what: &str) -> String {
+    match what.split_once(" / ") {
+        Some((zh, en)) => format!("未找到{zh} / {en} not found"),
+        None => format!("未找到{what} / {what} not found"),
+    }
+}
 
 /// Parses a stored text value into a domain type, naming where it came from if it fails.
 pub(crate) fn decode<T, E>(

@@ -724,7 +724,7 @@ pub(crate) async fn current_resident(
         .and_where(Expr::col("valid_to").is_null());
     match txn.query_one(&q).await? {
         Some(r) => resident_row(&r),
-        None => Err(StoreError::NotFound { what: format!("居民 {id} / resident {id}") }),
+        None => Err(StoreError::NotFound { what: "居民 / resident".to_string() }),
     }
 }
 
@@ -739,7 +739,7 @@ pub(crate) async fn current_household(
         .and_where(Expr::col(("v", "valid_to")).is_null());
     match txn.query_one(&q).await? {
         Some(r) => household_row(&r),
-        None => Err(StoreError::NotFound { what: format!("户 {id} / household {id}") }),
+        None => Err(StoreError::NotFound { what: "户 / household".to_string() }),
     }
 }
 

@@ -184,7 +184,7 @@ impl Registry<'_> {
             .and_where(Expr::col("id").eq(id));
         match db.query_one(&q).await? {
             Some(r) => building_row(&r),
-            None => Err(StoreError::NotFound { what: format!("楼栋 {id} / building {id}") }),
+            None => Err(StoreError::NotFound { what: "楼栋 / building".to_string() }),
         }
     }
 

@@ -617,7 +617,7 @@ impl Reporting<'_> {
     async fn event_in(&self, db: &impl ConnectionTrait, county: &DivisionCode, id: Uuid) -> StoreResult<ChangeEvent> {
         let mut q = event_select();
         q.and_where(Expr::col("county_code").eq(county.as_str())).and_where(Expr::col("id").eq(id));
-        let not_found = || StoreError::NotFound { what: format!("事件 {id} / event {id}") };
+        let not_found = || StoreError::NotFound { what: "事件 / event".to_string() };
         let event = db.query_one(&q).await?.map(|r| event_row(&r)).transpose()?.ok_or_else(not_found)?;
         if let Some(scope) = self.scope
             && !scope.covers(&event.community)
