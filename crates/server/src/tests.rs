@@ -1300,3 +1300,49 @@ async fn pages_carry_a_script_nonce_policy_and_are_not_cached() {
     assert!(!other.contains(&nonce));
     db.finish().await;
 }
+
+/// Pages that show personal data outside a resident's record are audited like a record
+/// read: a building's floor map (household heads), the edit and newborn forms, the
+/// landlords list and the coverage lists of households not reached (page and xlsx).
+#[tokio::test]
+async fn every_page_showing_personal_data_is_audited() {
+    let db = testing::sqlite().await;
+    let store = &db.store;
+    seed(store).await;
+    let own = resident_in(store, "440307003002").await;
+    let (r, h) = (own.resident_id, own.facts.household_id);
+    let b = store.registry().household(&code("440307"), h).await.unwrap().unwrap().location.building_id;
+    store
+        .registry()
+        .register_party(
+            &jiceng_store::fieldwork::NewParty {
+                county: code("440307"),
+                community: code("440307003002"),
+                kind: jiceng_domain::fieldwork::PartyKind::Landlord,
+                name: "甲房东".into(),
+                contact: String::new(),
+                phone: jiceng_domain::registry::Phone::parse("13800001111").unwrap(),
+            },
+            "worker_a",
+        )
+        .await
+        .unwrap();
+    let mut client = Client::new(store);
+    assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+    for (path, target) in [
+        (format!("/buildings/440307/{b}"), format!("building/440307/{b}")),
+        (format!("/residents/440307/{r}/edit"), format!("resident/440307/{r}")),
+        (format!("/households/440307/{h}/newborn"), format!("household/440307/{h}")),
+        ("/parties/440307003002".to_string(), "parties/440307003002".to_string()),
+        ("/coverage/440307003002".to_string(), "coverage/440307003002".to_string()),
+        ("/coverage/440307003002?format=xlsx".to_string(), "coverage/440307003002".to_string()),
+    ] {
+        let before = store.audit().for_target(&target, 100).await.unwrap().len();
+        let (status, _, _) = client.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let after = store.audit().for_target(&target, 100).await.unwrap();
+        assert_eq!(after.len(), before + 1, "{path} is not audited");
+        assert_eq!(after[0].actor, "worker_a");
+    }
+    db.finish().await;
+}

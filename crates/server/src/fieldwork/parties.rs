@@ -52,6 +52,12 @@ async fn parties_page(
         return Err(AppError::not_found("区划 Division"));
     }
     let parties = state.store.registry_in(&scope).parties_under(code).await?;
+    if !parties.is_empty() {
+        // Landlords' and employers' names and phones.
+        let county = code.at_level(DivisionLevel::County).map(String::from).unwrap_or_default();
+        let (target, detail) = (format!("parties/{code}"), format!("{} parties listed", parties.len()));
+        user.audit_read(state, AuditAction::ReadHousehold, &target, &county, detail).await?;
+    }
     let name = state.store.divisions().get(code).await?.map(|d| d.name).unwrap_or_default();
     let lang = user.lang;
     Ok(PartiesPage {
@@ -188,19 +194,18 @@ async fn party_page(
             source: format!("{} #{}", l.source, l.source_row),
         });
     }
-    if !lines.is_empty() {
-        user.audit(
-            state,
-            AuditRecord {
-                action: AuditAction::ReadHousehold,
-                target: &format!("party/{county}/{id}"),
-                county: county.as_str(),
-                purpose: Some(AccessPurpose::Verification),
-                detail: format!("{} reported lines listed", lines.len()),
-            },
-        )
-        .await?;
-    }
+    // The party's own name and phone are personal data too: audited with or without lines.
+    user.audit(
+        state,
+        AuditRecord {
+            action: AuditAction::ReadHousehold,
+            target: &format!("party/{county}/{id}"),
+            county: county.as_str(),
+            purpose: Some(AccessPurpose::Verification),
+            detail: format!("party and {} reported lines listed", lines.len()),
+        },
+    )
+    .await?;
     Ok(PartyPage {
         page: user.chrome(&format!("{} 房东与用工单位 Landlord or employer", party.name)),
         kind: lang.label(party.kind).to_string(),

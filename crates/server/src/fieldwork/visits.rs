@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use jiceng_domain::fieldwork::VisitOutcome;
+use jiceng_domain::org::audit::AuditAction;
 use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission};
 use jiceng_domain::reporting::Month;
 use jiceng_store::fieldwork::NewVisit;
@@ -279,6 +280,16 @@ pub async fn coverage_page(
         DivisionLevel::Village => Some(state.store.registry_in(&scope).coverage_gaps(&code, month).await?),
         _ => None,
     };
+    if let Some(gaps) = &gaps {
+        // The lists of what was not reached name the households' heads.
+        let county = code.at_level(DivisionLevel::County).map(String::from).unwrap_or_default();
+        let (action, what) = match q.format.as_deref() {
+            Some("xlsx") => (AuditAction::Export, "xlsx"),
+            _ => (AuditAction::ReadHousehold, "page"),
+        };
+        let detail = format!("coverage {month} {what}, {} households not reached", gaps.households.len());
+        user.audit_read(&state, action, &format!("coverage/{code}"), &county, detail).await?;
+    }
     if q.format.as_deref() == Some("xlsx") {
         let bytes = jiceng_store::fieldwork::coverage_xlsx(&coverage, gaps.as_ref())?;
         return Ok((

@@ -97,6 +97,22 @@ impl CurrentUser {
     }
 }
 
+impl CurrentUser {
+    /// Records a read of personal data shown on a page that is not a resident's record
+    /// (a building's household heads, a form filled with a person's facts, a landlord's
+    /// lines): every read of personal data is audited (ADR 004).
+    pub async fn audit_read(
+        &self,
+        state: &AppState,
+        action: AuditAction,
+        target: &str,
+        county: &str,
+        detail: String,
+    ) -> AppResult<()> {
+        self.audit(state, AuditRecord { action, target, county, purpose: None, detail }).await
+    }
+}
+
 /// One audited action, for [`CurrentUser::audit`].
 pub struct AuditRecord<'a> {
     pub action: AuditAction,

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::fieldwork::VerificationMethod;
 use jiceng_domain::org::Permission;
-use jiceng_domain::org::audit::AccessPurpose;
+use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
 use jiceng_domain::registry::{
     Ethnicity, ExitReason, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
     ResidenceStatus, ResidentFacts, Sex,
@@ -182,6 +182,9 @@ pub async fn edit_resident_page(
     if !scope.allows(Permission::EditRegistry, &current.community) {
         return Err(AppError::Forbidden);
     }
+    // The form is filled with the person's name and phone.
+    let target = format!("resident/{county}/{id}");
+    user.audit_read(&state, AuditAction::ReadResident, &target, county.as_str(), "edit form".into()).await?;
     let f = &current.facts;
     let values = defaults(&[
         ("name", f.name.to_string()),
@@ -311,6 +314,8 @@ pub async fn newborn_page(
     if !scope.allows(Permission::EditRegistry, &household.location.community) {
         return Err(AppError::Forbidden);
     }
+    let target = format!("household/{county}/{id}");
+    user.audit_read(&state, AuditAction::ReadHousehold, &target, county.as_str(), "newborn form".into()).await?;
     let head_ethnicity =
         registry.household_members(&county, id).await?.first().map(|m| m.facts.ethnicity).unwrap_or(Ethnicity::HAN);
     let values = defaults(&[

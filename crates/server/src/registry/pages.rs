@@ -336,6 +336,10 @@ pub async fn building(
     }
     let floor_rows =
         floors.into_iter().map(|((unit, floor), households)| FloorRow { unit, floor: floor.0, households }).collect();
+    // The floor map shows household heads' names.
+    let target = format!("building/{county}/{id}");
+    user.audit_read(&state, AuditAction::ReadHousehold, &target, county.as_str(), format!("{count} households"))
+        .await?;
     let mut page = user.chrome(&building.name);
     page.crumbs = division_crumbs(&state, &user, &building.community).await?;
     page.crumbs.push(Crumb { label: grid.name, href: format!("/grids/{county}/{}", grid.id) });
