@@ -521,11 +521,11 @@ impl Registry<'_> {
         use rand::prelude::*;
         let txn = self.store.db.begin().await?;
         let mut q = resident_select();
-        q.and_where(Expr::col("community_code").eq(community.as_str()))
-            .and_where(Expr::col("valid_to").is_null())
-            .order_by("resident_id", Order::Asc);
-        let residents: Vec<ResidentVersion> =
+        q.and_where(Expr::col("community_code").eq(community.as_str())).and_where(Expr::col("valid_to").is_null());
+        let mut residents: Vec<ResidentVersion> =
             txn.query_all(&q).await?.iter().map(resident_row).collect::<StoreResult<_>>()?;
+        // Not by resident_id: the UUIDs are new in every run (same seed, same answers).
+        residents.sort_by_cached_key(crate::registry::rows::person_order);
         let code_seed = community.as_str().bytes().fold(seed, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(code_seed);
         let now = OffsetDateTime::now_utc();

@@ -200,3 +200,14 @@ pub(crate) fn household_row(r: &QueryResult) -> StoreResult<HouseholdVersion> {
         },
     })
 }
+
+/// A resident's place in an order that does not depend on the run: ID number (or none),
+/// name, birth date. Synthetic data (demo, benchmarks) picks people by position with a
+/// seeded generator; the database's row order and the UUIDs are new in every run.
+pub(crate) fn person_order(v: &ResidentVersion) -> (String, String, time::Date) {
+    let id = match &v.facts.identity {
+        jiceng_domain::registry::Identity::Number(n) => n.to_string(),
+        jiceng_domain::registry::Identity::Missing(_) => String::new(),
+    };
+    (id, v.facts.name.to_string(), v.facts.birth_date)
+}

@@ -25,7 +25,7 @@ use super::{Actor, NewEvent, Reporting};
 use crate::error::{StoreError, StoreResult};
 use crate::fieldwork::verify_in;
 use crate::org::reference;
-use crate::registry::rows::resident_row;
+use crate::registry::rows::{person_order, resident_row};
 use crate::registry::{ResidentVersion, resident_select};
 
 /// What to generate.
@@ -105,11 +105,15 @@ impl Reporting<'_> {
             let mut q = resident_select();
             q.and_where(Expr::col("community_code").eq(community.code.as_str()))
                 .and_where(Expr::col("valid_to").is_null());
-            let residents: Vec<ResidentVersion> = sea_orm::ConnectionTrait::query_all(&self.store.db, &q)
+            let mut residents: Vec<ResidentVersion> = sea_orm::ConnectionTrait::query_all(&self.store.db, &q)
                 .await?
                 .iter()
                 .map(resident_row)
                 .collect::<StoreResult<_>>()?;
+            // The seed picks residents and households by position: the order must come
+            // from what the seed made (names, ID numbers, birth dates, rooms), never from
+            // the database's row order or the UUIDs, which are new in every run.
+            residents.sort_by_cached_key(person_order);
             if !residents.is_empty() {
                 let seed = plan.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 self.community_history(plan, &residents, &counties, seed, &mut summary).await?;
@@ -137,11 +141,10 @@ impl Reporting<'_> {
         }
         let window_start = first.first_day();
         let window_days = Ord::max((today - window_start).whole_days(), 1);
+        // Households in the order of their first member (see `person_order`).
         let households: Vec<Uuid> = {
-            let set: HashSet<Uuid> = residents.iter().map(|r| r.facts.household_id).collect();
-            let mut v: Vec<Uuid> = set.into_iter().collect();
-            v.sort();
-            v
+            let mut seen: HashSet<Uuid> = HashSet::new();
+            residents.iter().map(|r| r.facts.household_id).filter(|h| seen.insert(*h)).collect()
         };
         let mut children: HashMap<Uuid, u8> = HashMap::new();
         for r in residents {
