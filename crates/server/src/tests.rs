@@ -1346,3 +1346,98 @@ async fn every_page_showing_personal_data_is_audited() {
     }
     db.finish().await;
 }
+
+/// Uploads are read from a private folder and removed once read; a file over a reading
+/// limit fails its job naming the file as the person called it and the limit, never the
+/// server's path; a 300-character name is no error; error files expire.
+#[tokio::test]
+async fn uploads_are_private_short_lived_and_their_failures_name_the_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = testing::sqlite().await;
+    let store = &db.store;
+    seed(store).await;
+    let dir = tempfile::tempdir().unwrap().keep();
+    let config = crate::ServerConfig {
+        secure_cookies: false,
+        data_dir: dir.clone(),
+        read_limits: Default::default(),
+        error_file_ttl: std::time::Duration::ZERO,
+    };
+    let state = AppState::new(store.clone(), config).unwrap();
+    let uploads = state.imports.dir.clone();
+    assert_eq!(std::fs::metadata(&uploads).unwrap().permissions().mode() & 0o777, 0o700);
+    let mut client = Client { app: router(state), cookie: None };
+    assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+    let csrf = client.csrf().await;
+
+    // 50,000 columns: refused by the reader, the job names the file and the limit.
+    let wide = format!("姓名,公民身份号码,社区代码,楼栋,房号\n张三{}\n", ",x".repeat(50_000));
+    let (status, location, _) = client.upload(&csrf, "宽表.csv", wide.as_bytes()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let body = client.finished(&location.unwrap()).await;
+    assert!(body.contains("宽表.csv") && body.contains("64"), "{body}");
+    assert!(!body.contains(&*uploads.to_string_lossy()) && !body.contains("/tmp"), "{body}");
+
+    // A long name is shortened for showing, never a 500.
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/src/exchange/import/fixtures");
+    let content = std::fs::read(fixtures.join("duplicates.csv")).unwrap();
+    let long = format!("{}.csv", "居".repeat(300));
+    let (status, location, _) = client.upload(&csrf, &long, &content).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let job = location.unwrap();
+    let body = client.finished(&job).await;
+    assert_eq!(summary_count(&body, "rejected"), 2, "{body}");
+    // The uploads are gone; only the error file is left, readable by its owner only.
+    let left: Vec<std::path::PathBuf> = std::fs::read_dir(&uploads).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].to_string_lossy().contains(".errors."), "{left:?}");
+    assert_eq!(std::fs::metadata(&left[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    // With a keeping time of zero, the error file has expired by the next look.
+    let (status, _, _) = client.get(&format!("{job}/errors")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 0);
+    db.finish().await;
+}
+
+/// Bad input is a 400 naming the field, never a 500: an exit dated before the record's
+/// current version, and arbitrary bodies sent to the JSON endpoints.
+#[tokio::test]
+async fn bad_input_is_refused_as_bad_input() {
+    use rand::{Rng, SeedableRng};
+    let db = testing::sqlite().await;
+    let store = &db.store;
+    seed(store).await;
+    let mut client = Client::new(store);
+    assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+    let csrf = client.csrf().await;
+    let own = resident_in(store, "440307003002").await;
+    let path = format!("/residents/440307/{}", own.resident_id);
+    let (status, _, body) =
+        client.post(&format!("{path}/exit"), &format!("csrf={csrf}&reason=died&date=1901-01-01")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("日期") && body.contains("1901-01-01"), "{body}");
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(13);
+    for i in 0..150 {
+        let len = rng.random_range(0..400);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let body = if i % 3 == 0 {
+            // Almost a visit: valid JSON with odd values.
+            format!(
+                r#"{{"id":"{}","county":"{}","household_id":"{}","visited_on":"{}","outcome":"{}"}}"#,
+                uuid::Uuid::now_v7(),
+                String::from_utf8_lossy(&bytes[..len.min(6)]).replace(['"', '\\'], ""),
+                uuid::Uuid::now_v7(),
+                ["2026-13-40", "", "2026-11-20", "9999-01-01"][i % 4],
+                ["seen", "", "x", "absent"][i % 4]
+            )
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        for endpoint in ["/api/visits", &format!("/api{path}/verifications"), &format!("/api{path}/exit")] {
+            let (status, text) = client.post_json(endpoint, &body, &csrf).await;
+            assert!(status.is_client_error(), "{endpoint} gave {status} for {body:?}: {text}");
+        }
+    }
+    db.finish().await;
+}

@@ -332,6 +332,14 @@ mod tests {
     }
 
     proptest! {
+        /// Whatever is typed (any characters, full-width, 18 digits or 1 MB), parsing
+        /// gives a number or an error, never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,40}", digits in "[0-9Xx０-９]{15,19}") {
+            let _ = IdNumber::parse_as_of(&text, TODAY);
+            let _ = IdNumber::parse_as_of(&digits, TODAY);
+        }
+
         #[test]
         fn generated_numbers_round_trip(area in area_strategy(), birth in date_strategy(), seq in 0u16..1000) {
             let id = IdNumber::from_parts(&area, birth, seq).unwrap();

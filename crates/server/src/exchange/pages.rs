@@ -321,8 +321,8 @@ pub async fn job(State(state): State<AppState>, user: CurrentUser, Path(id): Pat
 /// The error file of an import, for the user who ran it.
 pub async fn error_file(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> AppResult<Response> {
     user.require(Permission::EditRegistry)?;
-    let job = state.imports.get(id, &user.user.username).ok_or_else(|| AppError::not_found("导入 Import"))?;
     state.imports.expire();
+    let job = state.imports.get(id, &user.user.username).ok_or_else(|| AppError::not_found("导入 Import"))?;
     let JobState::Done(report) = job.state else { return Err(AppError::not_found("错误文件 Error file")) };
     let path = report.error_file.ok_or_else(|| AppError::not_found("错误文件 Error file"))?;
     let stem = std::path::Path::new(&job.file_name).file_stem().map(|s| s.to_string_lossy().into_owned());

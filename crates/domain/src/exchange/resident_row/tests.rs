@@ -136,3 +136,13 @@ fn a_community_code_under_a_name_heading_is_that_community() {
         assert_eq!(named.community, CommunityRef::Name("平湖社区".into()));
     }
 }
+
+proptest::proptest! {
+    /// Any cells under any headers read as a row or a list of problems, never a panic.
+    #[test]
+    fn any_row_reads_or_is_refused(cells in proptest::collection::vec("\\PC{0,30}", 0..14)) {
+        let m = map(&HEADERS);
+        let row: Vec<String> = cells;
+        let _ = ResidentRow::parse(&row, &m, TODAY, &place);
+    }
+}
