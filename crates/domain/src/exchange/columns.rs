@@ -31,6 +31,9 @@ pub enum Column {
     LastVerified,
     /// 现住址: free text; the structured address columns are what places a person.
     CurrentAddress,
+    /// 街道: a 9-digit street code checks (and picks among same-named) communities; a
+    /// street's name is read and set aside.
+    Street,
     /// 序号: the sheet's own row numbers.
     SerialNo,
     /// 错误列 and 错误原因: added by jiceng's error files, so a corrected error file
@@ -67,12 +70,12 @@ impl Column {
 
     /// Columns read but never written: a current-address note, a row number, and the
     /// two columns an error file adds.
-    pub const RECOGNISED_ONLY: [Column; 4] =
-        [Column::CurrentAddress, Column::SerialNo, Column::ErrorColumns, Column::ErrorReason];
+    pub const RECOGNISED_ONLY: [Column; 5] =
+        [Column::CurrentAddress, Column::Street, Column::SerialNo, Column::ErrorColumns, Column::ErrorReason];
 
     /// Every column recognised in a header: the exported ones, then the recognised-only.
-    pub const ALL: [Column; 25] = {
-        let mut all = [Column::HouseholdNo; 25];
+    pub const ALL: [Column; 26] = {
+        let mut all = [Column::HouseholdNo; 26];
         let mut i = 0;
         while i < Column::EXPORTED.len() {
             all[i] = Column::EXPORTED[i];
@@ -193,6 +196,9 @@ impl Column {
             Column::CurrentAddress => {
                 &["现住址", "current_address", "现居住地址", "居住地址", "现居住地", "现住地址", "现住址详址"]
             }
+            Column::Street => {
+                &["街道", "street", "所属街道", "街道名称", "街道（乡镇）", "乡镇（街道）", "乡镇街道", "街道代码"]
+            }
             Column::SerialNo => &["序号", "no", "编号"],
             Column::ErrorColumns => &["错误列", "error_columns"],
             Column::ErrorReason => &["错误原因", "reason", "error_reason"],
@@ -205,7 +211,10 @@ impl Column {
 
     /// Whether the value is stored (as opposed to recognised and set aside).
     pub fn is_stored(self) -> bool {
-        !matches!(self, Column::CurrentAddress | Column::SerialNo | Column::ErrorColumns | Column::ErrorReason)
+        !matches!(
+            self,
+            Column::CurrentAddress | Column::Street | Column::SerialNo | Column::ErrorColumns | Column::ErrorReason
+        )
     }
 }
 

@@ -28,6 +28,8 @@ pub enum CommunityRef {
 pub struct ResidentRow {
     pub household_no: Option<String>,
     pub community: CommunityRef,
+    /// The street, when a 街道 column holds its 9-digit code.
+    pub street: Option<DivisionCode>,
     pub grid: Option<String>,
     pub building: String,
     pub unit: i16,
@@ -139,6 +141,8 @@ impl ResidentRow {
                 None
             }
         };
+        // Only a street code is used; a street's name is set aside like 现住址.
+        let street = DivisionCode::parse(&cell(Column::Street)).ok().filter(|c| c.level() == DivisionLevel::Town);
         let grid = Some(cell(Column::Grid)).filter(|s| !s.is_empty());
         let building = required(&mut p, Column::Building, &cell(Column::Building)).map(str::to_string);
         let room_text = cell(Column::Room);
@@ -317,6 +321,7 @@ impl ResidentRow {
         Ok(ResidentRow {
             household_no,
             community,
+            street,
             grid,
             building,
             unit,

@@ -239,7 +239,7 @@ impl<'a> ResidentImport<'a> {
             Ok(row) => row,
             Err(problems) => return Ok(Err(Rejected::new(source, &problems))),
         };
-        let community = match self.community(&row.community).await? {
+        let community = match self.community(&row.community, row.street.as_ref()).await? {
             Ok(code) => code,
             Err((column, message)) => return Ok(Err(Rejected::single(source, column, message))),
         };
@@ -267,14 +267,26 @@ impl<'a> ResidentImport<'a> {
 
     /// The community a row names, which must exist (in the loaded divisions, or in the
     /// reference data, whose county is then loaded) and lie in the importer's scope.
-    async fn community(&mut self, named: &CommunityRef) -> StoreResult<Result<DivisionCode, (Column, String)>> {
+    /// A street code from a 街道 column picks among communities of the same name and
+    /// must contain the community the row names.
+    async fn community(
+        &mut self,
+        named: &CommunityRef,
+        street: Option<&DivisionCode>,
+    ) -> StoreResult<Result<DivisionCode, (Column, String)>> {
         let code = match named {
             CommunityRef::Code(code) => code.clone(),
-            CommunityRef::Name(name) => match self.community_by_name(name).await? {
+            CommunityRef::Name(name) => match self.community_by_name(name, street).await? {
                 Ok(code) => code,
                 Err(message) => return Ok(Err((Column::Community, message))),
             },
         };
+        if let Some(street) = street
+            && code.parent().as_ref() != Some(street)
+        {
+            let message = format!("社区 {code} 不在街道 {street} 下 / community {code} is not in street {street}");
+            return Ok(Err((Column::Street, message)));
+        }
         if code.level() != DivisionLevel::Village {
             let message = format!("{code} 不是社区（村）级代码 / {code} is not a community code");
             return Ok(Err((Column::CommunityCode, message)));
@@ -294,11 +306,19 @@ impl<'a> ResidentImport<'a> {
         Ok(Ok(code))
     }
 
-    async fn community_by_name(&mut self, name: &str) -> StoreResult<Result<DivisionCode, String>> {
-        if let Some(known) = self.community_names.get(name) {
+    async fn community_by_name(
+        &mut self,
+        name: &str,
+        street: Option<&DivisionCode>,
+    ) -> StoreResult<Result<DivisionCode, String>> {
+        let key = format!("{name}\u{1f}{}", street.map(DivisionCode::as_str).unwrap_or(""));
+        if let Some(known) = self.community_names.get(&key) {
             return Ok(known.clone());
         }
-        let found = self.registry.store.divisions().named(name, DivisionLevel::Village).await?;
+        let mut found = self.registry.store.divisions().named(name, DivisionLevel::Village).await?;
+        if let Some(street) = street {
+            found.retain(|d| d.code.parent().as_ref() == Some(street));
+        }
         let result = match found.as_slice() {
             [one] => Ok(one.code.clone()),
             [] => Err(format!(
@@ -309,7 +329,7 @@ impl<'a> ResidentImport<'a> {
                 many.iter().map(|d| d.code.to_string()).collect::<Vec<_>>().join("、")
             )),
         };
-        self.community_names.insert(name.to_string(), result.clone());
+        self.community_names.insert(key, result.clone());
         Ok(result)
     }
 

@@ -323,3 +323,25 @@ async fn short_rows_name_their_missing_columns_and_codes_under_a_community_headi
     assert!(text.contains("缺少：房号、民族、户主关系、人员类别") && text.contains("missing: 房号"), "{text}");
     assert!(!text.contains("序号"), "{text}");
 }
+
+/// A 街道 column with 9-digit codes is read as the street: it must contain the row's
+/// community (a street name there is set aside).
+#[tokio::test]
+async fn a_street_code_column_checks_the_community() {
+    let db = testing::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("streets.csv");
+    std::fs::write(
+        &path,
+        "姓名,身份证号码,街道,社区,楼栋,房号,民族,户主关系,人员类别\n\
+         张伟,430582198803150116,440307003,440307003002,8栋,1203,汉族,户主,户籍人口\n\
+         李娜,430582199007200228,440307006,440307003002,8栋,1204,汉族,户主,户籍人口\n\
+         王芳,11010119751130038X,平湖街道,440307003002,8栋,1205,汉族,户主,户籍人口\n",
+    )
+    .unwrap();
+    let report = import(db.store.registry(), &path).await;
+    assert!(report.unknown_columns.is_empty(), "{:?}", report.unknown_columns);
+    assert_eq!((report.totals.created, report.totals.rejected), (2, 1), "{:?}", report.error_file);
+    let text = std::fs::read_to_string(report.error_file.unwrap()).unwrap();
+    assert!(text.contains("街道 street") && text.contains("is not in street 440307006"), "{text}");
+}
