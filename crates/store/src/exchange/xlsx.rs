@@ -26,6 +26,8 @@ struct Counted<R> {
     limit: u64,
     run: usize,
     max_run: usize,
+    /// The cell limit the run bound stands for (what the message names).
+    cell_limit: usize,
     /// Set when a limit stopped the read, so the caller can name it rather than the
     /// XML error it caused.
     tripped: Arc<std::sync::Mutex<Option<Limit>>>,
@@ -52,7 +54,7 @@ impl<R: Read> Read for Counted<R> {
             }
         }
         if self.run > self.max_run {
-            return Err(trip(Limit::CellBytes(self.max_run)));
+            return Err(trip(Limit::CellBytes(self.cell_limit)));
         }
         Ok(n)
     }
@@ -97,6 +99,7 @@ impl Workbook {
             run: 0,
             // Escaped text (`&amp;`, `_x000D_`) may take up to seven bytes a character.
             max_run: self.limits.max_cell_bytes.saturating_mul(7).saturating_add(4096),
+            cell_limit: self.limits.max_cell_bytes,
             tripped: self.tripped.clone(),
         }
     }
@@ -542,6 +545,7 @@ mod tests {
             limit: 5_000,
             run: 0,
             max_run: 1 << 20,
+            cell_limit: 1 << 10,
             tripped: tripped.clone(),
         };
         assert!(BufReader::with_capacity(1024, counted).read_to_end(&mut Vec::new()).is_err());

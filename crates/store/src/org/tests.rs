@@ -95,6 +95,30 @@ async fn concurrent_guesses_are_counted_before_any_password_is_checked() {
     }
 }
 
+/// An address that keeps guessing after its lock adds nothing to the account's count:
+/// 200 attempts from one address leave the account open to its owner elsewhere.
+#[tokio::test]
+async fn one_address_hammering_an_account_cannot_lock_it_for_others() {
+    for db in testing::backends().await {
+        let users = db.store.users();
+        let new = NewUser {
+            username: "zhou".into(),
+            display_name: "周".into(),
+            password: "right password".into(),
+            role: Role::GridWorker,
+            scopes: vec![DivisionCode::parse("440307003002").unwrap()],
+        };
+        users.add(&new).await.unwrap();
+        for _ in 0..200 {
+            users.login("zhou", "wrong", "10.7.7.7").await.unwrap();
+        }
+        assert_eq!(users.login("zhou", "right password", "10.7.7.7").await.unwrap(), LoginOutcome::Throttled);
+        let elsewhere = users.login("zhou", "right password", "10.8.8.8").await.unwrap();
+        assert!(matches!(elsewhere, LoginOutcome::Success(_)), "{}: {elsewhere:?}", db.label);
+        db.finish().await;
+    }
+}
+
 /// Unknown names and real ones fail alike, and cost a password check alike.
 #[tokio::test]
 async fn unknown_and_real_usernames_fail_alike() {

@@ -61,8 +61,15 @@ static DUMMY_HASH: std::sync::LazyLock<Option<String>> =
 
 /// Runs password work off the async runtime, one per core at most.
 async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> StoreResult<T> {
-    let _permit = HASHING.acquire().await.map_err(|e| StoreError::Password(e.to_string()))?;
-    tokio::task::spawn_blocking(work).await.map_err(|e| StoreError::Password(e.to_string()))
+    let permit = HASHING.acquire().await.map_err(|e| StoreError::Password(e.to_string()))?;
+    // The permit goes with the work: a request dropped while waiting for its hash does
+    // not free a place while the hash is still running.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| StoreError::Password(e.to_string()))
 }
 
 fn verify_now(hash: &str, password: &str) -> bool {
@@ -274,12 +281,13 @@ impl Users<'_> {
             (format!("address:{address}"), None, MAX_ATTEMPTS_PER_ADDRESS),
             (format!("account:{username}"), Some(&username), MAX_ATTEMPTS_PER_ACCOUNT),
         ];
-        let mut over = false;
+        // In this order, stopping at the first counter over its limit: an address that
+        // is refused adds nothing to the account's count, so one address hammering an
+        // account cannot lock it for everyone else.
         for (key, account, limit) in &limits {
-            over |= self.count_attempt(key, account.map(String::as_str)).await? > *limit;
-        }
-        if over {
-            return Ok(LoginOutcome::Throttled);
+            if self.count_attempt(key, account.map(String::as_str)).await? > *limit {
+                return Ok(LoginOutcome::Throttled);
+            }
         }
         let mut query = Query::select();
         query.columns(["id", "password_hash"]).from("app_user").and_where(Expr::col("username").eq(username.as_str()));
