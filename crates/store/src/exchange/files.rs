@@ -490,6 +490,20 @@ impl ResidentFileReader {
         let cells: Vec<Vec<String>> = head.iter().map(|r| r.cells.clone()).collect();
         let (index, headers) = find_header(&cells).ok_or_else(|| FileError::NoHeader { path: path.to_path_buf() })?;
         let rest = head.into_iter().skip(index + 1).map(Ok).chain(rows);
+        // A workbook leaves empty cells out, trailing ones too: its rows are as wide as
+        // the header. (A CSV row with fewer cells is really short and is refused.)
+        let width = headers.len();
+        let rest: RowStream = match format {
+            FileFormat::Xlsx => Box::new(rest.map(move |r| {
+                r.map(|mut row| {
+                    if row.cells.len() < width {
+                        row.cells.resize(width, String::new());
+                    }
+                    row
+                })
+            })),
+            FileFormat::Csv => Box::new(rest),
+        };
         Ok(ResidentFileReader {
             path: path.to_path_buf(),
             format,
@@ -498,7 +512,7 @@ impl ResidentFileReader {
             total: total.load(Ordering::Relaxed),
             progress,
             total_hint: total,
-            rows: Box::new(rest),
+            rows: rest,
         })
     }
 
