@@ -108,6 +108,10 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
                 encoding = TextEncoding::from_name(&text);
             }
             "file" => {
+                if let Some((_, first)) = saved.take() {
+                    let _ = std::fs::remove_file(first);
+                    return Err(bad("一次只能导入一个文件 / one file at a time".into()));
+                }
                 let name = shown_name(field.file_name().unwrap_or("residents.csv"));
                 let Some(extension) = sheet_extension(&name) else {
                     return Ok((
@@ -122,13 +126,14 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
                 };
                 let path = state.imports.dir.join(format!("{id}.{extension}"));
                 let mut file = private_file(&path).await?;
-                while let Some(chunk) = field.chunk().await.map_err(|e| {
+                let gone = |e: String| {
                     let _ = std::fs::remove_file(&path);
-                    bad(e.to_string())
-                })? {
+                    e
+                };
+                while let Some(chunk) = field.chunk().await.map_err(|e| bad(gone(e.to_string())))? {
                     tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
                         .await
-                        .map_err(|e| AppError::Internal(e.to_string()))?;
+                        .map_err(|e| AppError::Internal(gone(e.to_string())))?;
                 }
                 // tokio's File writes on a blocking thread: without a flush the last chunk
                 // may land after the import has started reading (seen as a missing header).
@@ -205,7 +210,11 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
                 }
                 jobs.set_state(id, JobState::Done(report));
             }
-            Err(e) => jobs.set_state(id, JobState::Failed(failure_text(&e, &path, &file_name, id))),
+            Err(e) => {
+                // A partial error file (rows rejected before the failure) goes too.
+                let _ = std::fs::remove_file(default_error_file(&path));
+                jobs.set_state(id, JobState::Failed(failure_text(&e, &path, &file_name, id)))
+            }
         }
     });
     Ok(Redirect::to(&format!("/imports/{id}")).into_response())
@@ -375,24 +384,40 @@ pub async fn export(
     let headers: Vec<String> = resident_file::headers().map(String::from).collect();
     let mut writer =
         ResidentFileWriter::create(&path, format, encoding, &headers).map_err(jiceng_store::StoreError::from)?;
-    let written = state.store.registry_in(&scope).export_residents(&code, &mut writer, |_| {}).await?;
-    writer.finish().map_err(jiceng_store::StoreError::from)?;
+    let written = match state.store.registry_in(&scope).export_residents(&code, &mut writer, |_| {}).await {
+        Ok(n) => n,
+        Err(e) => {
+            drop(writer);
+            let _ = std::fs::remove_file(&path);
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = writer.finish() {
+        let _ = std::fs::remove_file(&path);
+        return Err(jiceng_store::StoreError::from(e).into());
+    }
     let target = format!("export/{code}");
-    user.audit(
-        &state,
-        AuditRecord {
-            action: AuditAction::Export,
-            target: &target,
-            county: code
-                .at_level(jiceng_domain::org::DivisionLevel::County)
-                .map(String::from)
-                .unwrap_or_default()
-                .as_str(),
-            purpose: Some(AccessPurpose::Statistics),
-            detail: format!("{written} residents, {}", format.extension()),
-        },
-    )
-    .await?;
+    let audited = user
+        .audit(
+            &state,
+            AuditRecord {
+                action: AuditAction::Export,
+                target: &target,
+                county: code
+                    .at_level(jiceng_domain::org::DivisionLevel::County)
+                    .map(String::from)
+                    .unwrap_or_default()
+                    .as_str(),
+                purpose: Some(AccessPurpose::Statistics),
+                detail: format!("{written} residents, {}", format.extension()),
+            },
+        )
+        .await;
+    if let Err(e) = audited {
+        // Not audited, not sent: the file goes.
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     let response = send_file(&path, &format!("居民-{code}.{}", format.extension()), format).await;
     // The open file keeps streaming after the name is gone (Unix).
     let _ = std::fs::remove_file(&path);

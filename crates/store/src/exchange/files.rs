@@ -107,6 +107,9 @@ pub struct ReadLimits {
     pub max_cells: u64,
     /// Bytes of one cell's text.
     pub max_cell_bytes: usize,
+    /// Bytes of one row's text (all its cells; a real row is under 2 KB). Bounds what
+    /// a chunk of rows can hold, whatever the cells refer to.
+    pub max_row_bytes: usize,
     /// Bytes a workbook's parts may unpack to, whatever its zip directory declares.
     pub max_unpacked_bytes: u64,
     /// Bytes of a workbook's shared strings (held in memory while the sheet is read).
@@ -122,6 +125,7 @@ impl Default for ReadLimits {
             max_columns: 64,
             max_cells: 5_000_000 * 40,
             max_cell_bytes: 32 << 10,
+            max_row_bytes: 64 << 10,
             max_unpacked_bytes: 8 << 30,
             max_shared_strings_bytes: 512 << 20,
             max_seconds: 3 * 3600,
@@ -149,15 +153,17 @@ impl ReadLimits {
             max_columns: var("COLUMNS", d.max_columns)?,
             max_cells: var("CELLS", d.max_cells)?,
             max_cell_bytes: var("CELL_BYTES", d.max_cell_bytes)?,
+            max_row_bytes: var("ROW_BYTES", d.max_row_bytes)?,
             max_unpacked_bytes: var("UNPACKED_BYTES", d.max_unpacked_bytes)?,
             max_shared_strings_bytes: var("SHARED_STRINGS_BYTES", d.max_shared_strings_bytes)?,
             max_seconds: var("SECONDS", d.max_seconds)?,
         })
     }
 
-    /// Bytes one CSV record may take: every column at its largest, quoted.
+    /// Bytes one CSV record may take as read (quotes doubled, plus the csv reader's
+    /// 8 KiB buffer).
     fn max_record_bytes(&self) -> u64 {
-        (self.max_columns as u64 + 1).saturating_mul(self.max_cell_bytes as u64 * 2 + 3)
+        (self.max_row_bytes as u64).saturating_mul(2).saturating_add(8 << 10)
     }
 }
 
@@ -168,6 +174,7 @@ pub enum Limit {
     Columns(usize),
     Cells(u64),
     CellBytes(usize),
+    RowBytes(usize),
     UnpackedBytes(u64),
     SharedStringsBytes(usize),
     Seconds(u64),
@@ -180,6 +187,7 @@ impl std::fmt::Display for Limit {
             Limit::Columns(n) => write!(f, "有内容的列超过 {n} 列 / content beyond column {n}"),
             Limit::Cells(n) => write!(f, "有内容的单元格超过 {n} 个 / more than {n} cells with content"),
             Limit::CellBytes(n) => write!(f, "单元格内容超过 {n} 字节 / a cell longer than {n} bytes"),
+            Limit::RowBytes(n) => write!(f, "一行内容超过 {n} 字节 / a row longer than {n} bytes"),
             Limit::UnpackedBytes(n) => {
                 write!(f, "解压后超过 {} MB / unpacks to more than {} MB", n >> 20, n >> 20)
             }
@@ -376,12 +384,20 @@ impl std::error::Error for RecordTooLong {}
 
 /// Checks one row against the limits: columns with content, cell size, NUL characters
 /// (which PostgreSQL cannot store and no office file means).
-fn check_row(path: &Path, row: &SourceRow, limits: &ReadLimits) -> Result<(), FileError> {
+fn check_row(path: &Path, row: &mut SourceRow, limits: &ReadLimits) -> Result<(), FileError> {
     let too_large = |limit| FileError::TooLarge { path: path.to_path_buf(), line: Some(row.line), limit };
     if let Some(last) = row.cells.iter().rposition(|c| !c.is_empty())
         && last >= limits.max_columns
     {
         return Err(too_large(Limit::Columns(limits.max_columns)));
+    }
+    // Empty cells past the last column count for nothing and would cost 24 bytes each.
+    if row.cells.len() > limits.max_columns {
+        row.cells.truncate(limits.max_columns);
+        row.cells.shrink_to_fit();
+    }
+    if row.cells.iter().map(String::len).sum::<usize>() > limits.max_row_bytes {
+        return Err(too_large(Limit::RowBytes(limits.max_row_bytes)));
     }
     for (i, cell) in row.cells.iter().enumerate() {
         if cell.len() > limits.max_cell_bytes {
@@ -475,8 +491,8 @@ impl ResidentFileReader {
         let mut budget = Budget::new(limits);
         let owned = path.to_path_buf();
         let mut rows = rows.filter(|r| !matches!(r, Ok(row) if is_blank(&row.cells))).map(move |r| {
-            let row = r?;
-            check_row(&owned, &row, &limits)?;
+            let mut row = r?;
+            check_row(&owned, &mut row, &limits)?;
             budget.take(&owned, &row)?;
             Ok(row)
         });
@@ -488,7 +504,11 @@ impl ResidentFileReader {
             }
         }
         let cells: Vec<Vec<String>> = head.iter().map(|r| r.cells.clone()).collect();
-        let (index, headers) = find_header(&cells).ok_or_else(|| FileError::NoHeader { path: path.to_path_buf() })?;
+        let (index, mut headers) =
+            find_header(&cells).ok_or_else(|| FileError::NoHeader { path: path.to_path_buf() })?;
+        // The header ends at its last named column (a header row of a million commas
+        // would make every row "short" by a million columns).
+        headers.truncate(headers.iter().rposition(|h| !h.trim().is_empty()).map_or(0, |i| i + 1));
         let rest = head.into_iter().skip(index + 1).map(Ok).chain(rows);
         // A workbook leaves empty cells out, trailing ones too: its rows are as wide as
         // the header. (A CSV row with fewer cells is really short and is refused.)
@@ -565,7 +585,7 @@ impl ResidentFileReader {
                 if let csv::ErrorKind::Io(io) = e.kind()
                     && io.get_ref().is_some_and(|inner| inner.is::<RecordTooLong>())
                 {
-                    let limit = Limit::CellBytes(limits.max_cell_bytes);
+                    let limit = Limit::RowBytes(limits.max_row_bytes);
                     return FileError::TooLarge { path: owned.clone(), line: Some(line), limit };
                 }
                 let message = match e.kind() {

@@ -96,6 +96,33 @@ fn rows_cells_and_shared_strings_have_limits() {
     assert_eq!(limit_of(&strings.unwrap_err()), Some(Limit::SharedStringsBytes(4_000)));
 }
 
+/// Cells that all point at one long shared string cannot make a row larger than the
+/// row limit.
+#[test]
+fn shared_strings_repeated_across_a_row_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "长".repeat(10_000);
+    let path = workbook(dir.path(), "repeat.xlsx", |sheet| {
+        for col in 0..40u16 {
+            sheet.write_string(2, col, &long).unwrap();
+        }
+    });
+    let error = read_all(&path, ReadLimits::default()).unwrap_err();
+    assert_eq!(limit_of(&error), Some(Limit::RowBytes(64 << 10)), "{error}");
+}
+
+/// A comment full of `<` is one XML event however long it is: it is bounded too.
+#[test]
+fn a_long_comment_in_the_sheet_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = workbook(dir.path(), "base.xlsx", |_| {});
+    let path = dir.path().join("comment.xlsx");
+    let comment = format!("<!--{}-->", "<>".repeat(400_000));
+    replace_sheet(&good, &path, &format!("<worksheet><sheetData>{comment}</sheetData></worksheet>"));
+    let error = read_all(&path, ReadLimits::default()).unwrap_err();
+    assert_eq!(limit_of(&error), Some(Limit::CellBytes(32 << 10)), "{error}");
+}
+
 #[test]
 fn a_huge_cell_in_a_workbook_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,12 +201,9 @@ fn csv_with_nul_huge_cells_or_many_columns_is_refused() {
     let header = "姓名,公民身份号码\n";
     let cases: Vec<(&str, String, Option<Limit>)> = vec![
         ("nul.csv", format!("{header}张\0三,440307199001011234\n"), None),
-        (
-            "cell.csv",
-            format!("{header}{},440307199001011234\n", "长".repeat(400_000)),
-            Some(Limit::CellBytes(32 << 10)),
-        ),
-        ("quoted.csv", format!("{header}\"{}\",1\n", "a\n".repeat(3_000_000)), Some(Limit::CellBytes(32 << 10))),
+        ("cell.csv", format!("{header}{},440307199001011234\n", "长".repeat(14_000)), Some(Limit::CellBytes(32 << 10))),
+        ("row.csv", format!("{header}{},440307199001011234\n", "长".repeat(400_000)), Some(Limit::RowBytes(64 << 10))),
+        ("quoted.csv", format!("{header}\"{}\",1\n", "a\n".repeat(3_000_000)), Some(Limit::RowBytes(64 << 10))),
         ("columns.csv", format!("{header}张三{}\n", ",x".repeat(50_000)), Some(Limit::Columns(64))),
     ];
     for (name, content, limit) in cases {
@@ -190,6 +214,21 @@ fn csv_with_nul_huge_cells_or_many_columns_is_refused() {
         let text = error.to_string();
         assert!(text.contains(name) && text.contains("row"), "{text}");
     }
+}
+
+/// A header row of a million commas, or a record of a million empty fields, costs
+/// nothing: the header ends at its last name, empty cells past the last column go.
+#[test]
+fn csv_with_a_million_empty_fields_is_cut_to_its_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("commas.csv");
+    let commas = ",".repeat(60_000);
+    std::fs::write(&path, format!("姓名,公民身份号码{commas}\n张三,440307199001011234{commas}\n")).unwrap();
+    let reader = ResidentFileReader::open(&path, None).unwrap();
+    assert_eq!(reader.headers.len(), 2);
+    let rows: Vec<Vec<String>> = reader.map(|r| r.unwrap().cells).collect();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].len() <= 64, "{}", rows[0].len());
 }
 
 #[test]

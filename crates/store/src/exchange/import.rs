@@ -217,7 +217,10 @@ impl<'a> ResidentImport<'a> {
             // column of ours the file may not have.
             let have = source.cells.len();
             let (columns, message) = if have < width {
-                let missing = self.map.headers[have..width].join("、");
+                let mut missing = self.map.headers[have..width].iter().take(10).cloned().collect::<Vec<_>>().join("、");
+                if width - have > 10 {
+                    missing.push_str(&format!(" … (+{})", width - have - 10));
+                }
                 (
                     missing.clone(),
                     format!(

@@ -24,7 +24,8 @@ struct Counted<R> {
     inner: R,
     read: Arc<AtomicU64>,
     limit: u64,
-    run: usize,
+    /// Reset by `event_done` after each XML event.
+    since_event: std::cell::Cell<usize>,
     max_run: usize,
     /// The cell limit the run bound stands for (what the message names).
     cell_limit: usize,
@@ -46,14 +47,11 @@ impl<R: Read> Read for Counted<R> {
         if total > self.limit {
             return Err(trip(Limit::UnpackedBytes(self.limit)));
         }
-        for &b in &buf[..n] {
-            if b == b'<' || b == b'>' {
-                self.run = 0;
-            } else {
-                self.run += 1;
-            }
-        }
-        if self.run > self.max_run {
+        // Bytes since the reader last finished an event: no single event (a text, a
+        // tag, a comment) may grow past the bound, whatever it holds.
+        let since = self.since_event.get() + n;
+        self.since_event.set(since);
+        if since > self.max_run {
             return Err(trip(Limit::CellBytes(self.cell_limit)));
         }
         Ok(n)
@@ -96,9 +94,10 @@ impl Workbook {
             inner: file,
             read: self.unpacked.clone(),
             limit: self.limits.max_unpacked_bytes,
-            run: 0,
-            // Escaped text (`&amp;`, `_x000D_`) may take up to seven bytes a character.
-            max_run: self.limits.max_cell_bytes.saturating_mul(7).saturating_add(4096),
+            since_event: std::cell::Cell::new(0),
+            // Escaped text (`&amp;`, `_x000D_`) may take up to seven bytes a character;
+            // the buffered reader reads 64 KiB ahead.
+            max_run: self.limits.max_cell_bytes.saturating_mul(7).saturating_add(128 << 10),
             cell_limit: self.limits.max_cell_bytes,
             tripped: self.tripped.clone(),
         }
@@ -112,8 +111,14 @@ impl Workbook {
             Err(zip::result::ZipError::FileNotFound) => return Ok(None),
             Err(e) => return Err(self.error(e)),
         };
+        // workbook.xml and its relationships are a few KB; anything past 16 MiB is not a
+        // workbook anyone wrote.
+        const PART_LIMIT: u64 = 16 << 20;
         let mut text = String::new();
-        self.counted(file).read_to_string(&mut text).map_err(|e| self.error(e))?;
+        self.counted(file).take(PART_LIMIT + 1).read_to_string(&mut text).map_err(|e| self.error(e))?;
+        if text.len() as u64 > PART_LIMIT {
+            return Err(self.too_large(None, Limit::UnpackedBytes(PART_LIMIT)));
+        }
         Ok(Some(text))
     }
 
@@ -133,6 +138,11 @@ impl Workbook {
         xml.config_mut().trim_text(false);
         Ok(Some((xml, declared)))
     }
+}
+
+/// Tells the byte counter under `xml` that an event is complete (see `Counted`).
+fn event_done(xml: &Xml<'_>) {
+    xml.get_ref().get_ref().since_event.set(0);
 }
 
 /// Where the first sheet's XML lives: workbook.xml names the sheets in order and their
@@ -246,7 +256,9 @@ fn read_text(xml: &mut Xml, buf: &mut Vec<u8>, end: &str, max: usize) -> Result<
     let mut phonetic = 0usize;
     loop {
         buf.clear();
-        match xml.read_event_into(buf).map_err(|e| TextError::Xml(e.to_string()))? {
+        let event = xml.read_event_into(buf).map_err(|e| TextError::Xml(e.to_string()))?;
+        event_done(xml);
+        match event {
             Event::Start(e) => match e.local_name().as_ref() {
                 "rPh" => phonetic += 1,
                 "t" => in_t = true,
@@ -288,6 +300,7 @@ fn shared_strings(book: &Workbook, archive: &mut zip::ZipArchive<File>) -> Resul
     loop {
         buf.clear();
         let event = xml.read_event_into(&mut buf).map_err(|e| book.error(e))?;
+        event_done(&xml);
         match event {
             Event::Start(e) if e.local_name().as_ref() == "si" => {
                 let text = match read_text(&mut xml, &mut buf, "si", book.limits.max_cell_bytes) {
@@ -303,7 +316,13 @@ fn shared_strings(book: &Workbook, archive: &mut zip::ZipArchive<File>) -> Resul
                 }
                 strings.push(text);
             }
-            Event::Empty(e) if e.local_name().as_ref() == "si" => strings.push(String::new()),
+            Event::Empty(e) if e.local_name().as_ref() == "si" => {
+                bytes += std::mem::size_of::<String>();
+                if bytes > book.limits.max_shared_strings_bytes {
+                    return Err(book.too_large(None, Limit::SharedStringsBytes(book.limits.max_shared_strings_bytes)));
+                }
+                strings.push(String::new());
+            }
             Event::Eof => break,
             _ => {}
         }
@@ -397,10 +416,12 @@ fn read_rows(
     let mut row_number = 0u64;
     let mut row: Vec<String> = Vec::new();
     let mut next_col = 0usize;
+    let mut row_bytes = 0usize;
     let mut events = 0u32;
     loop {
         buf.clear();
         let event = xml.read_event_into(&mut buf).map_err(|e| book.error(e))?;
+        event_done(xml);
         events = events.wrapping_add(1);
         if events.is_multiple_of(4096) {
             book.check_time()?;
@@ -411,6 +432,7 @@ fn read_rows(
                 row_number = attribute(&e, "r").and_then(|r| r.parse().ok()).unwrap_or(row_number + 1);
                 row.clear();
                 next_col = 0;
+                row_bytes = 0;
             }
             Event::Empty(e) if e.local_name().as_ref() == "row" => {
                 row_number = attribute(&e, "r").and_then(|r| r.parse().ok()).unwrap_or(row_number + 1);
@@ -458,6 +480,12 @@ fn read_rows(
                 if col >= limits.max_columns {
                     return Err(book.too_large(Some(row_number), Limit::Columns(limits.max_columns)));
                 }
+                // Checked here, before the row waits in the channel: cells pointing at one
+                // long shared string would otherwise multiply it.
+                row_bytes += text.len();
+                if row_bytes > limits.max_row_bytes {
+                    return Err(book.too_large(Some(row_number), Limit::RowBytes(limits.max_row_bytes)));
+                }
                 if row.len() <= col {
                     row.resize(col + 1, String::new());
                 }
@@ -488,7 +516,9 @@ fn read_value(xml: &mut Xml, buf: &mut Vec<u8>, max: usize) -> Result<String, Te
     let mut in_v = false;
     loop {
         buf.clear();
-        match xml.read_event_into(buf).map_err(|e| TextError::Xml(e.to_string()))? {
+        let event = xml.read_event_into(buf).map_err(|e| TextError::Xml(e.to_string()))?;
+        event_done(xml);
+        match event {
             Event::Start(e) if e.local_name().as_ref() == "v" => in_v = true,
             Event::End(e) => match e.local_name().as_ref() {
                 "v" => in_v = false,
@@ -543,7 +573,7 @@ mod tests {
             inner: std::io::Cursor::new(vec![b'a'; 10_000]),
             read: Arc::new(AtomicU64::new(0)),
             limit: 5_000,
-            run: 0,
+            since_event: std::cell::Cell::new(0),
             max_run: 1 << 20,
             cell_limit: 1 << 10,
             tripped: tripped.clone(),

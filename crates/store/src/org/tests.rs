@@ -119,6 +119,30 @@ async fn one_address_hammering_an_account_cannot_lock_it_for_others() {
     }
 }
 
+/// An office behind one address logs in all day: right passwords do not use up the
+/// address's or the account's attempts.
+#[tokio::test]
+async fn right_passwords_do_not_count_against_an_address() {
+    let db = testing::sqlite().await;
+    let users = db.store.users();
+    for name in ["wu", "zheng"] {
+        let new = NewUser {
+            username: name.into(),
+            display_name: name.into(),
+            password: "right password".into(),
+            role: Role::GridWorker,
+            scopes: vec![DivisionCode::parse("440307003002").unwrap()],
+        };
+        users.add(&new).await.unwrap();
+    }
+    for i in 0..40 {
+        let name = if i % 2 == 0 { "wu" } else { "zheng" };
+        let outcome = users.login(name, "right password", "10.6.6.6").await.unwrap();
+        assert!(matches!(outcome, LoginOutcome::Success(_)), "login {i}: {outcome:?}");
+    }
+    db.finish().await;
+}
+
 /// Unknown names and real ones fail alike, and cost a password check alike.
 #[tokio::test]
 async fn unknown_and_real_usernames_fail_alike() {

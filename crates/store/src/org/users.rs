@@ -277,13 +277,14 @@ impl Users<'_> {
         let username: String = username.trim().chars().take(64).collect();
         let address: String = address.chars().take(64).collect();
         let limits = [
-            (format!("pair:{address}:{username}"), Some(&username), MAX_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS),
             (format!("address:{address}"), None, MAX_ATTEMPTS_PER_ADDRESS),
+            (format!("pair:{address}:{username}"), Some(&username), MAX_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS),
             (format!("account:{username}"), Some(&username), MAX_ATTEMPTS_PER_ACCOUNT),
         ];
-        // In this order, stopping at the first counter over its limit: an address that
-        // is refused adds nothing to the account's count, so one address hammering an
-        // account cannot lock it for everyone else.
+        // In this order, stopping at the first counter over its limit: a refused address
+        // makes no rows for the names it tries, and an address refused for an account
+        // adds nothing to the account's count, so one address hammering an account
+        // cannot lock it for everyone else.
         for (key, account, limit) in &limits {
             if self.count_attempt(key, account.map(String::as_str)).await? > *limit {
                 return Ok(LoginOutcome::Throttled);
@@ -294,14 +295,29 @@ impl Users<'_> {
         let row = self.store.db.query_one(&query).await?;
         let (id, hash) = match &row {
             Some(r) => (Some(r.try_get::<Uuid>("", "id")?), Some(r.try_get::<String>("", "password_hash")?)),
-            None => (None, DUMMY_HASH.clone()),
+            None => (None, None),
         };
         let password = password.to_string();
-        let matches = hashing(move || hash.is_some_and(|h| verify_now(&h, &password))).await?;
+        // The dummy hash is made (once) on the blocking thread too.
+        let matches =
+            hashing(move || hash.or_else(|| DUMMY_HASH.clone()).is_some_and(|h| verify_now(&h, &password))).await?;
         let Some(id) = id.filter(|_| matches) else { return Ok(LoginOutcome::Rejected) };
-        // The right password clears this address's count for the account.
-        let pair = limits[0].0.as_str();
-        self.store.db.execute(Query::delete().from_table("login_attempt").and_where(Expr::col("key").eq(pair))).await?;
+        // The right password clears this address's count for the account and takes its
+        // attempt back from the address and the account: an office behind one address
+        // logging in all day is not throttled. Windows long past are swept here.
+        let db = &self.store.db;
+        db.execute(Query::delete().from_table("login_attempt").and_where(Expr::col("key").eq(limits[1].0.as_str())))
+            .await?;
+        db.execute(
+            Query::update()
+                .table("login_attempt")
+                .value("attempts", Expr::col("attempts").sub(1))
+                .and_where(Expr::col("key").is_in([limits[0].0.as_str(), limits[2].0.as_str()]))
+                .and_where(Expr::col("attempts").gt(0)),
+        )
+        .await?;
+        let stale = OffsetDateTime::now_utc().unix_timestamp() - LOGIN_WINDOW.whole_seconds();
+        db.execute(Query::delete().from_table("login_attempt").and_where(Expr::col("window_start").lt(stale))).await?;
         Ok(match self.get(id).await? {
             Some(user) if !user.disabled => LoginOutcome::Success(user),
             _ => LoginOutcome::Rejected,
