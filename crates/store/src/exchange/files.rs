@@ -135,7 +135,7 @@ impl Default for ReadLimits {
 
 impl ReadLimits {
     /// The defaults, with any of `JICENG_READ_MAX_ROWS`, `_COLUMNS`, `_CELLS`,
-    /// `_CELL_BYTES`, `_UNPACKED_BYTES`, `_SHARED_STRINGS_BYTES`, `_SECONDS` from the
+    /// `_CELL_BYTES`, `_ROW_BYTES`, `_UNPACKED_BYTES`, `_SHARED_STRINGS_BYTES`, `_SECONDS` from the
     /// environment.
     pub fn from_env() -> Result<ReadLimits, String> {
         fn var<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
