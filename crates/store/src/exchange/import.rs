@@ -454,13 +454,14 @@ impl<'a> ResidentImport<'a> {
 
     /// Refuses, before any grid, building or household is made for them, the rows whose
     /// ID number is recorded in a community outside the importer's scope: a refused row
-    /// leaves nothing behind.
+    /// leaves nothing behind. Also gives the current residents found by ID number, by
+    /// county, for the rows kept (read once per chunk, here).
     async fn refuse_outside_scope(
         &self,
         txn: &DatabaseTransaction,
         accepted: Vec<Accepted>,
         rejected: &mut Vec<Rejected>,
-    ) -> StoreResult<Vec<Accepted>> {
+    ) -> StoreResult<(Vec<Accepted>, HashMap<(DivisionCode, String), ResidentVersion>)> {
         let ids: Vec<String> = accepted
             .iter()
             .filter_map(|a| match &a.row.identity {
@@ -468,22 +469,27 @@ impl<'a> ResidentImport<'a> {
                 Identity::Missing(_) => None,
             })
             .collect();
+        let mut recorded: HashMap<(DivisionCode, String), ResidentVersion> = HashMap::new();
         let mut elsewhere: HashSet<(DivisionCode, String)> = HashSet::new();
         for chunk in ids.chunks(500) {
+            // No county condition in SQL: with one, SQLite's planner walks the whole
+            // county through the household index instead of probing the ID index
+            // (quadratic over a large import). Counties are matched by the key instead.
             let mut q = resident_select();
             q.and_where(Expr::col("id_number").is_in(chunk.iter().map(String::as_str)))
                 .and_where(Expr::col("valid_to").is_null());
             for r in txn.query_all(&q).await? {
                 let v = resident_row(&r)?;
-                if self.registry.require_scope(&v.community, "").is_err()
-                    && let Identity::Number(n) = &v.facts.identity
-                {
-                    elsewhere.insert((v.county.clone(), n.to_string()));
+                let Identity::Number(n) = &v.facts.identity else { continue };
+                let key = (v.county.clone(), n.to_string());
+                if self.registry.require_scope(&v.community, "").is_err() {
+                    elsewhere.insert(key.clone());
                 }
+                recorded.insert(key, v);
             }
         }
         if elsewhere.is_empty() {
-            return Ok(accepted);
+            return Ok((accepted, recorded));
         }
         let mut kept = Vec::with_capacity(accepted.len());
         for a in accepted {
@@ -499,14 +505,14 @@ impl<'a> ResidentImport<'a> {
                 kept.push(a);
             }
         }
-        Ok(kept)
+        Ok((kept, recorded))
     }
 
     async fn write(&mut self, accepted: Vec<Accepted>, rejected: &mut Vec<Rejected>) -> StoreResult<()> {
         let store = self.registry.store;
         let now = OffsetDateTime::now_utc();
         let txn = store.db.begin().await?;
-        let accepted = self.refuse_outside_scope(&txn, accepted, rejected).await?;
+        let (accepted, mut recorded_by_id) = self.refuse_outside_scope(&txn, accepted, rejected).await?;
 
         // Places: buildings (and grids) first, then the households in them.
         let mut placed = Vec::with_capacity(accepted.len());
@@ -629,32 +635,16 @@ impl<'a> ResidentImport<'a> {
         // date in the same household.
         let mut existing_by_id: HashMap<String, ResidentVersion> = HashMap::new();
         let mut existing_by_person: HashMap<(Uuid, String, Date), ResidentVersion> = HashMap::new();
-        let mut wanted_ids: HashMap<DivisionCode, Vec<String>> = HashMap::new();
         let mut wanted_households: HashMap<DivisionCode, HashSet<Uuid>> = HashMap::new();
         for (a, household_id, county) in &rows {
             match &a.row.identity {
-                Identity::Number(n) => wanted_ids.entry(county.clone()).or_default().push(n.to_string()),
-                Identity::Missing(_) => {
-                    wanted_households.entry(county.clone()).or_default().insert(*household_id);
-                }
-            }
-        }
-        for (county, ids) in &wanted_ids {
-            for chunk in ids.chunks(500) {
-                // No county condition in SQL: with one, SQLite's planner walks the whole
-                // county through the household index instead of probing the ID index
-                // (quadratic over a large import). The county is checked here instead.
-                let mut q = resident_select();
-                q.and_where(Expr::col("id_number").is_in(chunk.iter().map(String::as_str)))
-                    .and_where(Expr::col("valid_to").is_null());
-                for r in txn.query_all(&q).await? {
-                    let v = resident_row(&r)?;
-                    if &v.county != county {
-                        continue;
-                    }
-                    if let Identity::Number(n) = &v.facts.identity {
+                Identity::Number(n) => {
+                    if let Some(v) = recorded_by_id.remove(&(county.clone(), n.to_string())) {
                         existing_by_id.insert(n.to_string(), v);
                     }
+                }
+                Identity::Missing(_) => {
+                    wanted_households.entry(county.clone()).or_default().insert(*household_id);
                 }
             }
         }
