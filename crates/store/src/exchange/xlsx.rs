@@ -366,19 +366,6 @@ pub(crate) fn read_first_sheet(
     progress: &AtomicU64,
     mut emit: impl FnMut(Result<SourceRow, FileError>) -> bool,
 ) {
-    let fail = |e: FileError, emit: &mut dyn FnMut(Result<SourceRow, FileError>) -> bool| {
-        emit(Err(e));
-    };
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(source) => return fail(FileError::Io { path: path.to_path_buf(), source }, &mut emit),
-    };
-    let mut archive = match zip::ZipArchive::new(file) {
-        Ok(a) => a,
-        Err(e) => {
-            return fail(FileError::Workbook { path: path.to_path_buf(), message: e.to_string() }, &mut emit);
-        }
-    };
     let book = Workbook {
         path: path.to_path_buf(),
         limits,
@@ -387,6 +374,9 @@ pub(crate) fn read_first_sheet(
         started: Instant::now(),
     };
     let result = (|| -> Result<(), FileError> {
+        let file = File::open(path).map_err(|source| FileError::Io { path: path.to_path_buf(), source })?;
+        let mut archive = zip::ZipArchive::new(file)
+            .map_err(|e| FileError::Workbook { path: path.to_path_buf(), message: e.to_string() })?;
         let sheet = first_sheet_part(&book, &mut archive)?;
         let strings = shared_strings(&book, &mut archive)?;
         let (mut xml, declared) = book
@@ -399,7 +389,7 @@ pub(crate) fn read_first_sheet(
         })
     })();
     if let Err(e) = result {
-        fail(e, &mut emit);
+        emit(Err(e));
     }
 }
 

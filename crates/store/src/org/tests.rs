@@ -56,6 +56,17 @@ async fn users_log_in_and_sessions_end() {
     }
 }
 
+/// A grid worker of community 440307003002 with this name and password.
+fn grid_worker(username: &str, password: &str) -> NewUser {
+    NewUser {
+        username: username.into(),
+        display_name: username.into(),
+        password: password.into(),
+        role: Role::GridWorker,
+        scopes: vec![DivisionCode::parse("440307003002").unwrap()],
+    }
+}
+
 /// 41 wrong guesses at once with the right password 30th: every attempt is counted
 /// before its password is checked, so no attempt after the fifth is checked and the
 /// right password, arriving late, is refused (the review logged in at position 30).
@@ -63,14 +74,7 @@ async fn users_log_in_and_sessions_end() {
 async fn concurrent_guesses_are_counted_before_any_password_is_checked() {
     for db in testing::backends().await {
         let users = db.store.users();
-        let new = NewUser {
-            username: "li".into(),
-            display_name: "李".into(),
-            password: "right password".into(),
-            role: Role::GridWorker,
-            scopes: vec![DivisionCode::parse("440307003002").unwrap()],
-        };
-        users.add(&new).await.unwrap();
+        users.add(&grid_worker("li", "right password")).await.unwrap();
         let attempts = (0..41).map(|i| {
             let store = db.store.clone();
             tokio::spawn(async move {
@@ -101,14 +105,7 @@ async fn concurrent_guesses_are_counted_before_any_password_is_checked() {
 async fn one_address_hammering_an_account_cannot_lock_it_for_others() {
     for db in testing::backends().await {
         let users = db.store.users();
-        let new = NewUser {
-            username: "zhou".into(),
-            display_name: "周".into(),
-            password: "right password".into(),
-            role: Role::GridWorker,
-            scopes: vec![DivisionCode::parse("440307003002").unwrap()],
-        };
-        users.add(&new).await.unwrap();
+        users.add(&grid_worker("zhou", "right password")).await.unwrap();
         for _ in 0..200 {
             users.login("zhou", "wrong", "10.7.7.7").await.unwrap();
         }
@@ -126,14 +123,7 @@ async fn right_passwords_do_not_count_against_an_address() {
     let db = testing::sqlite().await;
     let users = db.store.users();
     for name in ["wu", "zheng"] {
-        let new = NewUser {
-            username: name.into(),
-            display_name: name.into(),
-            password: "right password".into(),
-            role: Role::GridWorker,
-            scopes: vec![DivisionCode::parse("440307003002").unwrap()],
-        };
-        users.add(&new).await.unwrap();
+        users.add(&grid_worker(name, "right password")).await.unwrap();
     }
     for i in 0..40 {
         let name = if i % 2 == 0 { "wu" } else { "zheng" };
@@ -148,14 +138,7 @@ async fn right_passwords_do_not_count_against_an_address() {
 async fn unknown_and_real_usernames_fail_alike() {
     let db = testing::sqlite().await;
     let users = db.store.users();
-    let new = NewUser {
-        username: "zhao".into(),
-        display_name: "赵".into(),
-        password: "right password".into(),
-        role: Role::GridWorker,
-        scopes: vec![DivisionCode::parse("440307003002").unwrap()],
-    };
-    users.add(&new).await.unwrap();
+    users.add(&grid_worker("zhao", "right password")).await.unwrap();
     // Warm the dummy hash once, then time both.
     let _ = users.login("warm-up", "x", "10.1.1.1").await.unwrap();
     let time = |name: &'static str, address: &'static str| {
@@ -184,14 +167,7 @@ async fn unknown_and_real_usernames_fail_alike() {
 async fn password_changes_end_other_sessions() {
     for db in testing::backends().await {
         let users = db.store.users();
-        let new = NewUser {
-            username: "sun".into(),
-            display_name: "孙".into(),
-            password: "first password".into(),
-            role: Role::GridWorker,
-            scopes: vec![DivisionCode::parse("440307003002").unwrap()],
-        };
-        let user = users.add(&new).await.unwrap();
+        let user = users.add(&grid_worker("sun", "first password")).await.unwrap();
         let (phone, desk) =
             (users.create_session(user.id).await.unwrap(), users.create_session(user.id).await.unwrap());
         users.change_password(&user, "first password", "second password", "10.2.2.2", Some(&desk)).await.unwrap();
