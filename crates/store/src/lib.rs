@@ -3,6 +3,7 @@
 //! Handlers never build SQL: they call intent-named methods on the per-domain
 //! handles ([`Store::registry`], [`Store::divisions`], [`Store::users`]).
 
+pub mod access;
 mod connection;
 mod error;
 pub mod exchange;
@@ -13,9 +14,11 @@ pub mod registry;
 pub mod reporting;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub(crate) mod write;
 
 use sea_orm::DatabaseConnection;
 
+pub use access::Caller;
 pub use connection::{redact, sqlite_url};
 pub use error::{StoreError, StoreResult};
 
@@ -42,13 +45,28 @@ impl Store {
 
     /// The whole registry, unrestricted: for the command line and bulk work.
     pub fn registry(&self) -> registry::Registry<'_> {
-        registry::Registry { store: self, scope: None }
+        registry::Registry { access: access::Access::new(self, None, None) }
     }
 
     /// The registry as a user with `scope` sees it: every query is filtered to the
     /// scope's subtrees and every write outside them is refused as not found.
     pub fn registry_in<'a>(&'a self, scope: &'a jiceng_domain::org::Scope) -> registry::Registry<'a> {
-        registry::Registry { store: self, scope: Some(scope) }
+        registry::Registry { access: access::Access::new(self, Some(scope), None) }
+    }
+
+    /// The registry as `caller`, with `scope`, changes it: every write's audit entry
+    /// names the caller.
+    pub fn registry_as<'a>(
+        &'a self,
+        scope: &'a jiceng_domain::org::Scope,
+        caller: &'a access::Caller,
+    ) -> registry::Registry<'a> {
+        registry::Registry { access: access::Access::new(self, Some(scope), Some(caller)) }
+    }
+
+    /// The whole registry, changed by `caller` (the command line as a named user).
+    pub fn registry_by<'a>(&'a self, caller: &'a access::Caller) -> registry::Registry<'a> {
+        registry::Registry { access: access::Access::new(self, None, Some(caller)) }
     }
 
     pub fn divisions(&self) -> org::Divisions<'_> {

@@ -22,10 +22,12 @@ pub enum AuditAction {
     Login,
     /// A user account was created or changed.
     ManageUser,
+    /// Rules or settings were changed (tier rules, a month approved or reopened).
+    Configure,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 7] = [
+    pub const ALL: [AuditAction; 8] = [
         AuditAction::ReadResident,
         AuditAction::ReadHousehold,
         AuditAction::Search,
@@ -33,6 +35,7 @@ impl AuditAction {
         AuditAction::Write,
         AuditAction::Login,
         AuditAction::ManageUser,
+        AuditAction::Configure,
     ];
 
     pub fn key(self) -> &'static str {
@@ -44,6 +47,7 @@ impl AuditAction {
             AuditAction::Write => "write",
             AuditAction::Login => "login",
             AuditAction::ManageUser => "manage_user",
+            AuditAction::Configure => "configure",
         }
     }
 
@@ -60,6 +64,7 @@ impl AuditAction {
             AuditAction::Write => "修改",
             AuditAction::Login => "登录",
             AuditAction::ManageUser => "管理用户",
+            AuditAction::Configure => "设置",
         }
     }
 
@@ -72,6 +77,7 @@ impl AuditAction {
             AuditAction::Write => "change",
             AuditAction::Login => "login",
             AuditAction::ManageUser => "manage users",
+            AuditAction::Configure => "settings",
         }
     }
 }

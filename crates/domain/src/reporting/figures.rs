@@ -171,6 +171,16 @@ impl Tally {
     }
 
     /// The non-zero changes, for writing.
+    pub fn deltas(&self) -> impl Iterator<Item = (&DivisionCode, Month, &str, i64)> {
+        self.deltas.iter().filter(|(_, d)| **d != 0).map(|((n, m, c), d)| (n, *m, c.as_str(), *d))
+    }
+
+    /// The households and floors touched so far.
+    pub fn places(&self) -> &TouchedPlaces {
+        &self.places
+    }
+
+    /// The non-zero changes, taken out of the tally.
     pub fn drain(&mut self) -> impl Iterator<Item = (DivisionCode, Month, String, i64)> {
         std::mem::take(&mut self.deltas).into_iter().filter(|(_, d)| *d != 0).map(|((n, m, c), d)| (n, m, c, d))
     }

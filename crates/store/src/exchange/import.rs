@@ -12,7 +12,7 @@ use jiceng_domain::exchange::{Column, ColumnMap, CommunityRef, ResidentRow, RowP
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::registry::{HouseholdLocation, IdNumber, Identity, ResidentFacts};
 use sea_orm::sea_query::{Cond, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -28,8 +28,9 @@ use crate::registry::rows::{
     resident_fact_values, resident_row, stamp_values,
 };
 use crate::registry::{ResidentVersion, append_resident_version, resident_select};
-use crate::reporting::cells::{Locks, write_tally};
-use jiceng_domain::reporting::{Tally, cell};
+use crate::reporting::cells::Locks;
+use crate::write::UnitOfWork;
+use jiceng_domain::reporting::cell;
 
 /// What an import or a landlord's sheet says of an ID number recorded outside the
 /// user's area: it cannot be recorded here, without saying where it is.
@@ -511,13 +512,16 @@ impl<'a> ResidentImport<'a> {
     async fn write(&mut self, accepted: Vec<Accepted>, rejected: &mut Vec<Rejected>) -> StoreResult<()> {
         let store = self.registry.store;
         let now = OffsetDateTime::now_utc();
-        let txn = store.db.begin().await?;
-        let (accepted, mut recorded_by_id) = self.refuse_outside_scope(&txn, accepted, rejected).await?;
+        let mut work = UnitOfWork::begin(store).await?;
+        let txn = &work.txn;
+        let lines = (accepted.first().map(|a| a.source.line), accepted.last().map(|a| a.source.line));
+        let (accepted, mut recorded_by_id) = self.refuse_outside_scope(txn, accepted, rejected).await?;
 
         // Places: buildings (and grids) first, then the households in them.
+        let written = accepted.len();
         let mut placed = Vec::with_capacity(accepted.len());
         for a in accepted {
-            let building = self.building(&txn, &a).await?;
+            let building = self.building(txn, &a).await?;
             let county = a.community.at_level(DivisionLevel::County).unwrap_or_else(|| a.community.clone());
             placed.push((a, building, county));
         }
@@ -528,10 +532,10 @@ impl<'a> ResidentImport<'a> {
         }
         for county in by_county.keys() {
             if self.locks_loaded.insert(county.clone()) {
-                self.locks.extend(Locks::under(&txn, county).await?);
+                self.locks.extend(Locks::under(txn, county).await?);
             }
         }
-        let mut tally = Tally::default();
+        let tally = &mut work.changes.tally;
         for (county, buildings) in &by_county {
             let ids: Vec<Uuid> = buildings.iter().copied().collect();
             for chunk in ids.chunks(500) {
@@ -628,8 +632,8 @@ impl<'a> ResidentImport<'a> {
                     .collect(),
             );
         }
-        new_households.flush(&txn).await?;
-        new_household_versions.flush(&txn).await?;
+        new_households.flush(txn).await?;
+        new_household_versions.flush(txn).await?;
 
         // Who is already recorded: by ID number, or, without one, by name and birth
         // date in the same household.
@@ -739,14 +743,14 @@ impl<'a> ResidentImport<'a> {
                     let same = current.facts == facts && current.community == a.community;
                     if !same {
                         append_resident_version(
-                            &txn,
+                            txn,
                             current,
                             &facts,
                             &a.community,
                             self.today,
                             &self.recorded_by,
                             &self.locks,
-                            &mut tally,
+                            tally,
                         )
                         .await?;
                     }
@@ -759,7 +763,7 @@ impl<'a> ResidentImport<'a> {
                                 .and_where(Expr::col("id").eq(current.resident_id)),
                         )
                         .await?;
-                        crate::fieldwork::followup::verified(&txn, &current.county, current.resident_id, d).await?;
+                        work.changes.verified.push((current.county.clone(), current.resident_id, d));
                     }
                     if same && newer_verification.is_none() {
                         self.totals.unchanged += 1;
@@ -769,15 +773,20 @@ impl<'a> ResidentImport<'a> {
                 }
             }
         }
-        new_residents.flush(&txn).await?;
-        new_versions.flush(&txn).await?;
-        write_tally(&txn, &mut tally).await?;
+        new_residents.flush(txn).await?;
+        new_versions.flush(txn).await?;
         if abort_here {
             // The chunk is written but not committed: exactly what a kill here leaves.
             eprintln!("JICENG_FAULT_ABORT_IMPORT_AT_ROW: aborting before commit");
             std::process::abort();
         }
-        txn.commit().await?;
+        // One entry per chunk: every committed chunk is audited, even if a later one fails.
+        let county = by_county.keys().next().map(|c| c.to_string()).unwrap_or_default();
+        let detail = match lines {
+            (Some(first), Some(last)) => format!("import lines {first}–{last}: {written} rows written"),
+            _ => "import: nothing written".to_string(),
+        };
+        work.commit(self.registry.change_entry("import".into(), county, detail)).await?;
         self.refresh_statistics().await
     }
 

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::registry::subtree;
+use crate::write::{Changes, Checked, FloorCount, Projection};
 
 /// Floors recounted per statement.
 const FLOORS_PER_STATEMENT: usize = 50;
@@ -78,16 +79,131 @@ fn floor_is(table: Option<&'static str>, county: &DivisionCode, building: Uuid, 
         .add(col("floor_no").eq(floor))
 }
 
+/// The 四不漏 counters: floors recounted where a write touched them, visits and
+/// verifications added where they happened.
+pub(crate) const PROJECTION: Projection = Projection {
+    name: "floor_stock, floor_month",
+    apply: |txn, changes| Box::pin(apply(txn, changes)),
+    verify: |store, county| Box::pin(verify(store, county)),
+};
+
+async fn apply(db: &impl ConnectionTrait, changes: &Changes) -> StoreResult<()> {
+    refresh(db, changes.tally.places()).await?;
+    for node in &changes.rebuilt {
+        rebuild(db, node).await?;
+    }
+    for count in &changes.floor_counts {
+        match count {
+            FloorCount::Visit { county, household, day } => {
+                count_at_household(db, county, *household, *day, None).await?
+            }
+            FloorCount::Verification { county, resident, household, day } => {
+                count_at_household(db, county, *household, *day, Some(*resident)).await?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stored counters under `county` against a recount: floor stocks from the registry;
+/// each floor's monthly visits from the visits recorded there, and each month's
+/// households covered and residents verified from the county's coverage marks.
+async fn verify(store: &crate::Store, county: &DivisionCode) -> StoreResult<Checked> {
+    let db = &store.db;
+    let mut checked = Checked::default();
+    for ((county, building, floor), stored, recounted) in stock_differences(db, county).await? {
+        checked.differences.push(format!(
+            "floor_stock {county}/{building}/{floor}: stored {stored:?} recomputed {recounted:?} (households, residents)"
+        ));
+    }
+    let mut q = Query::select();
+    q.expr(Expr::cust("COUNT(*)")).from("floor_stock").cond_where(subtree(county, "community_code"));
+    checked.compared += count(db, &q).await? as u64;
+
+    // Visits per floor and month: stored against the visit rows.
+    let mut stored: HashMap<(Uuid, i16, String), i64> = HashMap::new();
+    let mut q = Query::select();
+    q.columns(["building_id", "floor_no", "month"])
+        .expr_as(Expr::cust("CAST(visits AS BIGINT)"), "n")
+        .from("floor_month")
+        .and_where(Expr::col("county_code").eq(county.as_str()));
+    for r in db.query_all(&q).await? {
+        stored.insert(
+            (r.try_get("", "building_id")?, r.try_get("", "floor_no")?, r.try_get("", "month")?),
+            r.try_get("", "n")?,
+        );
+    }
+    checked.compared += stored.len() as u64;
+    let mut recounted: HashMap<(Uuid, i16, String), i64> = HashMap::new();
+    let mut q = Query::select();
+    q.columns(["building_id", "floor_no", "visited_on"])
+        .from("visit")
+        .and_where(Expr::col("county_code").eq(county.as_str()));
+    for r in db.query_all(&q).await? {
+        let month = Month::of(r.try_get::<Date>("", "visited_on")?).key();
+        *recounted.entry((r.try_get("", "building_id")?, r.try_get("", "floor_no")?, month)).or_default() += 1;
+    }
+    let keys: BTreeSet<_> = stored.keys().chain(recounted.keys()).cloned().collect();
+    for key in keys {
+        let (a, b) = (stored.get(&key).copied().unwrap_or(0), recounted.get(&key).copied().unwrap_or(0));
+        if a != b {
+            let (building, floor, month) = key;
+            checked
+                .differences
+                .push(format!("floor_month {county}/{building}/{floor} {month} visits: stored {a} recomputed {b}"));
+        }
+    }
+
+    // Households covered and residents verified per month: one coverage mark each.
+    for (column, kind) in [("households_covered", "household"), ("residents_verified", "resident")] {
+        let mut q = Query::select();
+        q.column("month")
+            .expr_as(Expr::cust(format!("CAST(SUM({column}) AS BIGINT)")), "n")
+            .from("floor_month")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .group_by_col("month");
+        let mut sums: HashMap<String, i64> = HashMap::new();
+        for r in db.query_all(&q).await? {
+            sums.insert(r.try_get("", "month")?, r.try_get::<Option<i64>>("", "n")?.unwrap_or(0));
+        }
+        let mut q = Query::select();
+        q.column("month")
+            .expr_as(Expr::cust("COUNT(*)"), "n")
+            .from("coverage_mark")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("kind").eq(kind))
+            .group_by_col("month");
+        let mut marks: HashMap<String, i64> = HashMap::new();
+        for r in db.query_all(&q).await? {
+            marks.insert(r.try_get("", "month")?, r.try_get("", "n")?);
+        }
+        let months: BTreeSet<_> = sums.keys().chain(marks.keys()).cloned().collect();
+        for month in months {
+            let (a, b) = (sums.get(&month).copied().unwrap_or(0), marks.get(&month).copied().unwrap_or(0));
+            if a != b {
+                checked.differences.push(format!("floor_month {county} {month} {column}: stored {a} recomputed {b}"));
+            }
+        }
+    }
+    Ok(checked)
+}
+
+async fn count(db: &impl ConnectionTrait, q: &SelectStatement) -> StoreResult<i64> {
+    match db.query_one(q).await? {
+        Some(r) => Ok(r.try_get_by_index(0)?),
+        None => Ok(0),
+    }
+}
+
 /// Recounts the floors a write touched (and the floors its households are on now).
-pub(crate) async fn refresh(db: &impl ConnectionTrait, places: TouchedPlaces) -> StoreResult<()> {
+async fn refresh(db: &impl ConnectionTrait, places: &TouchedPlaces) -> StoreResult<()> {
     if places.is_empty() {
         return Ok(());
     }
-    super::followup::refresh_households(db, &places.households).await?;
-    let mut floors: BTreeSet<(DivisionCode, Uuid, i16)> = places.floors;
-    let mut by_county: HashMap<DivisionCode, Vec<Uuid>> = HashMap::new();
-    for (county, household) in places.households {
-        by_county.entry(county).or_default().push(household);
+    let mut floors: BTreeSet<(DivisionCode, Uuid, i16)> = places.floors.clone();
+    let mut by_county: HashMap<&DivisionCode, Vec<Uuid>> = HashMap::new();
+    for (county, household) in &places.households {
+        by_county.entry(county).or_default().push(*household);
     }
     for (county, households) in by_county {
         for chunk in households.chunks(500) {
@@ -267,27 +383,6 @@ async fn add_floor_months(
         db.execute(&insert).await?;
     }
     Ok(())
-}
-
-/// Counts a visit to a household on `day` on the floor where it is.
-pub(crate) async fn count_visit(
-    db: &impl ConnectionTrait,
-    county: &DivisionCode,
-    household: Uuid,
-    day: Date,
-) -> StoreResult<()> {
-    count_at_household(db, county, household, day, None).await
-}
-
-/// Counts a resident's verification on `day` on the floor of their household.
-pub(crate) async fn count_verification(
-    db: &impl ConnectionTrait,
-    county: &DivisionCode,
-    resident: Uuid,
-    household: Uuid,
-    day: Date,
-) -> StoreResult<()> {
-    count_at_household(db, county, household, day, Some(resident)).await
 }
 
 /// A visit (`resident` none) or a resident's verification, added to the month of the

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::registry::subtree;
+use crate::write::{Changes, Checked, Projection};
 
 const COLUMNS: [&str; 6] = ["county_code", "resident_id", "community_code", "household_id", "tier", "last_verified_on"];
 
@@ -96,7 +97,7 @@ pub(crate) async fn refresh_households(
 }
 
 /// Rewrites every row under `node` (after a bulk load of a community).
-pub(crate) async fn rebuild(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<()> {
+async fn rebuild(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<()> {
     db.execute(Query::delete().from_table("resident_followup").cond_where(subtree(node, "community_code"))).await?;
     insert(db, subtree(node, ("v", "community_code"))).await
 }
@@ -108,12 +109,7 @@ pub(crate) async fn backfill(db: &impl ConnectionTrait) -> StoreResult<()> {
 }
 
 /// A verification moves the resident's last-verified date forward (never back).
-pub(crate) async fn verified(
-    db: &impl ConnectionTrait,
-    county: &DivisionCode,
-    resident: Uuid,
-    date: Date,
-) -> StoreResult<()> {
+async fn verified(db: &impl ConnectionTrait, county: &DivisionCode, resident: Uuid, date: Date) -> StoreResult<()> {
     db.execute(
         Query::update()
             .table("resident_followup")
@@ -130,7 +126,7 @@ pub(crate) async fn verified(
 
 /// The tier in force of the residents matching `cond` (on `resident_followup`), after
 /// an assessment or an override.
-pub(crate) async fn tier_changed(db: &impl ConnectionTrait, cond: Cond) -> StoreResult<()> {
+async fn tier_changed(db: &impl ConnectionTrait, cond: Cond) -> StoreResult<()> {
     db.execute(
         Query::update()
             .table("resident_followup")
@@ -148,16 +144,48 @@ pub(crate) async fn tier_changed(db: &impl ConnectionTrait, cond: Cond) -> Store
 }
 
 /// [`tier_changed`] for one resident.
-pub(crate) async fn tier_changed_for(
-    db: &impl ConnectionTrait,
-    county: &DivisionCode,
-    resident: Uuid,
-) -> StoreResult<()> {
+async fn tier_changed_for(db: &impl ConnectionTrait, county: &DivisionCode, resident: Uuid) -> StoreResult<()> {
     tier_changed(
         db,
         Cond::all().add(Expr::col("county_code").eq(county.as_str())).add(Expr::col("resident_id").eq(resident)),
     )
     .await
+}
+
+/// Follow-up rows: the members of touched households rewritten from the registry, then
+/// verification dates moved on and tiers in force updated.
+pub(crate) const PROJECTION: Projection = Projection {
+    name: "resident_followup",
+    apply: |txn, changes| Box::pin(apply(txn, changes)),
+    verify: |store, county| {
+        Box::pin(async move {
+            let differences = followup_differences(&store.db, county).await?;
+            let mut q = Query::select();
+            q.expr(Expr::cust("COUNT(*)")).from("resident_followup").cond_where(subtree(county, "community_code"));
+            let compared = match store.db.query_one(&q).await? {
+                Some(r) => r.try_get_by_index::<i64>(0)? as u64,
+                None => 0,
+            };
+            Ok(Checked { compared, differences })
+        })
+    },
+};
+
+async fn apply(db: &impl ConnectionTrait, changes: &Changes) -> StoreResult<()> {
+    refresh_households(db, &changes.tally.places().households).await?;
+    for node in &changes.rebuilt {
+        rebuild(db, node).await?;
+    }
+    for (county, resident, date) in &changes.verified {
+        verified(db, county, *resident, *date).await?;
+    }
+    for (county, resident) in &changes.tiers_of {
+        tier_changed_for(db, county, *resident).await?;
+    }
+    for community in &changes.tiers_in {
+        tier_changed(db, Cond::all().add(Expr::col("community_code").eq(community.as_str()))).await?;
+    }
+    Ok(())
 }
 
 /// Rows under `node` that differ from the registry: (resident, stored, recounted).

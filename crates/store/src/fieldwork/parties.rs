@@ -11,8 +11,8 @@ use jiceng_domain::fieldwork::{Movement, PartyField, PartyKind, PartyLine, read_
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::registry::{Identity, MaritalStatus, Phone, Relationship, ResidenceStatus, ResidentFacts};
 use jiceng_domain::reporting::{EventDetails, EventState};
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
-use sea_orm::{ConnectionTrait, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -21,6 +21,7 @@ use crate::exchange::{FileError, ReadLimits, ResidentFileReader};
 use crate::registry::rows::resident_row;
 use crate::registry::{Registry, ResidentVersion, resident_select, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
+use crate::write::UnitOfWork;
 
 /// A landlord or employer to register.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,8 +190,8 @@ impl Registry<'_> {
             ));
         }
         let id = Uuid::now_v7();
-        self.store
-            .db
+        let work = UnitOfWork::begin(self.store).await?;
+        work.txn
             .execute(
                 Query::insert()
                     .into_table("responsible_party")
@@ -218,6 +219,8 @@ impl Registry<'_> {
                     ]),
             )
             .await?;
+        let county = &party.county;
+        work.commit(self.change_entry(format!("party/{county}/{id}"), county, "registered".into())).await?;
         Ok(id)
     }
 
@@ -329,8 +332,8 @@ impl Registry<'_> {
                 "该户不在此房东或单位所在社区 / the household is not in the party's community".into(),
             ));
         }
-        self.store
-            .db
+        let work = UnitOfWork::begin(self.store).await?;
+        work.txn
             .execute(
                 Query::insert()
                     .into_table("party_unit")
@@ -347,6 +350,8 @@ impl Registry<'_> {
                     ),
             )
             .await?;
+        let detail = format!("unit {}", household.household_id);
+        work.commit(self.change_entry(format!("party/{county}/{party_id}"), county, detail)).await?;
         Ok(household.household_id)
     }
 
@@ -651,8 +656,8 @@ impl Registry<'_> {
         if !problems.is_empty() {
             return Ok(Err(problems));
         }
-        let reporting = Reporting { store: self.store, scope: self.scope };
-        let txn = db.begin().await?;
+        let reporting = Reporting { access: self.access };
+        let mut work = UnitOfWork::begin(self.store).await?;
         let now = OffsetDateTime::now_utc();
         for (row, line, proposal) in proposals {
             // The line first, once: a sheet sent twice at the same moment finds its line
@@ -661,7 +666,8 @@ impl Registry<'_> {
             let household_id = match &proposal {
                 Proposal::AlreadyRecorded { household_id } | Proposal::Event { household_id, .. } => *household_id,
             };
-            let inserted = txn
+            let inserted = work
+                .txn
                 .execute(
                     Query::insert()
                         .into_table("party_line")
@@ -726,22 +732,29 @@ impl Registry<'_> {
                         details,
                     };
                     let id = reporting
-                        .submit_in(&txn, &event, actor, today)
+                        .submit_in(&mut work, &event, actor, today)
                         .await
                         .map_err(|e| StoreError::Invalid(format!("第{row}行 / row {row}: {e}")))?;
-                    txn.execute(
-                        Query::update()
-                            .table("party_line")
-                            .value("event_id", id)
-                            .and_where(Expr::col("county_code").eq(county.as_str()))
-                            .and_where(Expr::col("id").eq(line_id)),
-                    )
-                    .await?;
+                    work.txn
+                        .execute(
+                            Query::update()
+                                .table("party_line")
+                                .value("event_id", id)
+                                .and_where(Expr::col("county_code").eq(county.as_str()))
+                                .and_where(Expr::col("id").eq(line_id)),
+                        )
+                        .await?;
                     done.proposed.push((row, id));
                 }
             }
         }
-        txn.commit().await?;
+        let detail = format!(
+            "lines from {source}: {} proposed, {} already recorded, {} repeated",
+            done.proposed.len(),
+            done.already_recorded.len(),
+            done.repeated.len()
+        );
+        work.commit(self.change_entry(format!("party/{county}/{party_id}"), county, detail)).await?;
         Ok(Ok(done))
     }
 }

@@ -6,14 +6,16 @@ use std::collections::{HashMap, HashSet};
 
 use jiceng_domain::fieldwork::{Assessment, Housing, RecordedStability, StabilityFacts, Tier, TierRules, Work};
 use jiceng_domain::org::DivisionCode;
-use sea_orm::sea_query::{Cond, Expr, ExprTrait, OnConflict, Order, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult, decode, decode_opt};
 use crate::registry::rows::resident_row;
 use crate::registry::{Registry, ResidentVersion, current_resident, resident_select, subtree};
+use crate::write::UnitOfWork;
+use jiceng_domain::org::audit::AuditAction;
 
 /// A resident's tier as stored: the rules' assessment and any override.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,11 +143,12 @@ async fn store_assessment(
 /// Reassesses one resident inside a caller's transaction (after a verification or a
 /// change of what is recorded about their housing, work or phone).
 pub(crate) async fn reassess_in(
-    txn: &DatabaseTransaction,
+    work: &mut UnitOfWork,
     resident: &ResidentVersion,
     today: Date,
     cause: &str,
 ) -> StoreResult<Tier> {
+    let txn = &work.txn;
     let rules = current_rules(txn).await?;
     let key = |q: &mut sea_orm::sea_query::SelectStatement| {
         q.and_where(Expr::col("county_code").eq(resident.county.as_str()))
@@ -176,7 +179,7 @@ pub(crate) async fn reassess_in(
     };
     let assessment = rules.assess(&StabilityFacts::of(&resident.facts, recorded, last_verified), today);
     store_assessment(txn, resident, &assessment, previous, cause).await?;
-    super::followup::tier_changed_for(txn, &resident.county, resident.resident_id).await?;
+    work.changes.tiers_of.insert((resident.county.clone(), resident.resident_id));
     Ok(assessment.tier)
 }
 
@@ -189,8 +192,9 @@ impl Registry<'_> {
     /// Stores new rules as the next version; returns the version number.
     pub async fn set_tier_rules(&self, rules: &TierRules, by: &str) -> StoreResult<u32> {
         rules.check().map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let txn = self.store.db.begin().await?;
-        let version = current_rules(&txn).await?.version + 1;
+        let work = UnitOfWork::begin(self.store).await?;
+        let txn = &work.txn;
+        let version = current_rules(txn).await?.version + 1;
         let rules = TierRules { version, ..rules.clone() };
         let text = serde_json::to_string(&rules).map_err(|e| StoreError::Invalid(e.to_string()))?;
         txn.execute(
@@ -200,7 +204,7 @@ impl Registry<'_> {
                 .values_panic([(version as i32).into(), text.into(), OffsetDateTime::now_utc().into(), by.into()]),
         )
         .await?;
-        txn.commit().await?;
+        work.commit(self.entry(AuditAction::Configure, format!("tier_rules/{version}"), "", String::new())).await?;
         Ok(version)
     }
 
@@ -226,39 +230,45 @@ impl Registry<'_> {
         by: &str,
         today: Date,
     ) -> StoreResult<Tier> {
-        let txn = self.store.db.begin().await?;
-        let current = current_resident(&txn, county, resident_id).await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let current = current_resident(&work.txn, county, resident_id).await?;
         self.require_scope(&current.community, "居民 / resident")?;
-        txn.execute(
-            Query::insert()
-                .into_table("resident_stability")
-                .columns([
-                    "county_code",
-                    "resident_id",
-                    "housing",
-                    "work",
-                    "phone_answered",
-                    "recorded_at",
-                    "recorded_by",
-                ])
-                .values_panic([
-                    county.as_str().into(),
-                    resident_id.into(),
-                    stability.housing.key().into(),
-                    stability.work.key().into(),
-                    stability.phone_answered.into(),
-                    OffsetDateTime::now_utc().into(),
-                    by.into(),
-                ])
-                .on_conflict(
-                    OnConflict::columns(["county_code", "resident_id"])
-                        .update_columns(["housing", "work", "phone_answered", "recorded_at", "recorded_by"])
-                        .to_owned(),
-                ),
-        )
-        .await?;
-        let tier = reassess_in(&txn, &current, today, "stability").await?;
-        txn.commit().await?;
+        work.txn
+            .execute(
+                Query::insert()
+                    .into_table("resident_stability")
+                    .columns([
+                        "county_code",
+                        "resident_id",
+                        "housing",
+                        "work",
+                        "phone_answered",
+                        "recorded_at",
+                        "recorded_by",
+                    ])
+                    .values_panic([
+                        county.as_str().into(),
+                        resident_id.into(),
+                        stability.housing.key().into(),
+                        stability.work.key().into(),
+                        stability.phone_answered.into(),
+                        OffsetDateTime::now_utc().into(),
+                        by.into(),
+                    ])
+                    .on_conflict(
+                        OnConflict::columns(["county_code", "resident_id"])
+                            .update_columns(["housing", "work", "phone_answered", "recorded_at", "recorded_by"])
+                            .to_owned(),
+                    ),
+            )
+            .await?;
+        let tier = reassess_in(&mut work, &current, today, "stability").await?;
+        let entry = self.change_entry(
+            format!("resident/{county}/{resident_id}"),
+            county,
+            format!("stability, tier {}", tier.key()),
+        );
+        work.commit(entry).await?;
         Ok(tier)
     }
 
@@ -322,10 +332,11 @@ impl Registry<'_> {
         if tier.is_some() && reason.is_empty() {
             return Err(StoreError::Invalid("调整等级须说明原因 / overriding the tier needs a reason".into()));
         }
-        let txn = self.store.db.begin().await?;
-        let current = current_resident(&txn, county, resident_id).await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let current = current_resident(&work.txn, county, resident_id).await?;
         self.require_scope(&current.community, "居民 / resident")?;
-        let before = reassess_in(&txn, &current, today, "override").await?;
+        let before = reassess_in(&mut work, &current, today, "override").await?;
+        let txn = &work.txn;
         txn.execute(
             Query::update()
                 .table("resident_tier")
@@ -336,7 +347,6 @@ impl Registry<'_> {
                 .and_where(Expr::col("resident_id").eq(resident_id)),
         )
         .await?;
-        super::followup::tier_changed_for(&txn, county, resident_id).await?;
         if let Some(t) = tier.filter(|t| *t != before) {
             txn.execute(
                 Query::insert()
@@ -364,7 +374,9 @@ impl Registry<'_> {
             )
             .await?;
         }
-        txn.commit().await?;
+        work.changes.tiers_of.insert((county.clone(), resident_id));
+        let detail = format!("tier override {}", tier.map(|t| t.key()).unwrap_or("none"));
+        work.commit(self.change_entry(format!("resident/{county}/{resident_id}"), county, detail)).await?;
         Ok(())
     }
 
@@ -373,7 +385,8 @@ impl Registry<'_> {
     pub async fn reassess_community(&self, community: &DivisionCode, today: Date) -> StoreResult<ReassessSummary> {
         self.require_scope(community, "社区 / community")?;
         let rules = current_rules(&self.store.db).await?;
-        let txn = self.store.db.begin().await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let txn = &work.txn;
         let mut q = resident_select();
         q.and_where(Expr::col("community_code").eq(community.as_str())).and_where(Expr::col("valid_to").is_null());
         let residents: Vec<ResidentVersion> =
@@ -429,16 +442,10 @@ impl Registry<'_> {
                     .and_where(Expr::col("resident_id").is_in(chunk.iter().copied())),
             )
             .await?;
-            // Their follow-up rows (now under another community) lose the tier too.
-            let county = community.at_level(jiceng_domain::org::DivisionLevel::County);
-            super::followup::tier_changed(
-                &txn,
-                Cond::all()
-                    .add(Expr::col("county_code").eq(county.as_ref().map(DivisionCode::as_str).unwrap_or("")))
-                    .add(Expr::col("resident_id").is_in(chunk.iter().copied())),
-            )
-            .await?;
         }
+        // Their follow-up rows (now under another community) lose the tier too.
+        work.changes.tiers_of.extend(gone.iter().map(|id| (county.clone(), *id)));
+        let txn = &work.txn;
         let mut summary = ReassessSummary::default();
         for resident in &residents {
             let facts = StabilityFacts::of(
@@ -452,14 +459,14 @@ impl Registry<'_> {
             if previous == Some(assessment.tier) {
                 continue;
             }
-            store_assessment(&txn, resident, &assessment, previous, "reassessed").await?;
+            store_assessment(txn, resident, &assessment, previous, "reassessed").await?;
             summary.changed += 1;
         }
         if summary.changed > 0 {
-            super::followup::tier_changed(&txn, Cond::all().add(Expr::col("community_code").eq(community.as_str())))
-                .await?;
+            work.changes.tiers_in.insert(community.clone());
         }
-        txn.commit().await?;
+        let detail = format!("reassessed {}, changed {}", summary.residents, summary.changed);
+        work.commit(self.change_entry(format!("tiers/{community}"), &county, detail)).await?;
         Ok(summary)
     }
 
@@ -519,7 +526,8 @@ impl Registry<'_> {
     /// than registered residents. Existing answers are kept.
     pub async fn write_synthetic_stability(&self, community: &DivisionCode, seed: u64) -> StoreResult<u64> {
         use rand::prelude::*;
-        let txn = self.store.db.begin().await?;
+        let work = UnitOfWork::begin(self.store).await?;
+        let txn = &work.txn;
         let mut q = resident_select();
         q.and_where(Expr::col("community_code").eq(community.as_str())).and_where(Expr::col("valid_to").is_null());
         let mut residents: Vec<ResidentVersion> =
@@ -588,7 +596,10 @@ impl Registry<'_> {
             insert.on_conflict(OnConflict::columns(["county_code", "resident_id"]).do_nothing().to_owned());
             txn.execute(&insert).await?;
         }
-        txn.commit().await?;
+        let county = community.at_level(jiceng_domain::org::DivisionLevel::County).unwrap_or_else(|| community.clone());
+        let entry =
+            self.change_entry(format!("stability/{community}"), &county, format!("synthetic answers for {written}"));
+        work.commit(entry).await?;
         Ok(written)
     }
 }

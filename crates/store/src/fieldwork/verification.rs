@@ -3,15 +3,15 @@
 
 use jiceng_domain::fieldwork::VerificationMethod;
 use jiceng_domain::org::DivisionCode;
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Cond, Expr, ExprTrait, JoinType, Order, Query};
-use sea_orm::{ConnectionTrait, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult, decode, decode_opt};
 use crate::registry::{Registry, current_resident, subtree};
-use crate::reporting::cells::{Locks, write_tally};
-use jiceng_domain::reporting::{Tally, cell};
+use crate::write::{FloorCount, UnitOfWork};
+use jiceng_domain::reporting::cell;
 
 /// One confirmation of a resident's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,13 +40,18 @@ impl Registry<'_> {
                 "核实日期{date}晚于今天 / verification date {date} is in the future"
             )));
         }
-        let txn = self.store.db.begin().await?;
-        let current = current_resident(&txn, county, resident_id).await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let current = current_resident(&work.txn, county, resident_id).await?;
         self.require_scope(&current.community, "居民 / resident")?;
-        verify_in(&txn, &current, date, method, recorded_by).await?;
+        verify_in(&mut work, &current, date, method, recorded_by).await?;
         // Fresh information can lower the follow-up tier at once.
-        super::tiers::reassess_in(&txn, &current, today, "verified").await?;
-        txn.commit().await?;
+        super::tiers::reassess_in(&mut work, &current, today, "verified").await?;
+        let entry = self.change_entry(
+            format!("resident/{county}/{resident_id}"),
+            county,
+            format!("verified {date} {}", method.key()),
+        );
+        work.commit(entry).await?;
         Ok(())
     }
 
@@ -137,7 +142,7 @@ fn resident_is_version() -> sea_orm::sea_query::Expr {
 /// Records a verification inside a caller's transaction (the resident is loaded and in
 /// scope): the row, the statistics cell, the last-verified date.
 pub(crate) async fn verify_in(
-    txn: &sea_orm::DatabaseTransaction,
+    work: &mut UnitOfWork,
     current: &crate::registry::ResidentVersion,
     date: Date,
     method: VerificationMethod,
@@ -149,7 +154,9 @@ pub(crate) async fn verify_in(
         )));
     }
     // The report counts each resident once per month (and community) they were verified in.
-    let counted = Locks::under(txn, &current.community).await?.counted(&[&current.community], date, None);
+    work.lock(&current.community).await?;
+    let counted = work.locks.counted(&[&current.community], date, None);
+    let txn = &work.txn;
     let mut already = Query::select();
     already
         .column("id")
@@ -159,11 +166,7 @@ pub(crate) async fn verify_in(
         .and_where(Expr::col("community_code").eq(current.community.as_str()))
         .and_where(Expr::col("counted_in").eq(counted.key()))
         .limit(1);
-    if txn.query_one(&already).await?.is_none() {
-        let mut tally = Tally::default();
-        tally.add(&current.community, counted, cell::VERIFIED, 1);
-        write_tally(txn, &mut tally).await?;
-    }
+    let first_this_month = txn.query_one(&already).await?.is_none();
     txn.execute(
         Query::insert()
             .into_table("resident_verification")
@@ -191,9 +194,6 @@ pub(crate) async fn verify_in(
             ]),
     )
     .await?;
-    super::floors::count_verification(txn, &current.county, current.resident_id, current.facts.household_id, date)
-        .await?;
-    super::followup::verified(txn, &current.county, current.resident_id, date).await?;
     txn.execute(
         Query::update()
             .table("resident")
@@ -205,6 +205,17 @@ pub(crate) async fn verify_in(
             ),
     )
     .await?;
+    let changes = &mut work.changes;
+    if first_this_month {
+        changes.tally.add(&current.community, counted, cell::VERIFIED, 1);
+    }
+    changes.floor_counts.push(FloorCount::Verification {
+        county: current.county.clone(),
+        resident: current.resident_id,
+        household: current.facts.household_id,
+        day: date,
+    });
+    changes.verified.push((current.county.clone(), current.resident_id, date));
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use jiceng_domain::fieldwork::{PlanItem, PlanReason, Tier, TierRules, VisitOutco
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::reporting::{EventDetails, EventState, Month};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, StreamTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, StreamTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -17,6 +17,7 @@ use super::verify_in;
 use crate::error::{StoreError, StoreResult, decode_opt};
 use crate::registry::{Registry, current_household, join_household, members, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
+use crate::write::{FloorCount, UnitOfWork};
 
 /// A visit as the page sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +52,9 @@ impl Registry<'_> {
             )));
         }
         let notes: String = visit.notes.trim().chars().take(500).collect();
-        let txn = self.store.db.begin().await?;
-        let household = current_household(&txn, &visit.county, visit.household_id).await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let txn = &work.txn;
+        let household = current_household(txn, &visit.county, visit.household_id).await?;
         self.require_scope(&household.location.community, "户 / household")?;
         let mut q = Query::select();
         q.column("id")
@@ -93,20 +95,24 @@ impl Registry<'_> {
                 ]),
         )
         .await?;
-        super::floors::count_visit(&txn, &visit.county, visit.household_id, visit.visited_on).await?;
-        let people = members(&txn, &visit.county, visit.household_id).await?;
+        work.changes.floor_counts.push(FloorCount::Visit {
+            county: visit.county.clone(),
+            household: visit.household_id,
+            day: visit.visited_on,
+        });
+        let people = members(&work.txn, &visit.county, visit.household_id).await?;
         let mut done = VisitRecorded { duplicate: false, verified: 0, events: Vec::new() };
         if let Some(method) = visit.outcome.verification() {
             for m in &people {
                 if visit.visited_on >= m.facts.birth_date {
-                    verify_in(&txn, m, visit.visited_on, method, actor.username).await?;
-                    reassess_in(&txn, m, today, "visit").await?;
+                    verify_in(&mut work, m, visit.visited_on, method, actor.username).await?;
+                    reassess_in(&mut work, m, today, "visit").await?;
                     done.verified += 1;
                 }
             }
         }
         if visit.outcome == VisitOutcome::MovedAway {
-            let reporting = Reporting { store: self.store, scope: self.scope };
+            let reporting = Reporting { access: self.access };
             for m in &people {
                 let event = NewEvent {
                     county: visit.county.clone(),
@@ -116,10 +122,12 @@ impl Registry<'_> {
                     evidence: format!("走访发现已搬走 / found moved away on a visit. {notes}"),
                     details: EventDetails::MoveOut { destination: None },
                 };
-                done.events.push(reporting.submit_in(&txn, &event, actor, today).await?);
+                done.events.push(reporting.submit_in(&mut work, &event, actor, today).await?);
             }
         }
-        txn.commit().await?;
+        let county = &visit.county;
+        let detail = format!("visit {} {}, {} verified", visit.visited_on, visit.outcome.key(), done.verified);
+        work.commit(self.change_entry(format!("household/{county}/{}", visit.household_id), county, detail)).await?;
         Ok(done)
     }
 

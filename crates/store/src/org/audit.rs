@@ -106,57 +106,8 @@ impl Audit<'_> {
     }
 
     async fn try_append(&self, entry: &NewAuditEntry) -> StoreResult<i64> {
-        // SQLite: take the write lock at BEGIN (waiting under the busy timeout). A deferred
-        // transaction that reads the head and then writes fails at once with "database is
-        // locked" when another append committed in between (seen with 20 at once).
-        let txn = self
-            .store
-            .db
-            .begin_with_options(sea_orm::TransactionOptions {
-                isolation_level: None,
-                access_mode: None,
-                sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-            })
-            .await?;
-        // PostgreSQL: the same one-writer-at-a-time, with a lock held to the end of the
-        // transaction. Without it, appends read the same head and raced for its sequence
-        // number (a burst of 500 audited logins ran some out of retries: duplicate key).
-        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({AUDIT_APPEND_LOCK})")).await?;
-        }
-        let mut head = Query::select();
-        head.columns(["seq", "hash"]).from("audit_entry").order_by("seq", Order::Desc).limit(1);
-        let (seq, previous) = match txn.query_one(&head).await? {
-            Some(r) => (r.try_get::<i64>("", "seq")? + 1, r.try_get::<String>("", "hash")?),
-            None => (1, GENESIS.to_string()),
-        };
-        let at = OffsetDateTime::now_utc().format(&Rfc3339).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let fields = AuditFields {
-            seq,
-            at,
-            actor: entry.actor.clone(),
-            action: entry.action.key().to_string(),
-            target: entry.target.clone(),
-            county: entry.county.clone(),
-            origin: entry.origin.clone(),
-            purpose: entry.purpose.map(|p| p.key().to_string()).unwrap_or_default(),
-            detail: entry.detail.clone(),
-        };
-        let hash = entry_hash(&previous, &fields);
-        txn.execute(Query::insert().into_table("audit_entry").columns(COLUMNS).values_panic([
-            fields.seq.into(),
-            fields.at.into(),
-            fields.actor.into(),
-            fields.action.into(),
-            fields.target.into(),
-            fields.county.into(),
-            fields.origin.into(),
-            fields.purpose.into(),
-            fields.detail.into(),
-            previous.into(),
-            hash.into(),
-        ]))
-        .await?;
+        let txn = begin_writing(&self.store.db).await?;
+        let seq = append_in(&txn, entry).await?;
         txn.commit().await?;
         Ok(seq)
     }
@@ -221,6 +172,67 @@ impl Audit<'_> {
             })
             .collect()
     }
+}
+
+/// A transaction that writes from its first statement.
+///
+/// SQLite: the write lock is taken at BEGIN (waiting under the busy timeout). A deferred
+/// transaction that reads and then writes fails at once with "database is locked" when
+/// another writer committed in between (seen with 20 audit appends at once).
+pub(crate) async fn begin_writing(db: &sea_orm::DatabaseConnection) -> StoreResult<sea_orm::DatabaseTransaction> {
+    Ok(db
+        .begin_with_options(sea_orm::TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        })
+        .await?)
+}
+
+/// Appends an entry at the end of the chain inside the caller's transaction (begun with
+/// [`begin_writing`]): it is kept only if everything else in the transaction is.
+pub(crate) async fn append_in(txn: &sea_orm::DatabaseTransaction, entry: &NewAuditEntry) -> StoreResult<i64> {
+    // PostgreSQL: one appender at a time, with a lock held to the end of the transaction.
+    // Without it, appends read the same head and raced for its sequence number (a burst of
+    // 500 audited logins ran some out of retries: duplicate key). Writers take it last,
+    // just before they commit, so it is held only briefly.
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({AUDIT_APPEND_LOCK})")).await?;
+    }
+    let mut head = Query::select();
+    head.columns(["seq", "hash"]).from("audit_entry").order_by("seq", Order::Desc).limit(1);
+    let (seq, previous) = match txn.query_one(&head).await? {
+        Some(r) => (r.try_get::<i64>("", "seq")? + 1, r.try_get::<String>("", "hash")?),
+        None => (1, GENESIS.to_string()),
+    };
+    let at = OffsetDateTime::now_utc().format(&Rfc3339).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let fields = AuditFields {
+        seq,
+        at,
+        actor: entry.actor.clone(),
+        action: entry.action.key().to_string(),
+        target: entry.target.clone(),
+        county: entry.county.clone(),
+        origin: entry.origin.clone(),
+        purpose: entry.purpose.map(|p| p.key().to_string()).unwrap_or_default(),
+        detail: entry.detail.clone(),
+    };
+    let hash = entry_hash(&previous, &fields);
+    txn.execute(Query::insert().into_table("audit_entry").columns(COLUMNS).values_panic([
+        fields.seq.into(),
+        fields.at.into(),
+        fields.actor.into(),
+        fields.action.into(),
+        fields.target.into(),
+        fields.county.into(),
+        fields.origin.into(),
+        fields.purpose.into(),
+        fields.detail.into(),
+        previous.into(),
+        hash.into(),
+    ]))
+    .await?;
+    Ok(seq)
 }
 
 #[cfg(test)]

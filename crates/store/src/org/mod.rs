@@ -1,6 +1,6 @@
 //! The region tree, users and sessions.
 
-mod audit;
+pub(crate) mod audit;
 mod divisions;
 pub mod reference;
 mod users;

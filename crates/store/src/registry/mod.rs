@@ -9,10 +9,10 @@ pub(crate) mod rows;
 mod search;
 mod structure;
 
-use jiceng_domain::org::{DivisionCode, Scope};
+use jiceng_domain::org::DivisionCode;
 use jiceng_domain::registry::{ExitReason, HouseholdLocation, ResidenceStatus, ResidentFacts};
 use sea_orm::sea_query::{Alias, ColumnRef, Cond, Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -21,9 +21,10 @@ pub use rows::{HouseholdVersion, ResidentVersion, VersionStamp};
 pub use search::SearchQuery;
 pub use structure::{Building, BuildingSummary, Grid, GridSummary, HouseholdSummary};
 
-use crate::Store;
+use crate::access::Access;
 use crate::error::{StoreError, StoreResult};
-use crate::reporting::cells::{Locks, write_tally};
+use crate::reporting::cells::Locks;
+use crate::write::UnitOfWork;
 use jiceng_domain::reporting::{Month, Tally, cell};
 use rows::{
     HOUSEHOLD_LOCATION_COLUMNS, RESIDENT_FACT_COLUMNS, VERSION_COLUMNS, household_row, location_values,
@@ -47,9 +48,16 @@ pub struct CommunityCount {
     pub residents: u64,
 }
 
+/// The registry as one caller sees it (see [`Access`]).
 pub struct Registry<'a> {
-    pub(crate) store: &'a Store,
-    pub(crate) scope: Option<&'a Scope>,
+    pub(crate) access: Access<'a>,
+}
+
+impl<'a> std::ops::Deref for Registry<'a> {
+    type Target = Access<'a>;
+    fn deref(&self) -> &Access<'a> {
+        &self.access
+    }
 }
 
 pub(crate) fn resident_select() -> SelectStatement {
@@ -107,8 +115,9 @@ impl Registry<'_> {
         recorded_by: &str,
     ) -> StoreResult<Uuid> {
         self.require_scope(&location.community, "楼栋 / building")?;
-        let txn = self.store.db.begin().await?;
-        let building = self.building_in(&txn, county, location.building_id).await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let txn = &work.txn;
+        let building = self.building_in(txn, county, location.building_id).await?;
         if building.grid_id != location.grid_id || building.community != location.community {
             return Err(StoreError::Invalid(
                 "楼栋不属于所选网格或社区 / the building is not in the chosen grid or community".into(),
@@ -123,7 +132,8 @@ impl Registry<'_> {
                 .values_panic([county.as_str().into(), id.into(), household_no.into(), now.into(), recorded_by.into()]),
         )
         .await?;
-        let counted = Locks::under(&txn, &location.community).await?.counted(&[&location.community], valid_from, None);
+        work.lock(&location.community).await?;
+        let counted = work.locks.counted(&[&location.community], valid_from, None);
         let stamp = VersionStamp {
             version: 1,
             valid_from,
@@ -133,12 +143,11 @@ impl Registry<'_> {
             counted_from: counted,
             counted_to: None,
         };
-        insert_household_version(&txn, county, id, &stamp, location).await?;
-        let mut tally = Tally::default();
+        insert_household_version(&work.txn, county, id, &stamp, location).await?;
+        let tally = &mut work.changes.tally;
         tally.enter(&location.community, counted, cell::HOUSEHOLDS);
         tally.touch_floor(county, location.building_id, location.floor_no);
-        write_tally(&txn, &mut tally).await?;
-        txn.commit().await?;
+        work.commit(self.change_entry(format!("household/{county}/{id}"), county, "created".into())).await?;
         Ok(id)
     }
 
@@ -152,51 +161,51 @@ impl Registry<'_> {
         valid_from: Date,
         recorded_by: &str,
     ) -> StoreResult<ChangeOutcome> {
-        let txn = self.store.db.begin().await?;
-        let current = current_household(&txn, county, household_id).await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let txn = &work.txn;
+        let current = current_household(txn, county, household_id).await?;
         self.require_scope(&current.location.community, "户 / household")?;
         self.require_scope(&location.community, "楼栋 / building")?;
         if current.location == *location {
             return Ok(ChangeOutcome::Unchanged);
         }
         check_not_retroactive(valid_from, current.stamp.valid_from)?;
-        let building = self.building_in(&txn, county, location.building_id).await?;
+        let building = self.building_in(txn, county, location.building_id).await?;
         if building.grid_id != location.grid_id || building.community != location.community {
             return Err(StoreError::Invalid(
                 "楼栋不属于所选网格或社区 / the building is not in the chosen grid or community".into(),
             ));
         }
-        let mut locks = Locks::under(&txn, &current.location.community).await?;
-        if current.location.community != location.community {
-            locks.extend(Locks::under(&txn, &location.community).await?);
-        }
+        work.lock(&current.location.community).await?;
+        work.lock(&location.community).await?;
         let communities = [&current.location.community, &location.community];
-        let counted = locks.counted(&communities, valid_from, Some(current.stamp.counted_from));
-        close_current(&txn, "household_version", "household_id", county, household_id, valid_from, counted).await?;
+        let counted = work.locks.counted(&communities, valid_from, Some(current.stamp.counted_from));
+        let UnitOfWork { txn, locks, changes, .. } = &mut work;
+        let tally = &mut changes.tally;
+        close_current(txn, "household_version", "household_id", county, household_id, valid_from, counted).await?;
         let stamp = next_stamp(&current.stamp, valid_from, recorded_by, counted);
-        insert_household_version(&txn, county, household_id, &stamp, location).await?;
-        let mut tally = Tally::default();
+        insert_household_version(txn, county, household_id, &stamp, location).await?;
         tally.leave(&current.location.community, counted, cell::HOUSEHOLDS);
         tally.enter(&location.community, counted, cell::HOUSEHOLDS);
         tally.touch_floor(county, current.location.building_id, current.location.floor_no);
         tally.touch_floor(county, location.building_id, location.floor_no);
         if current.location.community != location.community {
-            for member in members(&txn, county, household_id).await? {
+            for member in members(txn, county, household_id).await? {
                 append_resident_version(
-                    &txn,
+                    txn,
                     &member,
                     &member.facts,
                     &location.community,
                     valid_from,
                     recorded_by,
-                    &locks,
-                    &mut tally,
+                    locks,
+                    tally,
                 )
                 .await?;
             }
         }
-        write_tally(&txn, &mut tally).await?;
-        txn.commit().await?;
+        let entry = self.change_entry(format!("household/{county}/{household_id}"), county, "moved".into());
+        work.commit(entry).await?;
         Ok(ChangeOutcome::NewVersion(stamp.version))
     }
 
@@ -209,24 +218,22 @@ impl Registry<'_> {
         recorded_by: &str,
     ) -> StoreResult<Uuid> {
         facts.check(OffsetDateTime::now_utc().date()).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let txn = self.store.db.begin().await?;
-        let household = current_household(&txn, county, facts.household_id).await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let household = current_household(&work.txn, county, facts.household_id).await?;
         self.require_scope(&household.location.community, "户 / household")?;
-        let locks = Locks::under(&txn, &household.location.community).await?;
-        let mut tally = Tally::default();
+        work.lock(&household.location.community).await?;
         let (id, _) = insert_new_resident(
-            &txn,
+            &work.txn,
             county,
             facts,
             &household.location.community,
             valid_from,
             recorded_by,
-            &locks,
-            &mut tally,
+            &work.locks,
+            &mut work.changes.tally,
         )
         .await?;
-        write_tally(&txn, &mut tally).await?;
-        txn.commit().await?;
+        work.commit(self.change_entry(format!("resident/{county}/{id}"), county, "created".into())).await?;
         Ok(id)
     }
 
@@ -241,30 +248,29 @@ impl Registry<'_> {
         recorded_by: &str,
     ) -> StoreResult<ChangeOutcome> {
         facts.check(OffsetDateTime::now_utc().date()).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let txn = self.store.db.begin().await?;
-        let current = current_resident(&txn, county, resident_id).await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let current = current_resident(&work.txn, county, resident_id).await?;
         self.require_scope(&current.community, "居民 / resident")?;
-        let household = current_household(&txn, county, facts.household_id).await?;
+        let household = current_household(&work.txn, county, facts.household_id).await?;
         self.require_scope(&household.location.community, "户 / household")?;
         if current.facts == *facts && current.community == household.location.community {
             return Ok(ChangeOutcome::Unchanged);
         }
-        let mut locks = Locks::under(&txn, &current.community).await?;
-        locks.extend(Locks::under(&txn, &household.location.community).await?);
-        let mut tally = Tally::default();
+        work.lock(&current.community).await?;
+        work.lock(&household.location.community).await?;
         let (version, _) = append_resident_version(
-            &txn,
+            &work.txn,
             &current,
             facts,
             &household.location.community,
             valid_from,
             recorded_by,
-            &locks,
-            &mut tally,
+            &work.locks,
+            &mut work.changes.tally,
         )
         .await?;
-        write_tally(&txn, &mut tally).await?;
-        txn.commit().await?;
+        let entry = self.change_entry(format!("resident/{county}/{resident_id}"), county, format!("version {version}"));
+        work.commit(entry).await?;
         Ok(ChangeOutcome::NewVersion(version))
     }
 
@@ -278,14 +284,17 @@ impl Registry<'_> {
         reason: ExitReason,
         recorded_by: &str,
     ) -> StoreResult<()> {
-        let txn = self.store.db.begin().await?;
-        let current = current_resident(&txn, county, resident_id).await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let current = current_resident(&work.txn, county, resident_id).await?;
         self.require_scope(&current.community, "居民 / resident")?;
-        let locks = Locks::under(&txn, &current.community).await?;
-        let mut tally = Tally::default();
-        exit_resident(&txn, &current, date, reason, recorded_by, &locks, &mut tally).await?;
-        write_tally(&txn, &mut tally).await?;
-        txn.commit().await?;
+        work.lock(&current.community).await?;
+        exit_resident(&work.txn, &current, date, reason, recorded_by, &work.locks, &mut work.changes.tally).await?;
+        let entry = self.change_entry(
+            format!("resident/{county}/{resident_id}"),
+            county,
+            format!("exit {} {date}", reason.key()),
+        );
+        work.commit(entry).await?;
         Ok(())
     }
 
@@ -490,33 +499,18 @@ pub(crate) fn subtree(node: &DivisionCode, column: impl Into<ColumnRef>) -> Cond
     Cond::all().add(Expr::col(column.clone()).gte(low)).add(Expr::col(column).lt(high))
 }
 
-impl Registry<'_> {
-    /// The condition "this row's community lies in the user's scope" (always true
-    /// for the unrestricted registry).
-    pub(crate) fn in_scope(&self, column: impl Into<ColumnRef>) -> Cond {
-        let Some(scope) = self.scope else { return Cond::all() };
-        if scope.is_whole_country() {
-            return Cond::all();
-        }
-        let column = column.into();
-        let mut any = Cond::any();
-        for node in scope.nodes() {
-            any = any.add(subtree(node, column.clone()));
-        }
-        if scope.nodes().is_empty() {
-            // Nobody's scope is empty but an administrator's; match nothing.
-            any = any.add(Expr::val(1).eq(0));
-        }
-        any
-    }
-
-    /// Refuses a write (or read) outside the scope with the same error as a missing record.
-    pub(crate) fn require_scope(&self, community: &DivisionCode, what: &str) -> StoreResult<()> {
-        match self.scope {
-            Some(scope) if !scope.covers(community) => Err(StoreError::NotFound { what: what.to_string() }),
-            _ => Ok(()),
+/// Every county with households or statistics, for checks over the whole database.
+pub(crate) async fn counties_with_records(db: &impl ConnectionTrait) -> StoreResult<Vec<DivisionCode>> {
+    let mut counties = std::collections::BTreeSet::new();
+    for (table, column) in [("household", "county_code"), ("report_opening", "county_code")] {
+        let mut q = Query::select();
+        q.distinct().column(column).from(table);
+        for r in db.query_all(&q).await? {
+            let code: String = r.try_get_by_index(0)?;
+            counties.insert(crate::error::decode(table, column, &code, DivisionCode::parse)?);
         }
     }
+    Ok(counties.into_iter().collect())
 }
 
 fn check_not_retroactive(valid_from: Date, current_from: Date) -> StoreResult<()> {

@@ -5,7 +5,7 @@ use jiceng_domain::org::DivisionCode;
 use jiceng_domain::registry::synthetic::SyntheticCommunity;
 use jiceng_domain::registry::{HouseholdLocation, Identity, ResidentFacts};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -15,7 +15,8 @@ use super::rows::{
     resident_fact_values, stamp_values,
 };
 use crate::error::StoreResult;
-use crate::reporting::cells::{Locks, write_tally};
+use crate::reporting::cells::Locks;
+use crate::write::UnitOfWork;
 use jiceng_domain::reporting::{Tally, cell};
 
 /// What [`Registry::write_community`] stored.
@@ -209,7 +210,8 @@ impl Registry<'_> {
                 }
             }
         }
-        let txn = self.store.db.begin().await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let txn = &work.txn;
         // Parents before children, for the foreign keys.
         for batch in [
             &mut grids,
@@ -219,12 +221,12 @@ impl Registry<'_> {
             &mut residents,
             &mut resident_versions,
         ] {
-            batch.flush(&txn).await?;
+            batch.flush(txn).await?;
         }
-        write_tally(&txn, &mut tally).await?;
-        crate::fieldwork::floors::rebuild(&txn, &community.code).await?;
-        crate::fieldwork::followup::rebuild(&txn, &community.code).await?;
-        txn.commit().await?;
+        work.changes.tally = tally;
+        work.changes.rebuilt.insert(community.code.clone());
+        let detail = format!("loaded {} households, {} residents", summary.households, summary.residents);
+        work.commit(self.change_entry(format!("community/{}", community.code), county, detail)).await?;
         Ok(summary)
     }
 }

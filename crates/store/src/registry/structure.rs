@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::Registry;
 use crate::error::{StoreError, StoreResult, decode};
+use crate::write::UnitOfWork;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grid {
@@ -95,9 +96,10 @@ fn county_of(community: &DivisionCode) -> StoreResult<DivisionCode> {
 impl Registry<'_> {
     pub async fn create_grid(&self, community: &DivisionCode, number: i32, name: &str) -> StoreResult<Grid> {
         let county = county_of(community)?;
+        self.require_scope(community, "社区 / community")?;
         let id = Uuid::now_v7();
-        self.store
-            .db
+        let work = UnitOfWork::begin(self.store).await?;
+        work.txn
             .execute(
                 Query::insert()
                     .into_table("grid")
@@ -112,6 +114,8 @@ impl Registry<'_> {
                     ]),
             )
             .await?;
+        work.commit(self.change_entry(format!("grid/{county}/{id}"), &county, format!("created grid {number}")))
+            .await?;
         Ok(Grid { county, id, community: community.clone(), number, name: name.into() })
     }
 
@@ -121,9 +125,10 @@ impl Registry<'_> {
                 "楼层数{floors}或单元数{units}不合理 / {floors} floors or {units} units is out of range"
             )));
         }
+        self.require_scope(&grid.community, "网格 / grid")?;
         let id = Uuid::now_v7();
-        self.store
-            .db
+        let work = UnitOfWork::begin(self.store).await?;
+        work.txn
             .execute(
                 Query::insert()
                     .into_table("building")
@@ -140,6 +145,8 @@ impl Registry<'_> {
                     ]),
             )
             .await?;
+        let entry = self.change_entry(format!("building/{}/{id}", grid.county), &grid.county, "created".into());
+        work.commit(entry).await?;
         Ok(Building {
             county: grid.county.clone(),
             id,

@@ -5,13 +5,15 @@
 
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::reporting::{APPROVAL_LEVELS, Month, approves_at};
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
-use sea_orm::{ConnectionTrait, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{Actor, Reporting};
 use crate::error::{StoreError, StoreResult};
+use crate::write::UnitOfWork;
+use jiceng_domain::org::audit::AuditAction;
 
 /// One child node's state for a month.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,9 +133,10 @@ impl Reporting<'_> {
                 format!("not every child is approved yet: {}", names.join(", ")),
             ));
         }
-        let txn = self.store.db.begin().await?;
+        let work = UnitOfWork::begin(self.store).await?;
+        let txn = &work.txn;
         // Checked again inside the transaction: two approvals at once must not both pass.
-        if self.approval_of(&txn, node, month).await?.is_some() {
+        if self.approval_of(txn, node, month).await?.is_some() {
             return Err(invalid(format!("{node} {month}已审核"), format!("{node} {month} is already approved")));
         }
         let now = OffsetDateTime::now_utc();
@@ -144,8 +147,10 @@ impl Reporting<'_> {
                 .values_panic([node.as_str().into(), month.key().into(), actor.username.into(), now.into()]),
         )
         .await?;
-        log(&txn, node, month, "approve", actor.username, None).await?;
-        txn.commit().await?;
+        log(txn, node, month, "approve", actor.username, None).await?;
+        let entry =
+            self.entry(AuditAction::Configure, format!("report/{node}/{month}"), &county_of(node), "approve".into());
+        work.commit(entry).await?;
         Ok(())
     }
 
@@ -167,7 +172,8 @@ impl Reporting<'_> {
                 "the parent is approved; it must be reopened first".into(),
             ));
         }
-        let txn = self.store.db.begin().await?;
+        let work = UnitOfWork::begin(self.store).await?;
+        let txn = &work.txn;
         txn.execute(
             Query::delete()
                 .from_table("report_approval")
@@ -175,8 +181,10 @@ impl Reporting<'_> {
                 .and_where(Expr::col("period").eq(month.key())),
         )
         .await?;
-        log(&txn, node, month, "reopen", actor.username, Some(reason)).await?;
-        txn.commit().await?;
+        log(txn, node, month, "reopen", actor.username, Some(reason)).await?;
+        let entry =
+            self.entry(AuditAction::Configure, format!("report/{node}/{month}"), &county_of(node), "reopen".into());
+        work.commit(entry).await?;
         Ok(())
     }
 
@@ -203,6 +211,11 @@ impl Reporting<'_> {
             })
             .collect()
     }
+}
+
+/// The county part of a node's code (empty above county level), for audit entries.
+fn county_of(node: &DivisionCode) -> String {
+    node.at_level(jiceng_domain::org::DivisionLevel::County).map(|c| c.as_str().to_string()).unwrap_or_default()
 }
 
 async fn log(

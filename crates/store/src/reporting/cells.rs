@@ -11,15 +11,35 @@ use time::Date;
 
 use crate::error::{StoreResult, decode};
 use crate::registry::subtree;
+use crate::write::{Checked, Projection};
+
+/// Report cells, kept from every write's tally and recomputed by `report verify`.
+pub(crate) const PROJECTION: Projection = Projection {
+    name: "report_cell",
+    apply: |txn, changes| Box::pin(write_tally(txn, &changes.tally)),
+    verify: |store, county| {
+        Box::pin(async move {
+            let outcome = store.reporting().verify(county).await?;
+            let differences = outcome
+                .differences
+                .iter()
+                .map(|d| {
+                    format!("{} {} {}: stored {} recomputed {}", d.node, d.month, d.indicator, d.stored, d.recomputed)
+                })
+                .collect();
+            Ok(Checked { compared: outcome.cells, differences })
+        })
+    },
+};
 
 /// Adds a tally's changes to the stored cells (an upsert per cell, 100 per statement).
-pub(crate) async fn write_tally(db: &impl ConnectionTrait, tally: &mut Tally) -> StoreResult<()> {
-    let rows: Vec<_> = tally.drain().collect();
+async fn write_tally(db: &impl ConnectionTrait, tally: &Tally) -> StoreResult<()> {
+    let rows: Vec<_> = tally.deltas().collect();
     for chunk in rows.chunks(100) {
         let mut insert = Query::insert();
         insert.into_table("report_cell").columns(["node_code", "period", "indicator", "value"]);
         for (node, month, name, delta) in chunk {
-            insert.values_panic([node.as_str().into(), month.key().into(), name.as_str().into(), (*delta).into()]);
+            insert.values_panic([node.as_str().into(), month.key().into(), (*name).into(), (*delta).into()]);
         }
         insert.on_conflict(
             OnConflict::columns(["node_code", "period", "indicator"])
@@ -28,7 +48,7 @@ pub(crate) async fn write_tally(db: &impl ConnectionTrait, tally: &mut Tally) ->
         );
         db.execute(&insert).await?;
     }
-    crate::fieldwork::floors::refresh(db, tally.take_places()).await
+    Ok(())
 }
 
 /// How many months before a county's first record its statistics open (期初). Changes

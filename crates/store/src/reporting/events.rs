@@ -4,21 +4,20 @@
 
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::registry::{ExitReason, MaritalStatus, Sex};
-use jiceng_domain::reporting::{
-    EventAction, EventDetails, EventKind, EventState, Month, ReviewLevel, Tally, cell, decide,
-};
+use jiceng_domain::reporting::{EventAction, EventDetails, EventKind, EventState, Month, ReviewLevel, cell, decide};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use super::cells::{Locks, write_tally};
+use super::cells::Locks;
 use super::{Actor, Reporting, deadlines};
 use crate::error::{StoreError, StoreResult, decode, decode_opt};
 use crate::registry::rows::month_column;
 use crate::registry::{
     append_resident_version, current_household, current_resident, exit_resident, insert_new_resident, subtree,
 };
+use crate::write::UnitOfWork;
 
 /// What a reporter submits (or edits before resubmitting).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,9 +272,10 @@ impl Reporting<'_> {
     /// Submits an event. It starts at the first level above the submitter's own; an
     /// urgent one notifies the street office at once.
     pub async fn submit(&self, new: &NewEvent, actor: Actor<'_>, today: Date) -> StoreResult<Uuid> {
-        let txn = self.store.db.begin().await?;
-        let id = self.submit_in(&txn, new, actor, today).await?;
-        txn.commit().await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let id = self.submit_in(&mut work, new, actor, today).await?;
+        let entry = self.change_entry(format!("event/{}/{id}", new.county), &new.county, "submitted".into());
+        work.commit(entry).await?;
         Ok(id)
     }
 
@@ -284,11 +284,12 @@ impl Reporting<'_> {
     /// transaction usable.
     pub(crate) async fn submit_in(
         &self,
-        txn: &DatabaseTransaction,
+        work: &mut UnitOfWork,
         new: &NewEvent,
         actor: Actor<'_>,
         today: Date,
     ) -> StoreResult<Uuid> {
+        let txn = &work.txn;
         let subject = self.subject(txn, new, today).await?;
         let deadlines = deadlines(txn).await?;
         let state = decide(EventState::Submitted, actor.role, EventAction::Submit, None)
@@ -330,22 +331,23 @@ impl Reporting<'_> {
             notify_street(txn, &new.county, id, &subject.community, new.details.kind()).await?;
         }
         if state == EventState::Accepted {
-            self.accept(txn, &new.county, id, actor).await?;
+            self.accept(work, &new.county, id, actor).await?;
         }
         Ok(id)
     }
 
     /// Edits a returned event and sends it up again.
     pub async fn resubmit(&self, id: Uuid, edited: &NewEvent, actor: Actor<'_>, today: Date) -> StoreResult<()> {
-        let txn = self.store.db.begin().await?;
-        let event = self.event_in(&txn, &edited.county, id).await?;
+        let work = UnitOfWork::begin(self.store).await?;
+        let txn = &work.txn;
+        let event = self.event_in(txn, &edited.county, id).await?;
         if event.kind != edited.details.kind() {
             return Err(invalid("不能改变事件类型", "the kind of event cannot change"));
         }
         let state = decide(event.state, actor.role, EventAction::Resubmit, None)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let subject = self.subject(&txn, edited, today).await?;
-        let deadlines = deadlines(&txn).await?;
+        let subject = self.subject(txn, edited, today).await?;
+        let deadlines = deadlines(txn).await?;
         let details = serde_json::to_string(&edited.details).map_err(|e| StoreError::Invalid(e.to_string()))?;
         txn.execute(
             Query::update()
@@ -374,11 +376,12 @@ impl Reporting<'_> {
         .await
         .and_then(changed_one)
         .map_err(decided_meanwhile)?;
-        add_step(&txn, &edited.county, id, actor.username, EventAction::Resubmit, event.state, state, None).await?;
+        add_step(txn, &edited.county, id, actor.username, EventAction::Resubmit, event.state, state, None).await?;
         if edited.urgent {
-            notify_street(&txn, &edited.county, id, &subject.community, event.kind).await?;
+            notify_street(txn, &edited.county, id, &subject.community, event.kind).await?;
         }
-        txn.commit().await?;
+        let county = &edited.county;
+        work.commit(self.change_entry(format!("event/{county}/{id}"), county, "resubmit".into())).await?;
         Ok(())
     }
 
@@ -396,9 +399,10 @@ impl Reporting<'_> {
         if !matches!(action, EventAction::Approve | EventAction::Return) {
             return Err(invalid("审核只能通过或退回", "a review approves or returns"));
         }
-        let txn = self.store.db.begin().await?;
-        let state = self.decide_in(&txn, county, id, action, reason, actor, today).await?;
-        txn.commit().await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
+        let state = self.decide_in(&mut work, county, id, action, reason, actor, today).await?;
+        let detail = format!("{} → {}", action.key(), state.key());
+        work.commit(self.change_entry(format!("event/{county}/{id}"), county, detail)).await?;
         Ok(state)
     }
 
@@ -406,7 +410,7 @@ impl Reporting<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn decide_in(
         &self,
-        txn: &DatabaseTransaction,
+        work: &mut UnitOfWork,
         county: &DivisionCode,
         id: Uuid,
         action: EventAction,
@@ -414,6 +418,7 @@ impl Reporting<'_> {
         actor: Actor<'_>,
         today: Date,
     ) -> StoreResult<EventState> {
+        let txn = &work.txn;
         let event = self.event_in(txn, county, id).await?;
         let state = decide(event.state, actor.role, action, reason).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let deadlines = deadlines(txn).await?;
@@ -436,7 +441,7 @@ impl Reporting<'_> {
         .map_err(decided_meanwhile)?;
         add_step(txn, county, id, actor.username, action, event.state, state, reason).await?;
         if state == EventState::Accepted {
-            self.accept(txn, county, id, actor).await?;
+            self.accept(work, county, id, actor).await?;
         }
         Ok(state)
     }
@@ -445,30 +450,29 @@ impl Reporting<'_> {
     /// figures in the report cells of the month it is counted in.
     async fn accept(
         &self,
-        txn: &DatabaseTransaction,
+        work: &mut UnitOfWork,
         county: &DivisionCode,
         id: Uuid,
         actor: Actor<'_>,
     ) -> StoreResult<()> {
+        let txn = &work.txn;
         let event = self.event_in(txn, county, id).await?;
         let recorded_by = actor.username;
         let date = event.occurred_on;
         let mut locks = Locks::under(txn, &event.community).await?;
-        let mut tally = Tally::default();
+        let tally = &mut work.changes.tally;
         let c = &event.community;
         let mut applied_resident = None;
         let counted: Month = match &event.details {
             EventDetails::Birth { child, birth_order, .. } => {
-                let (rid, m) =
-                    insert_new_resident(txn, county, child, c, date, recorded_by, &locks, &mut tally).await?;
+                let (rid, m) = insert_new_resident(txn, county, child, c, date, recorded_by, &locks, tally).await?;
                 applied_resident = Some(rid);
                 tally.add(c, m, &cell::births(child.sex), 1);
                 tally.add(c, m, &cell::birth_order(*birth_order), 1);
                 m
             }
             EventDetails::MoveIn { newcomer, .. } => {
-                let (rid, m) =
-                    insert_new_resident(txn, county, newcomer, c, date, recorded_by, &locks, &mut tally).await?;
+                let (rid, m) = insert_new_resident(txn, county, newcomer, c, date, recorded_by, &locks, tally).await?;
                 applied_resident = Some(rid);
                 tally.add(c, m, cell::MOVES_IN, 1);
                 if let Some(p) = event.details.province() {
@@ -479,7 +483,7 @@ impl Reporting<'_> {
             EventDetails::Death | EventDetails::MoveOut { .. } => {
                 let current = self.resident_of(txn, &event).await?;
                 let reason = if event.kind == EventKind::Death { ExitReason::Died } else { ExitReason::MovedAway };
-                let m = exit_resident(txn, &current, date, reason, recorded_by, &locks, &mut tally).await?;
+                let m = exit_resident(txn, &current, date, reason, recorded_by, &locks, tally).await?;
                 if event.kind == EventKind::Death {
                     tally.add(c, m, &cell::deaths(event.sex.unwrap_or(current.facts.sex)), 1);
                 } else {
@@ -507,7 +511,7 @@ impl Reporting<'_> {
                         date,
                         recorded_by,
                         &locks,
-                        &mut tally,
+                        tally,
                     )
                     .await?;
                     first.get_or_insert(m);
@@ -531,7 +535,7 @@ impl Reporting<'_> {
                     date,
                     recorded_by,
                     &locks,
-                    &mut tally,
+                    tally,
                 )
                 .await?;
                 tally.add(c, m, cell::MOVES_WITHIN, 1);
@@ -550,7 +554,7 @@ impl Reporting<'_> {
                     date,
                     recorded_by,
                     &locks,
-                    &mut tally,
+                    tally,
                 )
                 .await?;
                 tally.add(c, m, cell::STATUS_CHANGES, 1);
@@ -566,17 +570,9 @@ impl Reporting<'_> {
                         "the record changed after this report; return it to be reported again against the current record",
                     ));
                 }
-                let (_, m) = append_resident_version(
-                    txn,
-                    &current,
-                    facts,
-                    &current.community,
-                    date,
-                    recorded_by,
-                    &locks,
-                    &mut tally,
-                )
-                .await?;
+                let (_, m) =
+                    append_resident_version(txn, &current, facts, &current.community, date, recorded_by, &locks, tally)
+                        .await?;
                 tally.add(c, m, cell::CORRECTIONS, 1);
                 m
             }
@@ -589,7 +585,6 @@ impl Reporting<'_> {
         if adjusts.is_some() {
             tally.add(c, counted, cell::EVENTS_ADJUSTMENTS, 1);
         }
-        write_tally(txn, &mut tally).await?;
         txn.execute(
             Query::update()
                 .table("change_event")
@@ -754,8 +749,8 @@ impl Reporting<'_> {
         }
         let id = Uuid::now_v7();
         let name: String = file_name.chars().filter(|c| !c.is_control() && *c != '/' && *c != '\\').take(200).collect();
-        self.store
-            .db
+        let work = UnitOfWork::begin(self.store).await?;
+        work.txn
             .execute(
                 Query::insert()
                     .into_table("change_event_attachment")
@@ -773,7 +768,7 @@ impl Reporting<'_> {
                         county.as_str().into(),
                         event_id.into(),
                         id.into(),
-                        name.into(),
+                        name.clone().into(),
                         media_type.into(),
                         content.to_vec().into(),
                         OffsetDateTime::now_utc().into(),
@@ -781,6 +776,8 @@ impl Reporting<'_> {
                     ]),
             )
             .await?;
+        let entry = self.change_entry(format!("event/{county}/{event_id}"), county, format!("attach {name}"));
+        work.commit(entry).await?;
         Ok(id)
     }
 

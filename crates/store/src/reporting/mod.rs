@@ -23,6 +23,7 @@ pub use recompute::{Difference, VerifyOutcome};
 pub use synthetic::{HistoryPlan, HistorySummary};
 
 use crate::Store;
+use crate::access::{Access, Caller};
 use crate::error::{StoreError, StoreResult};
 
 /// Who is acting, for the chain's rules and its records.
@@ -32,20 +33,32 @@ pub struct Actor<'a> {
     pub role: Role,
 }
 
+/// Reports and events as one caller sees them (see [`Access`]).
 pub struct Reporting<'a> {
-    pub(crate) store: &'a Store,
-    pub(crate) scope: Option<&'a Scope>,
+    pub(crate) access: Access<'a>,
+}
+
+impl<'a> std::ops::Deref for Reporting<'a> {
+    type Target = Access<'a>;
+    fn deref(&self) -> &Access<'a> {
+        &self.access
+    }
 }
 
 impl Store {
     /// Reports and events, unrestricted (command line, demo, benchmarks).
     pub fn reporting(&self) -> Reporting<'_> {
-        Reporting { store: self, scope: None }
+        Reporting { access: Access::new(self, None, None) }
     }
 
     /// Reports and events as a user with `scope` sees them.
     pub fn reporting_in<'a>(&'a self, scope: &'a Scope) -> Reporting<'a> {
-        Reporting { store: self, scope: Some(scope) }
+        Reporting { access: Access::new(self, Some(scope), None) }
+    }
+
+    /// Reports and events as `caller`, with `scope`, changes them.
+    pub fn reporting_as<'a>(&'a self, scope: &'a Scope, caller: &'a Caller) -> Reporting<'a> {
+        Reporting { access: Access::new(self, Some(scope), Some(caller)) }
     }
 }
 
@@ -62,12 +75,7 @@ pub struct Notification {
 impl Reporting<'_> {
     /// Refuses nodes outside the scope with the same error as a missing one.
     pub(crate) fn require_node(&self, node: &DivisionCode) -> StoreResult<()> {
-        match self.scope {
-            Some(scope) if !scope.covers(node) => {
-                Err(StoreError::NotFound { what: format!("区划 {node} / region {node}") })
-            }
-            _ => Ok(()),
-        }
+        self.require_scope(node, &format!("区划 {node} / region {node}"))
     }
 
     /// A node's report for a period, read from its cells.

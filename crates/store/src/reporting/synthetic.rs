@@ -16,7 +16,6 @@ use jiceng_domain::registry::{
 use jiceng_domain::reporting::{EventAction, EventDetails, Month};
 use rand::prelude::*;
 use rand_chacha::ChaCha8Rng;
-use sea_orm::TransactionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use time::{Date, Duration};
 use uuid::Uuid;
@@ -27,6 +26,7 @@ use crate::fieldwork::verify_in;
 use crate::org::reference;
 use crate::registry::rows::{person_order, resident_row};
 use crate::registry::{ResidentVersion, resident_select};
+use crate::write::UnitOfWork;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -163,7 +163,7 @@ impl Reporting<'_> {
         }
         planned.sort_by_key(|p| p.0);
 
-        let txn = self.store.db.begin().await?;
+        let mut work = UnitOfWork::begin(self.store).await?;
         let county = &residents[0].county;
         // The last day each person changed, and who has left: later events respect both.
         let mut changed: HashMap<Uuid, Date> = residents.iter().map(|r| (r.resident_id, r.stamp.valid_from)).collect();
@@ -308,7 +308,7 @@ impl Reporting<'_> {
             };
             // Refused events (a rule the generator missed) are skipped: the checks run
             // before anything is written. A database error ends the load.
-            let id = match self.submit_in(&txn, &event, GRID, reported).await {
+            let id = match self.submit_in(&mut work, &event, GRID, reported).await {
                 Ok(id) => id,
                 Err(StoreError::Invalid(_) | StoreError::Retroactive { .. } | StoreError::NotFound { .. }) => continue,
                 Err(e) => return Err(e),
@@ -325,7 +325,7 @@ impl Reporting<'_> {
                 }
                 if actor.role == Role::Street && !last && Month::of(at) == this_month && rng.random_bool(0.1) {
                     self.decide_in(
-                        &txn,
+                        &mut work,
                         county,
                         id,
                         EventAction::Return,
@@ -338,7 +338,7 @@ impl Reporting<'_> {
                     accepted = false;
                     break;
                 }
-                self.decide_in(&txn, county, id, EventAction::Approve, None, actor, at).await?;
+                self.decide_in(&mut work, county, id, EventAction::Approve, None, actor, at).await?;
             }
             if accepted {
                 summary.accepted += 1;
@@ -369,12 +369,12 @@ impl Reporting<'_> {
                     continue;
                 }
                 let method = VerificationMethod::ALL[rng.random_range(0..VerificationMethod::ALL.len())];
-                verify_in(&txn, r, day, method, GRID.username).await?;
+                verify_in(&mut work, r, day, method, GRID.username).await?;
                 summary.verifications += 1;
             }
             month = month.next();
         }
-        txn.commit().await?;
+        work.commit(self.change_entry(format!("history/{county}"), county, "synthetic history".into())).await?;
         Ok(())
     }
 
