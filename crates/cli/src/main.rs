@@ -8,6 +8,7 @@ mod org;
 mod progress;
 mod registry;
 mod reporting;
+mod verify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -176,6 +177,16 @@ enum Command {
         street: Option<String>,
         #[arg(long)]
         user: String,
+    },
+    /// 核对：用登记库重算每个派生数据（统计格、楼层计数、随访行），有不一致时退出码为1
+    /// / recompute every projection (report cells, floor counters, follow-up rows) from the records; exit 1 on any difference
+    Verify {
+        /// 只核对此区划所在的县 / only the county of this division
+        #[arg(long, value_name = "CODE")]
+        node: Option<String>,
+        /// 每项核对输出一个 JSON 对象 / print one JSON object per check
+        #[arg(long)]
+        json: bool,
     },
     /// 性能基准（打印数据）/ benchmarks (print figures)
     Bench {
@@ -516,6 +527,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let written = exchange::export::run(&store, &node, format, encoding, &out, &recorded_by).await?;
             store.close().await?;
             println!("已导出 Exported {written} residents to {}", out.display());
+        }
+        Command::Verify { node, json } => {
+            let node = node.map(|n| DivisionCode::parse(&n).with_context(|| format!("--node {n}"))).transpose()?;
+            let store = cli.db.open(DEFAULT_DB).await?;
+            let agree = verify::run(&store, node.as_ref(), json).await?;
+            store.close().await?;
+            return Ok(if agree { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }
         Command::Report { command: Some(ReportCommand::Verify { node, json }), .. } => {
             let nodes = node

@@ -113,6 +113,23 @@ async fn demo_builds_a_database_and_users_can_be_added() {
         let out = run(&["report", "verify"], None);
         assert!(out.status.success(), "{label}: {}{}", stdout(&out), stderr(&out));
         assert!(stdout(&out).contains("agree with the registry"), "{label}: {}", stdout(&out));
+        // Every projection agrees with the records; a corrupted floor counter is caught.
+        let out = run(&["verify"], None);
+        assert!(out.status.success(), "{label}: {}{}", stdout(&out), stderr(&out));
+        for projection in ["report_cell", "floor_stock, floor_month", "resident_followup"] {
+            assert!(stdout(&out).contains(&format!("440307 {projection}: ")), "{label}: {}", stdout(&out));
+        }
+        let store = match &pg {
+            Some(pg) => pg.store.clone(),
+            None => jiceng_store::Store::open(&jiceng_store::sqlite_url(&sqlite)).await.unwrap(),
+        };
+        store.raw_execute("UPDATE floor_stock SET residents = residents + 1").await.unwrap();
+        let out = run(&["verify"], None);
+        assert_eq!(out.status.code(), Some(1), "{label}: {}", stdout(&out));
+        assert!(stdout(&out).contains("floor_stock, floor_month: "), "{label}: {}", stdout(&out));
+        store.raw_execute("UPDATE floor_stock SET residents = residents - 1").await.unwrap();
+        let out = run(&["verify", "--json"], None);
+        assert!(out.status.success(), "{label}: {}", stdout(&out));
         let month = jiceng_domain::reporting::Month::of(time::OffsetDateTime::now_utc().date()).previous().to_string();
         let out = run(&["report", "--node", "440307", "--period", &month, "--format", "json"], None);
         assert!(out.status.success(), "{label}: {}", stderr(&out));

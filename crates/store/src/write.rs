@@ -153,3 +153,6 @@ impl UnitOfWork {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -51,7 +51,8 @@ pub async fn run(store: &Store, args: &ImportArgs) -> anyhow::Result<bool> {
     };
     let places = PlaceIndex::from_reference()?;
     let bar = progress::share_bar("导入居民 Importing");
-    let report = import_file(store.registry(), &args.file, &options, &places, |p| {
+    let caller = jiceng_store::Caller::local(&args.recorded_by);
+    let report = import_file(store.registry_by(&caller), &args.file, &options, &places, |p| {
         bar.set_position((p.fraction * 1000.0) as u64);
         bar.set_message(format!("导入居民 Importing {} rows", p.rows));
     })

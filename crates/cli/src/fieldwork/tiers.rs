@@ -38,7 +38,7 @@ pub async fn rules(store: &Store, set: Option<&Path>, by: &str) -> anyhow::Resul
         let text = std::fs::read_to_string(path).with_context(|| format!("读取 / reading {}", path.display()))?;
         let rules: TierRules = serde_json::from_str(&text)
             .with_context(|| format!("{}：不是随访规则 JSON / not tier rules JSON", path.display()))?;
-        let version = store.registry().set_tier_rules(&rules, by).await?;
+        let version = store.registry_by(&jiceng_store::Caller::local(by)).set_tier_rules(&rules, by).await?;
         eprintln!(
             "已保存第 {version} 版规则；请运行 jiceng tiers reassess / saved as version {version}; run jiceng tiers reassess"
         );

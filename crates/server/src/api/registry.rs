@@ -56,7 +56,7 @@ pub async fn region(
         return Err(AppError::not_found("区划 Division").into());
     }
     let node = state.store.divisions().get(&code).await?.ok_or_else(|| AppError::not_found("区划 Division"))?;
-    let counts = state.store.registry_in(&scope).community_counts(&code, None).await?;
+    let counts = state.store.registry_as(&scope, &user.caller).community_counts(&code, None).await?;
     let count = |status: Option<ResidenceStatus>, prefix: Option<&DivisionCode>| -> u64 {
         counts
             .iter()
@@ -131,7 +131,7 @@ pub async fn search(
     let scope = viewer_scope(&user)?;
     user.require(Permission::SearchRegistry)?;
     let Some(query) = SearchQuery::parse(&params.q) else { return Ok(Json(Vec::new())) };
-    let found = state.store.registry_in(&scope).search(&query, SEARCH_LIMIT).await?;
+    let found = state.store.registry_as(&scope, &user.caller).search(&query, SEARCH_LIMIT).await?;
     user.audit(
         &state,
         AuditRecord {
@@ -269,7 +269,7 @@ pub async fn resident_history(
 ) -> ApiResult<Vec<ResidentRecord>> {
     let county = parse_county(&county)?;
     let scope = viewer_scope(&user)?;
-    let history = state.store.registry_in(&scope).resident_history(&county, id).await?;
+    let history = state.store.registry_as(&scope, &user.caller).resident_history(&county, id).await?;
     if history.is_empty() {
         return Err(AppError::not_found("居民 Resident").into());
     }
@@ -318,7 +318,7 @@ pub async fn change_resident(
     let county = parse_county(&county)?;
     let scope = viewer_scope(&user)?;
     user.require(Permission::EditRegistry)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let current = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
     let bad = |e: &dyn std::fmt::Display, name: &str| ApiError(AppError::BadRequest(format!("{name}: {e}")));
     let mut facts = current.facts.clone();
@@ -346,9 +346,7 @@ pub async fn change_resident(
         facts.relationship = field("relationship", v, Relationship::from_key)?;
     }
     let valid_from = parse_date(&change.valid_from, "valid_from").map_err(AppError::BadRequest)?;
-    let outcome = registry.record_resident_change(&county, id, &facts, valid_from, &user.user.username).await?;
-    let target = format!("resident/{county}/{id}");
-    user.audit_change(&state, &target, county.as_str(), format!("api {outcome:?}")).await?;
+    registry.record_resident_change(&county, id, &facts, valid_from, &user.user.username).await?;
     let updated = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
     Ok(Json(record(&updated)))
 }
@@ -390,9 +388,15 @@ pub async fn record_exit(
     user.require(Permission::EditRegistry)?;
     let reason = field("reason", &request.reason, ExitReason::from_key)?;
     let date = parse_date(&request.date, "date").map_err(AppError::BadRequest)?;
-    state.store.registry_in(&scope).resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    state
+        .store
+        .registry_as(&scope, &user.caller)
+        .resident(&county, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("居民 Resident"))?;
     let event = crate::reporting::events::report_exit(&state, &user, &county, id, date, reason).await?;
-    let state_now = state.store.reporting_in(&scope).event(&county, event).await?.map(|e| e.state.key().to_string());
+    let state_now =
+        state.store.reporting_as(&scope, &user.caller).event(&county, event).await?.map(|e| e.state.key().to_string());
     Ok(Json(EventReceipt {
         county: county.to_string(),
         id: event,
@@ -432,10 +436,8 @@ pub async fn record_verification(
     user.require(Permission::EditRegistry)?;
     let method = field("method", &request.method, VerificationMethod::from_key)?;
     let date = parse_date(&request.date, "date").map_err(AppError::BadRequest)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     registry.record_verification(&county, id, date, method, &user.user.username).await?;
-    let target = format!("resident/{county}/{id}");
-    user.audit_change(&state, &target, county.as_str(), format!("api verified {date} {}", method.key())).await?;
     let last = registry.last_verified(&county, id).await?;
     Ok(Json(VerificationStatus { last_verified: last.map(|d| d.to_string()) }))
 }
@@ -465,7 +467,7 @@ pub async fn household(
 ) -> ApiResult<HouseholdRecord> {
     let county = parse_county(&county)?;
     let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let members = registry.household_members(&county, id).await?;
     let target = format!("household/{county}/{id}");

@@ -183,7 +183,7 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
             Ok(p) => p.clone(),
             Err(e) => return jobs.set_state(id, JobState::Failed(e)),
         };
-        let registry = job_state.store.registry_in(&scope);
+        let registry = job_state.store.registry_as(&scope, &user.caller);
         let result = import_file(registry, &path, &options, &places, |p| {
             jobs.set_state(id, JobState::Running { rows: p.rows, fraction: p.fraction })
         })
@@ -384,7 +384,8 @@ pub async fn export(
     let headers: Vec<String> = resident_file::headers().map(String::from).collect();
     let mut writer =
         ResidentFileWriter::create(&path, format, encoding, &headers).map_err(jiceng_store::StoreError::from)?;
-    let written = match state.store.registry_in(&scope).export_residents(&code, &mut writer, |_| {}).await {
+    let written = match state.store.registry_as(&scope, &user.caller).export_residents(&code, &mut writer, |_| {}).await
+    {
         Ok(n) => n,
         Err(e) => {
             drop(writer);

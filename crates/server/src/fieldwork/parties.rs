@@ -51,7 +51,7 @@ async fn parties_page(
     if !scope.covers(code) {
         return Err(AppError::not_found("区划 Division"));
     }
-    let parties = state.store.registry_in(&scope).parties_under(code).await?;
+    let parties = state.store.registry_as(&scope, &user.caller).parties_under(code).await?;
     if !parties.is_empty() {
         // Landlords' and employers' names and phones.
         let county = code.at_level(DivisionLevel::County).map(String::from).unwrap_or_default();
@@ -120,15 +120,8 @@ pub async fn register(
                 contact: form.contact.clone(),
                 phone,
             };
-            match state.store.registry_in(&scope).register_party(&party, &user.user.username).await {
+            match state.store.registry_as(&scope, &user.caller).register_party(&party, &user.user.username).await {
                 Ok(id) => {
-                    user.audit_change(
-                        &state,
-                        &format!("party/{county}/{id}"),
-                        county.as_str(),
-                        format!("registered {} {}", kind.key(), party.name.trim()),
-                    )
-                    .await?;
                     return Ok(Redirect::to(&format!("/parties/{county}/{id}")).into_response());
                 }
                 Err(jiceng_store::StoreError::Invalid(m)) => Some(m),
@@ -173,7 +166,7 @@ async fn party_page(
     problems: Vec<String>,
 ) -> AppResult<PartyPage> {
     let scope = viewer_scope(user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let party = registry.party(county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
     let units = registry.party_units(county, id).await?;
     let lang = user.lang;
@@ -244,15 +237,11 @@ pub async fn add_unit(
     user.check_csrf(&form.csrf)?;
     let county = parse_code(&county)?;
     let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     registry.party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
     user.require(Permission::EditRegistry)?;
     match registry.add_party_unit(&county, id, &form.household_no, &user.user.username).await {
-        Ok(household) => {
-            user.audit_change(&state, &format!("party/{county}/{id}"), county.as_str(), format!("unit {household}"))
-                .await?;
-            Ok(Redirect::to(&format!("/parties/{county}/{id}")).into_response())
-        }
+        Ok(_) => Ok(Redirect::to(&format!("/parties/{county}/{id}")).into_response()),
         Err(jiceng_store::StoreError::Invalid(m)) => {
             Ok((StatusCode::BAD_REQUEST, render(&party_page(&state, &user, &county, id, None, vec![m]).await?)?)
                 .into_response())
@@ -309,16 +298,9 @@ async fn submit(
 ) -> AppResult<Response> {
     let scope = viewer_scope(user)?;
     if problems.is_empty() {
-        let registry = state.store.registry_in(&scope);
+        let registry = state.store.registry_as(&scope, &user.caller);
         match registry.submit_party_lines(county, id, &lines, source, actor(user), today()).await? {
             Ok(done) => {
-                user.audit_change(
-                    state,
-                    &format!("party/{county}/{id}"),
-                    county.as_str(),
-                    format!("{source}: {} proposed, {} repeated", done.proposed.len(), done.repeated.len()),
-                )
-                .await?;
                 let page = party_page(state, user, county, id, Some(summary(user.lang, &done)), Vec::new()).await?;
                 return Ok(render(&page)?.into_response());
             }
@@ -343,7 +325,12 @@ pub async fn add_line(
     user.check_csrf(&form.csrf)?;
     let county = parse_code(&county)?;
     let scope = viewer_scope(&user)?;
-    state.store.registry_in(&scope).party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
+    state
+        .store
+        .registry_as(&scope, &user.caller)
+        .party(&county, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
     user.require(Permission::EditRegistry)?;
     // The form sends the movement's key, which the reader takes like the words.
     let fields = [
@@ -379,7 +366,12 @@ pub async fn upload(
 ) -> AppResult<Response> {
     let county = parse_code(&county)?;
     let scope = viewer_scope(&user)?;
-    state.store.registry_in(&scope).party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
+    state
+        .store
+        .registry_as(&scope, &user.caller)
+        .party(&county, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
     user.require(Permission::EditRegistry)?;
     let mut form = Multipart::from_request(request, &state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let bad = |message: String| AppError::BadRequest(message);

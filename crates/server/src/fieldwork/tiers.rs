@@ -133,15 +133,11 @@ pub async fn record_stability(
             _ => None,
         },
     };
-    let tier =
-        state.store.registry_in(&scope).record_stability(&county, id, stability, &user.user.username, today()).await?;
-    user.audit_change(
-        &state,
-        &format!("resident/{county}/{id}"),
-        county.as_str(),
-        format!("stability → {}", tier.key()),
-    )
-    .await?;
+    state
+        .store
+        .registry_as(&scope, &user.caller)
+        .record_stability(&county, id, stability, &user.user.username, today())
+        .await?;
     Ok(Redirect::to(&record_href(&county, id)).into_response())
 }
 
@@ -175,13 +171,6 @@ pub async fn override_tier(
         .registry_in(&scope)
         .override_tier(&county, id, tier, &form.reason, &user.user.username, today())
         .await?;
-    user.audit_change(
-        &state,
-        &format!("resident/{county}/{id}"),
-        county.as_str(),
-        format!("tier override {} {}", tier.map(|t| t.key()).unwrap_or("cleared"), form.reason.trim()),
-    )
-    .await?;
     Ok(Redirect::to(&record_href(&county, id)).into_response())
 }
 
@@ -205,7 +194,7 @@ pub async fn tiers(State(state): State<AppState>, user: CurrentUser, Path(code):
         return Err(AppError::not_found("区划 Division"));
     }
     let node = state.store.divisions().get(&code).await?.ok_or_else(|| AppError::not_found("区划 Division"))?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let rules = registry.tier_rules().await?;
     let lang = user.lang;
     let counts = registry

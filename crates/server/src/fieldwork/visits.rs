@@ -75,7 +75,7 @@ pub async fn today_page(
     if node.level() != DivisionLevel::Village || !scope.covers(&node) {
         return Err(AppError::not_found("社区 Community"));
     }
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let day = today();
     let visited = registry.visits_on(&node, day).await?;
     let keep = visited.keys().copied().collect();
@@ -177,16 +177,8 @@ pub async fn record_visit(
         notes: request.notes,
     };
     let actor = Actor { username: &user.user.username, role: user.user.role };
-    let recorded = state.store.registry_in(&scope).record_visit(&visit, actor, today()).await?;
-    if !recorded.duplicate {
-        user.audit_change(
-            &state,
-            &format!("household/{county}/{}", request.household_id),
-            county.as_str(),
-            format!("visit {} {}", outcome.key(), request.id),
-        )
-        .await?;
-    }
+    let recorded = state.store.registry_as(&scope, &user.caller).record_visit(&visit, actor, today()).await?;
+    if !recorded.duplicate {}
     Ok(Json(VisitReceipt {
         id: request.id,
         duplicate: recorded.duplicate,
@@ -275,9 +267,11 @@ pub async fn coverage_page(
         Some(p) => Month::parse(p).map_err(|e| AppError::BadRequest(e.to_string()))?,
         None => Month::of(today()),
     };
-    let coverage = state.store.registry_in(&scope).coverage(&code, month).await?;
+    let coverage = state.store.registry_as(&scope, &user.caller).coverage(&code, month).await?;
     let gaps = match code.level() {
-        DivisionLevel::Village => Some(state.store.registry_in(&scope).coverage_gaps(&code, month).await?),
+        DivisionLevel::Village => {
+            Some(state.store.registry_as(&scope, &user.caller).coverage_gaps(&code, month).await?)
+        }
         _ => None,
     };
     if let Some(gaps) = &gaps {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use jiceng_domain::org::audit::AuditAction;
 use jiceng_domain::org::{Permission, Scope};
+use jiceng_store::Caller;
 use jiceng_store::org::{LoginOutcome, NewAuditEntry, User};
 use serde::Deserialize;
 
@@ -35,6 +36,8 @@ pub struct CurrentUser {
     pub lang: Lang,
     /// The request's path and query (for the language switch).
     pub here: String,
+    /// Who is calling from where: the store stamps it on the audit entry of each write.
+    pub caller: Caller,
 }
 
 fn origin_of(parts: &Parts) -> String {
@@ -90,14 +93,6 @@ impl CurrentUser {
 }
 
 impl CurrentUser {
-    /// Records a change to personal data (`target` like `resident/440307/<id>`).
-    pub async fn audit_change(&self, state: &AppState, target: &str, county: &str, detail: String) -> AppResult<()> {
-        let purpose = Some(jiceng_domain::org::audit::AccessPurpose::RecordChange);
-        self.audit(state, AuditRecord { action: AuditAction::Write, target, county, purpose, detail }).await
-    }
-}
-
-impl CurrentUser {
     /// Records a read of personal data shown on a page that is not a resident's record
     /// (a building's household heads, a form filled with a person's facts, a landlord's
     /// lines): every read of personal data is audited (ADR 004).
@@ -132,6 +127,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         };
         match state.store.users().session_user(&token).await? {
             Some(session) => Ok(CurrentUser {
+                caller: Caller::remote(&session.user.username, &origin_of(parts)),
                 user: session.user,
                 csrf: session.csrf_token,
                 origin: origin_of(parts),

@@ -212,7 +212,7 @@ pub async fn edit_resident(
     let county = super::pages::parse_county(&county)?;
     let scope = viewer_scope(&user)?;
     user.require(Permission::EditRegistry)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let current = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
     let mut c = Checker::default();
     let name = c.take("name", PersonName::parse(value(&values, "name")));
@@ -255,12 +255,8 @@ pub async fn edit_resident(
         ..current.facts.clone()
     };
     match registry.record_resident_change(&county, id, &facts, valid_from, &user.user.username).await {
-        Ok(outcome) => {
-            let target = format!("resident/{county}/{id}");
-            user.audit_change(&state, &target, county.as_str(), format!("{outcome:?}")).await?;
-            Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key()))
-                .into_response())
-        }
+        Ok(_) => Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key()))
+            .into_response()),
         Err(e @ (jiceng_store::StoreError::Invalid(_) | jiceng_store::StoreError::Retroactive { .. })) => {
             form_response(&edit_form(&user, action, &values, &c.errors, Some(e.to_string())), StatusCode::BAD_REQUEST)
         }
@@ -309,7 +305,7 @@ pub async fn newborn_page(
 ) -> AppResult<Response> {
     let county = super::pages::parse_county(&county)?;
     let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     if !scope.allows(Permission::EditRegistry, &household.location.community) {
         return Err(AppError::Forbidden);
@@ -340,7 +336,7 @@ pub async fn newborn(
     let county = super::pages::parse_county(&county)?;
     let scope = viewer_scope(&user)?;
     user.require(Permission::EditRegistry)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let household =
         registry.household(&county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let head = registry.household_members(&county, household_id).await?.into_iter().next();
@@ -409,7 +405,7 @@ pub async fn newborn(
             mother,
         },
     };
-    let id = crate::reporting::events::submit_audited(&state, &user, &event).await?;
+    let id = crate::reporting::events::submit_checked(&state, &user, &event).await?;
     Ok(Redirect::to(&format!("/events/{county}/{id}")).into_response())
 }
 
@@ -438,7 +434,12 @@ pub async fn record_exit(
         return Err(AppError::BadRequest(format!("日期{date}晚于今天 / date {date} is in the future")));
     }
     // Scope first: a resident outside it is not found, whatever the form says.
-    state.store.registry_in(&scope).resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    state
+        .store
+        .registry_as(&scope, &user.caller)
+        .resident(&county, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("居民 Resident"))?;
     let event = crate::reporting::events::report_exit(&state, &user, &county, id, date, reason).await?;
     Ok(Redirect::to(&format!("/events/{county}/{event}")).into_response())
 }
@@ -466,9 +467,11 @@ pub async fn record_verification(
         AppError::BadRequest(format!("核实方式“{}”无效 / unknown verification method '{}'", form.method, form.method))
     })?;
     let date = parse_date(&form.date, "核实日期 verification date").map_err(AppError::BadRequest)?;
-    state.store.registry_in(&scope).record_verification(&county, id, date, method, &user.user.username).await?;
-    let target = format!("resident/{county}/{id}");
-    user.audit_change(&state, &target, county.as_str(), format!("verified {date} {}", method.key())).await?;
+    state
+        .store
+        .registry_as(&scope, &user.caller)
+        .record_verification(&county, id, date, method, &user.user.username)
+        .await?;
     Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::Verification.key())).into_response())
 }
 
@@ -497,7 +500,7 @@ pub async fn access_log(
     let county = super::pages::parse_county(&county)?;
     let scope = viewer_scope(&user)?;
     user.require(Permission::ViewAudit)?;
-    let history = state.store.registry_in(&scope).resident_history(&county, id).await?;
+    let history = state.store.registry_as(&scope, &user.caller).resident_history(&county, id).await?;
     let latest = history.first().ok_or_else(|| AppError::not_found("居民 Resident"))?;
     let entries = state
         .store
@@ -619,7 +622,7 @@ pub async fn new_household_page(
 ) -> AppResult<Response> {
     let county = super::pages::parse_county(&county)?;
     let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let building =
         registry.building(&county, building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
     if !scope.allows(Permission::EditRegistry, &building.community) {
@@ -653,7 +656,7 @@ pub async fn new_household(
     let county = super::pages::parse_county(&county)?;
     let scope = viewer_scope(&user)?;
     user.require(Permission::EditRegistry)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let building =
         registry.building(&county, building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
     let buildings = [building];
@@ -669,8 +672,6 @@ pub async fn new_household(
     // 户编号: community code and a time-ordered suffix, unique within the county.
     let household_no = format!("{}{}", location.community, &Uuid::now_v7().simple().to_string()[..12]);
     let id = registry.create_household(&county, &household_no, &location, valid_from, &user.user.username).await?;
-    let target = format!("household/{county}/{id}");
-    user.audit_change(&state, &target, county.as_str(), "created".into()).await?;
     Ok(Redirect::to(&format!("/households/{county}/{id}")).into_response())
 }
 
@@ -681,7 +682,7 @@ pub async fn move_household_page(
 ) -> AppResult<Response> {
     let county = super::pages::parse_county(&county)?;
     let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     if !scope.allows(Permission::EditRegistry, &household.location.community) {
         return Err(AppError::Forbidden);
@@ -719,7 +720,7 @@ pub async fn move_household(
     let county = super::pages::parse_county(&county)?;
     let scope = viewer_scope(&user)?;
     user.require(Permission::EditRegistry)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let buildings = registry.buildings_in_community(&household.location.community).await?;
     let mut c = Checker::default();
@@ -732,11 +733,7 @@ pub async fn move_household(
         );
     };
     match registry.move_household(&county, id, &location, valid_from, &user.user.username).await {
-        Ok(outcome) => {
-            let target = format!("household/{county}/{id}");
-            user.audit_change(&state, &target, county.as_str(), format!("moved {outcome:?}")).await?;
-            Ok(Redirect::to(&format!("/households/{county}/{id}")).into_response())
-        }
+        Ok(_) => Ok(Redirect::to(&format!("/households/{county}/{id}")).into_response()),
         Err(e @ (jiceng_store::StoreError::Invalid(_) | jiceng_store::StoreError::Retroactive { .. })) => {
             form_response(
                 &household_form(&user, action, true, &values, &c.errors, &buildings, Some(e.to_string())),

@@ -111,7 +111,7 @@ async fn subject_names(
     events: &[ChangeEvent],
 ) -> AppResult<HashMap<Uuid, String>> {
     let scope = user.scope();
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let mut names = HashMap::new();
     for e in events {
         if let Some(id) = e.resident_id
@@ -148,7 +148,7 @@ async fn queue_page(
     let node = home_node(user, node)?;
     let shown = wanted.and_then(EventState::from_key).unwrap_or_else(|| default_state(user.user.role));
     let scope = user.scope();
-    let reporting = state.store.reporting_in(&scope);
+    let reporting = state.store.reporting_as(&scope, &user.caller);
     let day = today();
     let events = reporting.queue(&node, &[shown], 300).await?;
     let names = subject_names(state, user, &events).await?;
@@ -242,21 +242,14 @@ pub async fn decide_many(
         EventAction::from_key(get("action")).ok_or_else(|| AppError::BadRequest("未知操作 / unknown action".into()))?;
     let reason = Some(get("reason")).filter(|r| !r.is_empty());
     let scope = user.scope();
-    let reporting = state.store.reporting_in(&scope);
+    let reporting = state.store.reporting_as(&scope, &user.caller);
     let (mut done, mut refused) = (0, Vec::new());
     for (_, key) in values.iter().filter(|(k, _)| k == "id") {
         let Some((county, id)) = key.split_once(':') else { continue };
         let (Ok(county), Ok(id)) = (DivisionCode::parse(county), Uuid::parse_str(id)) else { continue };
         match reporting.decide(&county, id, action, reason, actor(&user), today()).await {
-            Ok(state_now) => {
+            Ok(_) => {
                 done += 1;
-                user.audit_change(
-                    &state,
-                    &format!("event/{county}/{id}"),
-                    county.as_str(),
-                    format!("{} → {}", action.key(), state_now.key()),
-                )
-                .await?;
             }
             // Ids come from the user's own queue: one outside the scope is tampering.
             Err(e @ StoreError::NotFound { .. }) => return Err(e.into()),
@@ -334,7 +327,7 @@ async fn form_page(
     let mut hidden = vec![("county", value(values, "county").to_string())];
     let mut subject = String::new();
     let scope = user.scope();
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let county = DivisionCode::parse(value(values, "county")).ok();
     if let (Some(county), Ok(id)) = (&county, Uuid::parse_str(value(values, "resident"))) {
         let v = registry.resident(county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
@@ -485,7 +478,7 @@ async fn load_household(
 /// Reads the form into an event, with the registry's help for the household and mother.
 async fn event_from_form(state: &AppState, user: &CurrentUser, values: &Values) -> Result<NewEvent, AppError> {
     let scope = user.scope();
-    let registry = state.store.registry_in(&scope);
+    let registry = state.store.registry_as(&scope, &user.caller);
     let county = parse_code(value(values, "county"))?;
     let kind = EventKind::from_key(value(values, "kind"))
         .ok_or_else(|| AppError::BadRequest("请选择事件类型 / choose the kind of event".into()))?;
@@ -607,16 +600,7 @@ pub async fn submit_event(
         Err(e) => Err(e),
     };
     match outcome {
-        Ok((county, id)) => {
-            user.audit_change(
-                &state,
-                &format!("event/{county}/{id}"),
-                county.as_str(),
-                format!("submit {}", value(&values, "kind")),
-            )
-            .await?;
-            Ok(Redirect::to(&format!("/events/{county}/{id}")).into_response())
-        }
+        Ok((county, id)) => Ok(Redirect::to(&format!("/events/{county}/{id}")).into_response()),
         Err(AppError::Store(StoreError::Invalid(message))) | Err(AppError::BadRequest(message)) => {
             form_page(&state, &user, &values, Some(message)).await
         }
@@ -656,7 +640,7 @@ async fn event_page(
     viewer_scope(user)?;
     let county = parse_code(county)?;
     let scope = user.scope();
-    let reporting = state.store.reporting_in(&scope);
+    let reporting = state.store.reporting_as(&scope, &user.caller);
     let event = reporting.event(&county, id).await?.ok_or_else(|| AppError::not_found("事件 Event"))?;
     let names = subject_names(state, user, std::slice::from_ref(&event)).await?;
     user.audit(
@@ -791,17 +775,9 @@ pub async fn decide_one(
         EventAction::from_key(&form.action).ok_or_else(|| AppError::BadRequest("未知操作 / unknown action".into()))?;
     let scope = user.scope();
     let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
-    match state.store.reporting_in(&scope).decide(&code, id, action, reason, actor(&user), today()).await {
-        Ok(now) => {
-            user.audit_change(
-                &state,
-                &format!("event/{code}/{id}"),
-                code.as_str(),
-                format!("{} → {}", action.key(), now.key()),
-            )
-            .await?;
-            Ok(Redirect::to(&format!("/events/{code}/{id}")).into_response())
-        }
+    match state.store.reporting_as(&scope, &user.caller).decide(&code, id, action, reason, actor(&user), today()).await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/events/{code}/{id}")).into_response()),
         Err(e @ (StoreError::Invalid(_) | StoreError::Retroactive { .. })) => {
             event_page(&state, &user, &county, id, Some(e.to_string())).await
         }
@@ -829,7 +805,7 @@ pub async fn resubmit(
     user.require(Permission::ReportEvents)?;
     let code = parse_code(&county)?;
     let scope = user.scope();
-    let reporting = state.store.reporting_in(&scope);
+    let reporting = state.store.reporting_as(&scope, &user.caller);
     let event = reporting.event(&code, id).await?.ok_or_else(|| AppError::not_found("事件 Event"))?;
     let mut values = Values::new();
     values.insert("occurred_on".into(), form.occurred_on.clone());
@@ -850,10 +826,7 @@ pub async fn resubmit(
         details,
     };
     match reporting.resubmit(id, &edited, actor(&user), today()).await {
-        Ok(()) => {
-            user.audit_change(&state, &format!("event/{code}/{id}"), code.as_str(), "resubmit".into()).await?;
-            Ok(Redirect::to(&format!("/events/{code}/{id}")).into_response())
-        }
+        Ok(()) => Ok(Redirect::to(&format!("/events/{code}/{id}")).into_response()),
         Err(e @ (StoreError::Invalid(_) | StoreError::Retroactive { .. })) => {
             event_page(&state, &user, &county, id, Some(e.to_string())).await
         }
@@ -877,7 +850,7 @@ pub async fn attach(
     }
     // The event must be visible before the upload is read.
     let scope = user.scope();
-    if state.store.reporting_in(&scope).event(&code, id).await?.is_none() {
+    if state.store.reporting_as(&scope, &user.caller).event(&code, id).await?.is_none() {
         return Err(AppError::not_found("事件 Event"));
     }
     let mut form = <Multipart as axum::extract::FromRequest<AppState>>::from_request(request, &state)
@@ -900,11 +873,8 @@ pub async fn attach(
     let Some((name, media, bytes)) = file else {
         return Err(AppError::BadRequest("请选择文件 / choose a file".into()));
     };
-    match state.store.reporting_in(&scope).attach(&code, id, &name, &media, &bytes, actor(&user)).await {
-        Ok(_) => {
-            user.audit_change(&state, &format!("event/{code}/{id}"), code.as_str(), format!("attach {name}")).await?;
-            Ok(Redirect::to(&format!("/events/{code}/{id}")).into_response())
-        }
+    match state.store.reporting_as(&scope, &user.caller).attach(&code, id, &name, &media, &bytes, actor(&user)).await {
+        Ok(_) => Ok(Redirect::to(&format!("/events/{code}/{id}")).into_response()),
         Err(StoreError::Invalid(message)) => event_page(&state, &user, &county, id, Some(message)).await,
         Err(e) => Err(e.into()),
     }
@@ -996,23 +966,15 @@ pub async fn report_exit(
         evidence: String::new(),
         details,
     };
-    submit_audited(state, user, &event).await
+    submit_checked(state, user, &event).await
 }
 
 /// Submits an event in the user's scope and audits it.
-pub async fn submit_audited(state: &AppState, user: &CurrentUser, event: &NewEvent) -> AppResult<Uuid> {
+pub async fn submit_checked(state: &AppState, user: &CurrentUser, event: &NewEvent) -> AppResult<Uuid> {
     if !may_report(user) {
         return Err(AppError::Forbidden);
     }
     let scope = user.scope();
-    let id = state.store.reporting_in(&scope).submit(event, actor(user), today()).await?;
-    let county = &event.county;
-    user.audit_change(
-        state,
-        &format!("event/{county}/{id}"),
-        county.as_str(),
-        format!("submit {}", event.details.kind().key()),
-    )
-    .await?;
+    let id = state.store.reporting_as(&scope, &user.caller).submit(event, actor(user), today()).await?;
     Ok(id)
 }

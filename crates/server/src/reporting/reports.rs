@@ -129,7 +129,7 @@ async fn report_page(
     let (code, name) = node_of(state, user, code).await?;
     let period = parse_period(period)?;
     let scope = user.scope();
-    let reporting = state.store.reporting_in(&scope);
+    let reporting = state.store.reporting_as(&scope, &user.caller);
     let report = reporting.report(&code, period).await?;
     let lang = user.lang;
     let label = |zh: &str, en: &str| lang.pick(zh, en).to_string();
@@ -308,7 +308,7 @@ pub async fn approval(
     let (node, _) = node_of(&state, &user, &code).await?;
     let month = Month::parse(&form.month).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let scope = user.scope();
-    let reporting = state.store.reporting_in(&scope);
+    let reporting = state.store.reporting_as(&scope, &user.caller);
     let actor = Actor { username: &user.user.username, role: user.user.role };
     let outcome = match form.action.as_str() {
         "approve" => reporting.approve(&node, month, actor, today()).await,
@@ -347,7 +347,7 @@ pub async fn export(
     let (node, name) = node_of(&state, &user, &code).await?;
     let period = parse_period(query.period.as_deref())?;
     let scope = user.scope();
-    let reporting = state.store.reporting_in(&scope);
+    let reporting = state.store.reporting_as(&scope, &user.caller);
     let report = reporting.report(&node, period).await?;
     let format = query.format.as_deref().unwrap_or("xlsx");
     let (bytes, media, extension) = match format {

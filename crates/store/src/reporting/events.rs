@@ -274,7 +274,8 @@ impl Reporting<'_> {
     pub async fn submit(&self, new: &NewEvent, actor: Actor<'_>, today: Date) -> StoreResult<Uuid> {
         let mut work = UnitOfWork::begin(self.store).await?;
         let id = self.submit_in(&mut work, new, actor, today).await?;
-        let entry = self.change_entry(format!("event/{}/{id}", new.county), &new.county, "submitted".into());
+        let detail = format!("submit {}", new.details.kind().key());
+        let entry = self.change_entry(format!("event/{}/{id}", new.county), &new.county, detail);
         work.commit(entry).await?;
         Ok(id)
     }
