@@ -178,7 +178,6 @@ pub async fn record_visit(
     };
     let actor = Actor { username: &user.user.username, role: user.user.role };
     let recorded = state.store.registry_as(&scope, &user.caller).record_visit(&visit, actor, today()).await?;
-    if !recorded.duplicate {}
     Ok(Json(VisitReceipt {
         id: request.id,
         duplicate: recorded.duplicate,
