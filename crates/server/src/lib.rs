@@ -12,7 +12,6 @@ pub mod reporting;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::routing::{get, post};
 use jiceng_store::Store;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -71,149 +70,27 @@ impl AppState {
     }
 }
 
-/// Every path the router serves; the scope test checks that it exercises each one.
-pub const ROUTES: &[&str] = &[
-    "/",
-    "/login",
-    "/logout",
-    "/account/password",
-    "/search",
-    "/admin/users",
-    "/admin/users/{id}",
-    "/admin/locks",
-    "/regions",
-    "/regions/{code}",
-    "/grids/{county}/{id}",
-    "/buildings/{county}/{id}",
-    "/households/{county}/{id}",
-    "/households/{county}/{id}/newborn",
-    "/buildings/{county}/{id}/households",
-    "/households/{county}/{id}/move",
-    "/residents/{county}/{id}",
-    "/residents/{county}/{id}/edit",
-    "/residents/{county}/{id}/exit",
-    "/residents/{county}/{id}/verify",
-    "/residents/{county}/{id}/access",
-    "/api/openapi.json",
-    "/api/regions/{code}",
-    "/api/search",
-    "/api/residents/{county}/{id}",
-    "/api/residents/{county}/{id}/history",
-    "/api/residents/{county}/{id}/exit",
-    "/api/residents/{county}/{id}/verifications",
-    "/api/households/{county}/{id}",
-    "/healthz",
-    "/lang/{lang}",
-    "/imports",
-    "/imports/{id}",
-    "/imports/{id}/errors",
-    "/regions/{code}/export",
-    "/events",
-    "/events/decisions",
-    "/events/new",
-    "/events/{county}/{id}",
-    "/events/{county}/{id}/decision",
-    "/events/{county}/{id}/resubmit",
-    "/events/{county}/{id}/attachments",
-    "/events/{county}/{id}/attachments/{attachment}",
-    "/reports",
-    "/reports/{code}",
-    "/reports/{code}/approval",
-    "/reports/{code}/export",
-    "/api/reports/{code}",
-    "/residents/{county}/{id}/stability",
-    "/residents/{county}/{id}/tier",
-    "/tiers/{code}",
-    "/today",
-    "/api/visits",
-    "/coverage/{code}",
-    "/parties/{code}",
-    "/parties/{county}/{id}",
-    "/parties/{county}/{id}/units",
-    "/parties/{county}/{id}/lines",
-    "/parties/{county}/{id}/upload",
-];
+/// One feature's routes: each path with its handlers. Every feature module exports its
+/// own `routes()`; [`FEATURES`] mounts them.
+pub type Routes = Vec<(&'static str, axum::routing::MethodRouter<AppState>)>;
+
+/// Every feature's routes, mounted in this order. A new domain adds one line here.
+const FEATURES: &[fn() -> Routes] =
+    &[registry::routes, org::routes, api::routes, exchange::routes, reporting::routes, fieldwork::routes, page::routes];
+
+/// Every path the router serves (read from the mounted features, so the scope test covers
+/// a new module the moment it is mounted).
+pub fn routes() -> Vec<&'static str> {
+    FEATURES.iter().flat_map(|f| f()).map(|(path, _)| path).collect()
+}
 
 pub fn router(state: AppState) -> Router {
     use axum::http::{HeaderValue, header};
-    Router::new()
-        .route("/", get(registry::pages::home))
-        .route("/login", get(org::auth::login_page).post(org::auth::login))
-        .route("/logout", post(org::auth::logout))
-        .route("/account/password", get(org::auth::password_page).post(org::auth::change_password))
-        .route("/search", get(registry::search::search))
-        .route("/admin/users", get(org::admin::users).post(org::admin::create_user))
-        .route("/admin/users/{id}", post(org::admin::user_action))
-        .route("/admin/locks", post(org::admin::clear_lock))
-        .route("/regions", get(registry::pages::roots))
-        .route("/regions/{code}", get(registry::pages::region))
-        .route("/grids/{county}/{id}", get(registry::pages::grid))
-        .route("/buildings/{county}/{id}", get(registry::pages::building))
-        .route(
-            "/buildings/{county}/{id}/households",
-            get(registry::forms::new_household_page).post(registry::forms::new_household),
-        )
-        .route(
-            "/households/{county}/{id}/move",
-            get(registry::forms::move_household_page).post(registry::forms::move_household),
-        )
-        .route("/households/{county}/{id}", get(registry::pages::household))
-        .route("/households/{county}/{id}/newborn", get(registry::forms::newborn_page).post(registry::forms::newborn))
-        .route("/residents/{county}/{id}", get(registry::pages::resident))
-        .route(
-            "/residents/{county}/{id}/edit",
-            get(registry::forms::edit_resident_page).post(registry::forms::edit_resident),
-        )
-        .route("/residents/{county}/{id}/exit", post(registry::forms::record_exit))
-        .route("/residents/{county}/{id}/verify", post(registry::forms::record_verification))
-        .route("/residents/{county}/{id}/access", get(registry::forms::access_log))
-        .route("/api/openapi.json", get(api::openapi))
-        .route("/api/regions/{code}", get(api::registry::region))
-        .route("/api/search", get(api::registry::search))
-        .route("/api/residents/{county}/{id}", get(api::registry::resident).post(api::registry::change_resident))
-        .route("/api/residents/{county}/{id}/history", get(api::registry::resident_history))
-        .route("/api/residents/{county}/{id}/exit", post(api::registry::record_exit))
-        .route("/api/residents/{county}/{id}/verifications", post(api::registry::record_verification))
-        .route("/api/households/{county}/{id}", get(api::registry::household))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/lang/{lang}", get(page::switch_lang))
-        .route(
-            "/imports",
-            get(exchange::pages::imports)
-                .post(exchange::pages::upload)
-                .layer(axum::extract::DefaultBodyLimit::max(exchange::pages::UPLOAD_LIMIT)),
-        )
-        .route("/imports/{id}", get(exchange::pages::job))
-        .route("/imports/{id}/errors", get(exchange::pages::error_file))
-        .route("/regions/{code}/export", get(exchange::pages::export))
-        .route("/events", get(reporting::events::queue))
-        .route("/events/decisions", post(reporting::events::decide_many))
-        .route("/events/new", get(reporting::events::new_event_page).post(reporting::events::submit_event))
-        .route("/events/{county}/{id}", get(reporting::events::event))
-        .route("/events/{county}/{id}/decision", post(reporting::events::decide_one))
-        .route("/events/{county}/{id}/resubmit", post(reporting::events::resubmit))
-        .route(
-            "/events/{county}/{id}/attachments",
-            post(reporting::events::attach)
-                .layer(axum::extract::DefaultBodyLimit::max(reporting::events::ATTACHMENT_LIMIT)),
-        )
-        .route("/events/{county}/{id}/attachments/{attachment}", get(reporting::events::attachment))
-        .route("/reports", get(reporting::reports::reports_home))
-        .route("/reports/{code}", get(reporting::reports::report))
-        .route("/reports/{code}/approval", post(reporting::reports::approval))
-        .route("/reports/{code}/export", get(reporting::reports::export))
-        .route("/api/reports/{code}", get(api::reporting::report))
-        .route("/residents/{county}/{id}/stability", post(fieldwork::tiers::record_stability))
-        .route("/residents/{county}/{id}/tier", post(fieldwork::tiers::override_tier))
-        .route("/tiers/{code}", get(fieldwork::tiers::tiers))
-        .route("/today", get(fieldwork::visits::today_page))
-        .route("/api/visits", post(fieldwork::visits::record_visit))
-        .route("/coverage/{code}", get(fieldwork::visits::coverage_page))
-        .route("/parties/{code}", get(fieldwork::parties::parties).post(fieldwork::parties::register))
-        .route("/parties/{county}/{id}", get(fieldwork::parties::party))
-        .route("/parties/{county}/{id}/units", post(fieldwork::parties::add_unit))
-        .route("/parties/{county}/{id}/lines", post(fieldwork::parties::add_line))
-        .route("/parties/{county}/{id}/upload", post(fieldwork::parties::upload))
+    let mut router = Router::new();
+    for (path, handlers) in FEATURES.iter().flat_map(|f| f()) {
+        router = router.route(path, handlers);
+    }
+    router
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

@@ -280,3 +280,9 @@ mod tests {
         assert!(checked > 50, "only {checked} labels found: did the template helper change name?");
     }
 }
+
+/// The language switch and the health check.
+pub fn routes() -> crate::Routes {
+    use axum::routing::get;
+    vec![("/healthz", get(|| async { "ok" })), ("/lang/{lang}", get(switch_lang))]
+}

@@ -8,6 +8,7 @@ pub mod reporting;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
@@ -97,4 +98,19 @@ pub struct ApiDoc;
 
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+/// The JSON API and its OpenAPI description.
+pub fn routes() -> crate::Routes {
+    vec![
+        ("/api/openapi.json", get(openapi)),
+        ("/api/regions/{code}", get(registry::region)),
+        ("/api/search", get(registry::search)),
+        ("/api/residents/{county}/{id}", get(registry::resident).post(registry::change_resident)),
+        ("/api/residents/{county}/{id}/history", get(registry::resident_history)),
+        ("/api/residents/{county}/{id}/exit", post(registry::record_exit)),
+        ("/api/residents/{county}/{id}/verifications", post(registry::record_verification)),
+        ("/api/households/{county}/{id}", get(registry::household)),
+        ("/api/reports/{code}", get(reporting::report)),
+    ]
 }

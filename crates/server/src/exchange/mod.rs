@@ -108,3 +108,17 @@ impl ImportJobs {
         jobs
     }
 }
+
+/// Resident files: uploads and their progress and error files, exports.
+pub fn routes() -> crate::Routes {
+    use axum::routing::get;
+    vec![
+        (
+            "/imports",
+            get(pages::imports).post(pages::upload).layer(axum::extract::DefaultBodyLimit::max(pages::UPLOAD_LIMIT)),
+        ),
+        ("/imports/{id}", get(pages::job)),
+        ("/imports/{id}/errors", get(pages::error_file)),
+        ("/regions/{code}/export", get(pages::export)),
+    ]
+}
