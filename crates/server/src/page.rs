@@ -241,6 +241,12 @@ pub fn date_cell(date: Option<time::Date>) -> String {
     date.map(|d| d.to_string()).unwrap_or_else(|| "—".into())
 }
 
+/// The language switch and the health check.
+pub fn routes() -> crate::Routes {
+    use axum::routing::get;
+    vec![("/healthz", get(|| async { "ok" })), ("/lang/{lang}", get(switch_lang))]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,10 +285,4 @@ mod tests {
         }
         assert!(checked > 50, "only {checked} labels found: did the template helper change name?");
     }
-}
-
-/// The language switch and the health check.
-pub fn routes() -> crate::Routes {
-    use axum::routing::get;
-    vec![("/healthz", get(|| async { "ok" })), ("/lang/{lang}", get(switch_lang))]
 }
