@@ -136,20 +136,12 @@ impl UnitOfWork {
     }
 
     /// Brings every projection up to date, appends the audit entry and commits.
-    pub(crate) async fn commit(mut self, entry: NewAuditEntry) -> StoreResult<()> {
-        self.project().await?;
-        crate::org::audit::append_in(&self.txn, &entry).await?;
-        self.txn.commit().await?;
-        Ok(())
-    }
-
-    /// Runs the projections over the changes so far and forgets them (a long bulk write
-    /// projects as it goes, so its change set stays small).
-    pub(crate) async fn project(&mut self) -> StoreResult<()> {
+    pub(crate) async fn commit(self, entry: NewAuditEntry) -> StoreResult<()> {
         for p in PROJECTIONS {
             (p.apply)(&self.txn, &self.changes).await?;
         }
-        self.changes = Changes::default();
+        crate::org::audit::append_in(&self.txn, &entry).await?;
+        self.txn.commit().await?;
         Ok(())
     }
 }
