@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route(path, handlers);
     }
     router
+        .layer(axum::middleware::from_fn(org::guard::read_csrf_token))
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

@@ -707,6 +707,7 @@ async fn the_json_api_reads_and_changes_records_as_the_pages_do() {
         let change = r#"{"valid_from":"2026-11-21","phone":"139 0000 1111"}"#;
         let (status, body) = client.post_json(&path, change, "forged").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(body.contains(r#""code":"forbidden""#), "the API refuses in JSON: {body}");
         let (status, body) = client.post_json(&path, r#"{"valid_from":"2026-11-21","phone":"12"}"#, &csrf).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("\"code\":\"bad_request\"") && body.contains("phone"), "{body}");

@@ -1,11 +1,10 @@
 //! Registry API: regions with counts, search, resident records and changes, households.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query, State};
 use jiceng_domain::fieldwork::VerificationMethod;
+use jiceng_domain::org::DivisionCode;
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
-use jiceng_domain::org::{DivisionCode, Permission};
 use jiceng_domain::registry::{
     Ethnicity, ExitReason, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus,
 };
@@ -18,7 +17,8 @@ use super::{ApiError, ApiResult};
 use crate::AppState;
 use crate::error::AppError;
 use crate::org::auth::{AuditRecord, CurrentUser};
-use crate::registry::pages::{parse_code, parse_county, parse_date, viewer_scope};
+use crate::org::guard::{Editor, NodeCode, RecordKey, Search, Viewer};
+use crate::registry::pages::parse_date;
 use crate::registry::search::SEARCH_LIMIT;
 
 #[derive(Serialize, ToSchema)]
@@ -45,18 +45,12 @@ pub struct RegionNode {
 #[utoipa::path(get, path = "/api/regions/{code}", tag = "registry",
     params(("code" = String, Path, description = "区划代码 division code")),
     responses((status = 200, body = RegionNode), (status = 404, body = super::ApiErrorBody)))]
-pub async fn region(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(code): Path<String>,
-) -> ApiResult<RegionNode> {
-    let code = parse_code(&code)?;
-    let scope = viewer_scope(&user)?;
-    if !scope.covers(&code) {
+pub async fn region(State(state): State<AppState>, user: Viewer, NodeCode(code): NodeCode) -> ApiResult<RegionNode> {
+    if !user.scope.covers(&code) {
         return Err(AppError::not_found("区划 Division").into());
     }
     let node = state.store.divisions().get(&code).await?.ok_or_else(|| AppError::not_found("区划 Division"))?;
-    let counts = state.store.registry_as(&scope, &user.caller).community_counts(&code, None).await?;
+    let counts = user.registry().community_counts(&code, None).await?;
     let count = |status: Option<ResidenceStatus>, prefix: Option<&DivisionCode>| -> u64 {
         counts
             .iter()
@@ -125,13 +119,11 @@ pub struct SearchParams {
     responses((status = 200, body = Vec<ResidentSummary>)))]
 pub async fn search(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Viewer<Search>,
     Query(params): Query<SearchParams>,
 ) -> ApiResult<Vec<ResidentSummary>> {
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::SearchRegistry)?;
     let Some(query) = SearchQuery::parse(&params.q) else { return Ok(Json(Vec::new())) };
-    let found = state.store.registry_as(&scope, &user.caller).search(&query, SEARCH_LIMIT).await?;
+    let found = user.registry().search(&query, SEARCH_LIMIT).await?;
     user.audit(
         &state,
         AuditRecord {
@@ -241,18 +233,11 @@ async fn audited_read(
     responses((status = 200, body = ResidentRecord), (status = 404, body = super::ApiErrorBody)))]
 pub async fn resident(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
     Query(params): Query<PurposeParams>,
 ) -> ApiResult<ResidentRecord> {
-    let county = parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let current = state
-        .store
-        .registry_in(&scope)
-        .resident(&county, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let current = user.registry().resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
     audited_read(&state, &user, &county, id, &params.purpose).await?;
     Ok(Json(record(&current)))
 }
@@ -263,13 +248,11 @@ pub async fn resident(
     responses((status = 200, body = Vec<ResidentRecord>)))]
 pub async fn resident_history(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
     Query(params): Query<PurposeParams>,
 ) -> ApiResult<Vec<ResidentRecord>> {
-    let county = parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let history = state.store.registry_as(&scope, &user.caller).resident_history(&county, id).await?;
+    let history = user.registry().resident_history(&county, id).await?;
     if history.is_empty() {
         return Err(AppError::not_found("居民 Resident").into());
     }
@@ -292,10 +275,6 @@ pub struct ResidentChange {
     pub relationship: Option<String>,
 }
 
-fn csrf_header(headers: &HeaderMap) -> &str {
-    headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("")
-}
-
 fn field<T>(name: &str, value: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, ApiError> {
     parse(value).ok_or_else(|| {
         AppError::BadRequest(format!("字段 {name} 的值“{value}”无效 / field {name}: '{value}' is not valid")).into()
@@ -308,17 +287,11 @@ fn field<T>(name: &str, value: &str, parse: impl FnOnce(&str) -> Option<T>) -> R
     request_body = ResidentChange,
     responses((status = 200, body = ResidentRecord), (status = 400, body = super::ApiErrorBody)))]
 pub async fn change_resident(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    headers: HeaderMap,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Json(change): Json<ResidentChange>,
 ) -> ApiResult<ResidentRecord> {
-    user.check_csrf(csrf_header(&headers))?;
-    let county = parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let current = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
     let bad = |e: &dyn std::fmt::Display, name: &str| ApiError(AppError::BadRequest(format!("{name}: {e}")));
     let mut facts = current.facts.clone();
@@ -376,27 +349,16 @@ pub struct EventReceipt {
     params(("county" = String, Path), ("id" = Uuid, Path), ("X-CSRF-Token" = String, Header)),
     request_body = ExitRequest, responses((status = 200, body = EventReceipt)))]
 pub async fn record_exit(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    headers: HeaderMap,
-    Path((county, id)): Path<(String, Uuid)>,
+    State(_state): State<AppState>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Json(request): Json<ExitRequest>,
 ) -> ApiResult<EventReceipt> {
-    user.check_csrf(csrf_header(&headers))?;
-    let county = parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
     let reason = field("reason", &request.reason, ExitReason::from_key)?;
     let date = parse_date(&request.date, "date").map_err(AppError::BadRequest)?;
-    state
-        .store
-        .registry_as(&scope, &user.caller)
-        .resident(&county, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("居民 Resident"))?;
-    let event = crate::reporting::events::report_exit(&state, &user, &county, id, date, reason).await?;
-    let state_now =
-        state.store.reporting_as(&scope, &user.caller).event(&county, event).await?.map(|e| e.state.key().to_string());
+    user.registry().resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let event = crate::reporting::events::report_exit(&user, &county, id, date, reason).await?;
+    let state_now = user.reporting().event(&county, event).await?.map(|e| e.state.key().to_string());
     Ok(Json(EventReceipt {
         county: county.to_string(),
         id: event,
@@ -424,19 +386,13 @@ pub struct VerificationStatus {
     params(("county" = String, Path), ("id" = Uuid, Path), ("X-CSRF-Token" = String, Header)),
     request_body = VerificationRequest, responses((status = 200, body = VerificationStatus)))]
 pub async fn record_verification(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    headers: HeaderMap,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Json(request): Json<VerificationRequest>,
 ) -> ApiResult<VerificationStatus> {
-    user.check_csrf(csrf_header(&headers))?;
-    let county = parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
     let method = field("method", &request.method, VerificationMethod::from_key)?;
     let date = parse_date(&request.date, "date").map_err(AppError::BadRequest)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     registry.record_verification(&county, id, date, method, &user.user.username).await?;
     let last = registry.last_verified(&county, id).await?;
     Ok(Json(VerificationStatus { last_verified: last.map(|d| d.to_string()) }))
@@ -462,12 +418,10 @@ pub struct HouseholdRecord {
     responses((status = 200, body = HouseholdRecord), (status = 404, body = super::ApiErrorBody)))]
 pub async fn household(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
 ) -> ApiResult<HouseholdRecord> {
-    let county = parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let members = registry.household_members(&county, id).await?;
     let target = format!("household/{county}/{id}");

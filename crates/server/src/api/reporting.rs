@@ -4,15 +4,13 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ApiResult;
-use crate::AppState;
 use crate::error::AppError;
-use crate::org::auth::CurrentUser;
-use crate::registry::pages::{parse_code, viewer_scope};
+use crate::org::guard::{NodeCode, Viewer};
 use crate::reporting::reports::{PeriodQuery, last_month};
 
 /// A periodic report: node, period and indicator values (counts; rates may be null).
@@ -30,21 +28,18 @@ pub struct ReportRecord {
            ("period" = Option<String>, Query, description = "2026-10, 2026-Q4 or 2026 (default: last month)")),
     responses((status = 200, body = ReportRecord), (status = 404, body = super::ApiErrorBody)))]
 pub async fn report(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(code): Path<String>,
+    user: Viewer,
+    NodeCode(code): NodeCode,
     Query(query): Query<PeriodQuery>,
 ) -> ApiResult<ReportRecord> {
-    let code = parse_code(&code)?;
-    let scope = viewer_scope(&user)?;
-    if !scope.covers(&code) {
+    if !user.scope.covers(&code) {
         return Err(AppError::not_found("区划 Division").into());
     }
     let period = match query.period.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         Some(p) => jiceng_domain::reporting::Period::parse(p).map_err(|e| AppError::BadRequest(e.to_string()))?,
         None => jiceng_domain::reporting::Period::Month(last_month()),
     };
-    let report = state.store.reporting_in(&scope).report(&code, period).await?;
+    let report = user.reporting().report(&code, period).await?;
     let figures = report
         .figures
         .iter()

@@ -6,7 +6,6 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::exchange::resident_file;
-use jiceng_domain::org::Permission;
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
 use jiceng_store::exchange::{
     FileFormat, ImportOptions, PlaceIndex, ResidentFileWriter, TextEncoding, default_error_file, import_file,
@@ -19,8 +18,8 @@ use super::{ImportJob, JobState};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::org::guard::{Edit, Editor, Export, NodeCode, Viewer};
 use crate::page::{Chrome, render};
-use crate::registry::pages::{parse_code, viewer_scope};
 
 pub struct JobRow {
     pub href: String,
@@ -76,8 +75,7 @@ fn imports_page(state: &AppState, user: &CurrentUser, error: Option<String>) -> 
     ImportsPage { page: user.chrome("导入居民 Import residents"), jobs, error }
 }
 
-pub async fn imports(State(state): State<AppState>, user: CurrentUser) -> AppResult<Response> {
-    user.require(Permission::EditRegistry)?;
+pub async fn imports(State(state): State<AppState>, user: Viewer<Edit>) -> AppResult<Response> {
     Ok(render(&imports_page(&state, &user, None))?.into_response())
 }
 
@@ -93,16 +91,13 @@ pub(crate) fn sheet_extension(name: &str) -> Option<String> {
 }
 
 /// Receives the file, then imports it in the background within the user's scope.
-pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: Multipart) -> AppResult<Response> {
-    user.require(Permission::EditRegistry)?;
-    let scope = viewer_scope(&user)?;
+pub async fn upload(State(state): State<AppState>, user: Editor, mut form: Multipart) -> AppResult<Response> {
     let id = Uuid::now_v7();
     state.imports.expire();
-    let (mut csrf, mut encoding, mut saved) = (String::new(), None, None);
+    let (mut encoding, mut saved) = (None, None);
     let bad = |message: String| AppError::BadRequest(message);
     while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
         match field.name().unwrap_or("") {
-            "csrf" => csrf = field.text().await.map_err(|e| bad(e.to_string()))?,
             "encoding" => {
                 let text = field.text().await.map_err(|e| bad(e.to_string()))?;
                 encoding = TextEncoding::from_name(&text);
@@ -146,10 +141,6 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
     let Some((file_name, path)) = saved else {
         return Err(bad("请选择要导入的文件 / choose a file to import".into()));
     };
-    if user.check_csrf(&csrf).is_err() {
-        let _ = std::fs::remove_file(&path);
-        return Err(AppError::Forbidden);
-    }
     state.imports.insert(ImportJob {
         id,
         owner: user.user.username.clone(),
@@ -183,7 +174,7 @@ pub async fn upload(State(state): State<AppState>, user: CurrentUser, mut form: 
             Ok(p) => p.clone(),
             Err(e) => return jobs.set_state(id, JobState::Failed(e)),
         };
-        let registry = job_state.store.registry_as(&scope, &user.caller);
+        let registry = user.registry();
         let result = import_file(registry, &path, &options, &places, |p| {
             jobs.set_state(id, JobState::Running { rows: p.rows, fraction: p.fraction })
         })
@@ -278,8 +269,7 @@ struct JobPage {
     failure: Option<String>,
 }
 
-pub async fn job(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> AppResult<Response> {
-    user.require(Permission::EditRegistry)?;
+pub async fn job(State(state): State<AppState>, user: Viewer<Edit>, Path(id): Path<Uuid>) -> AppResult<Response> {
     let job = state.imports.get(id, &user.user.username).ok_or_else(|| AppError::not_found("导入 Import"))?;
     let mut page = JobPage {
         page: user.chrome("导入居民 Import residents"),
@@ -328,8 +318,11 @@ pub async fn job(State(state): State<AppState>, user: CurrentUser, Path(id): Pat
 }
 
 /// The error file of an import, for the user who ran it.
-pub async fn error_file(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> AppResult<Response> {
-    user.require(Permission::EditRegistry)?;
+pub async fn error_file(
+    State(state): State<AppState>,
+    user: Viewer<Edit>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
     state.imports.expire();
     let job = state.imports.get(id, &user.user.username).ok_or_else(|| AppError::not_found("导入 Import"))?;
     let JobState::Done(report) = job.state else { return Err(AppError::not_found("错误文件 Error file")) };
@@ -368,14 +361,11 @@ pub struct ExportQuery {
 /// The current residents of a subtree as a file (audited, within the user's scope).
 pub async fn export(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(code): Path<String>,
+    user: Viewer<Export>,
+    NodeCode(code): NodeCode,
     Query(query): Query<ExportQuery>,
 ) -> AppResult<Response> {
-    let code = parse_code(&code)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::ExportRegistry)?;
-    if !scope.covers(&code) {
+    if !user.scope.covers(&code) {
         return Err(AppError::not_found("区划 Division"));
     }
     let format = FileFormat::from_name(&query.format).unwrap_or(FileFormat::Csv);
@@ -384,8 +374,7 @@ pub async fn export(
     let headers: Vec<String> = resident_file::headers().map(String::from).collect();
     let mut writer =
         ResidentFileWriter::create(&path, format, encoding, &headers).map_err(jiceng_store::StoreError::from)?;
-    let written = match state.store.registry_as(&scope, &user.caller).export_residents(&code, &mut writer, |_| {}).await
-    {
+    let written = match user.registry().export_residents(&code, &mut writer, |_| {}).await {
         Ok(n) => n,
         Err(e) => {
             drop(writer);

@@ -5,12 +5,12 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::fieldwork::{Movement, PartyField, PartyKind, PartyLine, read_line};
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
-use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission};
+use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::registry::Phone;
 use jiceng_store::fieldwork::{NewParty, Party, PartySubmission, RowProblem, read_party_file};
 use jiceng_store::reporting::Actor;
@@ -20,8 +20,9 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::org::guard::{Editor, NodeCode, RecordKey, Scoped, Viewer};
 use crate::page::{Chrome, Lang, render};
-use crate::registry::pages::{parse_code, today, viewer_scope};
+use crate::registry::pages::today;
 
 #[derive(Template)]
 #[template(path = "parties.html")]
@@ -43,15 +44,14 @@ impl PartiesPage {
 
 async fn parties_page(
     state: &AppState,
-    user: &CurrentUser,
+    user: &Scoped,
     code: &DivisionCode,
     error: Option<String>,
 ) -> AppResult<PartiesPage> {
-    let scope = viewer_scope(user)?;
-    if !scope.covers(code) {
+    if !user.scope.covers(code) {
         return Err(AppError::not_found("区划 Division"));
     }
-    let parties = state.store.registry_as(&scope, &user.caller).parties_under(code).await?;
+    let parties = user.registry().parties_under(code).await?;
     if !parties.is_empty() {
         // Landlords' and employers' names and phones.
         let county = code.at_level(DivisionLevel::County).map(String::from).unwrap_or_default();
@@ -72,18 +72,12 @@ async fn parties_page(
 }
 
 /// `/parties/{code}`: the landlords and employers of a community or street.
-pub async fn parties(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(code): Path<String>,
-) -> AppResult<Response> {
-    let code = parse_code(&code)?;
+pub async fn parties(State(state): State<AppState>, user: Viewer, NodeCode(code): NodeCode) -> AppResult<Response> {
     Ok(render(&parties_page(&state, &user, &code, None).await?)?.into_response())
 }
 
 #[derive(Debug, Deserialize)]
 pub struct PartyForm {
-    pub csrf: String,
     pub kind: String,
     pub name: String,
     #[serde(default)]
@@ -94,17 +88,13 @@ pub struct PartyForm {
 /// Registers a landlord or employer in the community.
 pub async fn register(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(code): Path<String>,
+    user: Editor,
+    NodeCode(code): NodeCode,
     Form(form): Form<PartyForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    let code = parse_code(&code)?;
-    let scope = viewer_scope(&user)?;
-    if !scope.covers(&code) {
+    if !user.scope.covers(&code) {
         return Err(AppError::not_found("区划 Division"));
     }
-    user.require(Permission::EditRegistry)?;
     let county = code
         .at_level(DivisionLevel::County)
         .ok_or_else(|| AppError::BadRequest("请在社区页面登记 / register in a community".into()))?;
@@ -120,7 +110,7 @@ pub async fn register(
                 contact: form.contact.clone(),
                 phone,
             };
-            match state.store.registry_as(&scope, &user.caller).register_party(&party, &user.user.username).await {
+            match user.registry().register_party(&party, &user.user.username).await {
                 Ok(id) => {
                     return Ok(Redirect::to(&format!("/parties/{county}/{id}")).into_response());
                 }
@@ -159,14 +149,13 @@ struct LineRow {
 
 async fn party_page(
     state: &AppState,
-    user: &CurrentUser,
+    user: &Scoped,
     county: &DivisionCode,
     id: Uuid,
     done: Option<String>,
     problems: Vec<String>,
 ) -> AppResult<PartyPage> {
-    let scope = viewer_scope(user)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let party = registry.party(county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
     let units = registry.party_units(county, id).await?;
     let lang = user.lang;
@@ -214,32 +203,26 @@ async fn party_page(
 /// `/parties/{county}/{id}`: a party's units and reported lines.
 pub async fn party(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
 ) -> AppResult<Response> {
-    let county = parse_code(&county)?;
     Ok(render(&party_page(&state, &user, &county, id, None, Vec::new()).await?)?.into_response())
 }
 
 #[derive(Debug, Deserialize)]
 pub struct UnitForm {
-    pub csrf: String,
     pub household_no: String,
 }
 
 /// Adds a unit (by the household's 户编号) to a party.
 pub async fn add_unit(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Form(form): Form<UnitForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    let county = parse_code(&county)?;
-    let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     registry.party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
-    user.require(Permission::EditRegistry)?;
     match registry.add_party_unit(&county, id, &form.household_no, &user.user.username).await {
         Ok(_) => Ok(Redirect::to(&format!("/parties/{county}/{id}")).into_response()),
         Err(jiceng_store::StoreError::Invalid(m)) => {
@@ -252,7 +235,6 @@ pub async fn add_unit(
 
 #[derive(Debug, Deserialize)]
 pub struct LineForm {
-    pub csrf: String,
     pub movement: String,
     pub name: String,
     pub id_number: String,
@@ -289,16 +271,15 @@ fn summary(lang: Lang, done: &PartySubmission) -> String {
 /// Submits the lines and shows the party page with what happened (or every problem).
 async fn submit(
     state: &AppState,
-    user: &CurrentUser,
+    user: &Scoped,
     county: &DivisionCode,
     id: Uuid,
     lines: Vec<(u64, PartyLine)>,
     mut problems: Vec<RowProblem>,
     source: &str,
 ) -> AppResult<Response> {
-    let scope = viewer_scope(user)?;
     if problems.is_empty() {
-        let registry = state.store.registry_as(&scope, &user.caller);
+        let registry = user.registry();
         match registry.submit_party_lines(county, id, &lines, source, actor(user), today()).await? {
             Ok(done) => {
                 let page = party_page(state, user, county, id, Some(summary(user.lang, &done)), Vec::new()).await?;
@@ -318,20 +299,11 @@ async fn submit(
 /// One line from the form.
 pub async fn add_line(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Form(form): Form<LineForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    let county = parse_code(&county)?;
-    let scope = viewer_scope(&user)?;
-    state
-        .store
-        .registry_as(&scope, &user.caller)
-        .party(&county, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
-    user.require(Permission::EditRegistry)?;
+    user.registry().party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
     // The form sends the movement's key, which the reader takes like the words.
     let fields = [
         (PartyField::Movement, form.movement.as_str()),
@@ -360,19 +332,11 @@ fn extension_of(name: &str) -> String {
 /// A sheet (CSV or xlsx) of lines. The party and scope are checked before the body is read.
 pub async fn upload(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     request: Request,
 ) -> AppResult<Response> {
-    let county = parse_code(&county)?;
-    let scope = viewer_scope(&user)?;
-    state
-        .store
-        .registry_as(&scope, &user.caller)
-        .party(&county, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
-    user.require(Permission::EditRegistry)?;
+    user.registry().party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
     let mut form = Multipart::from_request(request, &state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let bad = |message: String| AppError::BadRequest(message);
     // A private folder of its own inside the uploads folder (0700), gone with the request.
@@ -380,34 +344,29 @@ pub async fn upload(
         .prefix("party-")
         .tempdir_in(&state.imports.dir)
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    let (mut csrf, mut saved) = (String::new(), None);
+    let mut saved = None;
     while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
-        match field.name().unwrap_or("") {
-            "csrf" => csrf = field.text().await.map_err(|e| bad(e.to_string()))?,
-            "file" => {
-                let name = crate::exchange::pages::shown_name(field.file_name().unwrap_or("report.csv"));
-                if crate::exchange::pages::sheet_extension(&name).is_none() {
-                    return Err(bad(format!("“{name}”不是 .csv 或 .xlsx 文件 / '{name}' is not a .csv or .xlsx file")));
-                }
-                let path = dir.path().join(format!("sheet.{}", extension_of(&name)));
-                let mut bytes = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
-                    bytes.extend_from_slice(&chunk);
-                    if bytes.len() > 10 << 20 {
-                        return Err(bad("文件超过10 MB / the file is over 10 MB".into()));
-                    }
-                }
-                let mut file = crate::exchange::pages::private_file(&path).await?;
-                tokio::io::AsyncWriteExt::write_all(&mut file, &bytes)
-                    .await
-                    .map_err(|e| AppError::Internal(e.to_string()))?;
-                tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| AppError::Internal(e.to_string()))?;
-                saved = Some((name, path));
+        if field.name().unwrap_or("") == "file" {
+            let name = crate::exchange::pages::shown_name(field.file_name().unwrap_or("report.csv"));
+            if crate::exchange::pages::sheet_extension(&name).is_none() {
+                return Err(bad(format!("“{name}”不是 .csv 或 .xlsx 文件 / '{name}' is not a .csv or .xlsx file")));
             }
-            _ => {}
+            let path = dir.path().join(format!("sheet.{}", extension_of(&name)));
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() > 10 << 20 {
+                    return Err(bad("文件超过10 MB / the file is over 10 MB".into()));
+                }
+            }
+            let mut file = crate::exchange::pages::private_file(&path).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &bytes)
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| AppError::Internal(e.to_string()))?;
+            saved = Some((name, path));
         }
     }
-    user.check_csrf(&csrf)?;
     let Some((name, path)) = saved else { return Err(bad("请选择文件 / choose a file".into())) };
     // Errors name the file as people called it, never the server's path.
     let (limits, shown) = (state.read_limits, name.clone());

@@ -4,20 +4,21 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::fieldwork::{Housing, RecordedStability, Tier, TierRules, Work};
+use jiceng_domain::org::DivisionCode;
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
-use jiceng_domain::org::{DivisionCode, Permission};
 use jiceng_store::registry::Registry;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::org::auth::AuditRecord;
+use crate::org::guard::{Editor, NodeCode, RecordKey, Viewer};
 use crate::page::{Chrome, Lang, render};
-use crate::registry::pages::{parse_code, today, viewer_scope};
+use crate::registry::pages::today;
 
 /// What the record page shows of the tier.
 pub struct TierPanel {
@@ -101,7 +102,6 @@ pub async fn panel(
 
 #[derive(Debug, Deserialize)]
 pub struct StabilityForm {
-    pub csrf: String,
     pub housing: String,
     pub work: String,
     #[serde(default)]
@@ -114,15 +114,10 @@ fn record_href(county: &DivisionCode, id: Uuid) -> String {
 
 /// Records housing, work and phone; the tier is reassessed at once.
 pub async fn record_stability(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Form(form): Form<StabilityForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    let county = parse_code(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
     let bad = |what: &str| AppError::BadRequest(format!("{what}无效 / invalid {what}"));
     let stability = RecordedStability {
         housing: Housing::from_key(&form.housing).ok_or_else(|| bad("住房 housing"))?,
@@ -133,17 +128,12 @@ pub async fn record_stability(
             _ => None,
         },
     };
-    state
-        .store
-        .registry_as(&scope, &user.caller)
-        .record_stability(&county, id, stability, &user.user.username, today())
-        .await?;
+    user.registry().record_stability(&county, id, stability, &user.user.username, today()).await?;
     Ok(Redirect::to(&record_href(&county, id)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
 pub struct OverrideForm {
-    pub csrf: String,
     /// A tier key, or empty to return the tier to the rules.
     #[serde(default)]
     pub tier: String,
@@ -153,24 +143,15 @@ pub struct OverrideForm {
 
 /// A staff member sets the tier (with a reason) or returns it to the rules; audited.
 pub async fn override_tier(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Form(form): Form<OverrideForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    let county = parse_code(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
     let tier = match form.tier.as_str() {
         "" => None,
         key => Some(Tier::from_key(key).ok_or_else(|| AppError::BadRequest("等级无效 / invalid tier".into()))?),
     };
-    state
-        .store
-        .registry_in(&scope)
-        .override_tier(&county, id, tier, &form.reason, &user.user.username, today())
-        .await?;
+    user.registry().override_tier(&county, id, tier, &form.reason, &user.user.username, today()).await?;
     Ok(Redirect::to(&record_href(&county, id)).into_response())
 }
 
@@ -187,14 +168,12 @@ struct TiersPage {
 }
 
 /// `/tiers/{code}`: residents per tier, the rules in force and recent changes.
-pub async fn tiers(State(state): State<AppState>, user: CurrentUser, Path(code): Path<String>) -> AppResult<Response> {
-    let code = parse_code(&code)?;
-    let scope = viewer_scope(&user)?;
-    if !scope.covers(&code) {
+pub async fn tiers(State(state): State<AppState>, user: Viewer, NodeCode(code): NodeCode) -> AppResult<Response> {
+    if !user.scope.covers(&code) {
         return Err(AppError::not_found("区划 Division"));
     }
     let node = state.store.divisions().get(&code).await?.ok_or_else(|| AppError::not_found("区划 Division"))?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let rules = registry.tier_rules().await?;
     let lang = user.lang;
     let counts = registry

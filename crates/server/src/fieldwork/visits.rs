@@ -6,11 +6,10 @@
 use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use jiceng_domain::fieldwork::VisitOutcome;
 use jiceng_domain::org::audit::AuditAction;
-use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission};
+use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::reporting::Month;
 use jiceng_store::fieldwork::NewVisit;
 use jiceng_store::reporting::Actor;
@@ -21,9 +20,9 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::ApiResult;
 use crate::error::{AppError, AppResult};
-use crate::org::auth::CurrentUser;
+use crate::org::guard::{Edit, Editor, NodeCode, Viewer, parse_code};
 use crate::page::{Chrome, render};
-use crate::registry::pages::{parse_code, today, viewer_scope};
+use crate::registry::pages::today;
 
 pub struct VisitRow {
     pub county: String,
@@ -59,23 +58,17 @@ pub struct TodayQuery {
 }
 
 /// The page for one community (the user's own when there is one).
-pub async fn today_page(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Query(q): Query<TodayQuery>,
-) -> AppResult<Response> {
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
+pub async fn today_page(user: Viewer<Edit>, Query(q): Query<TodayQuery>) -> AppResult<Response> {
     let node = match q.node.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         Some(n) => parse_code(n)?,
         None => user.user.scopes.iter().find(|c| c.level() == DivisionLevel::Village).cloned().ok_or_else(|| {
             AppError::BadRequest("请选择社区：/today?node=社区代码 / choose a community: /today?node=CODE".into())
         })?,
     };
-    if node.level() != DivisionLevel::Village || !scope.covers(&node) {
+    if node.level() != DivisionLevel::Village || !user.scope.covers(&node) {
         return Err(AppError::not_found("社区 Community"));
     }
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let day = today();
     let visited = registry.visits_on(&node, day).await?;
     let keep = visited.keys().copied().collect();
@@ -152,16 +145,7 @@ pub struct VisitReceipt {
 #[utoipa::path(post, path = "/api/visits", tag = "fieldwork",
     params(("X-CSRF-Token" = String, Header)),
     request_body = VisitRequest, responses((status = 200, body = VisitReceipt), (status = 400, body = crate::api::ApiErrorBody)))]
-pub async fn record_visit(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    headers: HeaderMap,
-    Json(request): Json<VisitRequest>,
-) -> ApiResult<VisitReceipt> {
-    let token = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
-    user.check_csrf(token)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
+pub async fn record_visit(user: Editor, Json(request): Json<VisitRequest>) -> ApiResult<VisitReceipt> {
     let county = DivisionCode::parse(&request.county).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let outcome = VisitOutcome::from_key(&request.outcome).ok_or_else(|| {
         AppError::BadRequest(format!("走访结果“{}”无效 / unknown outcome '{}'", request.outcome, request.outcome))
@@ -177,7 +161,7 @@ pub async fn record_visit(
         notes: request.notes,
     };
     let actor = Actor { username: &user.user.username, role: user.user.role };
-    let recorded = state.store.registry_as(&scope, &user.caller).record_visit(&visit, actor, today()).await?;
+    let recorded = user.registry().record_visit(&visit, actor, today()).await?;
     Ok(Json(VisitReceipt {
         id: request.id,
         duplicate: recorded.duplicate,
@@ -253,24 +237,20 @@ fn ratio(part: u64, whole: u64) -> String {
 /// ranking with each grid's responsible worker; `?format=xlsx` downloads it.
 pub async fn coverage_page(
     State(state): State<AppState>,
-    user: CurrentUser,
-    axum::extract::Path(code): axum::extract::Path<String>,
+    user: Viewer,
+    NodeCode(code): NodeCode,
     Query(q): Query<CoverageQuery>,
 ) -> AppResult<Response> {
-    let code = parse_code(&code)?;
-    let scope = viewer_scope(&user)?;
-    if !scope.covers(&code) {
+    if !user.scope.covers(&code) {
         return Err(AppError::not_found("区划 Division"));
     }
     let month = match q.period.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         Some(p) => Month::parse(p).map_err(|e| AppError::BadRequest(e.to_string()))?,
         None => Month::of(today()),
     };
-    let coverage = state.store.registry_as(&scope, &user.caller).coverage(&code, month).await?;
+    let coverage = user.registry().coverage(&code, month).await?;
     let gaps = match code.level() {
-        DivisionLevel::Village => {
-            Some(state.store.registry_as(&scope, &user.caller).coverage_gaps(&code, month).await?)
-        }
+        DivisionLevel::Village => Some(user.registry().coverage_gaps(&code, month).await?),
         _ => None,
     };
     if let Some(gaps) = &gaps {

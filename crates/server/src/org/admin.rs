@@ -7,14 +7,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiceng_domain::org::audit::AuditAction;
-use jiceng_domain::org::{DivisionCode, Permission, Role};
+use jiceng_domain::org::{DivisionCode, Role};
 use jiceng_store::org::{NewUser, generate_password};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::org::auth::AuditRecord;
+use crate::org::guard::{Editor, Manage, Scoped, Viewer};
 use crate::page::{Chrome, render};
 
 pub struct UserRow {
@@ -49,8 +50,6 @@ struct UsersPage {
 #[derive(Deserialize, Default, Clone)]
 pub struct NewUserForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     pub username: String,
     #[serde(default)]
     pub display_name: String,
@@ -61,18 +60,13 @@ pub struct NewUserForm {
     pub scopes: String,
 }
 
-fn admin(user: &CurrentUser) -> AppResult<()> {
-    user.require(Permission::ManageUsers)
-}
-
 async fn page(
     state: &AppState,
-    user: &CurrentUser,
+    user: &Scoped,
     error: Option<String>,
     notice: Option<String>,
     form: NewUserForm,
 ) -> AppResult<UsersPage> {
-    let scope = user.scope();
     let users = state
         .store
         .users()
@@ -80,7 +74,9 @@ async fn page(
         .await?
         .into_iter()
         // An administrator sees the users whose whole scope lies inside their own.
-        .filter(|u| scope.is_whole_country() || (!u.scopes.is_empty() && u.scopes.iter().all(|s| scope.covers(s))))
+        .filter(|u| {
+            user.scope.is_whole_country() || (!u.scopes.is_empty() && u.scopes.iter().all(|s| user.scope.covers(s)))
+        })
         .map(|u| UserRow {
             id: u.id,
             scopes: u.scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "),
@@ -122,29 +118,25 @@ async fn page(
 }
 
 /// The users page again, with the form as typed and what is wrong with it.
-async fn rejected(state: &AppState, user: &CurrentUser, message: String, form: NewUserForm) -> AppResult<Response> {
+async fn rejected(state: &AppState, user: &Scoped, message: String, form: NewUserForm) -> AppResult<Response> {
     Ok((StatusCode::BAD_REQUEST, render(&page(state, user, Some(message), None, form).await?)?).into_response())
 }
 
-pub async fn users(State(state): State<AppState>, user: CurrentUser) -> AppResult<Response> {
-    admin(&user)?;
+pub async fn users(State(state): State<AppState>, user: Viewer<Manage>) -> AppResult<Response> {
     Ok(render(&page(&state, &user, None, None, NewUserForm::default()).await?)?.into_response())
 }
 
 pub async fn create_user(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Editor<Manage>,
     Form(form): Form<NewUserForm>,
 ) -> AppResult<Response> {
-    admin(&user)?;
-    user.check_csrf(&form.csrf)?;
-    let scope = user.scope();
     let result: Result<NewUser, String> = (|| {
         let role = Role::from_key(&form.role).ok_or_else(|| format!("角色“{}”无效 / unknown role", form.role))?;
         let mut scopes = Vec::new();
         for text in form.scopes.split([' ', ',', '，']).filter(|s| !s.is_empty()) {
             let code = DivisionCode::parse(text).map_err(|e| format!("可见范围 scope: {e}"))?;
-            if !scope.covers(&code) {
+            if !user.scope.covers(&code) {
                 return Err(format!("{code} 不在您的管理范围内 / {code} is outside your own scope"));
             }
             scopes.push(code);
@@ -203,19 +195,15 @@ pub async fn create_user(
 
 #[derive(Deserialize)]
 pub struct ClearLock {
-    #[serde(default)]
-    csrf: String,
     key: String,
 }
 
 /// Lifts a login lock shown on the users page.
 pub async fn clear_lock(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Editor<Manage>,
     Form(form): Form<ClearLock>,
 ) -> AppResult<Response> {
-    admin(&user)?;
-    user.check_csrf(&form.csrf)?;
     let shown = page(&state, &user, None, None, NewUserForm::default()).await?;
     if !shown.locks.iter().any(|l| l.key == form.key) {
         return Err(AppError::not_found("锁定 Lock"));
@@ -238,24 +226,19 @@ pub async fn clear_lock(
 
 #[derive(Deserialize)]
 pub struct UserAction {
-    #[serde(default)]
-    csrf: String,
     action: String,
 }
 
 /// Reset a password (also lifts a lockout), or disable/enable an account.
 pub async fn user_action(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Editor<Manage>,
     Path(id): Path<Uuid>,
     Form(form): Form<UserAction>,
 ) -> AppResult<Response> {
-    admin(&user)?;
-    user.check_csrf(&form.csrf)?;
-    let scope = user.scope();
     let target_user = state.store.users().get(id).await?.ok_or_else(|| AppError::not_found("用户 User"))?;
-    let manageable = scope.is_whole_country()
-        || (!target_user.scopes.is_empty() && target_user.scopes.iter().all(|s| scope.covers(s)));
+    let manageable = user.scope.is_whole_country()
+        || (!target_user.scopes.is_empty() && target_user.scopes.iter().all(|s| user.scope.covers(s)));
     if !manageable || target_user.id == user.user.id {
         return Err(AppError::not_found("用户 User"));
     }

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
+use crate::org::guard::{Anyone, Editor, Viewer};
 use crate::page::{Chrome, Lang, lang_of, render};
 
 pub const SESSION_COOKIE: &str = "jiceng_session";
@@ -62,11 +63,6 @@ impl CurrentUser {
     /// Refuses the request (403) when the user's role lacks `permission`.
     pub fn require(&self, permission: Permission) -> AppResult<()> {
         if self.user.role.may(permission) { Ok(()) } else { Err(AppError::Forbidden) }
-    }
-
-    pub fn check_csrf(&self, token: &str) -> AppResult<()> {
-        // Tokens are random and compared whole; length differences leak nothing useful.
-        if !self.csrf.is_empty() && self.csrf == token { Ok(()) } else { Err(AppError::Forbidden) }
     }
 
     pub fn chrome(&self, title: &str) -> Chrome {
@@ -214,19 +210,12 @@ pub async fn login(
     Ok((axum::http::StatusCode::UNAUTHORIZED, render(&page)?).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn logout(
     State(state): State<AppState>,
-    user: CurrentUser,
+    // Only the session's own forms may end it (a forged logout is refused).
+    _user: Editor<Anyone>,
     jar: CookieJar,
-    Form(form): Form<CsrfOnly>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     if let Some(cookie) = jar.get(SESSION_COOKIE) {
         state.store.users().end_session(cookie.value()).await?;
     }
@@ -242,14 +231,12 @@ struct PasswordPage {
     done: bool,
 }
 
-pub async fn password_page(user: CurrentUser) -> AppResult<impl IntoResponse> {
+pub async fn password_page(user: Viewer<Anyone>) -> AppResult<impl IntoResponse> {
     render(&PasswordPage { page: user.chrome("修改密码 Change password"), error: None, done: false })
 }
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
     current: String,
     new: String,
     repeat: String,
@@ -257,11 +244,10 @@ pub struct PasswordForm {
 
 pub async fn change_password(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Editor<Anyone>,
     jar: CookieJar,
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     // Every other session of this user ends; this one stays.
     let keep = jar.get(SESSION_COOKIE).map(|c| c.value().to_string());
     let result = if form.new != form.repeat {

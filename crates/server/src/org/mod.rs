@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod guard;
 
 use axum::routing::{get, post};
 

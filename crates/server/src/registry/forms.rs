@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::fieldwork::VerificationMethod;
@@ -18,10 +18,11 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::pages::{parse_date, viewer_scope};
+use super::pages::parse_date;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::org::auth::CurrentUser;
+use crate::org::guard::{Audit, Editor, RecordKey, Viewer};
 use crate::page::{Chrome, Lang, render};
 use jiceng_domain::label::Labelled;
 
@@ -168,18 +169,11 @@ fn form_response(form: &RecordForm, status: StatusCode) -> AppResult<Response> {
 
 pub async fn edit_resident_page(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
 ) -> AppResult<Response> {
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let current = state
-        .store
-        .registry_in(&scope)
-        .resident(&county, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("居民 Resident"))?;
-    if !scope.allows(Permission::EditRegistry, &current.community) {
+    let current = user.registry().resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    if !user.scope.allows(Permission::EditRegistry, &current.community) {
         return Err(AppError::Forbidden);
     }
     // The form is filled with the person's name and phone.
@@ -203,16 +197,11 @@ pub async fn edit_resident_page(
 }
 
 pub async fn edit_resident(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Form(values): Form<Values>,
 ) -> AppResult<Response> {
-    user.check_csrf(value(&values, "csrf"))?;
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let current = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
     let mut c = Checker::default();
     let name = c.take("name", PersonName::parse(value(&values, "name")));
@@ -300,14 +289,12 @@ fn newborn_form(
 
 pub async fn newborn_page(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
 ) -> AppResult<Response> {
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
-    if !scope.allows(Permission::EditRegistry, &household.location.community) {
+    if !user.scope.allows(Permission::EditRegistry, &household.location.community) {
         return Err(AppError::Forbidden);
     }
     let target = format!("household/{county}/{id}");
@@ -327,16 +314,12 @@ pub async fn newborn_page(
 }
 
 pub async fn newborn(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, household_id)): Path<(String, Uuid)>,
+    State(_state): State<AppState>,
+    user: Editor,
+    RecordKey { county, id: household_id }: RecordKey,
     Form(values): Form<Values>,
 ) -> AppResult<Response> {
-    user.check_csrf(value(&values, "csrf"))?;
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let household =
         registry.household(&county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let head = registry.household_members(&county, household_id).await?.into_iter().next();
@@ -405,28 +388,22 @@ pub async fn newborn(
             mother,
         },
     };
-    let id = crate::reporting::events::submit_checked(&state, &user, &event).await?;
+    let id = crate::reporting::events::submit_checked(&user, &event).await?;
     Ok(Redirect::to(&format!("/events/{county}/{id}")).into_response())
 }
 
 #[derive(Deserialize)]
 pub struct ExitForm {
-    #[serde(default)]
-    csrf: String,
     reason: String,
     date: String,
 }
 
 pub async fn record_exit(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    State(_state): State<AppState>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Form(form): Form<ExitForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
     let reason = ExitReason::from_key(&form.reason)
         .ok_or_else(|| AppError::BadRequest(format!("原因“{}”无效 / unknown reason '{}'", form.reason, form.reason)))?;
     let date = parse_date(&form.date, "日期 date").map_err(AppError::BadRequest)?;
@@ -434,44 +411,28 @@ pub async fn record_exit(
         return Err(AppError::BadRequest(format!("日期{date}晚于今天 / date {date} is in the future")));
     }
     // Scope first: a resident outside it is not found, whatever the form says.
-    state
-        .store
-        .registry_as(&scope, &user.caller)
-        .resident(&county, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("居民 Resident"))?;
-    let event = crate::reporting::events::report_exit(&state, &user, &county, id, date, reason).await?;
+    user.registry().resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let event = crate::reporting::events::report_exit(&user, &county, id, date, reason).await?;
     Ok(Redirect::to(&format!("/events/{county}/{event}")).into_response())
 }
 
 #[derive(Deserialize)]
 pub struct VerifyForm {
-    #[serde(default)]
-    csrf: String,
     method: String,
     date: String,
 }
 
 /// 核实: the worker confirms that the record is still true (no fact changes, so no new version).
 pub async fn record_verification(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Form(form): Form<VerifyForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
     let method = VerificationMethod::from_key(&form.method).ok_or_else(|| {
         AppError::BadRequest(format!("核实方式“{}”无效 / unknown verification method '{}'", form.method, form.method))
     })?;
     let date = parse_date(&form.date, "核实日期 verification date").map_err(AppError::BadRequest)?;
-    state
-        .store
-        .registry_as(&scope, &user.caller)
-        .record_verification(&county, id, date, method, &user.user.username)
-        .await?;
+    user.registry().record_verification(&county, id, date, method, &user.user.username).await?;
     Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::Verification.key())).into_response())
 }
 
@@ -494,13 +455,10 @@ struct AccessLogPage {
 /// Who looked at a resident: for administrators and officers responsible for them.
 pub async fn access_log(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer<Audit>,
+    RecordKey { county, id }: RecordKey,
 ) -> AppResult<Response> {
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::ViewAudit)?;
-    let history = state.store.registry_as(&scope, &user.caller).resident_history(&county, id).await?;
+    let history = user.registry().resident_history(&county, id).await?;
     let latest = history.first().ok_or_else(|| AppError::not_found("居民 Resident"))?;
     let entries = state
         .store
@@ -615,17 +573,11 @@ fn defaults(pairs: &[(&str, String)]) -> Values {
     pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
-pub async fn new_household_page(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, building_id)): Path<(String, Uuid)>,
-) -> AppResult<Response> {
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+pub async fn new_household_page(user: Viewer, RecordKey { county, id: building_id }: RecordKey) -> AppResult<Response> {
+    let registry = user.registry();
     let building =
         registry.building(&county, building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
-    if !scope.allows(Permission::EditRegistry, &building.community) {
+    if !user.scope.allows(Permission::EditRegistry, &building.community) {
         return Err(AppError::Forbidden);
     }
     let values = defaults(&[
@@ -647,16 +599,11 @@ pub async fn new_household_page(
 }
 
 pub async fn new_household(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, building_id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id: building_id }: RecordKey,
     Form(values): Form<Values>,
 ) -> AppResult<Response> {
-    user.check_csrf(value(&values, "csrf"))?;
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let building =
         registry.building(&county, building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
     let buildings = [building];
@@ -675,16 +622,10 @@ pub async fn new_household(
     Ok(Redirect::to(&format!("/households/{county}/{id}")).into_response())
 }
 
-pub async fn move_household_page(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
-) -> AppResult<Response> {
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+pub async fn move_household_page(user: Viewer, RecordKey { county, id }: RecordKey) -> AppResult<Response> {
+    let registry = user.registry();
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
-    if !scope.allows(Permission::EditRegistry, &household.location.community) {
+    if !user.scope.allows(Permission::EditRegistry, &household.location.community) {
         return Err(AppError::Forbidden);
     }
     let buildings = registry.buildings_in_community(&household.location.community).await?;
@@ -711,16 +652,11 @@ pub async fn move_household_page(
 }
 
 pub async fn move_household(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor,
+    RecordKey { county, id }: RecordKey,
     Form(values): Form<Values>,
 ) -> AppResult<Response> {
-    user.check_csrf(value(&values, "csrf"))?;
-    let county = super::pages::parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::EditRegistry)?;
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let buildings = registry.buildings_in_community(&household.location.community).await?;
     let mut c = Checker::default();

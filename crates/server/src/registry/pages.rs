@@ -1,16 +1,16 @@
 //! Browsing the region tree: division → community → grid → building → floor →
-//! household → resident. Every handler checks the role's permission and reads only
-//! through `store.registry_in(&user.scope())`, which filters every query by scope;
+//! household → resident. Every handler starts from a [`Viewer`] (the role may read the
+//! registry) and reads only through `user.registry()`, which filters every query by scope;
 //! reads of personal data are written to the audit log.
 
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::fieldwork::{VerificationMethod, unverified_before};
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
-use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission, Scope};
+use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission};
 use jiceng_domain::registry::{ExitReason, Identity, ResidenceStatus, ResidentFacts};
 use jiceng_store::registry::{CommunityCount, ResidentVersion};
 use serde::Deserialize;
@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::org::guard::{NodeCode, RecordKey, Scoped, Viewer};
 use crate::page::{Chrome, Crumb, Lang, date_cell, render};
 
 #[derive(Debug, Clone, Default)]
@@ -77,26 +78,12 @@ pub(crate) fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
-/// The user's scope, once their role is known to allow reading the registry.
-pub(crate) fn viewer_scope(user: &CurrentUser) -> AppResult<Scope> {
-    user.require(Permission::ViewRegistry)?;
-    Ok(user.scope())
-}
-
-pub(crate) fn parse_code(code: &str) -> AppResult<DivisionCode> {
-    DivisionCode::parse(code).map_err(|e| AppError::BadRequest(e.to_string()))
-}
-
-pub(crate) async fn division_crumbs(
-    state: &AppState,
-    user: &CurrentUser,
-    code: &DivisionCode,
-) -> AppResult<Vec<Crumb>> {
+pub(crate) async fn division_crumbs(state: &AppState, user: &Scoped, code: &DivisionCode) -> AppResult<Vec<Crumb>> {
     let path = state.store.divisions().path(code).await?;
     Ok(path
         .into_iter()
         // Ancestors above the user's scope are shown only to those who may open them.
-        .filter(|d| user.scope().covers(&d.code))
+        .filter(|d| user.scope.covers(&d.code))
         .map(|d| Crumb { label: d.name, href: format!("/regions/{}", d.code) })
         .collect())
 }
@@ -111,9 +98,9 @@ pub async fn home(user: CurrentUser) -> Response {
 
 /// The top of the tree the user may see: their scopes, or every province for an
 /// administrator without a scope.
-pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResult<impl IntoResponse> {
-    let scope = viewer_scope(&user)?;
+pub async fn roots(State(state): State<AppState>, user: Viewer) -> AppResult<impl IntoResponse> {
     let divisions = state.store.divisions();
+    let scope = &user.scope;
     let nodes = if scope.is_whole_country() {
         divisions.children(None).await?
     } else {
@@ -127,15 +114,15 @@ pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResul
     let mut totals = StatusCounts::default();
     for node in nodes {
         let mut counts = StatusCounts::default();
-        for c in state.store.registry_in(&scope).community_counts(&node.code, None).await? {
+        for c in user.registry().community_counts(&node.code, None).await? {
             counts.add(c.status, c.residents);
             totals.add(c.status, c.residents);
         }
-        for (_, n) in state.store.registry_in(&scope).household_counts(&node.code).await? {
+        for (_, n) in user.registry().household_counts(&node.code).await? {
             counts.households += n;
             totals.households += n;
         }
-        for (_, n) in state.store.registry_in(&scope).unverified_counts(&node.code, unverified_before(today())).await? {
+        for (_, n) in user.registry().unverified_counts(&node.code, unverified_before(today())).await? {
             counts.unverified += n;
             totals.unverified += n;
         }
@@ -161,17 +148,15 @@ pub async fn roots(State(state): State<AppState>, user: CurrentUser) -> AppResul
 
 pub async fn region(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(code): Path<String>,
+    user: Viewer,
+    NodeCode(code): NodeCode,
 ) -> AppResult<impl IntoResponse> {
-    let code = parse_code(&code)?;
-    let scope = viewer_scope(&user)?;
-    if !scope.covers(&code) {
+    if !user.scope.covers(&code) {
         return Err(AppError::not_found("区划 Division"));
     }
     let divisions = state.store.divisions();
     let node = divisions.get(&code).await?.ok_or_else(|| AppError::not_found("区划 Division"))?;
-    let counts: Vec<CommunityCount> = state.store.registry_in(&scope).community_counts(&code, None).await?;
+    let counts: Vec<CommunityCount> = user.registry().community_counts(&code, None).await?;
     let mut totals = StatusCounts::default();
     let mut by_child: BTreeMap<String, StatusCounts> = BTreeMap::new();
     let child_level = node.level.child();
@@ -181,13 +166,13 @@ pub async fn region(
             by_child.entry(child.to_string()).or_default().add(c.status, c.residents);
         }
     }
-    for (community, n) in state.store.registry_in(&scope).household_counts(&code).await? {
+    for (community, n) in user.registry().household_counts(&code).await? {
         totals.households += n;
         if let Some(child) = child_level.and_then(|l| community.at_level(l)) {
             by_child.entry(child.to_string()).or_default().households += n;
         }
     }
-    for (community, n) in state.store.registry_in(&scope).unverified_counts(&code, unverified_before(today())).await? {
+    for (community, n) in user.registry().unverified_counts(&code, unverified_before(today())).await? {
         totals.unverified += n;
         if let Some(child) = child_level.and_then(|l| community.at_level(l)) {
             by_child.entry(child.to_string()).or_default().unverified += n;
@@ -196,7 +181,7 @@ pub async fn region(
     let mut children = Vec::new();
     let mut grids = Vec::new();
     if node.level == DivisionLevel::Village {
-        for g in state.store.registry_in(&scope).grids_in_community(&code).await? {
+        for g in user.registry().grids_in_community(&code).await? {
             grids.push(GridRow {
                 name: g.grid.name,
                 href: format!("/grids/{}/{}", g.grid.county, g.grid.id),
@@ -251,22 +236,12 @@ struct GridPage {
     buildings: Vec<BuildingRow>,
 }
 
-pub(crate) fn parse_county(county: &str) -> AppResult<DivisionCode> {
-    let code = parse_code(county)?;
-    if code.level() != DivisionLevel::County {
-        return Err(AppError::BadRequest(format!("{code} 不是县级代码 / {code} is not a county code")));
-    }
-    Ok(code)
-}
-
 pub async fn grid(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
 ) -> AppResult<impl IntoResponse> {
-    let county = parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = user.registry();
     let grid = registry.grid(&county, id).await?.ok_or_else(|| AppError::not_found("网格 Grid"))?;
     let buildings = registry
         .buildings_in_grid(&county, id)
@@ -314,12 +289,10 @@ struct BuildingPage {
 
 pub async fn building(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
 ) -> AppResult<impl IntoResponse> {
-    let county = parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = user.registry();
     let building = registry.building(&county, id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
     let grid = registry.grid(&county, building.grid_id).await?.ok_or_else(|| AppError::not_found("网格 Grid"))?;
     let households = registry.households_in_building(&county, id).await?;
@@ -346,7 +319,7 @@ pub async fn building(
     page.crumbs.push(Crumb { label: building.name.clone(), href: format!("/buildings/{county}/{id}") });
     render(&BuildingPage {
         page,
-        can_edit: scope.allows(Permission::EditRegistry, &building.community),
+        can_edit: user.scope.allows(Permission::EditRegistry, &building.community),
         base: format!("/buildings/{county}/{id}"),
         name: building.name,
         floors: building.floors,
@@ -410,12 +383,11 @@ fn recorded(stamp: &jiceng_store::registry::VersionStamp) -> String {
 /// Breadcrumbs down to a household: divisions, grid, building, room.
 async fn household_crumbs(
     state: &AppState,
-    user: &CurrentUser,
+    user: &Scoped,
     county: &DivisionCode,
     household_id: Uuid,
 ) -> AppResult<Vec<Crumb>> {
-    let scope = viewer_scope(user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = user.registry();
     let household =
         registry.household(county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let location = &household.location;
@@ -434,12 +406,10 @@ async fn household_crumbs(
 
 pub async fn household(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
 ) -> AppResult<impl IntoResponse> {
-    let county = parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = user.registry();
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
     let location = &household.location;
     let building =
@@ -498,7 +468,7 @@ pub async fn household(
         address,
         members,
         history,
-        can_edit: scope.allows(Permission::EditRegistry, &location.community),
+        can_edit: user.scope.allows(Permission::EditRegistry, &location.community),
         county: county.to_string(),
         id,
     })
@@ -617,13 +587,11 @@ fn history_rows(history: &[ResidentVersion], lang: Lang) -> Vec<HistoryRow> {
 /// A resident's full record: shown only with a purpose, and every opening is audited.
 pub async fn resident(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
     Query(query): Query<RecordQuery>,
 ) -> AppResult<Response> {
-    let county = parse_county(&county)?;
-    let scope = viewer_scope(&user)?;
-    let registry = state.store.registry_in(&scope);
+    let registry = user.registry();
     let as_of = match query.as_of.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(text) => Some(parse_date(text, "日期 date").map_err(AppError::BadRequest)?),
@@ -698,14 +666,14 @@ pub async fn resident(
         history: history_rows(&history, user.lang),
         base: format!("/residents/{county}/{id}"),
         purpose: purpose.key(),
-        can_edit: current && scope.allows(Permission::EditRegistry, &latest.community),
-        can_audit: scope.allows(Permission::ViewAudit, &latest.community),
+        can_edit: current && user.scope.allows(Permission::EditRegistry, &latest.community),
+        can_audit: user.scope.allows(Permission::ViewAudit, &latest.community),
         exit,
         exit_reasons: ExitReason::ALL.iter().map(|r| (r.key(), user.lang.label(*r))).collect(),
         verification_methods: VerificationMethod::ALL.iter().map(|m| (m.key(), user.lang.label(*m))).collect(),
         verifications,
         today: today().to_string(),
-        pending: crate::reporting::events::pending_lines(&state, &user, &county, id).await?,
+        pending: crate::reporting::events::pending_lines(&user, &county, id).await?,
         tier: if current && as_of.is_none() {
             crate::fieldwork::tiers::panel(&registry, user.lang, &county, id, last_verified).await?
         } else {

@@ -4,16 +4,15 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
-use jiceng_domain::org::Permission;
 use jiceng_domain::org::audit::AuditAction;
 use jiceng_domain::registry::Identity;
 use jiceng_store::registry::SearchQuery;
 use serde::Deserialize;
 
-use super::pages::viewer_scope;
 use crate::AppState;
 use crate::error::AppResult;
-use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::org::auth::AuditRecord;
+use crate::org::guard::{Search, Viewer};
 use crate::page::{Chrome, render};
 
 /// The most people one search shows.
@@ -60,16 +59,14 @@ async fn community_name(
 
 pub async fn search(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Viewer<Search>,
     Query(params): Query<SearchParams>,
 ) -> AppResult<impl IntoResponse> {
-    let scope = viewer_scope(&user)?;
-    user.require(Permission::SearchRegistry)?;
     let query = SearchQuery::parse(&params.q);
     let mut results = Vec::new();
     let mut kind = None;
     if let Some(query) = &query {
-        let found = state.store.registry_in(&scope).search(query, SEARCH_LIMIT).await?;
+        let found = user.registry().search(query, SEARCH_LIMIT).await?;
         let label = match query {
             SearchQuery::IdNumber(_) => ("身份号码", "ID number", "id_number"),
             SearchQuery::IdPrefix(_) => ("身份号码开头", "ID number starting", "id_prefix"),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Form;
 use axum::body::Body;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
@@ -25,8 +25,9 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::org::guard::{Editor, PartKey, RecordKey, Report, Scoped, View, Viewer, parse_code};
 use crate::page::{Chrome, Lang, render};
-use crate::registry::pages::{parse_code, today, viewer_scope};
+use crate::registry::pages::today;
 
 fn actor(user: &CurrentUser) -> Actor<'_> {
     Actor { username: &user.user.username, role: user.user.role }
@@ -105,13 +106,8 @@ fn home_node(user: &CurrentUser, node: Option<&str>) -> AppResult<DivisionCode> 
     }
 }
 
-async fn subject_names(
-    state: &AppState,
-    user: &CurrentUser,
-    events: &[ChangeEvent],
-) -> AppResult<HashMap<Uuid, String>> {
-    let scope = user.scope();
-    let registry = state.store.registry_as(&scope, &user.caller);
+async fn subject_names(user: &Scoped, events: &[ChangeEvent]) -> AppResult<HashMap<Uuid, String>> {
+    let registry = user.registry();
     let mut names = HashMap::new();
     for e in events {
         if let Some(id) = e.resident_id
@@ -139,19 +135,17 @@ fn subject_of(e: &ChangeEvent, names: &HashMap<Uuid, String>) -> String {
 
 async fn queue_page(
     state: &AppState,
-    user: &CurrentUser,
+    user: &Scoped,
     node: Option<&str>,
     wanted: Option<&str>,
     notice: Option<String>,
 ) -> AppResult<Response> {
-    viewer_scope(user)?;
     let node = home_node(user, node)?;
     let shown = wanted.and_then(EventState::from_key).unwrap_or_else(|| default_state(user.user.role));
-    let scope = user.scope();
-    let reporting = state.store.reporting_as(&scope, &user.caller);
+    let reporting = user.reporting();
     let day = today();
     let events = reporting.queue(&node, &[shown], 300).await?;
-    let names = subject_names(state, user, &events).await?;
+    let names = subject_names(user, &events).await?;
     if !events.is_empty() {
         user.audit(
             state,
@@ -222,27 +216,21 @@ async fn queue_page(
     .into_response())
 }
 
-pub async fn queue(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Query(q): Query<QueueQuery>,
-) -> AppResult<Response> {
+pub async fn queue(State(state): State<AppState>, user: Viewer, Query(q): Query<QueueQuery>) -> AppResult<Response> {
     queue_page(&state, &user, q.node.as_deref(), q.state.as_deref(), None).await
 }
 
 /// Bulk decision on the queue: the checked events approved or returned (one reason).
 pub async fn decide_many(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Editor<Report>,
     Form(values): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let get = |name: &str| values.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or("");
-    user.check_csrf(get("csrf"))?;
     let action =
         EventAction::from_key(get("action")).ok_or_else(|| AppError::BadRequest("未知操作 / unknown action".into()))?;
     let reason = Some(get("reason")).filter(|r| !r.is_empty());
-    let scope = user.scope();
-    let reporting = state.store.reporting_as(&scope, &user.caller);
+    let reporting = user.reporting();
     let (mut done, mut refused) = (0, Vec::new());
     for (_, key) in values.iter().filter(|(k, _)| k == "id") {
         let Some((county, id)) = key.split_once(':') else { continue };
@@ -312,22 +300,15 @@ fn select_field(name: &'static str, label: &'static str, options: Vec<(String, S
     FormField { options, ..text_field(name, label, "select", values) }
 }
 
-async fn form_page(
-    state: &AppState,
-    user: &CurrentUser,
-    values: &Values,
-    error: Option<String>,
-) -> AppResult<Response> {
+async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Option<String>) -> AppResult<Response> {
     if !may_report(user) {
         return Err(AppError::Forbidden);
     }
-    viewer_scope(user)?;
     let lang = user.lang;
     let kind = EventKind::from_key(value(values, "kind"));
     let mut hidden = vec![("county", value(values, "county").to_string())];
     let mut subject = String::new();
-    let scope = user.scope();
-    let registry = state.store.registry_as(&scope, &user.caller);
+    let registry = user.registry();
     let county = DivisionCode::parse(value(values, "county")).ok();
     if let (Some(county), Ok(id)) = (&county, Uuid::parse_str(value(values, "resident"))) {
         let v = registry.resident(county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
@@ -449,7 +430,7 @@ async fn form_page(
 
 pub async fn new_event_page(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Viewer,
     Query(values): Query<Values>,
 ) -> AppResult<Response> {
     let mut values = values;
@@ -476,9 +457,8 @@ async fn load_household(
 }
 
 /// Reads the form into an event, with the registry's help for the household and mother.
-async fn event_from_form(state: &AppState, user: &CurrentUser, values: &Values) -> Result<NewEvent, AppError> {
-    let scope = user.scope();
-    let registry = state.store.registry_as(&scope, &user.caller);
+async fn event_from_form(user: &Scoped, values: &Values) -> Result<NewEvent, AppError> {
+    let registry = user.registry();
     let county = parse_code(value(values, "county"))?;
     let kind = EventKind::from_key(value(values, "kind"))
         .ok_or_else(|| AppError::BadRequest("请选择事件类型 / choose the kind of event".into()))?;
@@ -581,18 +561,12 @@ async fn event_from_form(state: &AppState, user: &CurrentUser, values: &Values) 
 
 pub async fn submit_event(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Editor<Report>,
     Form(values): Form<Values>,
 ) -> AppResult<Response> {
-    user.check_csrf(value(&values, "csrf"))?;
-    if !may_report(&user) {
-        return Err(AppError::Forbidden);
-    }
-    let scope = user.scope();
-    let outcome = match event_from_form(&state, &user, &values).await {
-        Ok(event) => state
-            .store
-            .reporting_in(&scope)
+    let outcome = match event_from_form(&user, &values).await {
+        Ok(event) => user
+            .reporting()
             .submit(&event, actor(&user), today())
             .await
             .map(|id| (event.county, id))
@@ -632,17 +606,14 @@ struct EventPage {
 
 async fn event_page(
     state: &AppState,
-    user: &CurrentUser,
-    county: &str,
+    user: &Scoped,
+    county: &DivisionCode,
     id: Uuid,
     error: Option<String>,
 ) -> AppResult<Response> {
-    viewer_scope(user)?;
-    let county = parse_code(county)?;
-    let scope = user.scope();
-    let reporting = state.store.reporting_as(&scope, &user.caller);
-    let event = reporting.event(&county, id).await?.ok_or_else(|| AppError::not_found("事件 Event"))?;
-    let names = subject_names(state, user, std::slice::from_ref(&event)).await?;
+    let reporting = user.reporting();
+    let event = reporting.event(county, id).await?.ok_or_else(|| AppError::not_found("事件 Event"))?;
+    let names = subject_names(user, std::slice::from_ref(&event)).await?;
     user.audit(
         state,
         AuditRecord {
@@ -709,7 +680,7 @@ async fn event_page(
         facts.push((pick("计入统计期", "Counted in"), note));
     }
     let steps = reporting
-        .steps(&county, id)
+        .steps(county, id)
         .await?
         .into_iter()
         .map(|s| {
@@ -725,7 +696,7 @@ async fn event_page(
         })
         .collect();
     let attachments = reporting
-        .attachments(&county, id)
+        .attachments(county, id)
         .await?
         .into_iter()
         .map(|a| (format!("/events/{county}/{id}/attachments/{}", a.id), a.file_name, a.size))
@@ -749,15 +720,14 @@ async fn event_page(
 
 pub async fn event(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Viewer,
+    RecordKey { county, id }: RecordKey,
 ) -> AppResult<Response> {
     event_page(&state, &user, &county, id, None).await
 }
 
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
-    pub csrf: String,
     pub action: String,
     #[serde(default)]
     pub reason: String,
@@ -765,19 +735,15 @@ pub struct DecisionForm {
 
 pub async fn decide_one(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor<Report>,
+    RecordKey { county, id }: RecordKey,
     Form(form): Form<DecisionForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    let code = parse_code(&county)?;
     let action =
         EventAction::from_key(&form.action).ok_or_else(|| AppError::BadRequest("未知操作 / unknown action".into()))?;
-    let scope = user.scope();
     let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
-    match state.store.reporting_as(&scope, &user.caller).decide(&code, id, action, reason, actor(&user), today()).await
-    {
-        Ok(_) => Ok(Redirect::to(&format!("/events/{code}/{id}")).into_response()),
+    match user.reporting().decide(&county, id, action, reason, actor(&user), today()).await {
+        Ok(_) => Ok(Redirect::to(&format!("/events/{county}/{id}")).into_response()),
         Err(e @ (StoreError::Invalid(_) | StoreError::Retroactive { .. })) => {
             event_page(&state, &user, &county, id, Some(e.to_string())).await
         }
@@ -787,7 +753,6 @@ pub async fn decide_one(
 
 #[derive(Debug, Deserialize)]
 pub struct ResubmitForm {
-    pub csrf: String,
     pub occurred_on: String,
     #[serde(default)]
     pub evidence: String,
@@ -796,17 +761,12 @@ pub struct ResubmitForm {
 /// Sends a returned event up again, with its date and evidence corrected.
 pub async fn resubmit(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor<Report>,
+    RecordKey { county, id }: RecordKey,
     Form(form): Form<ResubmitForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    viewer_scope(&user)?;
-    user.require(Permission::ReportEvents)?;
-    let code = parse_code(&county)?;
-    let scope = user.scope();
-    let reporting = state.store.reporting_as(&scope, &user.caller);
-    let event = reporting.event(&code, id).await?.ok_or_else(|| AppError::not_found("事件 Event"))?;
+    let reporting = user.reporting();
+    let event = reporting.event(&county, id).await?.ok_or_else(|| AppError::not_found("事件 Event"))?;
     let mut values = Values::new();
     values.insert("occurred_on".into(), form.occurred_on.clone());
     let occurred_on = match date_of(&values, "occurred_on", "发生日期") {
@@ -818,7 +778,7 @@ pub async fn resubmit(
         child.birth_date = occurred_on;
     }
     let edited = NewEvent {
-        county: code.clone(),
+        county: county.clone(),
         resident_id: event.resident_id,
         occurred_on,
         urgent: event.urgent,
@@ -826,7 +786,7 @@ pub async fn resubmit(
         details,
     };
     match reporting.resubmit(id, &edited, actor(&user), today()).await {
-        Ok(()) => Ok(Redirect::to(&format!("/events/{code}/{id}")).into_response()),
+        Ok(()) => Ok(Redirect::to(&format!("/events/{county}/{id}")).into_response()),
         Err(e @ (StoreError::Invalid(_) | StoreError::Retroactive { .. })) => {
             event_page(&state, &user, &county, id, Some(e.to_string())).await
         }
@@ -839,42 +799,34 @@ pub const ATTACHMENT_LIMIT: usize = 6 << 20;
 
 pub async fn attach(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id)): Path<(String, Uuid)>,
+    user: Editor<View>,
+    RecordKey { county, id }: RecordKey,
     request: axum::extract::Request,
 ) -> AppResult<Response> {
-    let code = parse_code(&county)?;
-    viewer_scope(&user)?;
     if !may_report(&user) {
         return Err(AppError::Forbidden);
     }
     // The event must be visible before the upload is read.
-    let scope = user.scope();
-    if state.store.reporting_as(&scope, &user.caller).event(&code, id).await?.is_none() {
+    if user.reporting().event(&county, id).await?.is_none() {
         return Err(AppError::not_found("事件 Event"));
     }
     let mut form = <Multipart as axum::extract::FromRequest<AppState>>::from_request(request, &state)
         .await
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
     let bad = |e: axum::extract::multipart::MultipartError| AppError::BadRequest(e.to_string());
-    let (mut csrf, mut file) = (String::new(), None);
+    let mut file = None;
     while let Some(field) = form.next_field().await.map_err(bad)? {
-        match field.name().unwrap_or("") {
-            "csrf" => csrf = field.text().await.map_err(bad)?,
-            "file" => {
-                let name = field.file_name().unwrap_or("attachment").to_string();
-                let media = field.content_type().unwrap_or("application/octet-stream").to_string();
-                file = Some((name, media, field.bytes().await.map_err(bad)?));
-            }
-            _ => {}
+        if field.name().unwrap_or("") == "file" {
+            let name = field.file_name().unwrap_or("attachment").to_string();
+            let media = field.content_type().unwrap_or("application/octet-stream").to_string();
+            file = Some((name, media, field.bytes().await.map_err(bad)?));
         }
     }
-    user.check_csrf(&csrf)?;
     let Some((name, media, bytes)) = file else {
         return Err(AppError::BadRequest("请选择文件 / choose a file".into()));
     };
-    match state.store.reporting_as(&scope, &user.caller).attach(&code, id, &name, &media, &bytes, actor(&user)).await {
-        Ok(_) => Ok(Redirect::to(&format!("/events/{code}/{id}")).into_response()),
+    match user.reporting().attach(&county, id, &name, &media, &bytes, actor(&user)).await {
+        Ok(_) => Ok(Redirect::to(&format!("/events/{county}/{id}")).into_response()),
         Err(StoreError::Invalid(message)) => event_page(&state, &user, &county, id, Some(message)).await,
         Err(e) => Err(e.into()),
     }
@@ -882,24 +834,20 @@ pub async fn attach(
 
 pub async fn attachment(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((county, id, attachment)): Path<(String, Uuid, Uuid)>,
+    user: Viewer,
+    PartKey(RecordKey { county, id }, attachment): PartKey,
 ) -> AppResult<Response> {
-    viewer_scope(&user)?;
-    let code = parse_code(&county)?;
-    let scope = user.scope();
-    let (name, _media, bytes) = state
-        .store
-        .reporting_in(&scope)
-        .attachment(&code, id, attachment)
+    let (name, _media, bytes) = user
+        .reporting()
+        .attachment(&county, id, attachment)
         .await?
         .ok_or_else(|| AppError::not_found("附件 Attachment"))?;
     user.audit(
         &state,
         AuditRecord {
             action: AuditAction::ReadResident,
-            target: &format!("event/{code}/{id}/attachment/{attachment}"),
-            county: code.as_str(),
+            target: &format!("event/{county}/{id}/attachment/{attachment}"),
+            county: county.as_str(),
             purpose: Some(AccessPurpose::RecordChange),
             detail: name.clone(),
         },
@@ -919,19 +867,12 @@ pub async fn attachment(
 }
 
 /// For the resident page: the events about this person not yet accepted.
-pub async fn pending_lines(
-    state: &AppState,
-    user: &CurrentUser,
-    county: &DivisionCode,
-    resident: Uuid,
-) -> AppResult<Vec<(String, String)>> {
+pub async fn pending_lines(user: &Scoped, county: &DivisionCode, resident: Uuid) -> AppResult<Vec<(String, String)>> {
     if !user.user.role.may(Permission::ViewRegistry) {
         return Ok(Vec::new());
     }
-    let scope = user.scope();
-    Ok(state
-        .store
-        .reporting_in(&scope)
+    Ok(user
+        .reporting()
         .pending_for_resident(county, resident)
         .await?
         .into_iter()
@@ -947,8 +888,7 @@ pub async fn pending_lines(
 /// Reports a death or departure through the chain (the record page's form and the API):
 /// the record ends only when the district accepts.
 pub async fn report_exit(
-    state: &AppState,
-    user: &CurrentUser,
+    user: &Scoped,
     county: &DivisionCode,
     resident: Uuid,
     date: time::Date,
@@ -966,15 +906,13 @@ pub async fn report_exit(
         evidence: String::new(),
         details,
     };
-    submit_checked(state, user, &event).await
+    submit_checked(user, &event).await
 }
 
 /// Submits an event in the user's scope and audits it.
-pub async fn submit_checked(state: &AppState, user: &CurrentUser, event: &NewEvent) -> AppResult<Uuid> {
+pub async fn submit_checked(user: &Scoped, event: &NewEvent) -> AppResult<Uuid> {
     if !may_report(user) {
         return Err(AppError::Forbidden);
     }
-    let scope = user.scope();
-    let id = state.store.reporting_as(&scope, &user.caller).submit(event, actor(user), today()).await?;
-    Ok(id)
+    Ok(user.reporting().submit(event, actor(user), today()).await?)
 }

@@ -3,11 +3,11 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
-use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission};
+use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::reporting::{APPROVAL_LEVELS, Figure, INDICATORS, Month, Period, PeriodReport, approves_at};
 use jiceng_store::reporting::files::{self, ReportHeading};
 use jiceng_store::reporting::{Actor, ApprovalStatus};
@@ -16,9 +16,10 @@ use serde::Deserialize;
 use super::charts::{self, Bar};
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::org::auth::{AuditRecord, CurrentUser};
+use crate::org::auth::AuditRecord;
+use crate::org::guard::{Editor, NodeCode, Report, Scoped, Viewer};
 use crate::page::{Lang, render};
-use crate::registry::pages::{division_crumbs, parse_code, today, viewer_scope};
+use crate::registry::pages::{division_crumbs, today};
 
 #[derive(Debug, Deserialize)]
 pub struct PeriodQuery {
@@ -100,20 +101,18 @@ fn approval_text(lang: Lang, status: &ApprovalStatus) -> String {
     }
 }
 
-async fn node_of(state: &AppState, user: &CurrentUser, code: &str) -> AppResult<(DivisionCode, String)> {
-    let code = parse_code(code)?;
-    let scope = viewer_scope(user)?;
-    if !scope.covers(&code) {
+async fn node_of(state: &AppState, user: &Scoped, code: &DivisionCode) -> AppResult<(DivisionCode, String)> {
+    if !user.scope.covers(code) {
         return Err(AppError::not_found("区划 Division"));
     }
-    let node = state.store.divisions().get(&code).await?.ok_or_else(|| AppError::not_found("区划 Division"))?;
-    Ok((code, node.name))
+    let node = state.store.divisions().get(code).await?.ok_or_else(|| AppError::not_found("区划 Division"))?;
+    Ok((code.clone(), node.name))
 }
 
 pub async fn report(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(code): Path<String>,
+    user: Viewer,
+    NodeCode(code): NodeCode,
     Query(query): Query<PeriodQuery>,
 ) -> AppResult<Response> {
     report_page(&state, &user, &code, query.period.as_deref(), None).await
@@ -121,15 +120,14 @@ pub async fn report(
 
 async fn report_page(
     state: &AppState,
-    user: &CurrentUser,
-    code: &str,
+    user: &Scoped,
+    code: &DivisionCode,
     period: Option<&str>,
     error: Option<String>,
 ) -> AppResult<Response> {
     let (code, name) = node_of(state, user, code).await?;
     let period = parse_period(period)?;
-    let scope = user.scope();
-    let reporting = state.store.reporting_as(&scope, &user.caller);
+    let reporting = user.reporting();
     let report = reporting.report(&code, period).await?;
     let lang = user.lang;
     let label = |zh: &str, en: &str| lang.pick(zh, en).to_string();
@@ -290,7 +288,6 @@ async fn report_page(
 
 #[derive(Debug, Deserialize)]
 pub struct ApprovalForm {
-    pub csrf: String,
     pub month: String,
     pub action: String,
     #[serde(default)]
@@ -300,15 +297,13 @@ pub struct ApprovalForm {
 /// Approves or reopens a month for the node; refusals are shown on the report page.
 pub async fn approval(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(code): Path<String>,
+    user: Editor<Report>,
+    NodeCode(code): NodeCode,
     Form(form): Form<ApprovalForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let (node, _) = node_of(&state, &user, &code).await?;
     let month = Month::parse(&form.month).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let scope = user.scope();
-    let reporting = state.store.reporting_as(&scope, &user.caller);
+    let reporting = user.reporting();
     let actor = Actor { username: &user.user.username, role: user.user.role };
     let outcome = match form.action.as_str() {
         "approve" => reporting.approve(&node, month, actor, today()).await,
@@ -340,14 +335,13 @@ pub async fn approval(
 /// The report as a file: `format` = xlsx, csv, dhis2 (dataValueSets JSON) or adx.
 pub async fn export(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(code): Path<String>,
+    user: Viewer,
+    NodeCode(code): NodeCode,
     Query(query): Query<PeriodQuery>,
 ) -> AppResult<Response> {
     let (node, name) = node_of(&state, &user, &code).await?;
     let period = parse_period(query.period.as_deref())?;
-    let scope = user.scope();
-    let reporting = state.store.reporting_as(&scope, &user.caller);
+    let reporting = user.reporting();
     let report = reporting.report(&node, period).await?;
     let format = query.format.as_deref().unwrap_or("xlsx");
     let (bytes, media, extension) = match format {
@@ -390,8 +384,7 @@ pub async fn export(
 }
 
 /// `/reports`: the user's own area's report.
-pub async fn reports_home(user: CurrentUser) -> AppResult<Response> {
-    user.require(Permission::ViewRegistry)?;
+pub async fn reports_home(user: Viewer) -> AppResult<Response> {
     match user.user.scopes.first() {
         Some(node) => Ok(Redirect::to(&format!("/reports/{node}")).into_response()),
         None => Ok(Redirect::to("/regions").into_response()),
