@@ -14,6 +14,7 @@ use jiceng_domain::registry::{
     Ethnicity, ExitReason, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
     ResidenceStatus, ResidentFacts, Sex,
 };
+use jiceng_domain::reporting::{BirthReport, EventDetails, Member, birth_details};
 use serde::Deserialize;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -322,7 +323,6 @@ pub async fn newborn(
     let registry = user.registry();
     let household =
         registry.household(&county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
-    let head = registry.household_members(&county, household_id).await?.into_iter().next();
     let mut c = Checker::default();
     let name = c.take("name", PersonName::parse(value(&values, "name")));
     let sex = c.coded("sex", value(&values, "sex"), Sex::from_key);
@@ -340,53 +340,36 @@ pub async fn newborn(
         let message = "请修改标出的字段 / please correct the marked fields".to_string();
         return form_response(&newborn_form(&user, action, &values, &c.errors, Some(message)), StatusCode::BAD_REQUEST);
     };
-    // A newborn shares the household's registration and status unless recorded otherwise.
-    let (registered_residence, residence_status) = match &head {
-        Some(h) => (h.facts.registered_residence.clone(), h.facts.residence_status),
-        None => (household.location.community.clone(), ResidenceStatus::Registered),
-    };
-    let facts = ResidentFacts {
+    // A birth is reported through the chain; the child is recorded when the district
+    // accepts. The household completes what the form leaves out (one rule, in domain).
+    let members = registry.household_members(&county, household_id).await?;
+    let members: Vec<Member<'_>> =
+        members.iter().map(|m| Member { resident_id: m.resident_id, facts: &m.facts }).collect();
+    let report = BirthReport {
         name,
         sex,
-        birth_date: birth,
-        identity,
-        ethnicity,
-        phone: None,
-        registered_residence,
-        household_id,
-        relationship,
-        residence_status,
-        arrival_date: None,
-        marital_status: MaritalStatus::Unmarried,
+        born_on: birth,
+        identity: Some(identity),
+        ethnicity: Some(ethnicity),
+        relationship: Some(relationship),
+        birth_order: None,
     };
-    if let Err(e) = facts.check(today()) {
+    let details = birth_details(report, household_id, &household.location.community, &members);
+    if let EventDetails::Birth { child, .. } = &details
+        && let Err(e) = child.check(today())
+    {
         return form_response(
             &newborn_form(&user, action, &values, &c.errors, Some(e.to_string())),
             StatusCode::BAD_REQUEST,
         );
     }
-    // A birth is reported through the chain; the child is recorded when the district
-    // accepts. Birth order counts the children already in the household.
-    let members = registry.household_members(&county, household_id).await?;
-    let children =
-        members.iter().filter(|m| matches!(m.facts.relationship, Relationship::Son | Relationship::Daughter)).count();
-    let mother = members
-        .iter()
-        .find(|m| {
-            m.facts.sex == Sex::Female && matches!(m.facts.relationship, Relationship::Head | Relationship::Spouse)
-        })
-        .map(|m| m.resident_id);
     let event = jiceng_store::reporting::NewEvent {
         county: county.clone(),
         resident_id: None,
         occurred_on: birth,
         urgent: false,
         evidence: String::new(),
-        details: jiceng_domain::reporting::EventDetails::Birth {
-            child: facts,
-            birth_order: u8::try_from(children + 1).unwrap_or(3).min(3),
-            mother,
-        },
+        details,
     };
     let id = crate::reporting::events::submit_checked(&user, &event).await?;
     Ok(Redirect::to(&format!("/events/{county}/{id}")).into_response())

@@ -16,7 +16,9 @@ use jiceng_domain::registry::{
     Ethnicity, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus,
     ResidentFacts, Sex,
 };
-use jiceng_domain::reporting::{EventAction, EventDetails, EventKind, EventState, ReviewLevel};
+use jiceng_domain::reporting::{
+    BirthReport, EventAction, EventDetails, EventKind, EventState, Member, ReviewLevel, birth_details,
+};
 use jiceng_store::StoreError;
 use jiceng_store::reporting::{Actor, ChangeEvent, NewEvent};
 use serde::Deserialize;
@@ -471,29 +473,18 @@ async fn event_from_form(user: &Scoped, values: &Values) -> Result<NewEvent, App
         EventKind::Birth => {
             let household = load_household(&registry, &county, household_id).await?;
             let members = registry.household_members(&county, household.household_id).await?;
-            let mother = members.iter().find(|m| {
-                m.facts.sex == Sex::Female && matches!(m.facts.relationship, Relationship::Head | Relationship::Spouse)
-            });
-            let sex = sex()?;
-            let base = mother.or(members.first());
-            let child = ResidentFacts {
+            let members: Vec<Member<'_>> =
+                members.iter().map(|m| Member { resident_id: m.resident_id, facts: &m.facts }).collect();
+            let report = BirthReport {
                 name: name()?,
-                sex,
-                birth_date: occurred_on,
-                identity: Identity::Missing(IdMissingReason::NewbornNotRegistered),
-                ethnicity: base.map(|m| m.facts.ethnicity).unwrap_or(Ethnicity::HAN),
-                phone: None,
-                registered_residence: base
-                    .map(|m| m.facts.registered_residence.clone())
-                    .unwrap_or_else(|| county.clone()),
-                household_id: household.household_id,
-                relationship: if sex == Sex::Male { Relationship::Son } else { Relationship::Daughter },
-                residence_status: base.map(|m| m.facts.residence_status).unwrap_or(ResidenceStatus::Registered),
-                arrival_date: None,
-                marital_status: MaritalStatus::Unmarried,
+                sex: sex()?,
+                born_on: occurred_on,
+                identity: None,
+                ethnicity: None,
+                relationship: None,
+                birth_order: value(values, "birth_order").parse::<u8>().ok(),
             };
-            let birth_order = value(values, "birth_order").parse::<u8>().unwrap_or(1).clamp(1, 3);
-            EventDetails::Birth { child, birth_order, mother: mother.map(|m| m.resident_id) }
+            birth_details(report, household.household_id, &household.location.community, &members)
         }
         EventKind::MoveIn => {
             let household = load_household(&registry, &county, household_id).await?;
