@@ -124,6 +124,7 @@ pub fn same_site_path(path: &str) -> bool {
 
 /// `GET /lang/{zh|en}?back=/path`: remembers the language in a cookie and returns to
 /// the page. Only a local path is followed, so the link cannot send anyone elsewhere.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn switch_lang(
     axum::extract::Path(key): axum::extract::Path<String>,
     axum::extract::Query(query): axum::extract::Query<SwitchBack>,

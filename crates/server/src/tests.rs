@@ -1437,3 +1437,17 @@ async fn bad_input_is_refused_as_bad_input() {
     }
     db.finish().await;
 }
+
+#[tokio::test]
+async fn every_response_carries_its_request_id() {
+    let db = testing::sqlite().await;
+    let client = Client::new(&db.store);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let response = client.app.clone().oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
+        let id = response.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string());
+        ids.push(id.expect("x-request-id is set"));
+    }
+    assert_ne!(ids[0], ids[1]);
+    assert!(uuid::Uuid::parse_str(&ids[0]).is_ok(), "{}", ids[0]);
+}

@@ -15,6 +15,7 @@ pub fn sqlite_url(path: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn connect(url: &str, schema: Option<&str>) -> StoreResult<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_string());
     options.sqlx_logging(false).connect_timeout(Duration::from_secs(10));

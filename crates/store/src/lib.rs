@@ -30,11 +30,13 @@ pub struct Store {
 
 impl Store {
     /// Opens (and migrates) the database at `url`: `sqlite://PATH?mode=rwc` or `postgres://…`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open(url: &str) -> StoreResult<Store> {
         Ok(Store { db: connection::connect(url, None).await? })
     }
 
     /// Opens a PostgreSQL database inside one schema (used to isolate tests).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open_in_schema(url: &str, schema: &str) -> StoreResult<Store> {
         Ok(Store { db: connection::connect(url, Some(schema)).await? })
     }
@@ -84,12 +86,14 @@ impl Store {
     /// Runs one SQL statement as written, bypassing every rule of this crate. Only for
     /// tests that must tamper with stored data to prove it is detected.
     #[cfg(any(test, feature = "testing"))]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn raw_execute(&self, sql: &str) -> StoreResult<()> {
         sea_orm::ConnectionTrait::execute_unprepared(&self.db, sql).await?;
         Ok(())
     }
 
     /// Closes the pool, waiting for connections to finish.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn close(self) -> StoreResult<()> {
         self.db.close().await?;
         Ok(())

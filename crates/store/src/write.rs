@@ -90,6 +90,7 @@ pub struct ProjectionCheck {
 impl Store {
     /// Runs every projection's verify for each county with records (or only `node`'s
     /// county).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verify_projections(&self, node: Option<&DivisionCode>) -> StoreResult<Vec<ProjectionCheck>> {
         let counties = match node.and_then(|n| n.at_level(jiceng_domain::org::DivisionLevel::County)) {
             Some(county) => vec![county],
@@ -116,6 +117,7 @@ pub(crate) struct UnitOfWork {
 }
 
 impl UnitOfWork {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn begin(store: &Store) -> StoreResult<UnitOfWork> {
         Ok(UnitOfWork {
             txn: crate::org::audit::begin_writing(&store.db).await?,
@@ -127,6 +129,7 @@ impl UnitOfWork {
 
     /// Reads the period locks of `node` (a community, or a county for bulk work) once;
     /// [`Self::locks`] then counts changes there.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn lock(&mut self, node: &DivisionCode) -> StoreResult<()> {
         if self.locked.insert(node.clone()) {
             let locks = Locks::under(&self.txn, node).await?;
@@ -136,6 +139,7 @@ impl UnitOfWork {
     }
 
     /// Brings every projection up to date, appends the audit entry and commits.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn commit(self, entry: NewAuditEntry) -> StoreResult<()> {
         for p in PROJECTIONS {
             (p.apply)(&self.txn, &self.changes).await?;

@@ -96,6 +96,7 @@ pub type ApiResult<T> = Result<Json<T>, ApiError>;
 )]
 pub struct ApiDoc;
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

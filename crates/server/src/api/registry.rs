@@ -45,6 +45,7 @@ pub struct RegionNode {
 #[utoipa::path(get, path = "/api/regions/{code}", tag = "registry",
     params(("code" = String, Path, description = "区划代码 division code")),
     responses((status = 200, body = RegionNode), (status = 404, body = super::ApiErrorBody)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn region(State(state): State<AppState>, user: Viewer, NodeCode(code): NodeCode) -> ApiResult<RegionNode> {
     if !user.scope.covers(&code) {
         return Err(AppError::not_found("区划 Division").into());
@@ -117,6 +118,7 @@ pub struct SearchParams {
 /// Residents in scope matching an ID number, name, pinyin initials ("zs") or phone.
 #[utoipa::path(get, path = "/api/search", tag = "registry", params(SearchParams),
     responses((status = 200, body = Vec<ResidentSummary>)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn search(
     State(state): State<AppState>,
     user: Viewer<Search>,
@@ -231,6 +233,7 @@ async fn audited_read(
 #[utoipa::path(get, path = "/api/residents/{county}/{id}", tag = "registry",
     params(("county" = String, Path), ("id" = Uuid, Path), PurposeParams),
     responses((status = 200, body = ResidentRecord), (status = 404, body = super::ApiErrorBody)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resident(
     State(state): State<AppState>,
     user: Viewer,
@@ -246,6 +249,7 @@ pub async fn resident(
 #[utoipa::path(get, path = "/api/residents/{county}/{id}/history", tag = "registry",
     params(("county" = String, Path), ("id" = Uuid, Path), PurposeParams),
     responses((status = 200, body = Vec<ResidentRecord>)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resident_history(
     State(state): State<AppState>,
     user: Viewer,
@@ -286,6 +290,7 @@ fn field<T>(name: &str, value: &str, parse: impl FnOnce(&str) -> Option<T>) -> R
     params(("county" = String, Path), ("id" = Uuid, Path), ("X-CSRF-Token" = String, Header)),
     request_body = ResidentChange,
     responses((status = 200, body = ResidentRecord), (status = 400, body = super::ApiErrorBody)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn change_resident(
     user: Editor,
     RecordKey { county, id }: RecordKey,
@@ -348,6 +353,7 @@ pub struct EventReceipt {
 #[utoipa::path(post, path = "/api/residents/{county}/{id}/exit", tag = "registry",
     params(("county" = String, Path), ("id" = Uuid, Path), ("X-CSRF-Token" = String, Header)),
     request_body = ExitRequest, responses((status = 200, body = EventReceipt)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_exit(
     State(_state): State<AppState>,
     user: Editor,
@@ -385,6 +391,7 @@ pub struct VerificationStatus {
 #[utoipa::path(post, path = "/api/residents/{county}/{id}/verifications", tag = "registry",
     params(("county" = String, Path), ("id" = Uuid, Path), ("X-CSRF-Token" = String, Header)),
     request_body = VerificationRequest, responses((status = 200, body = VerificationStatus)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_verification(
     user: Editor,
     RecordKey { county, id }: RecordKey,
@@ -416,6 +423,7 @@ pub struct HouseholdRecord {
 #[utoipa::path(get, path = "/api/households/{county}/{id}", tag = "registry",
     params(("county" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = HouseholdRecord), (status = 404, body = super::ApiErrorBody)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn household(
     State(state): State<AppState>,
     user: Viewer,

@@ -27,6 +27,7 @@ pub struct ReportRecord {
     params(("code" = String, Path, description = "区划代码 division code"),
            ("period" = Option<String>, Query, description = "2026-10, 2026-Q4 or 2026 (default: last month)")),
     responses((status = 200, body = ReportRecord), (status = 404, body = super::ApiErrorBody)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn report(
     user: Viewer,
     NodeCode(code): NodeCode,

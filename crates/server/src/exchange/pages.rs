@@ -75,6 +75,7 @@ fn imports_page(state: &AppState, user: &CurrentUser, error: Option<String>) -> 
     ImportsPage { page: user.chrome("导入居民 Import residents"), jobs, error }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn imports(State(state): State<AppState>, user: Viewer<Edit>) -> AppResult<Response> {
     Ok(render(&imports_page(&state, &user, None))?.into_response())
 }
@@ -91,6 +92,7 @@ pub(crate) fn sheet_extension(name: &str) -> Option<String> {
 }
 
 /// Receives the file, then imports it in the background within the user's scope.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn upload(State(state): State<AppState>, user: Editor, mut form: Multipart) -> AppResult<Response> {
     let id = Uuid::now_v7();
     state.imports.expire();
@@ -225,6 +227,7 @@ pub(crate) fn shown_name(name: &str) -> String {
 }
 
 /// Creates a file only this user can read.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn private_file(path: &std::path::Path) -> AppResult<tokio::fs::File> {
     let mut options = tokio::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -269,6 +272,7 @@ struct JobPage {
     failure: Option<String>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn job(State(state): State<AppState>, user: Viewer<Edit>, Path(id): Path<Uuid>) -> AppResult<Response> {
     let job = state.imports.get(id, &user.user.username).ok_or_else(|| AppError::not_found("导入 Import"))?;
     let mut page = JobPage {
@@ -318,6 +322,7 @@ pub async fn job(State(state): State<AppState>, user: Viewer<Edit>, Path(id): Pa
 }
 
 /// The error file of an import, for the user who ran it.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn error_file(
     State(state): State<AppState>,
     user: Viewer<Edit>,
@@ -359,6 +364,7 @@ pub struct ExportQuery {
 }
 
 /// The current residents of a subtree as a file (audited, within the user's scope).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn export(
     State(state): State<AppState>,
     user: Viewer<Export>,

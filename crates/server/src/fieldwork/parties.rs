@@ -72,6 +72,7 @@ async fn parties_page(
 }
 
 /// `/parties/{code}`: the landlords and employers of a community or street.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn parties(State(state): State<AppState>, user: Viewer, NodeCode(code): NodeCode) -> AppResult<Response> {
     Ok(render(&parties_page(&state, &user, &code, None).await?)?.into_response())
 }
@@ -86,6 +87,7 @@ pub struct PartyForm {
 }
 
 /// Registers a landlord or employer in the community.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn register(
     State(state): State<AppState>,
     user: Editor,
@@ -201,6 +203,7 @@ async fn party_page(
 }
 
 /// `/parties/{county}/{id}`: a party's units and reported lines.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn party(
     State(state): State<AppState>,
     user: Viewer,
@@ -215,6 +218,7 @@ pub struct UnitForm {
 }
 
 /// Adds a unit (by the household's 户编号) to a party.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn add_unit(
     State(state): State<AppState>,
     user: Editor,
@@ -297,6 +301,7 @@ async fn submit(
 }
 
 /// One line from the form.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn add_line(
     State(state): State<AppState>,
     user: Editor,
@@ -330,6 +335,7 @@ fn extension_of(name: &str) -> String {
 }
 
 /// A sheet (CSV or xlsx) of lines. The party and scope are checked before the body is read.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn upload(
     State(state): State<AppState>,
     user: Editor,

@@ -46,6 +46,7 @@ fn tier_name(rules: &TierRules, tier: Tier, lang: Lang) -> String {
 }
 
 /// The panel for a current resident (`None` before the first assessment).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn panel(
     registry: &Registry<'_>,
     lang: Lang,
@@ -113,6 +114,7 @@ fn record_href(county: &DivisionCode, id: Uuid) -> String {
 }
 
 /// Records housing, work and phone; the tier is reassessed at once.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_stability(
     user: Editor,
     RecordKey { county, id }: RecordKey,
@@ -142,6 +144,7 @@ pub struct OverrideForm {
 }
 
 /// A staff member sets the tier (with a reason) or returns it to the rules; audited.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn override_tier(
     user: Editor,
     RecordKey { county, id }: RecordKey,
@@ -168,6 +171,7 @@ struct TiersPage {
 }
 
 /// `/tiers/{code}`: residents per tier, the rules in force and recent changes.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn tiers(State(state): State<AppState>, user: Viewer, NodeCode(code): NodeCode) -> AppResult<Response> {
     if !user.scope.covers(&code) {
         return Err(AppError::not_found("区划 Division"));

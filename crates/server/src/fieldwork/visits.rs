@@ -58,6 +58,7 @@ pub struct TodayQuery {
 }
 
 /// The page for one community (the user's own when there is one).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn today_page(user: Viewer<Edit>, Query(q): Query<TodayQuery>) -> AppResult<Response> {
     let node = match q.node.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         Some(n) => parse_code(n)?,
@@ -145,6 +146,7 @@ pub struct VisitReceipt {
 #[utoipa::path(post, path = "/api/visits", tag = "fieldwork",
     params(("X-CSRF-Token" = String, Header)),
     request_body = VisitRequest, responses((status = 200, body = VisitReceipt), (status = 400, body = crate::api::ApiErrorBody)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_visit(user: Editor, Json(request): Json<VisitRequest>) -> ApiResult<VisitReceipt> {
     let county = DivisionCode::parse(&request.county).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let outcome = VisitOutcome::from_key(&request.outcome).ok_or_else(|| {
@@ -235,6 +237,7 @@ fn ratio(part: u64, whole: u64) -> String {
 
 /// `/coverage/{code}`: 四不漏 for a month — totals, streets, communities and the grid
 /// ranking with each grid's responsible worker; `?format=xlsx` downloads it.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn coverage_page(
     State(state): State<AppState>,
     user: Viewer,

@@ -122,10 +122,12 @@ async fn rejected(state: &AppState, user: &Scoped, message: String, form: NewUse
     Ok((StatusCode::BAD_REQUEST, render(&page(state, user, Some(message), None, form).await?)?).into_response())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn users(State(state): State<AppState>, user: Viewer<Manage>) -> AppResult<Response> {
     Ok(render(&page(&state, &user, None, None, NewUserForm::default()).await?)?.into_response())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create_user(
     State(state): State<AppState>,
     user: Editor<Manage>,
@@ -199,6 +201,7 @@ pub struct ClearLock {
 }
 
 /// Lifts a login lock shown on the users page.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn clear_lock(
     State(state): State<AppState>,
     user: Editor<Manage>,
@@ -230,6 +233,7 @@ pub struct UserAction {
 }
 
 /// Reset a password (also lifts a lockout), or disable/enable an account.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn user_action(
     State(state): State<AppState>,
     user: Editor<Manage>,

@@ -70,6 +70,7 @@ impl CurrentUser {
     }
 
     /// Records an audited action by this user.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit(&self, state: &AppState, entry: AuditRecord<'_>) -> AppResult<()> {
         state
             .store
@@ -92,6 +93,7 @@ impl CurrentUser {
     /// Records a read of personal data shown on a page that is not a resident's record
     /// (a building's household heads, a form filled with a person's facts, a landlord's
     /// lines): every read of personal data is audited (ADR 004).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit_read(
         &self,
         state: &AppState,
@@ -154,6 +156,7 @@ struct LoginPage {
     username: String,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn login_page(lang: Lang) -> AppResult<impl IntoResponse> {
     render(&LoginPage { page: Chrome::new("登录 Log in", lang, "/login"), error: None, username: String::new() })
 }
@@ -164,6 +167,7 @@ pub struct LoginForm {
     password: String,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn login(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,
@@ -210,6 +214,7 @@ pub async fn login(
     Ok((axum::http::StatusCode::UNAUTHORIZED, render(&page)?).into_response())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn logout(
     State(state): State<AppState>,
     // Only the session's own forms may end it (a forged logout is refused).
@@ -231,6 +236,7 @@ struct PasswordPage {
     done: bool,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn password_page(user: Viewer<Anyone>) -> AppResult<impl IntoResponse> {
     render(&PasswordPage { page: user.chrome("修改密码 Change password"), error: None, done: false })
 }
@@ -242,6 +248,7 @@ pub struct PasswordForm {
     repeat: String,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn change_password(
     State(state): State<AppState>,
     user: Editor<Anyone>,

@@ -176,6 +176,7 @@ const MULTIPART_PREFIX_LIMIT: usize = 8 << 10;
 /// url-encoded form (the body is read, bounded, and handed on), or the first part of a
 /// multipart form, which every upload form sends first — so the token is checked before
 /// a byte of the file is read.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn read_csrf_token(request: Request, next: Next) -> Response {
     if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(request).await;

@@ -168,6 +168,7 @@ fn form_response(form: &RecordForm, status: StatusCode) -> AppResult<Response> {
     Ok((status, render(form)?).into_response())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn edit_resident_page(
     State(state): State<AppState>,
     user: Viewer,
@@ -197,6 +198,7 @@ pub async fn edit_resident_page(
     )
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn edit_resident(
     user: Editor,
     RecordKey { county, id }: RecordKey,
@@ -288,6 +290,7 @@ fn newborn_form(
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn newborn_page(
     State(state): State<AppState>,
     user: Viewer,
@@ -314,6 +317,7 @@ pub async fn newborn_page(
     )
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn newborn(
     State(_state): State<AppState>,
     user: Editor,
@@ -381,6 +385,7 @@ pub struct ExitForm {
     date: String,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_exit(
     State(_state): State<AppState>,
     user: Editor,
@@ -406,6 +411,7 @@ pub struct VerifyForm {
 }
 
 /// 核实: the worker confirms that the record is still true (no fact changes, so no new version).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_verification(
     user: Editor,
     RecordKey { county, id }: RecordKey,
@@ -436,6 +442,7 @@ struct AccessLogPage {
 }
 
 /// Who looked at a resident: for administrators and officers responsible for them.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn access_log(
     State(state): State<AppState>,
     user: Viewer<Audit>,
@@ -556,6 +563,7 @@ fn defaults(pairs: &[(&str, String)]) -> Values {
     pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn new_household_page(user: Viewer, RecordKey { county, id: building_id }: RecordKey) -> AppResult<Response> {
     let registry = user.registry();
     let building =
@@ -581,6 +589,7 @@ pub async fn new_household_page(user: Viewer, RecordKey { county, id: building_i
     form_response(&form, StatusCode::OK)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn new_household(
     user: Editor,
     RecordKey { county, id: building_id }: RecordKey,
@@ -605,6 +614,7 @@ pub async fn new_household(
     Ok(Redirect::to(&format!("/households/{county}/{id}")).into_response())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn move_household_page(user: Viewer, RecordKey { county, id }: RecordKey) -> AppResult<Response> {
     let registry = user.registry();
     let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
@@ -634,6 +644,7 @@ pub async fn move_household_page(user: Viewer, RecordKey { county, id }: RecordK
     )
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn move_household(
     user: Editor,
     RecordKey { county, id }: RecordKey,

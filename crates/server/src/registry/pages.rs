@@ -78,6 +78,7 @@ pub(crate) fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn division_crumbs(state: &AppState, user: &Scoped, code: &DivisionCode) -> AppResult<Vec<Crumb>> {
     let path = state.store.divisions().path(code).await?;
     Ok(path
@@ -89,6 +90,7 @@ pub(crate) async fn division_crumbs(state: &AppState, user: &Scoped, code: &Divi
 }
 
 /// The home page: the user's area.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn home(user: CurrentUser) -> Response {
     match user.user.scopes.as_slice() {
         [only] => Redirect::to(&format!("/regions/{only}")).into_response(),
@@ -98,6 +100,7 @@ pub async fn home(user: CurrentUser) -> Response {
 
 /// The top of the tree the user may see: their scopes, or every province for an
 /// administrator without a scope.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn roots(State(state): State<AppState>, user: Viewer) -> AppResult<impl IntoResponse> {
     let divisions = state.store.divisions();
     let scope = &user.scope;
@@ -146,6 +149,7 @@ pub async fn roots(State(state): State<AppState>, user: Viewer) -> AppResult<imp
     })
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn region(
     State(state): State<AppState>,
     user: Viewer,
@@ -236,6 +240,7 @@ struct GridPage {
     buildings: Vec<BuildingRow>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn grid(
     State(state): State<AppState>,
     user: Viewer,
@@ -287,6 +292,7 @@ struct BuildingPage {
     floor_rows: Vec<FloorRow>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn building(
     State(state): State<AppState>,
     user: Viewer,
@@ -404,6 +410,7 @@ async fn household_crumbs(
     Ok(crumbs)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn household(
     State(state): State<AppState>,
     user: Viewer,
@@ -585,6 +592,7 @@ fn history_rows(history: &[ResidentVersion], lang: Lang) -> Vec<HistoryRow> {
 }
 
 /// A resident's full record: shown only with a purpose, and every opening is audited.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resident(
     State(state): State<AppState>,
     user: Viewer,
@@ -686,6 +694,7 @@ pub async fn resident(
 }
 
 /// "广东省深圳市龙岗区（440307）", or the bare code when it is not loaded.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn division_name(state: &AppState, code: &DivisionCode) -> AppResult<String> {
     let names: Vec<String> = state.store.divisions().path(code).await?.into_iter().map(|d| d.name).collect();
     Ok(if names.is_empty() { code.to_string() } else { format!("{}（{code}）", names.join("")) })

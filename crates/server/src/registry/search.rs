@@ -57,6 +57,7 @@ async fn community_name(
     Ok(name)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn search(
     State(state): State<AppState>,
     user: Viewer<Search>,

@@ -218,11 +218,13 @@ async fn queue_page(
     .into_response())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn queue(State(state): State<AppState>, user: Viewer, Query(q): Query<QueueQuery>) -> AppResult<Response> {
     queue_page(&state, &user, q.node.as_deref(), q.state.as_deref(), None).await
 }
 
 /// Bulk decision on the queue: the checked events approved or returned (one reason).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn decide_many(
     State(state): State<AppState>,
     user: Editor<Report>,
@@ -430,6 +432,7 @@ async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Opti
     .into_response())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn new_event_page(
     State(state): State<AppState>,
     user: Viewer,
@@ -550,6 +553,7 @@ async fn event_from_form(user: &Scoped, values: &Values) -> Result<NewEvent, App
     })
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit_event(
     State(state): State<AppState>,
     user: Editor<Report>,
@@ -709,6 +713,7 @@ async fn event_page(
     .into_response())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn event(
     State(state): State<AppState>,
     user: Viewer,
@@ -724,6 +729,7 @@ pub struct DecisionForm {
     pub reason: String,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn decide_one(
     State(state): State<AppState>,
     user: Editor<Report>,
@@ -750,6 +756,7 @@ pub struct ResubmitForm {
 }
 
 /// Sends a returned event up again, with its date and evidence corrected.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resubmit(
     State(state): State<AppState>,
     user: Editor<Report>,
@@ -788,6 +795,7 @@ pub async fn resubmit(
 /// Evidence files: 5 MB each.
 pub const ATTACHMENT_LIMIT: usize = 6 << 20;
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn attach(
     State(state): State<AppState>,
     user: Editor<View>,
@@ -823,6 +831,7 @@ pub async fn attach(
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn attachment(
     State(state): State<AppState>,
     user: Viewer,
@@ -858,6 +867,7 @@ pub async fn attachment(
 }
 
 /// For the resident page: the events about this person not yet accepted.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn pending_lines(user: &Scoped, county: &DivisionCode, resident: Uuid) -> AppResult<Vec<(String, String)>> {
     if !user.user.role.may(Permission::ViewRegistry) {
         return Ok(Vec::new());
@@ -878,6 +888,7 @@ pub async fn pending_lines(user: &Scoped, county: &DivisionCode, resident: Uuid)
 
 /// Reports a death or departure through the chain (the record page's form and the API):
 /// the record ends only when the district accepts.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn report_exit(
     user: &Scoped,
     county: &DivisionCode,
@@ -901,6 +912,7 @@ pub async fn report_exit(
 }
 
 /// Submits an event in the user's scope and audits it.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit_checked(user: &Scoped, event: &NewEvent) -> AppResult<Uuid> {
     if !may_report(user) {
         return Err(AppError::Forbidden);

@@ -109,6 +109,7 @@ async fn node_of(state: &AppState, user: &Scoped, code: &DivisionCode) -> AppRes
     Ok((code.clone(), node.name))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn report(
     State(state): State<AppState>,
     user: Viewer,
@@ -295,6 +296,7 @@ pub struct ApprovalForm {
 }
 
 /// Approves or reopens a month for the node; refusals are shown on the report page.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn approval(
     State(state): State<AppState>,
     user: Editor<Report>,
@@ -333,6 +335,7 @@ pub async fn approval(
 }
 
 /// The report as a file: `format` = xlsx, csv, dhis2 (dataValueSets JSON) or adx.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn export(
     State(state): State<AppState>,
     user: Viewer,
@@ -384,6 +387,7 @@ pub async fn export(
 }
 
 /// `/reports`: the user's own area's report.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reports_home(user: Viewer) -> AppResult<Response> {
     match user.user.scopes.first() {
         Some(node) => Ok(Redirect::to(&format!("/reports/{node}")).into_response()),

@@ -52,6 +52,7 @@ fn text(cells: &[String], column: Column) -> &str {
 
 /// Inserts the rows of a file written by `jiceng generate` (UTF-8, jiceng's columns);
 /// returns how many residents were inserted.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u64)) -> StoreResult<u64> {
     let reader = ResidentFileReader::open(path, None)?;
     if reader.headers.iter().map(String::as_str).ne(Column::EXPORTED.iter().map(|c| c.header_zh())) {
@@ -225,6 +226,7 @@ pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u6
 }
 
 /// A fresh PostgreSQL schema for one benchmark run (dropped with [`drop_postgres_schema`]).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn postgres_schema(url: &str, name: &str) -> StoreResult<Store> {
     let admin = sea_orm::Database::connect(url).await?;
     admin.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await?;
@@ -233,6 +235,7 @@ pub async fn postgres_schema(url: &str, name: &str) -> StoreResult<Store> {
     Store::open_in_schema(url, name).await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn drop_postgres_schema(url: &str, name: &str) -> StoreResult<()> {
     let admin = sea_orm::Database::connect(url).await?;
     admin.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await?;

@@ -31,6 +31,7 @@ struct ExportRow {
 impl Registry<'_> {
     /// Writes every current resident of `node`'s subtree (within this registry's scope)
     /// to `writer`, community by community; returns how many were written.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn export_residents(
         &self,
         node: &DivisionCode,

@@ -187,6 +187,7 @@ impl<'a> ResidentImport<'a> {
 
     /// Reads, checks and stores one chunk of rows in one transaction; returns the rows
     /// that did not land. An error (the database failing) leaves the chunk unwritten.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn import_chunk(&mut self, rows: Vec<SourceRow>) -> StoreResult<Vec<Rejected>> {
         let mut rejected = Vec::new();
         let mut accepted = Vec::with_capacity(rows.len());

@@ -134,6 +134,7 @@ impl Responsibility<'_> {
 
 impl Registry<'_> {
     /// 五定: makes `username` responsible for a community, street, grid or building.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn assign_responsible(
         &self,
         county: &DivisionCode,
@@ -182,6 +183,7 @@ impl Registry<'_> {
     }
 
     /// Coverage of `node` (a county, street or community) in `month`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn coverage(&self, node: &DivisionCode, month: Month) -> StoreResult<Coverage> {
         self.require_scope(node, "区划 / region")?;
         let county = node.at_level(DivisionLevel::County).ok_or_else(|| {
@@ -287,6 +289,7 @@ impl Registry<'_> {
 
     /// The floors, buildings and households of a community not reached in `month`, in
     /// walking order, each with its responsible worker.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn coverage_gaps(&self, community: &DivisionCode, month: Month) -> StoreResult<CoverageGaps> {
         self.require_scope(community, "社区 / community")?;
         if community.level() != DivisionLevel::Village {
@@ -432,6 +435,7 @@ impl Registry<'_> {
     }
 
     /// The grid of a community by its number (for assigning responsibilities by name).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn grid_id(&self, community: &DivisionCode, number: i32) -> StoreResult<Option<Uuid>> {
         let mut q = Query::select();
         q.column("id")

@@ -244,17 +244,20 @@ async fn insert_stock(db: &impl ConnectionTrait, cond: Cond) -> StoreResult<()> 
 }
 
 /// Recounts every floor under `node` (after a bulk load of a community).
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn rebuild(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<()> {
     db.execute(Query::delete().from_table("floor_stock").cond_where(subtree(node, "community_code"))).await?;
     insert_stock(db, subtree(node, ("h", "community_code"))).await
 }
 
+/// A floor whose stored counts differ from a recount: `(county, building, floor)`,
+/// `(stored, recounted)` residents and `(stored, recounted)` households.
+pub type StockDifference = ((String, Uuid, i16), (i64, i64), (i64, i64));
+
 /// The stored per-floor counts under `node` next to a recount from the registry:
 /// `(county, building, floor) → (stored, recounted)` for every floor where they differ.
-pub async fn stock_differences(
-    db: &impl ConnectionTrait,
-    node: &DivisionCode,
-) -> StoreResult<Vec<((String, Uuid, i16), (i64, i64), (i64, i64))>> {
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn stock_differences(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<Vec<StockDifference>> {
     type Counts = HashMap<(String, Uuid, i16), (i64, i64)>;
     async fn read(db: &impl ConnectionTrait, q: &SelectStatement) -> StoreResult<Counts> {
         let mut out = HashMap::new();
@@ -416,6 +419,7 @@ async fn count_at_household(
 
 /// Fills the counters from the registry, visits and verifications (migration m0006).
 /// Verifications of people no longer recorded here are not counted.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn backfill(db: &impl ConnectionTrait) -> StoreResult<()> {
     db.execute(Query::delete().from_table("floor_stock")).await?;
     insert_stock(db, Cond::all()).await?;

@@ -62,6 +62,7 @@ async fn insert(db: &impl ConnectionTrait, cond: Cond) -> StoreResult<()> {
 }
 
 /// Rewrites the rows of the members of these households (who left, who came, who moved).
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn refresh_households(
     db: &impl ConnectionTrait,
     households: &BTreeSet<(DivisionCode, Uuid)>,
@@ -103,6 +104,7 @@ async fn rebuild(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<
 }
 
 /// Fills the table from the registry (migration m0008).
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn backfill(db: &impl ConnectionTrait) -> StoreResult<()> {
     db.execute(Query::delete().from_table("resident_followup")).await?;
     insert(db, Cond::all()).await
@@ -189,6 +191,7 @@ async fn apply(db: &impl ConnectionTrait, changes: &Changes) -> StoreResult<()> 
 }
 
 /// Rows under `node` that differ from the registry: (resident, stored, recounted).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn followup_differences(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<Vec<String>> {
     type Row = (String, Uuid, Option<String>, Option<Date>);
     async fn read(db: &impl ConnectionTrait, q: &SelectStatement) -> StoreResult<HashMap<Uuid, Row>> {

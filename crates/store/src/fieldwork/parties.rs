@@ -176,6 +176,7 @@ const PENDING: [EventState; 3] = [EventState::Submitted, EventState::Reviewed, E
 
 impl Registry<'_> {
     /// Registers a landlord or employer in a community.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn register_party(&self, party: &NewParty, by: &str) -> StoreResult<Uuid> {
         self.require_scope(&party.community, "社区 / community")?;
         if party.community.level() != DivisionLevel::Village
@@ -225,6 +226,7 @@ impl Registry<'_> {
     }
 
     /// A party with its number of units and pending lines, if in scope.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn party(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Option<Party>> {
         let Some(mut party) = self.party_record(county, id).await? else { return Ok(None) };
         let counts = self.party_counts(county, &[id]).await?;
@@ -251,6 +253,7 @@ impl Registry<'_> {
     }
 
     /// The landlords and employers registered in (or under) a node.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn parties_under(&self, node: &DivisionCode) -> StoreResult<Vec<Party>> {
         self.require_scope(node, "区划 / region")?;
         let mut q = Query::select();
@@ -316,6 +319,7 @@ impl Registry<'_> {
 
     /// Adds a unit (the household living there, by its 户编号) to a party. Adding it
     /// again changes nothing.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_party_unit(
         &self,
         county: &DivisionCode,
@@ -356,6 +360,7 @@ impl Registry<'_> {
     }
 
     /// A party's units with where they are and how many live there.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn party_units(&self, county: &DivisionCode, party_id: Uuid) -> StoreResult<Vec<PartyUnit>> {
         self.existing_party(county, party_id).await?;
         let mut q = Query::select();
@@ -426,6 +431,7 @@ impl Registry<'_> {
     }
 
     /// The lines a party has reported, newest first, with their changes' states.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn party_lines(&self, county: &DivisionCode, party_id: Uuid) -> StoreResult<Vec<PartyLineRecord>> {
         self.existing_party(county, party_id).await?;
         let mut q = Query::select();
@@ -477,6 +483,7 @@ impl Registry<'_> {
     }
 
     /// Households under `node` with a party's report still under review (plan items).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn households_reported_by_parties(
         &self,
         node: &DivisionCode,
@@ -506,6 +513,7 @@ impl Registry<'_> {
     /// problem listed, and nothing is written. Otherwise each new line becomes a change
     /// event for the community (move in, move within the county, or move out), in one
     /// transaction; a line reported before is skipped.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn submit_party_lines(
         &self,
         county: &DivisionCode,

@@ -57,6 +57,7 @@ impl std::ops::AddAssign for ReassessSummary {
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn current_rules(db: &impl ConnectionTrait) -> StoreResult<TierRules> {
     let q = Query::select().column("rules").from("tier_rules").order_by("version", Order::Desc).limit(1).to_owned();
     match db.query_one(&q).await? {
@@ -142,6 +143,7 @@ async fn store_assessment(
 
 /// Reassesses one resident inside a caller's transaction (after a verification or a
 /// change of what is recorded about their housing, work or phone).
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn reassess_in(
     work: &mut UnitOfWork,
     resident: &ResidentVersion,
@@ -185,11 +187,13 @@ pub(crate) async fn reassess_in(
 
 impl Registry<'_> {
     /// The rules in force (the newest version; the defaults before any is stored).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn tier_rules(&self) -> StoreResult<TierRules> {
         current_rules(&self.store.db).await
     }
 
     /// Stores new rules as the next version; returns the version number.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_tier_rules(&self, rules: &TierRules, by: &str) -> StoreResult<u32> {
         rules.check().map_err(|e| StoreError::Invalid(e.to_string()))?;
         let work = UnitOfWork::begin(self.store).await?;
@@ -209,6 +213,7 @@ impl Registry<'_> {
     }
 
     /// What is recorded about the resident's housing, work and phone.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn stability(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<RecordedStability>> {
         if self.resident(county, resident_id).await?.is_none() {
             return Ok(None);
@@ -222,6 +227,7 @@ impl Registry<'_> {
     }
 
     /// Records housing, work and phone, and reassesses the resident's tier at once.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn record_stability(
         &self,
         county: &DivisionCode,
@@ -273,6 +279,7 @@ impl Registry<'_> {
     }
 
     /// The resident's stored tier, if assessed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn resident_tier(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<ResidentTier>> {
         if self.resident(county, resident_id).await?.is_none() {
             return Ok(None);
@@ -319,6 +326,7 @@ impl Registry<'_> {
 
     /// A staff member sets the tier instead of the rules (`None` returns it to the
     /// rules). A reason is required to set one.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn override_tier(
         &self,
         county: &DivisionCode,
@@ -382,6 +390,7 @@ impl Registry<'_> {
 
     /// Reassesses every current resident of one community (the schedule runs this for
     /// each community); residents who left lose their tier row.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reassess_community(&self, community: &DivisionCode, today: Date) -> StoreResult<ReassessSummary> {
         self.require_scope(community, "社区 / community")?;
         let rules = current_rules(&self.store.db).await?;
@@ -471,6 +480,7 @@ impl Registry<'_> {
     }
 
     /// Tier changes under `node`, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn tier_changes(&self, node: &DivisionCode, limit: u64) -> StoreResult<Vec<TierChange>> {
         let mut q = Query::select();
         q.columns(["county_code", "resident_id", "from_tier", "to_tier", "at", "cause"])
@@ -501,6 +511,7 @@ impl Registry<'_> {
     }
 
     /// Residents under `node` per tier as it applies (overrides included).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn tier_counts(&self, node: &DivisionCode) -> StoreResult<Vec<(Tier, u64)>> {
         let mut q = Query::select();
         q.expr_as(Expr::cust("COALESCE(override_tier, tier)"), "effective")
@@ -524,6 +535,7 @@ impl Registry<'_> {
     /// Synthetic housing, work and phone answers for the current residents of a
     /// community (demo and benchmarks): migrants rent and share dormitories more often
     /// than registered residents. Existing answers are kept.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn write_synthetic_stability(&self, community: &DivisionCode, seed: u64) -> StoreResult<u64> {
         use rand::prelude::*;
         let work = UnitOfWork::begin(self.store).await?;

@@ -26,6 +26,7 @@ impl Registry<'_> {
     /// Records that the resident's record was confirmed on `date`. The resident's last
     /// verification date moves forward only: entering an older confirmation late keeps
     /// the newer date.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn record_verification(
         &self,
         county: &DivisionCode,
@@ -56,6 +57,7 @@ impl Registry<'_> {
     }
 
     /// When the resident's record was last confirmed (`None`: never, or out of scope).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn last_verified(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<Date>> {
         let mut q = Query::select();
         q.column(("r", "last_verified_on"))
@@ -72,6 +74,7 @@ impl Registry<'_> {
     }
 
     /// The confirmations recorded in jiceng, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verifications(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Vec<Verification>> {
         // Scope: the resident must be visible to this registry.
         if self.resident_history(county, resident_id).await?.is_empty() {
@@ -103,6 +106,7 @@ impl Registry<'_> {
 
     /// Current residents of each community under `node` whose record was not confirmed
     /// on or after `since` (or never).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn unverified_counts(&self, node: &DivisionCode, since: Date) -> StoreResult<Vec<(DivisionCode, u64)>> {
         let mut q = Query::select();
         q.column(("v", "community_code"))
@@ -141,6 +145,7 @@ fn resident_is_version() -> sea_orm::sea_query::Expr {
 
 /// Records a verification inside a caller's transaction (the resident is loaded and in
 /// scope): the row, the statistics cell, the last-verified date.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn verify_in(
     work: &mut UnitOfWork,
     current: &crate::registry::ResidentVersion,

@@ -44,6 +44,7 @@ pub struct VisitRecorded {
 impl Registry<'_> {
     /// Records a visit and its effects in one transaction: members verified (seen,
     /// confirmed by a member, from the landlord), move-out events started (moved away).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn record_visit(&self, visit: &NewVisit, actor: Actor<'_>, today: Date) -> StoreResult<VisitRecorded> {
         if visit.visited_on > today {
             return Err(StoreError::Invalid(format!(
@@ -134,12 +135,14 @@ impl Registry<'_> {
     /// The community's visit plan for `month`: households with members due for
     /// re-verification by their tier (or never verified), households on floors not
     /// walked in the month, and households with a returned event — ordered for walking.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn visit_plan(&self, community: &DivisionCode, month: Month) -> StoreResult<Vec<PlanItem>> {
         self.visit_plan_keeping(community, month, &HashSet::new()).await
     }
 
     /// [`Self::visit_plan`], also keeping the households in `keep` (visited today, so the
     /// worker sees what was done) even when nothing is due there any more.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn visit_plan_keeping(
         &self,
         community: &DivisionCode,
@@ -151,6 +154,7 @@ impl Registry<'_> {
 
     /// The plans of every community under `node` (a community, street or county) for
     /// `month`, in one pass: one list ordered community by community for walking.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn visit_plans(&self, node: &DivisionCode, month: Month) -> StoreResult<Vec<PlanItem>> {
         self.plans_under(node, month, &HashSet::new()).await
     }
@@ -213,6 +217,7 @@ impl Registry<'_> {
     }
 
     /// Grids under `node`: id → (number, name).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn grids_under(&self, node: &DivisionCode) -> StoreResult<HashMap<Uuid, (i32, String)>> {
         let mut q = Query::select();
         q.columns(["id", "number", "name"]).from("grid").cond_where(subtree(node, "community_code"));
@@ -224,6 +229,7 @@ impl Registry<'_> {
     }
 
     /// Building names under `node`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn building_names_under(&self, node: &DivisionCode) -> StoreResult<HashMap<Uuid, String>> {
         let mut q = Query::select();
         q.columns(["id", "name"]).from("building").cond_where(subtree(node, "community_code"));
@@ -235,6 +241,7 @@ impl Registry<'_> {
     }
 
     /// Visits recorded in the community on `day`: household → outcome.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn visits_on(&self, community: &DivisionCode, day: Date) -> StoreResult<HashMap<Uuid, VisitOutcome>> {
         self.require_scope(community, "社区 / community")?;
         let mut q = Query::select();
@@ -254,6 +261,7 @@ impl Registry<'_> {
     }
 
     /// How many visits were recorded under `node` in `month`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn visits_in(&self, node: &DivisionCode, month: Month) -> StoreResult<u64> {
         self.require_scope(node, "区划 / region")?;
         let mut q = Query::select();
@@ -269,6 +277,7 @@ impl Registry<'_> {
     }
 
     /// How many visits are stored under this id (0 or 1; for tests of resending).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn visit_count(&self, county: &DivisionCode, id: Uuid) -> StoreResult<u64> {
         let mut q = Query::select();
         q.expr(Expr::col("id").count())

@@ -93,6 +93,7 @@ fn stored(r: &QueryResult) -> StoreResult<StoredEntry> {
 
 impl Audit<'_> {
     /// Appends an entry at the end of the chain; returns its sequence number.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn append(&self, entry: &NewAuditEntry) -> StoreResult<i64> {
         let mut last_error = None;
         for _ in 0..APPEND_ATTEMPTS {
@@ -114,6 +115,7 @@ impl Audit<'_> {
 
     /// Walks the whole chain in pages; `expected_head` (from an earlier run) also
     /// catches entries removed from the end.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verify(&self, expected_head: Option<&str>) -> Result<AuditHead, AuditVerifyError> {
         const PAGE: u64 = 10_000;
         let mut previous = GENESIS.to_string();
@@ -145,6 +147,7 @@ impl Audit<'_> {
     }
 
     /// Entries about one target (e.g. who looked at a resident), newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn for_target(&self, target: &str, limit: u64) -> StoreResult<Vec<AuditEntry>> {
         let mut q = Query::select();
         q.columns(COLUMNS)
@@ -179,6 +182,7 @@ impl Audit<'_> {
 /// SQLite: the write lock is taken at BEGIN (waiting under the busy timeout). A deferred
 /// transaction that reads and then writes fails at once with "database is locked" when
 /// another writer committed in between (seen with 20 audit appends at once).
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn begin_writing(db: &sea_orm::DatabaseConnection) -> StoreResult<sea_orm::DatabaseTransaction> {
     Ok(db
         .begin_with_options(sea_orm::TransactionOptions {
@@ -191,6 +195,7 @@ pub(crate) async fn begin_writing(db: &sea_orm::DatabaseConnection) -> StoreResu
 
 /// Appends an entry at the end of the chain inside the caller's transaction (begun with
 /// [`begin_writing`]): it is kept only if everything else in the transaction is.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn append_in(txn: &sea_orm::DatabaseTransaction, entry: &NewAuditEntry) -> StoreResult<i64> {
     // PostgreSQL: one appender at a time, with a lock held to the end of the transaction.
     // Without it, appends read the same head and raced for its sequence number (a burst of

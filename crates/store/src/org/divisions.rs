@@ -59,6 +59,7 @@ impl Divisions<'_> {
 
     /// Loads (or refreshes) divisions in one transaction; running it twice changes nothing.
     /// `progress` receives the number of rows written so far.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn load(&self, rows: &[ReferenceDivision], mut progress: impl FnMut(u64)) -> StoreResult<u64> {
         let txn = self.store.db.begin().await?;
         let mut written = 0u64;
@@ -82,6 +83,7 @@ impl Divisions<'_> {
         Ok(written)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get(&self, code: &DivisionCode) -> StoreResult<Option<Division>> {
         let mut query = select();
         query.and_where(Expr::col("code").eq(code.as_str()));
@@ -89,6 +91,7 @@ impl Divisions<'_> {
     }
 
     /// The children of a node, by code; the provinces when `parent` is `None`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn children(&self, parent: Option<&DivisionCode>) -> StoreResult<Vec<Division>> {
         let mut query = select();
         match parent {
@@ -100,6 +103,7 @@ impl Divisions<'_> {
     }
 
     /// The divisions of `level` called `name` (a name can repeat across the country).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn named(&self, name: &str, level: DivisionLevel) -> StoreResult<Vec<Division>> {
         let mut query = select();
         query.and_where(Expr::col("name").eq(name)).and_where(Expr::col("level").eq(level.number()));
@@ -108,6 +112,7 @@ impl Divisions<'_> {
     }
 
     /// The node and its ancestors, from the province down (for breadcrumbs).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn path(&self, code: &DivisionCode) -> StoreResult<Vec<Division>> {
         let codes: Vec<String> = std::iter::successors(Some(code.clone()), |c| c.parent()).map(String::from).collect();
         let mut query = select();
@@ -115,6 +120,7 @@ impl Divisions<'_> {
         self.store.db.query_all(&query).await?.iter().map(row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn count(&self) -> StoreResult<u64> {
         let mut query = Query::select();
         query.expr(Expr::col("code").count()).from("division");

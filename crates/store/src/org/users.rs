@@ -134,6 +134,7 @@ fn token_hash(token: &str) -> String {
 
 impl Users<'_> {
     /// Creates a user; the username must be new.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add(&self, new: &NewUser) -> StoreResult<User> {
         let username = new.username.trim();
         if username.is_empty() || username.len() > 64 || username.chars().any(char::is_whitespace) {
@@ -182,6 +183,7 @@ impl Users<'_> {
 
     /// Replaces a user's password, lifts the account's login locks and ends all its
     /// sessions (an administrator's reset, or `jiceng demo` printing a fresh login).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_password(&self, id: Uuid, password: &str) -> StoreResult<()> {
         self.replace_password(id, password, None).await
     }
@@ -209,6 +211,7 @@ impl Users<'_> {
     }
 
     /// Disables or enables an account; disabling also ends its sessions.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_disabled(&self, id: Uuid, disabled: bool) -> StoreResult<()> {
         let txn = self.store.db.begin().await?;
         txn.execute(Query::update().table("app_user").value("disabled", disabled).and_where(Expr::col("id").eq(id)))
@@ -221,6 +224,7 @@ impl Users<'_> {
     }
 
     /// Every user, by username.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list(&self) -> StoreResult<Vec<User>> {
         let mut query = Query::select();
         query.column("id").from("app_user").order_by("username", Order::Asc);
@@ -233,12 +237,14 @@ impl Users<'_> {
         Ok(users)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get(&self, id: Uuid) -> StoreResult<Option<User>> {
         let mut query = select_user();
         query.and_where(Expr::col("id").eq(id));
         self.one(&query).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let mut query = select_user();
         query.and_where(Expr::col("username").eq(username.trim()));
@@ -273,6 +279,7 @@ impl Users<'_> {
     /// address and for the account; over any limit it is refused whatever it carries.
     /// An unknown user, a wrong password and a disabled account all give `Rejected`
     /// after the same work (a dummy hash is checked for unknown names).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn login(&self, username: &str, password: &str, address: &str) -> StoreResult<LoginOutcome> {
         let username: String = username.trim().chars().take(64).collect();
         let address: String = address.chars().take(64).collect();
@@ -356,6 +363,7 @@ impl Users<'_> {
     }
 
     /// Counters over their limit in their current window, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn login_locks(&self) -> StoreResult<Vec<LoginLock>> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let mut query = Query::select();
@@ -389,6 +397,7 @@ impl Users<'_> {
     }
 
     /// Lifts one lock (an administrator's action).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn clear_login_lock(&self, key: &str) -> StoreResult<()> {
         self.store.db.execute(Query::delete().from_table("login_attempt").and_where(Expr::col("key").eq(key))).await?;
         Ok(())
@@ -396,6 +405,7 @@ impl Users<'_> {
 
     /// Checks a password without logging in (before a password change), counted like a
     /// login from `address`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verify_login(&self, username: &str, password: &str, address: &str) -> StoreResult<Option<User>> {
         Ok(match self.login(username, password, address).await? {
             LoginOutcome::Success(user) => Some(user),
@@ -405,6 +415,7 @@ impl Users<'_> {
 
     /// Changes a password after checking the current one; every other session of the
     /// user ends (`keep` is the session making the change).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn change_password(
         &self,
         user: &User,
@@ -426,6 +437,7 @@ impl Users<'_> {
 
     /// Starts a session; only the token's hash is stored. The CSRF token is stored as
     /// is, because forms must repeat it.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_session(&self, user_id: Uuid) -> StoreResult<String> {
         let token = hex::encode(rand::rng().random::<[u8; 32]>());
         let csrf = hex::encode(rand::rng().random::<[u8; 16]>());
@@ -449,6 +461,7 @@ impl Users<'_> {
     }
 
     /// The user of a live session, if the token names one.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn session_user(&self, token: &str) -> StoreResult<Option<SessionUser>> {
         let mut query = Query::select();
         query
@@ -466,6 +479,7 @@ impl Users<'_> {
         Ok(user.map(|user| SessionUser { user, csrf_token }))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn end_session(&self, token: &str) -> StoreResult<()> {
         self.store
             .db

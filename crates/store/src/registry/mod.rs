@@ -106,6 +106,7 @@ fn holds_on(date: Date, table: Option<&'static str>) -> Cond {
 
 impl Registry<'_> {
     /// Creates a household at `location`, effective `valid_from`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_household(
         &self,
         county: &DivisionCode,
@@ -153,6 +154,7 @@ impl Registry<'_> {
 
     /// Moves a household to another dwelling, effective `valid_from`. Members whose
     /// community changes get a new version too, so every count stays true.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn move_household(
         &self,
         county: &DivisionCode,
@@ -210,6 +212,7 @@ impl Registry<'_> {
     }
 
     /// Adds a resident to an existing household, effective `valid_from`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_resident(
         &self,
         county: &DivisionCode,
@@ -239,6 +242,7 @@ impl Registry<'_> {
 
     /// Records new facts about a resident, effective `valid_from`. Returns
     /// [`ChangeOutcome::Unchanged`] without writing when nothing differs.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn record_resident_change(
         &self,
         county: &DivisionCode,
@@ -276,6 +280,7 @@ impl Registry<'_> {
 
     /// Ends a resident's record here (death or departure) on `date`: the current
     /// version is closed and the reason recorded; nothing is deleted.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn record_exit(
         &self,
         county: &DivisionCode,
@@ -299,6 +304,7 @@ impl Registry<'_> {
     }
 
     /// Why and when a resident's record ended, if it has.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn exit_of(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<(Date, ExitReason)>> {
         let mut q = Query::select();
         q.columns(["exited_on", "reason"])
@@ -314,6 +320,7 @@ impl Registry<'_> {
     }
 
     /// The current version of a resident.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn resident(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<ResidentVersion>> {
         let mut q = resident_select();
         q.and_where(Expr::col("county_code").eq(county.as_str()))
@@ -324,6 +331,7 @@ impl Registry<'_> {
     }
 
     /// The version of a resident that held on `date`, if they were recorded then.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn resident_as_of(
         &self,
         county: &DivisionCode,
@@ -341,6 +349,7 @@ impl Registry<'_> {
     }
 
     /// Every version of a resident, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn resident_history(
         &self,
         county: &DivisionCode,
@@ -354,6 +363,7 @@ impl Registry<'_> {
         self.store.db.query_all(&q).await?.iter().map(resident_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn household(&self, county: &DivisionCode, household_id: Uuid) -> StoreResult<Option<HouseholdVersion>> {
         let mut q = household_select();
         q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
@@ -364,6 +374,7 @@ impl Registry<'_> {
     }
 
     /// The current version of the household with this number (户编号), if in scope.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn household_by_number(
         &self,
         county: &DivisionCode,
@@ -377,6 +388,7 @@ impl Registry<'_> {
         self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn household_as_of(
         &self,
         county: &DivisionCode,
@@ -393,6 +405,7 @@ impl Registry<'_> {
         self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn household_history(
         &self,
         county: &DivisionCode,
@@ -407,6 +420,7 @@ impl Registry<'_> {
     }
 
     /// The current members of a household, head first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn household_members(
         &self,
         county: &DivisionCode,
@@ -419,6 +433,7 @@ impl Registry<'_> {
 
     /// Residents living in the subtree of `node` on `date`, counted by community and
     /// status (`date = None` counts the current versions).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn community_counts(&self, node: &DivisionCode, date: Option<Date>) -> StoreResult<Vec<CommunityCount>> {
         let mut q = Query::select();
         q.column("community_code")
@@ -459,6 +474,7 @@ impl Registry<'_> {
     }
 
     /// Households living in the subtree of `node` now, counted by community.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn household_counts(&self, node: &DivisionCode) -> StoreResult<Vec<(DivisionCode, u64)>> {
         let mut q = Query::select();
         q.column("community_code")
@@ -484,6 +500,7 @@ impl Registry<'_> {
     }
 
     /// Whether any resident is recorded in the county.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn has_residents(&self, county: &DivisionCode) -> StoreResult<bool> {
         let mut q = Query::select();
         q.column("id").from("resident").and_where(Expr::col("county_code").eq(county.as_str())).limit(1);
@@ -500,6 +517,7 @@ pub(crate) fn subtree(node: &DivisionCode, column: impl Into<ColumnRef>) -> Cond
 }
 
 /// Every county with households or statistics, for checks over the whole database.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn counties_with_records(db: &impl ConnectionTrait) -> StoreResult<Vec<DivisionCode>> {
     let mut counties = std::collections::BTreeSet::new();
     for (table, column) in [("household", "county_code"), ("report_opening", "county_code")] {
@@ -558,6 +576,7 @@ async fn close_current(
 /// change in the statistics (`tally`). Returns the new version number and the month
 /// the change is counted in.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn append_resident_version(
     txn: &DatabaseTransaction,
     current: &ResidentVersion,
@@ -589,6 +608,7 @@ pub(crate) async fn append_resident_version(
 
 /// Records a new person (registration, birth, move into the area) with a first version.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn insert_new_resident(
     txn: &DatabaseTransaction,
     county: &DivisionCode,
@@ -626,6 +646,7 @@ pub(crate) async fn insert_new_resident(
 
 /// Ends a resident's record (death or departure): closes the current version and
 /// records why. Returns the month the exit is counted in.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn exit_resident(
     txn: &DatabaseTransaction,
     current: &ResidentVersion,
@@ -707,6 +728,7 @@ async fn insert_household_version(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn current_resident(
     txn: &DatabaseTransaction,
     county: &DivisionCode,
@@ -722,6 +744,7 @@ pub(crate) async fn current_resident(
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn current_household(
     txn: &DatabaseTransaction,
     county: &DivisionCode,
@@ -737,6 +760,7 @@ pub(crate) async fn current_household(
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn members(
     db: &impl ConnectionTrait,
     county: &DivisionCode,

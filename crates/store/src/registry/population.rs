@@ -52,6 +52,7 @@ impl Batch {
         Batch { table, columns: columns.into_iter().collect(), rows: Vec::new() }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn flush(&mut self, txn: &DatabaseTransaction) -> StoreResult<()> {
         // Statements of a fixed, modest number of rows: the same SQL text every time, so
         // the driver prepares it once and its statement cache stays small (a statement
@@ -74,6 +75,7 @@ impl Batch {
 impl Registry<'_> {
     /// Stores a generated community: grids, buildings, households and residents, each
     /// with its first version. One transaction, so it is stored whole or not at all.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn write_community(
         &self,
         county: &DivisionCode,

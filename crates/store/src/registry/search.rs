@@ -60,6 +60,7 @@ fn starts_with(column: &'static str, prefix: &str, binary_collation: bool) -> Co
 
 impl Registry<'_> {
     /// Current residents matching `query`, in scope, at most `limit`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn search(&self, query: &SearchQuery, limit: u64) -> StoreResult<Vec<ResidentVersion>> {
         let mut q = resident_select();
         let binary = !self.store.is_postgres();

@@ -94,6 +94,7 @@ fn county_of(community: &DivisionCode) -> StoreResult<DivisionCode> {
 }
 
 impl Registry<'_> {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_grid(&self, community: &DivisionCode, number: i32, name: &str) -> StoreResult<Grid> {
         let county = county_of(community)?;
         self.require_scope(community, "社区 / community")?;
@@ -119,6 +120,7 @@ impl Registry<'_> {
         Ok(Grid { county, id, community: community.clone(), number, name: name.into() })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_building(&self, grid: &Grid, name: &str, floors: i16, units: i16) -> StoreResult<Building> {
         if !(1..=200).contains(&floors) || !(1..=50).contains(&units) {
             return Err(StoreError::Invalid(format!(
@@ -158,6 +160,7 @@ impl Registry<'_> {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn grid(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Option<Grid>> {
         let mut q = Query::select();
         q.columns(GRID_COLUMNS)
@@ -168,6 +171,7 @@ impl Registry<'_> {
         self.store.db.query_one(&q).await?.map(|r| grid_row(&r)).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn building(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Option<Building>> {
         let mut q = Query::select();
         q.columns(BUILDING_COLUMNS)
@@ -178,6 +182,7 @@ impl Registry<'_> {
         self.store.db.query_one(&q).await?.map(|r| building_row(&r)).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn building_in(
         &self,
         db: &impl ConnectionTrait,
@@ -196,6 +201,7 @@ impl Registry<'_> {
     }
 
     /// The grids of a community with how many buildings, households and residents each has now.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn grids_in_community(&self, community: &DivisionCode) -> StoreResult<Vec<GridSummary>> {
         self.require_scope(community, "社区 / community")?;
         let mut q = Query::select();
@@ -256,6 +262,7 @@ impl Registry<'_> {
 
     /// Every building of a community (in scope), by grid and name: the choices when a
     /// household moves.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn buildings_in_community(&self, community: &DivisionCode) -> StoreResult<Vec<Building>> {
         self.require_scope(community, "社区 / community")?;
         let mut q = Query::select();
@@ -267,6 +274,7 @@ impl Registry<'_> {
         self.store.db.query_all(&q).await?.iter().map(building_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn buildings_in_grid(&self, county: &DivisionCode, grid_id: Uuid) -> StoreResult<Vec<BuildingSummary>> {
         let mut q = Query::select();
         q.columns(BUILDING_COLUMNS)
@@ -302,6 +310,7 @@ impl Registry<'_> {
     }
 
     /// The households living in a building now, by unit, floor and room.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn households_in_building(
         &self,
         county: &DivisionCode,

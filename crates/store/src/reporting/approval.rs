@@ -35,6 +35,9 @@ pub struct ApprovalStatus {
     pub children: Vec<ChildApproval>,
 }
 
+/// One line of a month's approval log: (action, actor, when, reason).
+pub type ApprovalLogEntry = (String, String, OffsetDateTime, Option<String>);
+
 impl ApprovalStatus {
     /// Children with data that are not approved yet.
     pub fn waiting_for(&self) -> Vec<&ChildApproval> {
@@ -74,6 +77,7 @@ impl Reporting<'_> {
         Ok(db.query_one(&q).await?.is_some())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approval_status(&self, node: &DivisionCode, month: Month) -> StoreResult<ApprovalStatus> {
         self.require_node(node)?;
         let db = &self.store.db;
@@ -113,6 +117,7 @@ impl Reporting<'_> {
     }
 
     /// Approves `node`'s report for `month`, locking it for the subtree.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve(&self, node: &DivisionCode, month: Month, actor: Actor<'_>, today: Date) -> StoreResult<()> {
         self.check_level(node, actor)?;
         if month.last_day() >= today {
@@ -156,6 +161,7 @@ impl Reporting<'_> {
 
     /// Reopens an approved month for `node` (with a reason, logged). Refused while the
     /// parent is approved: reopen from the top down.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reopen(&self, node: &DivisionCode, month: Month, actor: Actor<'_>, reason: &str) -> StoreResult<()> {
         self.check_level(node, actor)?;
         let reason = reason.trim();
@@ -189,11 +195,8 @@ impl Reporting<'_> {
     }
 
     /// Who approved and reopened `node`'s month, oldest first: (action, actor, when, reason).
-    pub async fn approval_log(
-        &self,
-        node: &DivisionCode,
-        month: Month,
-    ) -> StoreResult<Vec<(String, String, OffsetDateTime, Option<String>)>> {
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn approval_log(&self, node: &DivisionCode, month: Month) -> StoreResult<Vec<ApprovalLogEntry>> {
         self.require_node(node)?;
         let mut q = Query::select();
         q.columns(["action", "actor", "at", "reason"])

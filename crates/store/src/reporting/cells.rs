@@ -68,6 +68,7 @@ pub(crate) struct Locks {
 impl Locks {
     /// Locks of every community under `node` (a community, or a county for imports and
     /// demo loads), and the county's opening month (set now if it has none).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn under(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<Locks> {
         // The node's subtree and its ancestors: a street's approval locks its
         // communities too, even those that had no figures to approve.
@@ -131,6 +132,7 @@ impl Locks {
 
 /// The county's opening month, set to [`OPENING_MONTHS_BACK`] months before today on
 /// first use.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn opening_month(db: &impl ConnectionTrait, county: &DivisionCode) -> StoreResult<Month> {
     let read = Query::select()
         .column("opening_month")
@@ -164,14 +166,18 @@ fn stock_condition() -> sea_orm::sea_query::Cond {
         .add(Expr::col("indicator").eq(cell::HOUSEHOLDS))
 }
 
+/// One indicator's value in one month of a series.
+pub(crate) type MonthlyValue = (Month, String, i64);
+
 /// Stocks summed over every month before `first`, and the cells of each month from
 /// `first` to `last`: what a report or a monthly series needs.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn read(
     db: &impl ConnectionTrait,
     node: &DivisionCode,
     first: Month,
     last: Month,
-) -> StoreResult<(Cells, Vec<(Month, String, i64)>)> {
+) -> StoreResult<(Cells, Vec<MonthlyValue>)> {
     let mut q = Query::select();
     q.column("indicator")
         .expr(Expr::cust(SUM_VALUE))
@@ -209,6 +215,7 @@ pub(crate) fn sum_value(row: &sea_orm::QueryResult, index: usize) -> StoreResult
 }
 
 /// A node's report for a period, from its cells alone.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn report(
     db: &impl ConnectionTrait,
     node: &DivisionCode,
@@ -236,6 +243,7 @@ pub(crate) fn report_from(
 }
 
 /// Month-by-month reports from `first` to `last` (for charts), from one read.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn series(
     db: &impl ConnectionTrait,
     node: &DivisionCode,

@@ -271,6 +271,7 @@ impl Reporting<'_> {
 
     /// Submits an event. It starts at the first level above the submitter's own; an
     /// urgent one notifies the street office at once.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn submit(&self, new: &NewEvent, actor: Actor<'_>, today: Date) -> StoreResult<Uuid> {
         let mut work = UnitOfWork::begin(self.store).await?;
         let id = self.submit_in(&mut work, new, actor, today).await?;
@@ -283,6 +284,7 @@ impl Reporting<'_> {
     /// [`Self::submit`] inside a caller's transaction (bulk loads of synthetic history).
     /// The checks run before anything is written, so a refused event leaves the
     /// transaction usable.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn submit_in(
         &self,
         work: &mut UnitOfWork,
@@ -338,6 +340,7 @@ impl Reporting<'_> {
     }
 
     /// Edits a returned event and sends it up again.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn resubmit(&self, id: Uuid, edited: &NewEvent, actor: Actor<'_>, today: Date) -> StoreResult<()> {
         let work = UnitOfWork::begin(self.store).await?;
         let txn = &work.txn;
@@ -388,6 +391,7 @@ impl Reporting<'_> {
 
     /// A reviewer approves or returns an event. Acceptance (the district's approval)
     /// applies it to the registry and the statistics in the same transaction.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn decide(
         &self,
         county: &DivisionCode,
@@ -409,6 +413,7 @@ impl Reporting<'_> {
 
     /// [`Self::decide`] inside a caller's transaction.
     #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn decide_in(
         &self,
         work: &mut UnitOfWork,
@@ -624,6 +629,7 @@ impl Reporting<'_> {
     }
 
     /// One event, if it exists and is in scope.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn event(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Option<ChangeEvent>> {
         match self.event_in(&self.store.db, county, id).await {
             Ok(e) => Ok(Some(e)),
@@ -633,6 +639,7 @@ impl Reporting<'_> {
     }
 
     /// An event's history, oldest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn steps(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Vec<EventStep>> {
         self.event_in(&self.store.db, county, id).await?;
         let mut q = Query::select();
@@ -663,6 +670,7 @@ impl Reporting<'_> {
     }
 
     /// Events in `states` under `node` (and in scope), oldest report first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn queue(&self, node: &DivisionCode, states: &[EventState], limit: u64) -> StoreResult<Vec<ChangeEvent>> {
         self.require_node(node)?;
         let mut q = event_select();
@@ -675,6 +683,7 @@ impl Reporting<'_> {
     }
 
     /// What waits for `level`'s decision under `node`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn awaiting(&self, node: &DivisionCode, level: ReviewLevel, limit: u64) -> StoreResult<Vec<ChangeEvent>> {
         let state =
             EventState::ALL.iter().copied().find(|s| s.awaiting() == Some(level)).unwrap_or(EventState::Submitted);
@@ -682,6 +691,7 @@ impl Reporting<'_> {
     }
 
     /// Events about one resident that are not yet accepted (shown as pending on the record).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn pending_for_resident(
         &self,
         county: &DivisionCode,
@@ -705,6 +715,7 @@ impl Reporting<'_> {
     }
 
     /// Counts of events waiting at each level under `node`, and how many are overdue.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn queue_counts(&self, node: &DivisionCode, today: Date) -> StoreResult<Vec<(EventState, u64, u64)>> {
         self.require_node(node)?;
         let mut out = Vec::new();
@@ -732,6 +743,7 @@ impl Reporting<'_> {
     }
 
     /// Attaches an evidence file (at most 5 MB) to an event that is not yet accepted.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn attach(
         &self,
         county: &DivisionCode,
@@ -782,6 +794,7 @@ impl Reporting<'_> {
         Ok(id)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn attachments(&self, county: &DivisionCode, event_id: Uuid) -> StoreResult<Vec<Attachment>> {
         self.event_in(&self.store.db, county, event_id).await?;
         let mut q = Query::select();
@@ -809,6 +822,7 @@ impl Reporting<'_> {
     }
 
     /// An attachment's name, type and bytes.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn attachment(
         &self,
         county: &DivisionCode,

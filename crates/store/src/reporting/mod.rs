@@ -79,23 +79,27 @@ impl Reporting<'_> {
     }
 
     /// A node's report for a period, read from its cells.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn report(&self, node: &DivisionCode, period: Period) -> StoreResult<PeriodReport> {
         self.require_node(node)?;
         cells::report(&self.store.db, node, period).await
     }
 
     /// Monthly reports from `first` to `last`, for charts.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn series(&self, node: &DivisionCode, first: Month, last: Month) -> StoreResult<Vec<PeriodReport>> {
         self.require_node(node)?;
         cells::series(&self.store.db, node, first, last).await
     }
 
     /// The configured deadlines (defaults where none is stored).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn deadlines(&self) -> StoreResult<Deadlines> {
         deadlines(&self.store.db).await
     }
 
     /// Sets one deadline ("report", "community", "street" or "district") in days.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_deadline(&self, step: &str, days: i64) -> StoreResult<()> {
         let mut probe = Deadlines::default();
         if !probe.set(step, days) || !(0..=366).contains(&days) {
@@ -117,6 +121,7 @@ impl Reporting<'_> {
     }
 
     /// Unread notices for the offices at and above `node` that `role` staffs.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn notifications(&self, nodes: &[DivisionCode], role: Role) -> StoreResult<Vec<Notification>> {
         let mut any = sea_orm::sea_query::Cond::any();
         for node in nodes {
@@ -149,6 +154,7 @@ impl Reporting<'_> {
     }
 
     /// Counties whose statistics have been opened (they hold figures).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn counties_with_figures(&self) -> StoreResult<Vec<DivisionCode>> {
         let q =
             Query::select().column("county_code").from("report_opening").order_by("county_code", Order::Asc).to_owned();
@@ -165,6 +171,7 @@ impl Reporting<'_> {
     }
 
     /// Whether any event has been reported under `node`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn has_events(&self, node: &DivisionCode) -> StoreResult<bool> {
         let mut q = Query::select();
         q.column("id").from("change_event").cond_where(crate::registry::subtree(node, "community_code")).limit(1);
@@ -172,6 +179,7 @@ impl Reporting<'_> {
     }
 
     /// Marks the notices pointing at `link` for `role` read (the office opened it).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn mark_read(&self, link: &str, role: Role) -> StoreResult<()> {
         self.store
             .db
@@ -188,6 +196,7 @@ impl Reporting<'_> {
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn deadlines(db: &impl ConnectionTrait) -> StoreResult<Deadlines> {
     let mut d = Deadlines::default();
     let q = Query::select().columns(["step", "days"]).from("reporting_deadline").to_owned();

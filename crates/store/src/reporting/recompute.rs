@@ -156,6 +156,7 @@ fn birth_year(postgres: bool) -> &'static str {
 impl Reporting<'_> {
     /// Every cell of `node`'s subtree, recomputed from versions, exits, events and
     /// verifications (GROUP BY over the registry).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn recompute_cells(&self, node: &DivisionCode) -> StoreResult<Tally> {
         self.require_node(node)?;
         let db = &self.store.db;
@@ -224,6 +225,7 @@ impl Reporting<'_> {
 
     /// Compares every stored cell in `node`'s subtree (the node and below) with the
     /// registry; lists each difference.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verify(&self, node: &DivisionCode) -> StoreResult<VerifyOutcome> {
         let mut recomputed: BTreeMap<(String, String, String), i64> = BTreeMap::new();
         for (n, m, name, v) in self.recompute_cells(node).await?.drain() {
@@ -257,6 +259,7 @@ impl Reporting<'_> {
 
     /// One node's report recomputed from the registry (no cells): stocks as counted at
     /// the period's start and end, flows from the accepted events in it.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn recompute_report(&self, node: &DivisionCode, period: Period) -> StoreResult<PeriodReport> {
         self.require_node(node)?;
         let db = &self.store.db;

@@ -92,6 +92,7 @@ fn given(rng: &mut ChaCha8Rng, sex: Sex) -> &'static str {
 impl Reporting<'_> {
     /// Writes a year of events (and monthly verifications) for every community of the
     /// county that has residents, one transaction per community.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn write_synthetic_history(
         &self,
         plan: &HistoryPlan,
@@ -380,6 +381,7 @@ impl Reporting<'_> {
 
     /// Approves every month from `first` to `last` bottom up (communities with data,
     /// streets, the county), as the demo's past months would be.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve_months(
         &self,
         county: &DivisionCode,
