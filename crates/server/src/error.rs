@@ -20,6 +20,9 @@ pub enum AppError {
     BadRequest(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A file we were writing for the user could not be made.
+    #[error(transparent)]
+    File(#[from] jiceng_files::FilesError),
     #[error("页面渲染失败 / page rendering failed: {0}")]
     Render(#[from] askama::Error),
     /// A failure of the machine (disk, temporary files), never of the user's input.
@@ -65,7 +68,7 @@ impl IntoResponse for AppError {
             AppError::Store(StoreError::File(e)) if !matches!(e, jiceng_store::exchange::FileError::Io { .. }) => {
                 (StatusCode::BAD_REQUEST, "输入有误 Invalid input", e.to_string())
             }
-            AppError::Store(_) | AppError::Render(_) | AppError::Internal(_) => {
+            AppError::Store(_) | AppError::File(_) | AppError::Render(_) | AppError::Internal(_) => {
                 let reference = reference();
                 tracing::error!(reference, error = %self, "internal error");
                 (

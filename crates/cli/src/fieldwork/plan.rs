@@ -147,7 +147,7 @@ pub async fn coverage(
         }
         "xlsx" => {
             let out = out.context("xlsx 需要 --out 文件 / xlsx needs --out FILE")?;
-            std::fs::write(out, jiceng_store::fieldwork::coverage_xlsx(&c, gaps.as_ref())?)
+            std::fs::write(out, jiceng_files::fieldwork::coverage_xlsx(&c, gaps.as_ref())?)
                 .with_context(|| format!("写入 / writing {}", out.display()))?;
             eprintln!("已写入 Wrote {}", out.display());
         }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::reporting::{INDICATORS, Period};
+use jiceng_files::reporting::{self as files, ReportHeading};
 use jiceng_store::Store;
-use jiceng_store::reporting::files::{self, ReportHeading};
 
 pub struct ReportArgs {
     pub node: DivisionCode,

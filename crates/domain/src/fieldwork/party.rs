@@ -174,6 +174,36 @@ pub fn read_line(fields: &[(PartyField, &str)], today: Date) -> Result<PartyLine
     }
 }
 
+/// One problem with one line, by row and field.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RowProblem {
+    pub row: u64,
+    pub field: Option<PartyField>,
+    pub message: String,
+}
+
+impl std::fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field {
+            Some(field) => {
+                write!(
+                    f,
+                    "第{}行 {} / row {} {}: {}",
+                    self.row,
+                    field.label_zh(),
+                    self.row,
+                    field.label_en(),
+                    self.message
+                )
+            }
+            None => write!(f, "第{}行 / row {}: {}", self.row, self.row, self.message),
+        }
+    }
+}
+
+/// A sheet row read: the line, or every problem with it.
+pub type SheetLine = Result<PartyLine, Vec<RowProblem>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,7 @@ impl IntoResponse for ApiError {
             AppError::BadRequest(_) | AppError::Store(StoreError::Invalid(_) | StoreError::Retroactive { .. }) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
-            AppError::Store(_) | AppError::Render(_) | AppError::Internal(_) => {
+            AppError::Store(_) | AppError::File(_) | AppError::Render(_) | AppError::Internal(_) => {
                 // The page renderer logs internal errors with a reference; do the same.
                 let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
                 tracing::error!(reference, error = %self.0, "internal error");

@@ -267,7 +267,7 @@ pub async fn coverage_page(
         user.audit_read(&state, action, &format!("coverage/{code}"), &county, detail).await?;
     }
     if q.format.as_deref() == Some("xlsx") {
-        let bytes = jiceng_store::fieldwork::coverage_xlsx(&coverage, gaps.as_ref())?;
+        let bytes = jiceng_files::fieldwork::coverage_xlsx(&coverage, gaps.as_ref())?;
         return Ok((
             [
                 (

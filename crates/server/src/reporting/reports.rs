@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::reporting::{APPROVAL_LEVELS, Figure, INDICATORS, Month, Period, PeriodReport, approves_at};
-use jiceng_store::reporting::files::{self, ReportHeading};
+use jiceng_files::reporting::{self as files, ReportHeading};
 use jiceng_store::reporting::{Actor, ApprovalStatus};
 use serde::Deserialize;
 

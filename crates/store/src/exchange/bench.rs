@@ -13,10 +13,10 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use super::files::{FileError, ResidentFileReader};
 use crate::Store;
 use crate::error::{StoreError, StoreResult};
 use crate::registry::rows::{HOUSEHOLD_LOCATION_COLUMNS, RESIDENT_FACT_COLUMNS, VERSION_COLUMNS};
+use jiceng_files::exchange::{FileError, ResidentFileReader};
 
 /// One INSERT's SQL, built once; rows are bound to it (the driver prepares it once).
 struct Prepared {

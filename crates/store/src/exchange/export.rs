@@ -10,10 +10,10 @@ use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order, Query};
 use time::Date;
 
-use super::files::ResidentFileWriter;
 use crate::error::{StoreResult, decode};
 use crate::registry::rows::{RESIDENT_FACT_COLUMNS, VERSION_COLUMNS, resident_row};
 use crate::registry::{Registry, ResidentVersion, subtree};
+use jiceng_files::exchange::ResidentFileWriter;
 
 /// A resident with where they live, as exported.
 struct ExportRow {

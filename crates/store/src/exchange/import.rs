@@ -16,7 +16,6 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use super::files::SourceRow;
 use super::places::PlaceIndex;
 use crate::error::{StoreResult, decode};
 use crate::org::LoadScope;
@@ -31,6 +30,7 @@ use crate::registry::{ResidentVersion, append_resident_version, resident_select}
 use crate::reporting::cells::Locks;
 use crate::write::UnitOfWork;
 use jiceng_domain::reporting::cell;
+use jiceng_files::exchange::SourceRow;
 
 /// What an import or a landlord's sheet says of an ID number recorded outside the
 /// user's area: it cannot be recorded here, without saying where it is.

@@ -2,18 +2,14 @@
 
 pub mod bench;
 pub mod export;
-pub mod files;
 pub mod import;
 pub mod places;
-mod xlsx;
 
-#[cfg(test)]
-mod hostile_tests;
-
-pub use files::{
+// The file formats are jiceng-files'; these are the ones this module's API carries.
+pub use import::{ImportTotals, Rejected, ResidentImport};
+pub use jiceng_files::exchange::{
     FileError, FileFormat, Limit, ReadLimits, ResidentFileReader, ResidentFileWriter, SourceRow, TextEncoding, csv_cell,
 };
-pub use import::{ImportTotals, Rejected, ResidentImport};
 pub use places::PlaceIndex;
 
 use std::collections::HashMap;

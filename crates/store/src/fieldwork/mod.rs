@@ -8,14 +8,10 @@ mod tiers;
 mod verification;
 mod visits;
 
-pub use coverage::{
-    Coverage, CoverageCounts, CoverageGaps, FloorGap, GridCoverage, HouseholdGap, Responsibility, coverage_xlsx,
-};
+pub use coverage::{Coverage, CoverageCounts, CoverageGaps, FloorGap, GridCoverage, HouseholdGap, Responsibility};
 pub use floors::stock_differences;
 pub use followup::followup_differences;
-pub use parties::{
-    NewParty, Party, PartyLineRecord, PartySubmission, PartyUnit, RowProblem, SheetLine, read_party_file,
-};
+pub use parties::{NewParty, Party, PartyLineRecord, PartySubmission, PartyUnit};
 pub use tiers::{ReassessSummary, ResidentTier, TierChange};
 pub use verification::Verification;
 pub(crate) use verification::verify_in;

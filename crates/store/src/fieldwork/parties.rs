@@ -5,9 +5,8 @@
 //! sent again is recognised and skipped.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
-use jiceng_domain::fieldwork::{Movement, PartyField, PartyKind, PartyLine, read_line};
+use jiceng_domain::fieldwork::{Movement, PartyField, PartyKind, PartyLine, RowProblem};
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::registry::{Identity, MaritalStatus, Phone, Relationship, ResidenceStatus, ResidentFacts};
 use jiceng_domain::reporting::{EventDetails, EventState};
@@ -17,7 +16,6 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult, decode_opt};
-use crate::exchange::{FileError, ReadLimits, ResidentFileReader};
 use crate::registry::rows::resident_row;
 use crate::registry::{Registry, ResidentVersion, resident_select, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
@@ -77,33 +75,6 @@ pub struct PartyLineRecord {
     pub submitted_by: String,
 }
 
-/// One problem with one line, by row and field.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RowProblem {
-    pub row: u64,
-    pub field: Option<PartyField>,
-    pub message: String,
-}
-
-impl std::fmt::Display for RowProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.field {
-            Some(field) => {
-                write!(
-                    f,
-                    "第{}行 {} / row {} {}: {}",
-                    self.row,
-                    field.label_zh(),
-                    self.row,
-                    field.label_en(),
-                    self.message
-                )
-            }
-            None => write!(f, "第{}行 / row {}: {}", self.row, self.row, self.message),
-        }
-    }
-}
-
 /// What a report did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PartySubmission {
@@ -113,42 +84,6 @@ pub struct PartySubmission {
     pub repeated: Vec<u64>,
     /// Arrivals of people already recorded in that unit: nothing to change.
     pub already_recorded: Vec<u64>,
-}
-
-/// A sheet row read: the line, or every problem with it.
-pub type SheetLine = Result<PartyLine, Vec<RowProblem>>;
-
-/// Reads a party's sheet (CSV in UTF-8/GBK/GB18030 or a workbook): each row's line or its
-/// problems. Headers: 类型, 姓名, 公民身份号码, 日期 (required), 联系电话, 房号, 民族.
-pub fn read_party_file(path: &Path, today: Date, limits: ReadLimits) -> Result<Vec<(u64, SheetLine)>, FileError> {
-    let reader = ResidentFileReader::open_with(path, None, limits)?;
-    let fields: Vec<Option<PartyField>> = reader.headers.iter().map(|h| PartyField::from_header(h)).collect();
-    for required in [PartyField::Movement, PartyField::Name, PartyField::IdNumber, PartyField::Date] {
-        if !fields.contains(&Some(required)) {
-            return Err(FileError::Row {
-                path: path.to_path_buf(),
-                line: 1,
-                message: format!("缺少“{}”列 / the column '{}' is missing", required.label_zh(), required.label_en()),
-            });
-        }
-    }
-    let mut out = Vec::new();
-    for row in reader {
-        let row = row?;
-        if row.cells.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        let cells: Vec<(PartyField, &str)> =
-            fields.iter().zip(&row.cells).filter_map(|(f, v)| f.map(|f| (f, v.as_str()))).collect();
-        let line = read_line(&cells, today).map_err(|problems| {
-            problems
-                .into_iter()
-                .map(|p| RowProblem { row: row.line, field: Some(p.field), message: p.message })
-                .collect()
-        });
-        out.push((row.line, line));
-    }
-    Ok(out)
 }
 
 /// The checked plan for one line: which household, and what change.

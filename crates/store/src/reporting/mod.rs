@@ -6,7 +6,6 @@
 mod approval;
 pub(crate) mod cells;
 mod events;
-pub mod files;
 mod recompute;
 mod synthetic;
 

@@ -12,9 +12,10 @@ use jiceng_domain::registry::{
 use jiceng_domain::reporting::{EventAction, EventState, Month};
 use time::{Duration, OffsetDateTime};
 
-use super::{NewParty, read_party_file};
+use super::NewParty;
 use crate::reporting::Actor;
 use crate::testing;
+use jiceng_files::fieldwork::read_party_file;
 
 fn code(s: &str) -> DivisionCode {
     DivisionCode::parse(s).unwrap()

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
-use super::files::{FileError, Limit, ReadLimits, ResidentFileReader};
+use super::{FileError, Limit, ReadLimits, ResidentFileReader};
 
 fn workbook(dir: &Path, name: &str, fill: impl FnOnce(&mut rust_xlsxwriter::Worksheet)) -> PathBuf {
     let path = dir.join(name);

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::files::{FileError, Limit, ReadLimits, SourceRow};
+use super::{FileError, Limit, ReadLimits, SourceRow};
 
 /// Counts decompressed bytes across all parts of one workbook and refuses to go past the
 /// limit; also refuses a run of more than `max_run` bytes without `<` or `>`.

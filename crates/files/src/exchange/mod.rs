@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiceng_domain::exchange::ColumnMap;
 
+#[cfg(test)]
+mod hostile_tests;
+mod xlsx;
+
 /// The two kinds of file offices use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
@@ -616,7 +620,7 @@ impl ResidentFileReader {
         let (send, receive) = std::sync::mpsc::sync_channel(1024);
         let (owned, p, t) = (path.to_path_buf(), progress.clone(), total.clone());
         let spawned = std::thread::Builder::new().name("jiceng-xlsx".into()).spawn(move || {
-            super::xlsx::read_first_sheet(&owned, limits, &t, &p, |row| send.send(row).is_ok());
+            xlsx::read_first_sheet(&owned, limits, &t, &p, |row| send.send(row).is_ok());
         });
         let rows: RowStream = match spawned {
             Ok(_) => Box::new(receive.into_iter()),

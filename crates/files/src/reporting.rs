@@ -6,8 +6,8 @@ use jiceng_domain::reporting::{Figure, INDICATORS, Period, PeriodReport};
 use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
 use time::Date;
 
-use crate::error::{StoreError, StoreResult};
-use crate::exchange::files::csv_cell;
+use crate::FilesError;
+use crate::exchange::csv_cell;
 
 /// Who and what a printed table names besides the figures.
 #[derive(Debug, Clone)]
@@ -35,12 +35,12 @@ fn value_text(f: Figure) -> String {
     }
 }
 
-fn workbook_error(e: rust_xlsxwriter::XlsxError) -> StoreError {
-    StoreError::Invalid(format!("报表文件生成失败 / the report workbook could not be written: {e}"))
+fn workbook_error(e: rust_xlsxwriter::XlsxError) -> FilesError {
+    FilesError::Workbook { what: "报表文件 / the report workbook", source: e }
 }
 
 /// The report as a formatted .xlsx workbook.
-pub fn report_xlsx(report: &PeriodReport, heading: &ReportHeading) -> StoreResult<Vec<u8>> {
+pub fn report_xlsx(report: &PeriodReport, heading: &ReportHeading) -> Result<Vec<u8>, FilesError> {
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
     sheet.set_name(period_word(report.period)).map_err(workbook_error)?;
@@ -117,11 +117,11 @@ pub fn report_xlsx(report: &PeriodReport, heading: &ReportHeading) -> StoreResul
 }
 
 /// The report as CSV (UTF-8 with a BOM so Excel opens it): indicator, labels, value.
-pub fn report_csv(report: &PeriodReport) -> StoreResult<Vec<u8>> {
+pub fn report_csv(report: &PeriodReport) -> Result<Vec<u8>, FilesError> {
     let mut out = "\u{feff}".as_bytes().to_vec();
     {
         let mut csv = csv::Writer::from_writer(&mut out);
-        let io = |e: csv::Error| StoreError::Invalid(format!("CSV: {e}"));
+        let io = |e: csv::Error| FilesError::Csv(e.to_string());
         csv.write_record(["区划代码 node", "统计期 period", "指标 indicator", "名称", "name", "数值 value"])
             .map_err(io)?;
         let node = report.node.as_str().to_string();
@@ -139,7 +139,7 @@ pub fn report_csv(report: &PeriodReport) -> StoreResult<Vec<u8>> {
                     .map_err(io)?;
             }
         }
-        csv.flush().map_err(|e| StoreError::Invalid(format!("CSV: {e}")))?;
+        csv.flush().map_err(|e| FilesError::Csv(e.to_string()))?;
     }
     Ok(out)
 }
