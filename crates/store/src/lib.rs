@@ -16,11 +16,21 @@ pub mod reporting;
 pub mod testing;
 pub(crate) mod write;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::sea_query::SelectStatement;
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult};
 
 pub use access::Caller;
 pub use connection::{redact, sqlite_url};
 pub use error::{StoreError, StoreResult};
+
+/// Runs `q` and reads every row with `read` (the one way a list is read from a select).
+pub(crate) async fn read_rows<T>(
+    db: &impl ConnectionTrait,
+    q: &SelectStatement,
+    read: impl FnMut(&QueryResult) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    db.query_all(q).await?.iter().map(read).collect()
+}
 
 /// A connection pool to one jiceng database, migrated to the current schema.
 #[derive(Clone)]

@@ -12,6 +12,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult, decode, decode_opt};
+use crate::read_rows;
 use crate::registry::rows::resident_row;
 use crate::registry::{Registry, ResidentVersion, current_resident, resident_select, subtree};
 use crate::write::UnitOfWork;
@@ -489,25 +490,20 @@ impl Registry<'_> {
             .cond_where(self.in_scope("community_code"))
             .order_by("at", Order::Desc)
             .limit(limit);
-        self.store
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(|r| {
-                let county: String = r.try_get("", "county_code")?;
-                let from: Option<String> = r.try_get("", "from_tier")?;
-                let to: String = r.try_get("", "to_tier")?;
-                Ok(TierChange {
-                    county: decode("tier_change", "county_code", &county, DivisionCode::parse)?,
-                    resident_id: r.try_get("", "resident_id")?,
-                    from: from.as_deref().and_then(Tier::from_key),
-                    to: decode_opt("tier_change", "to_tier", &to, Tier::from_key)?,
-                    at: r.try_get("", "at")?,
-                    cause: r.try_get("", "cause")?,
-                })
+        read_rows(&self.store.db, &q, |r| {
+            let county: String = r.try_get("", "county_code")?;
+            let from: Option<String> = r.try_get("", "from_tier")?;
+            let to: String = r.try_get("", "to_tier")?;
+            Ok(TierChange {
+                county: decode("tier_change", "county_code", &county, DivisionCode::parse)?,
+                resident_id: r.try_get("", "resident_id")?,
+                from: from.as_deref().and_then(Tier::from_key),
+                to: decode_opt("tier_change", "to_tier", &to, Tier::from_key)?,
+                at: r.try_get("", "at")?,
+                cause: r.try_get("", "cause")?,
             })
-            .collect()
+        })
+        .await
     }
 
     /// Residents under `node` per tier as it applies (overrides included).

@@ -9,6 +9,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult, decode, decode_opt};
+use crate::read_rows;
 use crate::registry::{Registry, current_resident, subtree};
 use crate::write::{FloorCount, UnitOfWork};
 use jiceng_domain::reporting::cell;
@@ -87,21 +88,16 @@ impl Registry<'_> {
             .and_where(Expr::col("resident_id").eq(resident_id))
             .order_by("verified_on", Order::Desc)
             .order_by("recorded_at", Order::Desc);
-        self.store
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(|row| {
-                let method: String = row.try_get("", "method")?;
-                Ok(Verification {
-                    verified_on: row.try_get("", "verified_on")?,
-                    method: decode_opt("resident_verification", "method", &method, VerificationMethod::from_key)?,
-                    recorded_at: row.try_get("", "recorded_at")?,
-                    recorded_by: row.try_get("", "recorded_by")?,
-                })
+        read_rows(&self.store.db, &q, |row| {
+            let method: String = row.try_get("", "method")?;
+            Ok(Verification {
+                verified_on: row.try_get("", "verified_on")?,
+                method: decode_opt("resident_verification", "method", &method, VerificationMethod::from_key)?,
+                recorded_at: row.try_get("", "recorded_at")?,
+                recorded_by: row.try_get("", "recorded_by")?,
             })
-            .collect()
+        })
+        .await
     }
 
     /// Current residents of each community under `node` whose record was not confirmed
@@ -122,17 +118,12 @@ impl Registry<'_> {
                     .add(Expr::col(("r", "last_verified_on")).lt(since)),
             )
             .group_by_col(("v", "community_code"));
-        self.store
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(|row| {
-                let community: String = row.try_get_by_index(0)?;
-                let n: i64 = row.try_get_by_index(1)?;
-                Ok((decode("resident_version", "community_code", &community, DivisionCode::parse)?, n as u64))
-            })
-            .collect()
+        read_rows(&self.store.db, &q, |row| {
+            let community: String = row.try_get_by_index(0)?;
+            let n: i64 = row.try_get_by_index(1)?;
+            Ok((decode("resident_version", "community_code", &community, DivisionCode::parse)?, n as u64))
+        })
+        .await
     }
 }
 

@@ -2,55 +2,9 @@
 
 use sea_orm_migration::prelude::*;
 
-pub struct Migration;
+use super::schema::*;
 
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0001_initial"
-    }
-}
-
-fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).text().not_null().take()
-}
-fn text_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).text().null().take()
-}
-fn uuid(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).uuid().not_null().take()
-}
-fn small(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).small_integer().not_null().take()
-}
-fn date(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).date().not_null().take()
-}
-fn date_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).date().null().take()
-}
-fn timestamp(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().not_null().take()
-}
-
-/// `valid_from`/`valid_to` say when a fact held; `recorded_at`/`recorded_by` say
-/// when and by whom it was written. `valid_to IS NULL` marks the current version.
-fn version_columns(table: &mut TableCreateStatement) -> &mut TableCreateStatement {
-    table
-        .col(ColumnDef::new("version").integer().not_null())
-        .col(date("valid_from"))
-        .col(date_null("valid_to"))
-        .col(timestamp("recorded_at"))
-        .col(text("recorded_by"))
-}
-
-fn index(name: &'static str, table: &'static str, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(name).table(table);
-    for col in cols {
-        index.col(*col);
-    }
-    index.take()
-}
+migration!("m0001_initial");
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -76,7 +30,7 @@ impl MigrationTrait for Migration {
                 .col(text("password_hash"))
                 .col(text("role"))
                 .col(timestamp("created_at"))
-                .col(ColumnDef::new("disabled").boolean().not_null().default(false))
+                .col(boolean("disabled").default(false))
                 .take(),
         )
         .await?;
@@ -108,7 +62,7 @@ impl MigrationTrait for Migration {
                 .col(text("county_code"))
                 .col(uuid("id"))
                 .col(text("community_code"))
-                .col(ColumnDef::new("number").integer().not_null())
+                .col(integer("number"))
                 .col(text("name"))
                 .col(timestamp("created_at"))
                 .primary_key(Index::create().col("county_code").col("id"))

@@ -3,13 +3,9 @@
 
 use sea_orm_migration::prelude::*;
 
-pub struct Migration;
+use super::schema::*;
 
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0002_access"
-    }
-}
+migration!("m0002_access");
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -18,18 +14,18 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table("audit_entry")
-                .col(ColumnDef::new("seq").big_integer().not_null().primary_key())
+                .col(big("seq").primary_key())
                 // Stored as the exact RFC 3339 text that was hashed.
-                .col(ColumnDef::new("at").text().not_null())
-                .col(ColumnDef::new("actor").text().not_null())
-                .col(ColumnDef::new("action").text().not_null())
-                .col(ColumnDef::new("target").text().not_null())
-                .col(ColumnDef::new("county").text().not_null())
-                .col(ColumnDef::new("origin").text().not_null())
-                .col(ColumnDef::new("purpose").text().not_null())
-                .col(ColumnDef::new("detail").text().not_null())
-                .col(ColumnDef::new("previous_hash").text().not_null())
-                .col(ColumnDef::new("hash").text().not_null())
+                .col(text("at"))
+                .col(text("actor"))
+                .col(text("action"))
+                .col(text("target"))
+                .col(text("county"))
+                .col(text("origin"))
+                .col(text("purpose"))
+                .col(text("detail"))
+                .col(text("previous_hash"))
+                .col(text("hash"))
                 .take(),
         )
         .await?;
@@ -39,12 +35,12 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table("resident_exit")
-                .col(ColumnDef::new("county_code").text().not_null())
-                .col(ColumnDef::new("resident_id").uuid().not_null())
-                .col(ColumnDef::new("exited_on").date().not_null())
-                .col(ColumnDef::new("reason").text().not_null())
-                .col(ColumnDef::new("recorded_at").timestamp_with_time_zone().not_null())
-                .col(ColumnDef::new("recorded_by").text().not_null())
+                .col(text("county_code"))
+                .col(uuid("resident_id"))
+                .col(date("exited_on"))
+                .col(text("reason"))
+                .col(timestamp("recorded_at"))
+                .col(text("recorded_by"))
                 .primary_key(Index::create().col("county_code").col("resident_id"))
                 .foreign_key(
                     ForeignKey::create()
@@ -55,27 +51,9 @@ impl MigrationTrait for Migration {
         )
         .await?;
 
-        m.alter_table(
-            Table::alter()
-                .table("app_user")
-                .add_column(ColumnDef::new("failed_logins").integer().not_null().default(0))
-                .take(),
-        )
-        .await?;
-        m.alter_table(
-            Table::alter()
-                .table("app_user")
-                .add_column(ColumnDef::new("locked_until").timestamp_with_time_zone().null())
-                .take(),
-        )
-        .await?;
-        m.alter_table(
-            Table::alter()
-                .table("user_session")
-                .add_column(ColumnDef::new("csrf_token").text().not_null().default(""))
-                .take(),
-        )
-        .await?;
+        m.alter_table(Table::alter().table("app_user").add_column(count("failed_logins")).take()).await?;
+        m.alter_table(Table::alter().table("app_user").add_column(timestamp_null("locked_until")).take()).await?;
+        m.alter_table(Table::alter().table("user_session").add_column(text("csrf_token").default("")).take()).await?;
         Ok(())
     }
 }

@@ -3,33 +3,26 @@
 
 use sea_orm_migration::prelude::*;
 
-pub struct Migration;
+use super::schema::*;
 
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0003_verification"
-    }
-}
+migration!("m0003_verification");
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         // On the resident, not on a version: confirming a record changes no fact, so it
         // must not create a version. May also come from an older system (imports).
-        m.alter_table(
-            Table::alter().table("resident").add_column(ColumnDef::new("last_verified_on").date().null()).take(),
-        )
-        .await?;
+        m.alter_table(Table::alter().table("resident").add_column(date_null("last_verified_on")).take()).await?;
         m.create_table(
             Table::create()
                 .table("resident_verification")
-                .col(ColumnDef::new("county_code").text().not_null())
-                .col(ColumnDef::new("id").uuid().not_null())
-                .col(ColumnDef::new("resident_id").uuid().not_null())
-                .col(ColumnDef::new("verified_on").date().not_null())
-                .col(ColumnDef::new("method").text().not_null())
-                .col(ColumnDef::new("recorded_at").timestamp_with_time_zone().not_null())
-                .col(ColumnDef::new("recorded_by").text().not_null())
+                .col(text("county_code"))
+                .col(uuid("id"))
+                .col(uuid("resident_id"))
+                .col(date("verified_on"))
+                .col(text("method"))
+                .col(timestamp("recorded_at"))
+                .col(text("recorded_by"))
                 .primary_key(Index::create().col("county_code").col("id"))
                 .foreign_key(
                     ForeignKey::create()

@@ -3,23 +3,9 @@
 
 use sea_orm_migration::prelude::*;
 
-pub struct Migration;
+use super::schema::*;
 
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0004_reporting"
-    }
-}
-
-fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).text().not_null().take()
-}
-fn text_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).text().null().take()
-}
-fn timestamp(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().not_null().take()
-}
+migration!("m0004_reporting");
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -42,29 +28,29 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("change_event")
                 .col(text("county_code"))
-                .col(ColumnDef::new("id").uuid().not_null())
+                .col(uuid("id"))
                 .col(text("kind"))
                 .col(text("state"))
                 .col(text("community_code"))
-                .col(ColumnDef::new("resident_id").uuid().null())
-                .col(ColumnDef::new("household_id").uuid().null())
-                .col(ColumnDef::new("occurred_on").date().not_null())
-                .col(ColumnDef::new("reported_on").date().not_null())
+                .col(uuid_null("resident_id"))
+                .col(uuid_null("household_id"))
+                .col(date("occurred_on"))
+                .col(date("reported_on"))
                 .col(text("reported_by"))
-                .col(ColumnDef::new("urgent").boolean().not_null().default(false))
+                .col(boolean("urgent").default(false))
                 .col(text("evidence"))
                 .col(text("details"))
                 .col(text_null("sex"))
-                .col(ColumnDef::new("birth_order").small_integer().null())
+                .col(small_null("birth_order"))
                 .col(text_null("province"))
-                .col(ColumnDef::new("timely").boolean().not_null())
-                .col(ColumnDef::new("step_since").date().not_null())
-                .col(ColumnDef::new("due_on").date().null())
+                .col(boolean("timely"))
+                .col(date("step_since"))
+                .col(date_null("due_on"))
                 .col(text_null("return_reason"))
                 .col(text_null("counted_in"))
                 .col(text_null("adjusts"))
-                .col(ColumnDef::new("applied_resident_id").uuid().null())
-                .col(ColumnDef::new("subject_version").integer().null())
+                .col(uuid_null("applied_resident_id"))
+                .col(integer_null("subject_version"))
                 .col(timestamp("created_at"))
                 .col(timestamp("updated_at"))
                 .primary_key(Index::create().col("county_code").col("id"))
@@ -103,8 +89,8 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("change_event_step")
                 .col(text("county_code"))
-                .col(ColumnDef::new("event_id").uuid().not_null())
-                .col(ColumnDef::new("seq").integer().not_null())
+                .col(uuid("event_id"))
+                .col(integer("seq"))
                 .col(timestamp("at"))
                 .col(text("actor"))
                 .col(text("action"))
@@ -119,8 +105,8 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("change_event_attachment")
                 .col(text("county_code"))
-                .col(ColumnDef::new("event_id").uuid().not_null())
-                .col(ColumnDef::new("id").uuid().not_null())
+                .col(uuid("event_id"))
+                .col(uuid("id"))
                 .col(text("file_name"))
                 .col(text("media_type"))
                 .col(ColumnDef::new("content").blob().not_null())
@@ -136,7 +122,7 @@ impl MigrationTrait for Migration {
                 .col(text("node_code"))
                 .col(text("period"))
                 .col(text("indicator"))
-                .col(ColumnDef::new("value").big_integer().not_null())
+                .col(big("value"))
                 .primary_key(Index::create().col("node_code").col("period").col("indicator"))
                 .take(),
         )
@@ -155,7 +141,7 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table("report_approval_log")
-                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(uuid("id").primary_key())
                 .col(text("node_code"))
                 .col(text("period"))
                 .col(text("action"))
@@ -174,23 +160,19 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_table(
-            Table::create()
-                .table("reporting_deadline")
-                .col(text("step").primary_key())
-                .col(ColumnDef::new("days").integer().not_null())
-                .take(),
+            Table::create().table("reporting_deadline").col(text("step").primary_key()).col(integer("days")).take(),
         )
         .await?;
         m.create_table(
             Table::create()
                 .table("notification")
-                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(uuid("id").primary_key())
                 .col(text("division_code"))
                 .col(text("role"))
                 .col(text("title"))
                 .col(text("link"))
                 .col(timestamp("created_at"))
-                .col(ColumnDef::new("read_at").timestamp_with_time_zone().null())
+                .col(timestamp_null("read_at"))
                 .take(),
         )
         .await?;

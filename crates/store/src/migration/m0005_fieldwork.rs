@@ -4,23 +4,9 @@
 
 use sea_orm_migration::prelude::*;
 
-pub struct Migration;
+use super::schema::*;
 
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0005_fieldwork"
-    }
-}
-
-fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).text().not_null().take()
-}
-fn text_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).text().null().take()
-}
-fn timestamp(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().not_null().take()
-}
+migration!("m0005_fieldwork");
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -29,10 +15,10 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("resident_stability")
                 .col(text("county_code"))
-                .col(ColumnDef::new("resident_id").uuid().not_null())
+                .col(uuid("resident_id"))
                 .col(text("housing"))
                 .col(text("work"))
-                .col(ColumnDef::new("phone_answered").boolean().null())
+                .col(boolean_null("phone_answered"))
                 .col(timestamp("recorded_at"))
                 .col(text("recorded_by"))
                 .primary_key(Index::create().col("county_code").col("resident_id"))
@@ -42,7 +28,7 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table("tier_rules")
-                .col(ColumnDef::new("version").integer().not_null().primary_key())
+                .col(integer("version").primary_key())
                 .col(text("rules"))
                 .col(timestamp("created_at"))
                 .col(text("created_by"))
@@ -53,12 +39,12 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("resident_tier")
                 .col(text("county_code"))
-                .col(ColumnDef::new("resident_id").uuid().not_null())
+                .col(uuid("resident_id"))
                 .col(text("community_code"))
                 .col(text("tier"))
-                .col(ColumnDef::new("points").integer().not_null())
+                .col(integer("points"))
                 .col(text("reasons"))
-                .col(ColumnDef::new("rules_version").integer().not_null())
+                .col(integer("rules_version"))
                 .col(timestamp("computed_at"))
                 .col(text_null("override_tier"))
                 .col(text_null("override_reason"))
@@ -79,9 +65,9 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table("tier_change")
-                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(uuid("id").primary_key())
                 .col(text("county_code"))
-                .col(ColumnDef::new("resident_id").uuid().not_null())
+                .col(uuid("resident_id"))
                 .col(text("community_code"))
                 .col(text_null("from_tier"))
                 .col(text("to_tier"))
@@ -99,12 +85,12 @@ impl MigrationTrait for Migration {
                 .table("visit")
                 .col(text("county_code"))
                 // Made by the page that recorded it, so a visit sent twice is stored once.
-                .col(ColumnDef::new("id").uuid().not_null())
-                .col(ColumnDef::new("household_id").uuid().not_null())
+                .col(uuid("id"))
+                .col(uuid("household_id"))
                 .col(text("community_code"))
-                .col(ColumnDef::new("building_id").uuid().not_null())
-                .col(ColumnDef::new("floor_no").small_integer().not_null())
-                .col(ColumnDef::new("visited_on").date().not_null())
+                .col(uuid("building_id"))
+                .col(small("floor_no"))
+                .col(date("visited_on"))
                 .col(text("outcome"))
                 .col(text("notes"))
                 .col(text("recorded_by"))

@@ -5,20 +5,9 @@
 
 use sea_orm_migration::prelude::*;
 
-pub struct Migration;
+use super::schema::*;
 
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0006_coverage"
-    }
-}
-
-fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).text().not_null().take()
-}
-fn count(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).integer().not_null().default(0).take()
-}
+migration!("m0006_coverage");
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -36,10 +25,10 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("floor_stock")
                 .col(text("county_code"))
-                .col(ColumnDef::new("building_id").uuid().not_null())
-                .col(ColumnDef::new("floor_no").small_integer().not_null())
+                .col(uuid("building_id"))
+                .col(small("floor_no"))
                 .col(text("community_code"))
-                .col(ColumnDef::new("grid_id").uuid().not_null())
+                .col(uuid("grid_id"))
                 .col(count("households"))
                 .col(count("residents"))
                 .primary_key(Index::create().col("county_code").col("building_id").col("floor_no"))
@@ -52,11 +41,11 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("floor_month")
                 .col(text("county_code"))
-                .col(ColumnDef::new("building_id").uuid().not_null())
-                .col(ColumnDef::new("floor_no").small_integer().not_null())
+                .col(uuid("building_id"))
+                .col(small("floor_no"))
                 .col(text("month"))
                 .col(text("community_code"))
-                .col(ColumnDef::new("grid_id").uuid().not_null())
+                .col(uuid("grid_id"))
                 .col(count("visits"))
                 .col(count("households_covered"))
                 .col(count("residents_verified"))
@@ -80,7 +69,7 @@ impl MigrationTrait for Migration {
                 .col(text("county_code"))
                 .col(text("month"))
                 .col(text("kind"))
-                .col(ColumnDef::new("subject_id").uuid().not_null())
+                .col(uuid("subject_id"))
                 .primary_key(Index::create().col("county_code").col("month").col("kind").col("subject_id"))
                 .take(),
         )

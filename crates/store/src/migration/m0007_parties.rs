@@ -4,20 +4,9 @@
 
 use sea_orm_migration::prelude::*;
 
-pub struct Migration;
+use super::schema::*;
 
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0007_parties"
-    }
-}
-
-fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).text().not_null().take()
-}
-fn timestamp(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().not_null().take()
-}
+migration!("m0007_parties");
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -26,7 +15,7 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("responsible_party")
                 .col(text("county_code"))
-                .col(ColumnDef::new("id").uuid().not_null())
+                .col(uuid("id"))
                 .col(text("community_code"))
                 .col(text("kind"))
                 .col(text("name"))
@@ -46,8 +35,8 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("party_unit")
                 .col(text("county_code"))
-                .col(ColumnDef::new("party_id").uuid().not_null())
-                .col(ColumnDef::new("household_id").uuid().not_null())
+                .col(uuid("party_id"))
+                .col(uuid("household_id"))
                 .col(timestamp("added_at"))
                 .col(text("added_by"))
                 .primary_key(Index::create().col("county_code").col("party_id").col("household_id"))
@@ -58,17 +47,17 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("party_line")
                 .col(text("county_code"))
-                .col(ColumnDef::new("id").uuid().not_null())
-                .col(ColumnDef::new("party_id").uuid().not_null())
+                .col(uuid("id"))
+                .col(uuid("party_id"))
                 .col(text("community_code"))
-                .col(ColumnDef::new("household_id").uuid().not_null())
+                .col(uuid("household_id"))
                 .col(text("movement"))
                 .col(text("id_number"))
                 .col(text("name"))
-                .col(ColumnDef::new("occurred_on").date().not_null())
-                .col(ColumnDef::new("event_id").uuid().null())
+                .col(date("occurred_on"))
+                .col(uuid_null("event_id"))
                 .col(text("source"))
-                .col(ColumnDef::new("source_row").big_integer().not_null())
+                .col(big("source_row"))
                 .col(text("submitted_by"))
                 .col(timestamp("submitted_at"))
                 .primary_key(Index::create().col("county_code").col("id"))

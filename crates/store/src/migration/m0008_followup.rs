@@ -4,13 +4,9 @@
 
 use sea_orm_migration::prelude::*;
 
-pub struct Migration;
+use super::schema::*;
 
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0008_followup"
-    }
-}
+migration!("m0008_followup");
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -18,13 +14,13 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table("resident_followup")
-                .col(ColumnDef::new("county_code").text().not_null())
-                .col(ColumnDef::new("resident_id").uuid().not_null())
-                .col(ColumnDef::new("community_code").text().not_null())
-                .col(ColumnDef::new("household_id").uuid().not_null())
+                .col(text("county_code"))
+                .col(uuid("resident_id"))
+                .col(text("community_code"))
+                .col(uuid("household_id"))
                 // The tier in force (an override, else the assessment); none before the first.
-                .col(ColumnDef::new("tier").text().null())
-                .col(ColumnDef::new("last_verified_on").date().null())
+                .col(text_null("tier"))
+                .col(date_null("last_verified_on"))
                 .primary_key(Index::create().col("county_code").col("resident_id"))
                 .take(),
         )

@@ -4,13 +4,7 @@
 
 use sea_orm_migration::prelude::*;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0009_plan_index"
-    }
-}
+migration!("m0009_plan_index");
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

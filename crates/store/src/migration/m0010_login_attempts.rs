@@ -3,13 +3,9 @@
 
 use sea_orm_migration::prelude::*;
 
-pub struct Migration;
+use super::schema::*;
 
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0010_login_attempts"
-    }
-}
+migration!("m0010_login_attempts");
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -24,8 +20,8 @@ impl MigrationTrait for Migration {
                 // reset can lift its locks.
                 .col(ColumnDef::new("username").string().null())
                 // Unix seconds of the window's first attempt.
-                .col(ColumnDef::new("window_start").big_integer().not_null())
-                .col(ColumnDef::new("attempts").integer().not_null())
+                .col(big("window_start"))
+                .col(integer("attempts"))
                 .to_owned(),
         )
         .await

@@ -6,6 +6,9 @@
 
 use sea_orm_migration::prelude::*;
 
+#[macro_use]
+mod schema;
+
 mod m0001_initial;
 mod m0002_access;
 mod m0003_verification;

@@ -10,6 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::Store;
 use crate::error::{StoreError, StoreResult};
+use crate::read_rows;
 
 /// What to record.
 #[derive(Debug, Clone)]
@@ -155,25 +156,20 @@ impl Audit<'_> {
             .and_where(Expr::col("target").eq(target))
             .order_by("seq", Order::Desc)
             .limit(limit);
-        self.store
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(|r| {
-                let e = stored(r)?;
-                Ok(AuditEntry {
-                    seq: e.fields.seq,
-                    at: e.fields.at,
-                    actor: e.fields.actor,
-                    action: e.fields.action,
-                    target: e.fields.target,
-                    origin: e.fields.origin,
-                    purpose: e.fields.purpose,
-                    detail: e.fields.detail,
-                })
+        read_rows(&self.store.db, &q, |r| {
+            let e = stored(r)?;
+            Ok(AuditEntry {
+                seq: e.fields.seq,
+                at: e.fields.at,
+                actor: e.fields.actor,
+                action: e.fields.action,
+                target: e.fields.target,
+                origin: e.fields.origin,
+                purpose: e.fields.purpose,
+                detail: e.fields.detail,
             })
-            .collect()
+        })
+        .await
     }
 }
 

@@ -7,6 +7,7 @@ use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 use crate::Store;
 use crate::error::{StoreResult, decode, decode_opt};
 use crate::org::reference::{self, ReferenceDivision};
+use crate::read_rows;
 
 /// A node of the region tree as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +100,7 @@ impl Divisions<'_> {
             None => query.and_where(Expr::col("level").eq(DivisionLevel::Province.number())),
         };
         query.order_by("code", Order::Asc);
-        self.store.db.query_all(&query).await?.iter().map(row).collect()
+        read_rows(&self.store.db, &query, row).await
     }
 
     /// The divisions of `level` called `name` (a name can repeat across the country).
@@ -108,7 +109,7 @@ impl Divisions<'_> {
         let mut query = select();
         query.and_where(Expr::col("name").eq(name)).and_where(Expr::col("level").eq(level.number()));
         query.order_by("code", Order::Asc);
-        self.store.db.query_all(&query).await?.iter().map(row).collect()
+        read_rows(&self.store.db, &query, row).await
     }
 
     /// The node and its ancestors, from the province down (for breadcrumbs).
@@ -117,7 +118,7 @@ impl Divisions<'_> {
         let codes: Vec<String> = std::iter::successors(Some(code.clone()), |c| c.parent()).map(String::from).collect();
         let mut query = select();
         query.and_where(Expr::col("code").is_in(codes)).order_by("level", Order::Asc);
-        self.store.db.query_all(&query).await?.iter().map(row).collect()
+        read_rows(&self.store.db, &query, row).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

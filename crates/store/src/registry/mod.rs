@@ -23,6 +23,7 @@ pub use structure::{Building, BuildingSummary, Grid, GridSummary, HouseholdSumma
 
 use crate::access::Access;
 use crate::error::{StoreError, StoreResult};
+use crate::read_rows;
 use crate::reporting::cells::Locks;
 use crate::write::UnitOfWork;
 use jiceng_domain::reporting::{Month, Tally, cell};
@@ -360,7 +361,7 @@ impl Registry<'_> {
             .and_where(Expr::col("resident_id").eq(resident_id))
             .cond_where(self.in_scope("community_code"))
             .order_by("version", Order::Desc);
-        self.store.db.query_all(&q).await?.iter().map(resident_row).collect()
+        read_rows(&self.store.db, &q, resident_row).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -416,7 +417,7 @@ impl Registry<'_> {
             .and_where(Expr::col(("v", "household_id")).eq(household_id))
             .cond_where(self.in_scope(("v", "community_code")))
             .order_by(("v", "version"), Order::Desc);
-        self.store.db.query_all(&q).await?.iter().map(household_row).collect()
+        read_rows(&self.store.db, &q, household_row).await
     }
 
     /// The current members of a household, head first.
@@ -428,7 +429,7 @@ impl Registry<'_> {
     ) -> StoreResult<Vec<ResidentVersion>> {
         let mut q = members_query(county, household_id);
         q.cond_where(self.in_scope("community_code"));
-        self.store.db.query_all(&q).await?.iter().map(resident_row).collect()
+        read_rows(&self.store.db, &q, resident_row).await
     }
 
     /// Residents living in the subtree of `node` on `date`, counted by community and
@@ -484,19 +485,13 @@ impl Registry<'_> {
             .cond_where(self.in_scope("community_code"))
             .and_where(Expr::col("valid_to").is_null())
             .group_by_col("community_code");
-        self.store
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(|r| {
-                let community: String = r.try_get_by_index(0)?;
-                let n: i64 = r.try_get_by_index(1)?;
-                let code =
-                    crate::error::decode("household_version", "community_code", &community, DivisionCode::parse)?;
-                Ok((code, n as u64))
-            })
-            .collect()
+        read_rows(&self.store.db, &q, |r| {
+            let community: String = r.try_get_by_index(0)?;
+            let n: i64 = r.try_get_by_index(1)?;
+            let code = crate::error::decode("household_version", "community_code", &community, DivisionCode::parse)?;
+            Ok((code, n as u64))
+        })
+        .await
     }
 
     /// Whether any resident is recorded in the county.

@@ -2,12 +2,12 @@
 
 use jiceng_domain::registry::pinyin::looks_like_initials;
 use jiceng_domain::registry::{IdNumber, Phone};
-use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Cond, Expr, ExprTrait, Order};
 
 use super::rows::resident_row;
 use super::{Registry, ResidentVersion, resident_select};
 use crate::error::StoreResult;
+use crate::read_rows;
 
 /// What a search term was taken to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl Registry<'_> {
             .cond_where(self.in_scope("community_code"))
             .order_by(order, Order::Asc)
             .limit(limit);
-        self.store.db.query_all(&q).await?.iter().map(resident_row).collect()
+        read_rows(&self.store.db, &q, resident_row).await
     }
 }
 

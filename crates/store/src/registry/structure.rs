@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::Registry;
 use crate::error::{StoreError, StoreResult, decode};
+use crate::read_rows;
 use crate::write::UnitOfWork;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,7 +272,7 @@ impl Registry<'_> {
             .and_where(Expr::col("community_code").eq(community.as_str()))
             .order_by("grid_id", Order::Asc)
             .order_by("name", Order::Asc);
-        self.store.db.query_all(&q).await?.iter().map(building_row).collect()
+        read_rows(&self.store.db, &q, building_row).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

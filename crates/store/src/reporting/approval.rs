@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{Actor, Reporting};
 use crate::error::{StoreError, StoreResult};
+use crate::read_rows;
 use crate::write::UnitOfWork;
 use jiceng_domain::org::audit::AuditAction;
 
@@ -204,15 +205,10 @@ impl Reporting<'_> {
             .and_where(Expr::col("node_code").eq(node.as_str()))
             .and_where(Expr::col("period").eq(month.key()))
             .order_by("at", Order::Asc);
-        self.store
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok((r.try_get("", "action")?, r.try_get("", "actor")?, r.try_get("", "at")?, r.try_get("", "reason")?))
-            })
-            .collect()
+        read_rows(&self.store.db, &q, |r| {
+            Ok((r.try_get("", "action")?, r.try_get("", "actor")?, r.try_get("", "at")?, r.try_get("", "reason")?))
+        })
+        .await
     }
 }
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::cells::Locks;
 use super::{Actor, Reporting, deadlines};
 use crate::error::{StoreError, StoreResult, decode, decode_opt};
+use crate::read_rows;
 use crate::registry::rows::month_column;
 use crate::registry::{
     append_resident_version, current_household, current_resident, exit_resident, insert_new_resident, subtree,
@@ -648,25 +649,20 @@ impl Reporting<'_> {
             .and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col("event_id").eq(id))
             .order_by("seq", Order::Asc);
-        self.store
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(|r| {
-                let action: String = r.try_get("", "action")?;
-                let from: String = r.try_get("", "from_state")?;
-                let to: String = r.try_get("", "to_state")?;
-                Ok(EventStep {
-                    at: r.try_get("", "at")?,
-                    actor: r.try_get("", "actor")?,
-                    action: decode_opt("change_event_step", "action", &action, EventAction::from_key)?,
-                    from: decode_opt("change_event_step", "from_state", &from, EventState::from_key)?,
-                    to: decode_opt("change_event_step", "to_state", &to, EventState::from_key)?,
-                    reason: r.try_get("", "reason")?,
-                })
+        read_rows(&self.store.db, &q, |r| {
+            let action: String = r.try_get("", "action")?;
+            let from: String = r.try_get("", "from_state")?;
+            let to: String = r.try_get("", "to_state")?;
+            Ok(EventStep {
+                at: r.try_get("", "at")?,
+                actor: r.try_get("", "actor")?,
+                action: decode_opt("change_event_step", "action", &action, EventAction::from_key)?,
+                from: decode_opt("change_event_step", "from_state", &from, EventState::from_key)?,
+                to: decode_opt("change_event_step", "to_state", &to, EventState::from_key)?,
+                reason: r.try_get("", "reason")?,
             })
-            .collect()
+        })
+        .await
     }
 
     /// Events in `states` under `node` (and in scope), oldest report first.
@@ -804,21 +800,16 @@ impl Reporting<'_> {
             .and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col("event_id").eq(event_id))
             .order_by("uploaded_at", Order::Asc);
-        self.store
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(|r| {
-                let size: i64 = r.try_get("", "size").or_else(|_| r.try_get::<i32>("", "size").map(i64::from))?;
-                Ok(Attachment {
-                    id: r.try_get("", "id")?,
-                    file_name: r.try_get("", "file_name")?,
-                    media_type: r.try_get("", "media_type")?,
-                    size: size as u64,
-                })
+        read_rows(&self.store.db, &q, |r| {
+            let size: i64 = r.try_get("", "size").or_else(|_| r.try_get::<i32>("", "size").map(i64::from))?;
+            Ok(Attachment {
+                id: r.try_get("", "id")?,
+                file_name: r.try_get("", "file_name")?,
+                media_type: r.try_get("", "media_type")?,
+                size: size as u64,
             })
-            .collect()
+        })
+        .await
     }
 
     /// An attachment's name, type and bytes.

@@ -24,6 +24,7 @@ pub use synthetic::{HistoryPlan, HistorySummary};
 use crate::Store;
 use crate::access::{Access, Caller};
 use crate::error::{StoreError, StoreResult};
+use crate::read_rows;
 
 /// Who is acting, for the chain's rules and its records.
 #[derive(Debug, Clone, Copy)]
@@ -134,22 +135,17 @@ impl Reporting<'_> {
             .cond_where(any)
             .order_by("created_at", Order::Desc)
             .limit(50);
-        self.store
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(|r| {
-                let read_at: Option<OffsetDateTime> = r.try_get("", "read_at")?;
-                Ok(Notification {
-                    id: r.try_get("", "id")?,
-                    title: r.try_get("", "title")?,
-                    link: r.try_get("", "link")?,
-                    created_at: r.try_get("", "created_at")?,
-                    read: read_at.is_some(),
-                })
+        read_rows(&self.store.db, &q, |r| {
+            let read_at: Option<OffsetDateTime> = r.try_get("", "read_at")?;
+            Ok(Notification {
+                id: r.try_get("", "id")?,
+                title: r.try_get("", "title")?,
+                link: r.try_get("", "link")?,
+                created_at: r.try_get("", "created_at")?,
+                read: read_at.is_some(),
             })
-            .collect()
+        })
+        .await
     }
 
     /// Counties whose statistics have been opened (they hold figures).
@@ -157,16 +153,11 @@ impl Reporting<'_> {
     pub async fn counties_with_figures(&self) -> StoreResult<Vec<DivisionCode>> {
         let q =
             Query::select().column("county_code").from("report_opening").order_by("county_code", Order::Asc).to_owned();
-        self.store
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(|r| {
-                let code: String = r.try_get("", "county_code")?;
-                crate::error::decode("report_opening", "county_code", &code, DivisionCode::parse)
-            })
-            .collect()
+        read_rows(&self.store.db, &q, |r| {
+            let code: String = r.try_get("", "county_code")?;
+            crate::error::decode("report_opening", "county_code", &code, DivisionCode::parse)
+        })
+        .await
     }
 
     /// Whether any event has been reported under `node`.
