@@ -162,4 +162,4 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
 }
 
 #[cfg(test)]
-mod tests;
+mod testing;

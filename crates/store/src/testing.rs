@@ -5,6 +5,7 @@
 //! by [`TestDb::finish`]. When PostgreSQL cannot be reached the test says so loudly and
 //! runs on SQLite only — unless `JICENG_REQUIRE_ALL=1`, which makes that a failure.
 
+use jiceng_domain::registry::{HouseholdLocation, ResidentFacts};
 use sea_orm::{ConnectionTrait, Database};
 
 use crate::Store;
@@ -121,4 +122,96 @@ pub async fn backends() -> Vec<TestDb> {
     let mut all = vec![sqlite().await];
     all.extend(postgres().await);
     all
+}
+
+/// A division code from a literal (tests only: panics on a bad one).
+pub fn code(s: &str) -> jiceng_domain::org::DivisionCode {
+    jiceng_domain::org::DivisionCode::parse(s).expect("a division code")
+}
+
+/// Loads the reference divisions of `county` (every community, street and the county).
+pub async fn load_county(store: &Store, county: &str) {
+    let rows = crate::org::Divisions::reference(&crate::org::LoadScope::counties(vec![code(county)]))
+        .expect("reference divisions");
+    store.divisions().load(&rows, |_| {}).await.expect("divisions load");
+}
+
+/// A person to add: Han, registered and living here, unmarried, no ID number or phone,
+/// the household's head. Tests change what they are about.
+pub fn person(name: &str, sex: jiceng_domain::registry::Sex, born: time::Date, household: uuid::Uuid) -> ResidentFacts {
+    use jiceng_domain::registry::*;
+    ResidentFacts {
+        name: PersonName::parse(name).expect("a name"),
+        sex,
+        birth_date: born,
+        identity: Identity::Missing(IdMissingReason::NotYetIssued),
+        ethnicity: Ethnicity::HAN,
+        phone: None,
+        registered_residence: code("440307"),
+        household_id: household,
+        relationship: Relationship::Head,
+        residence_status: ResidenceStatus::Registered,
+        arrival_date: None,
+        marital_status: MaritalStatus::Unmarried,
+    }
+}
+
+/// The grid → building → household → resident fixture every store test stands on: a
+/// community of county 440307 with one grid and one building, and helpers to put
+/// households and people in it.
+pub struct World<'a> {
+    pub store: &'a Store,
+    pub county: jiceng_domain::org::DivisionCode,
+    pub community: jiceng_domain::org::DivisionCode,
+    pub grid: crate::registry::Grid,
+    pub building: crate::registry::Building,
+}
+
+impl<'a> World<'a> {
+    /// Community 440307003002, 第1网格, and `building` with `floors` floors and `units` units.
+    pub async fn new(store: &'a Store, building: &str, floors: i16, units: i16) -> World<'a> {
+        World::in_community(store, "440307003002", 1, building, floors, units).await
+    }
+
+    /// The same in another community, with grid number `grid`.
+    pub async fn in_community(
+        store: &'a Store,
+        community: &str,
+        grid: i32,
+        building: &str,
+        floors: i16,
+        units: i16,
+    ) -> World<'a> {
+        let community = code(community);
+        let registry = store.registry();
+        let grid = registry.create_grid(&community, grid, &format!("第{grid}网格")).await.expect("grid");
+        let building = registry.create_building(&grid, building, floors, units).await.expect("building");
+        World { store, county: code(&community.as_str()[..6]), community, grid, building }
+    }
+
+    /// A dwelling in the building.
+    pub fn location(&self, unit_no: i16, floor_no: i16, room_no: &str) -> HouseholdLocation {
+        HouseholdLocation {
+            community: self.community.clone(),
+            grid_id: self.grid.id,
+            building_id: self.building.id,
+            unit_no,
+            floor_no,
+            room_no: room_no.into(),
+        }
+    }
+
+    /// A household numbered `number` at `location`, recorded from `since`.
+    pub async fn household(&self, number: &str, location: &HouseholdLocation, since: time::Date) -> uuid::Uuid {
+        self.store
+            .registry()
+            .create_household(&self.county, number, location, since, "tester")
+            .await
+            .expect("household")
+    }
+
+    /// Adds a resident from `since`.
+    pub async fn resident(&self, facts: &ResidentFacts, since: time::Date) -> uuid::Uuid {
+        self.store.registry().add_resident(&self.county, facts, since, "tester").await.expect("resident")
+    }
 }

@@ -115,3 +115,6 @@ pub fn routes() -> crate::Routes {
         ("/api/reports/{code}", get(reporting::report)),
     ]
 }
+
+#[cfg(test)]
+mod tests;

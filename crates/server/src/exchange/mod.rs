@@ -122,3 +122,6 @@ pub fn routes() -> crate::Routes {
         ("/regions/{code}/export", get(pages::export)),
     ]
 }
+
+#[cfg(test)]
+mod tests;

@@ -23,3 +23,6 @@ pub fn routes() -> crate::Routes {
         ("/parties/{county}/{id}/upload", post(parties::upload)),
     ]
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,3 +17,6 @@ pub fn routes() -> crate::Routes {
         ("/admin/locks", post(admin::clear_lock)),
     ]
 }
+
+#[cfg(test)]
+mod tests;

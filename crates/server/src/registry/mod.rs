@@ -27,3 +27,6 @@ pub fn routes() -> crate::Routes {
         ("/residents/{county}/{id}/access", get(forms::access_log)),
     ]
 }
+
+#[cfg(test)]
+mod tests;

@@ -27,3 +27,6 @@ pub fn routes() -> crate::Routes {
         ("/reports/{code}/export", get(reports::export)),
     ]
 }
+
+#[cfg(test)]
+mod tests;

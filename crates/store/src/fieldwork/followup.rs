@@ -228,10 +228,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use jiceng_domain::org::DivisionCode;
-    use jiceng_domain::registry::{
-        Ethnicity, HouseholdLocation, IdMissingReason, Identity, MaritalStatus, PersonName, Relationship,
-        ResidenceStatus, ResidentFacts, Sex,
-    };
+    use jiceng_domain::registry::{IdMissingReason, Identity, ResidentFacts, Sex};
     use sea_orm::ConnectionTrait;
     use sea_orm::sea_query::{Expr, ExprTrait, Query};
     use time::macros::date;
@@ -247,34 +244,17 @@ mod tests {
         for db in testing::backends().await {
             let registry = db.store.registry();
             let county = DivisionCode::parse("440307").unwrap();
-            let community = DivisionCode::parse("440307003002").unwrap();
-            let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
-            let building = registry.create_building(&grid, "1栋", 6, 1).await.unwrap();
-            let location = |room: &str| HouseholdLocation {
-                community: community.clone(),
-                grid_id: grid.id,
-                building_id: building.id,
-                unit_no: 1,
-                floor_no: 1,
-                room_no: room.into(),
-            };
+            let _community = DivisionCode::parse("440307003002").unwrap();
+            let world = testing::World::new(&db.store, "1栋", 6, 1).await;
+            let location = |room: &str| world.location(1, 1, room);
             let day = date!(2020 - 01 - 01);
             let new_home = registry.create_household(&county, "A", &location("101"), day, "t").await.unwrap();
             let between: Vec<Uuid> = (0..250).map(|_| Uuid::now_v7()).collect();
             let old_home = registry.create_household(&county, "B", &location("102"), day, "t").await.unwrap();
             let facts = ResidentFacts {
-                name: PersonName::parse("搬家人").unwrap(),
-                sex: Sex::Male,
-                birth_date: date!(1990 - 01 - 01),
                 identity: Identity::Missing(IdMissingReason::Unknown),
-                ethnicity: Ethnicity::HAN,
-                phone: None,
                 registered_residence: county.clone(),
-                household_id: old_home,
-                relationship: Relationship::Head,
-                residence_status: ResidenceStatus::Registered,
-                arrival_date: None,
-                marital_status: MaritalStatus::Unmarried,
+                ..crate::testing::person("搬家人", Sex::Male, date!(1990 - 01 - 01), old_home)
             };
             let resident = registry.add_resident(&county, &facts, day, "t").await.unwrap();
             let moved = ResidentFacts { household_id: new_home, ..facts };

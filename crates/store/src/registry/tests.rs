@@ -1,9 +1,8 @@
 //! Registry storage tests, run on SQLite and PostgreSQL.
 
-use jiceng_domain::org::DivisionCode;
 use jiceng_domain::registry::synthetic::{PopulationGenerator, PopulationPlan};
 use jiceng_domain::registry::{
-    Ethnicity, HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
+    HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
     ResidenceStatus, ResidentFacts, Sex,
 };
 use time::macros::date;
@@ -11,11 +10,7 @@ use time::macros::date;
 use super::ChangeOutcome;
 use crate::StoreError;
 use crate::org::{Divisions, LoadScope, reference};
-use crate::testing;
-
-fn code(s: &str) -> DivisionCode {
-    DivisionCode::parse(s).unwrap()
-}
+use crate::testing::{self, World, code, person};
 
 #[tokio::test]
 async fn resident_changes_are_versions_and_as_of_queries_see_the_past() {
@@ -25,34 +20,22 @@ async fn resident_changes_are_versions_and_as_of_queries_see_the_past() {
         let county = code("440307");
         let community = code("440307003002");
         let other_community = code("440307003004");
-        let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
-        let building = registry.create_building(&grid, "101栋", 18, 2).await.unwrap();
+        let world = World::new(&db.store, "101栋", 18, 2).await;
+        let (grid, _building) = (&world.grid, &world.building);
         let other_grid = registry.create_grid(&other_community, 1, "第1网格").await.unwrap();
         let other_building = registry.create_building(&other_grid, "201栋", 9, 1).await.unwrap();
-        let location = HouseholdLocation {
-            community: community.clone(),
-            grid_id: grid.id,
-            building_id: building.id,
-            unit_no: 1,
-            floor_no: 12,
-            room_no: "1203".into(),
-        };
+        let location = world.location(1, 12, "1203");
         let household =
             registry.create_household(&county, "H0001", &location, date!(2020 - 01 - 01), "tester").await.unwrap();
         let id = IdNumber::parse_as_of("11010519491231002X", date!(2026 - 01 - 01)).unwrap();
         let facts = ResidentFacts {
-            name: PersonName::parse("张三").unwrap(),
-            sex: Sex::Female,
-            birth_date: date!(1949 - 12 - 31),
             identity: Identity::Number(id),
-            ethnicity: Ethnicity::HAN,
             phone: Some(Phone::parse("13800138000").unwrap()),
             registered_residence: code("110105"),
-            household_id: household,
-            relationship: Relationship::Head,
             residence_status: ResidenceStatus::Inflow,
             arrival_date: Some(date!(2020 - 01 - 01)),
             marital_status: MaritalStatus::Widowed,
+            ..person("张三", Sex::Female, date!(1949 - 12 - 31), household)
         };
         let resident = registry.add_resident(&county, &facts, date!(2020 - 01 - 01), "tester").await.unwrap();
 

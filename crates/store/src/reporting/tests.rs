@@ -5,19 +5,15 @@
 use jiceng_domain::fieldwork::VerificationMethod;
 use jiceng_domain::org::{DivisionCode, Role};
 use jiceng_domain::registry::{
-    Ethnicity, HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Relationship,
-    ResidenceStatus, ResidentFacts, Sex,
+    HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Relationship, ResidenceStatus,
+    ResidentFacts, Sex,
 };
 use jiceng_domain::reporting::{EventAction, EventDetails, EventState, Month, Period};
 use time::macros::date;
 use time::{Duration, OffsetDateTime};
 
 use super::{Actor, NewEvent};
-use crate::testing;
-
-fn code(s: &str) -> DivisionCode {
-    DivisionCode::parse(s).unwrap()
-}
+use crate::testing::{self, World, code, person};
 
 const GRID: Actor<'static> = Actor { username: "grid1", role: Role::GridWorker };
 const SPECIALIST: Actor<'static> = Actor { username: "spec1", role: Role::Specialist };
@@ -35,31 +31,14 @@ async fn an_event_climbs_the_chain_and_approved_months_stay_put() {
         let rows = crate::org::Divisions::reference(&crate::org::LoadScope::counties(vec![county.clone()])).unwrap();
         store.divisions().load(&rows, |_| {}).await.unwrap();
         let registry = store.registry();
-        let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
-        let building = registry.create_building(&grid, "101栋", 18, 2).await.unwrap();
-        let location = HouseholdLocation {
-            community: community.clone(),
-            grid_id: grid.id,
-            building_id: building.id,
-            unit_no: 1,
-            floor_no: 12,
-            room_no: "1203".into(),
-        };
+        let world = World::new(&db.store, "101栋", 18, 2).await;
+        let location = world.location(1, 12, "1203");
         let household =
             registry.create_household(&county, "H0001", &location, date!(2020 - 01 - 01), "tester").await.unwrap();
         let mother_facts = ResidentFacts {
-            name: PersonName::parse("李芳").unwrap(),
-            sex: Sex::Female,
-            birth_date: date!(1994 - 03 - 08),
             identity: Identity::Number(IdNumber::parse_as_of("440307199403083829", date!(2026 - 01 - 01)).unwrap()),
-            ethnicity: Ethnicity::HAN,
-            phone: None,
-            registered_residence: code("440307"),
-            household_id: household,
-            relationship: Relationship::Head,
-            residence_status: ResidenceStatus::Registered,
-            arrival_date: None,
             marital_status: MaritalStatus::Married,
+            ..person("李芳", Sex::Female, date!(1994 - 03 - 08), household)
         };
         let mother = registry.add_resident(&county, &mother_facts, date!(2020 - 01 - 01), "tester").await.unwrap();
 
@@ -230,32 +209,17 @@ async fn events_outside_the_scope_are_not_found() {
         let county = code("440307");
         let registry = store.registry();
         let community = code("440307003002");
-        let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
-        let building = registry.create_building(&grid, "1栋", 6, 1).await.unwrap();
-        let location = HouseholdLocation {
-            community: community.clone(),
-            grid_id: grid.id,
-            building_id: building.id,
-            unit_no: 1,
-            floor_no: 1,
-            room_no: "101".into(),
-        };
+        let world = World::new(&db.store, "1栋", 6, 1).await;
+        let location = world.location(1, 1, "101");
         let household =
             registry.create_household(&county, "H1", &location, date!(2020 - 01 - 01), "tester").await.unwrap();
         let today = OffsetDateTime::now_utc().date();
         let newcomer = ResidentFacts {
-            name: PersonName::parse("王五").unwrap(),
-            sex: Sex::Male,
-            birth_date: date!(1990 - 01 - 01),
             identity: Identity::Missing(IdMissingReason::Unknown),
-            ethnicity: Ethnicity::HAN,
-            phone: None,
             registered_residence: code("450102"),
-            household_id: household,
-            relationship: Relationship::Head,
             residence_status: ResidenceStatus::Inflow,
             arrival_date: Some(today),
-            marital_status: MaritalStatus::Unmarried,
+            ..person("王五", Sex::Male, date!(1990 - 01 - 01), household)
         };
         let id = store
             .reporting()
@@ -323,18 +287,10 @@ async fn approved_months_stay_put_for_children_without_figures_and_for_earlier_o
             .await
             .unwrap();
         let facts = ResidentFacts {
-            name: PersonName::parse("赵敏").unwrap(),
-            sex: Sex::Female,
-            birth_date: date!(1990 - 05 - 01),
             identity: Identity::Missing(IdMissingReason::Unknown),
-            ethnicity: Ethnicity::HAN,
-            phone: None,
-            registered_residence: code("440307"),
-            household_id: household,
-            relationship: Relationship::Head,
             residence_status: ResidenceStatus::Inflow,
             arrival_date: Some(date!(2020 - 01 - 01)),
-            marital_status: MaritalStatus::Unmarried,
+            ..person("赵敏", Sex::Female, date!(1990 - 05 - 01), household)
         };
         let resident = registry.add_resident(&county, &facts, date!(2020 - 01 - 01), "t").await.unwrap();
         let today = OffsetDateTime::now_utc().date();

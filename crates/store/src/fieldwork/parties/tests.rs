@@ -4,22 +4,17 @@
 //! and reported households are on the visit plan.
 
 use jiceng_domain::fieldwork::{Movement, PartyField, PartyKind, PartyLine, PlanReason};
-use jiceng_domain::org::{DivisionCode, Role};
+use jiceng_domain::org::Role;
 use jiceng_domain::registry::{
-    Ethnicity, HouseholdLocation, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus,
-    ResidentFacts, Sex,
+    Ethnicity, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus, ResidentFacts, Sex,
 };
 use jiceng_domain::reporting::{EventAction, EventState, Month};
 use time::{Duration, OffsetDateTime};
 
 use super::NewParty;
 use crate::reporting::Actor;
-use crate::testing;
+use crate::testing::{self, World, code, person};
 use jiceng_files::fieldwork::read_party_file;
-
-fn code(s: &str) -> DivisionCode {
-    DivisionCode::parse(s).unwrap()
-}
 
 const GRID: Actor<'static> = Actor { username: "grid1", role: Role::GridWorker };
 const SPECIALIST: Actor<'static> = Actor { username: "spec1", role: Role::Specialist };
@@ -49,36 +44,22 @@ async fn landlord_reports_become_reviewed_changes_once() {
         let community = code("440307003002");
         let today = OffsetDateTime::now_utc().date();
         let long_ago = today - Duration::days(2000);
-        let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
-        let building = registry.create_building(&grid, "8栋", 6, 1).await.unwrap();
+        let world = World::new(&db.store, "8栋", 6, 1).await;
         let mut households = Vec::new();
         for room in ["101", "102"] {
-            let location = HouseholdLocation {
-                community: community.clone(),
-                grid_id: grid.id,
-                building_id: building.id,
-                unit_no: 1,
-                floor_no: 1,
-                room_no: room.into(),
-            };
+            let location = world.location(1, 1, &room);
             households
                 .push(registry.create_household(&county, &format!("R{room}"), &location, long_ago, "t").await.unwrap());
         }
         // A tenant already recorded in 101.
         let tenant_id = "11010519491231002X";
         let tenant = ResidentFacts {
-            name: PersonName::parse("周租").unwrap(),
-            sex: Sex::Female,
-            birth_date: time::macros::date!(1949 - 12 - 31),
             identity: Identity::Number(IdNumber::parse(tenant_id).unwrap()),
-            ethnicity: Ethnicity::HAN,
-            phone: None,
             registered_residence: code("110105"),
-            household_id: households[0],
-            relationship: Relationship::Head,
             residence_status: ResidenceStatus::Inflow,
             arrival_date: Some(long_ago),
             marital_status: MaritalStatus::Married,
+            ..person("周租", Sex::Female, time::macros::date!(1949 - 12 - 31), households[0])
         };
         let tenant_resident = registry.add_resident(&county, &tenant, long_ago, "t").await.unwrap();
 

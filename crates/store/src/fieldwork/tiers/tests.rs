@@ -3,18 +3,12 @@
 //! a reason, every change listed.
 
 use jiceng_domain::fieldwork::{Housing, RecordedStability, Tier, TierRules, VerificationMethod, Work};
-use jiceng_domain::org::DivisionCode;
 use jiceng_domain::registry::{
-    Ethnicity, HouseholdLocation, IdMissingReason, Identity, MaritalStatus, PersonName, Relationship, ResidenceStatus,
-    ResidentFacts, Sex,
+    IdMissingReason, Identity, MaritalStatus, PersonName, Relationship, ResidenceStatus, ResidentFacts, Sex,
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::testing;
-
-fn code(s: &str) -> DivisionCode {
-    DivisionCode::parse(s).unwrap()
-}
+use crate::testing::{self, World, code, person};
 
 #[tokio::test]
 async fn tiers_follow_stability_and_freshness_only() {
@@ -23,32 +17,17 @@ async fn tiers_follow_stability_and_freshness_only() {
         let registry = db.store.registry();
         let county = code("440307");
         let community = code("440307003002");
-        let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
-        let building = registry.create_building(&grid, "1栋", 6, 1).await.unwrap();
-        let location = HouseholdLocation {
-            community: community.clone(),
-            grid_id: grid.id,
-            building_id: building.id,
-            unit_no: 1,
-            floor_no: 3,
-            room_no: "302".into(),
-        };
+        let world = World::new(&db.store, "1栋", 6, 1).await;
+        let location = world.location(1, 3, "302");
         let today = OffsetDateTime::now_utc().date();
         let arrived = today - Duration::days(60);
         let household = registry.create_household(&county, "T1", &location, arrived, "t").await.unwrap();
         let facts = ResidentFacts {
-            name: PersonName::parse("钱多多").unwrap(),
-            sex: Sex::Male,
-            birth_date: time::macros::date!(1995 - 02 - 03),
             identity: Identity::Missing(IdMissingReason::Unknown),
-            ethnicity: Ethnicity::HAN,
-            phone: None,
             registered_residence: code("450102"),
-            household_id: household,
-            relationship: Relationship::Head,
             residence_status: ResidenceStatus::Inflow,
             arrival_date: Some(arrived),
-            marital_status: MaritalStatus::Unmarried,
+            ..person("钱多多", Sex::Male, time::macros::date!(1995 - 02 - 03), household)
         };
         let id = registry.add_resident(&county, &facts, arrived, "t").await.unwrap();
         let summary = registry.reassess_community(&community, today).await.unwrap();

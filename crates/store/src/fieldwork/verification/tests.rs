@@ -1,20 +1,13 @@
 //! Verification storage tests, run on SQLite and PostgreSQL.
 
 use jiceng_domain::fieldwork::VerificationMethod;
-use jiceng_domain::org::{DivisionCode, Role, Scope};
-use jiceng_domain::registry::{
-    Ethnicity, HouseholdLocation, IdNumber, Identity, MaritalStatus, PersonName, Relationship, ResidenceStatus,
-    ResidentFacts, Sex,
-};
+use jiceng_domain::org::{Role, Scope};
+use jiceng_domain::registry::{IdNumber, Identity, ResidentFacts, Sex};
 use time::OffsetDateTime;
 use time::macros::date;
 
 use crate::StoreError;
-use crate::testing;
-
-fn code(s: &str) -> DivisionCode {
-    DivisionCode::parse(s).unwrap()
-}
+use crate::testing::{self, World, code, person};
 
 #[tokio::test]
 async fn a_confirmation_moves_the_last_verified_date_forward_only() {
@@ -22,31 +15,13 @@ async fn a_confirmation_moves_the_last_verified_date_forward_only() {
         let registry = db.store.registry();
         let county = code("440307");
         let community = code("440307003002");
-        let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
-        let building = registry.create_building(&grid, "1栋", 6, 1).await.unwrap();
-        let location = HouseholdLocation {
-            community: community.clone(),
-            grid_id: grid.id,
-            building_id: building.id,
-            unit_no: 1,
-            floor_no: 2,
-            room_no: "201".into(),
-        };
+        let world = World::new(&db.store, "1栋", 6, 1).await;
+        let location = world.location(1, 2, "201");
         let household =
             registry.create_household(&county, "H1", &location, date!(2020 - 01 - 01), "tester").await.unwrap();
         let facts = ResidentFacts {
-            name: PersonName::parse("李四").unwrap(),
-            sex: Sex::Male,
-            birth_date: date!(1990 - 05 - 01),
             identity: Identity::Number(IdNumber::parse("440307199005010018").unwrap()),
-            ethnicity: Ethnicity::HAN,
-            phone: None,
-            registered_residence: code("440307"),
-            household_id: household,
-            relationship: Relationship::Head,
-            residence_status: ResidenceStatus::Registered,
-            arrival_date: None,
-            marital_status: MaritalStatus::Unmarried,
+            ..person("李四", Sex::Male, date!(1990 - 05 - 01), household)
         };
         let resident = registry.add_resident(&county, &facts, date!(2020 - 01 - 01), "tester").await.unwrap();
         assert_eq!(registry.last_verified(&county, resident).await.unwrap(), None, "{}", db.label);

@@ -3,10 +3,9 @@
 //! recorded once; outcomes verify members or start move-out events.
 
 use jiceng_domain::fieldwork::{Housing, PlanReason, RecordedStability, VerificationMethod, VisitOutcome, Work};
-use jiceng_domain::org::{DivisionCode, Role};
+use jiceng_domain::org::Role;
 use jiceng_domain::registry::{
-    Ethnicity, HouseholdLocation, IdMissingReason, Identity, MaritalStatus, PersonName, Relationship, ResidenceStatus,
-    ResidentFacts, Sex,
+    HouseholdLocation, IdMissingReason, Identity, MaritalStatus, Relationship, ResidentFacts, Sex,
 };
 use jiceng_domain::reporting::{EventState, Month};
 use time::{Duration, OffsetDateTime};
@@ -14,11 +13,7 @@ use uuid::Uuid;
 
 use super::NewVisit;
 use crate::reporting::Actor;
-use crate::testing;
-
-fn code(s: &str) -> DivisionCode {
-    DivisionCode::parse(s).unwrap()
-}
+use crate::testing::{self, World, code, person};
 
 const WORKER: Actor<'static> = Actor { username: "grid1", role: Role::GridWorker };
 
@@ -30,8 +25,8 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
         let registry = store.registry();
         let county = code("440307");
         let community = code("440307003002");
-        let grid = registry.create_grid(&community, 1, "第1网格").await.unwrap();
-        let building = registry.create_building(&grid, "3栋", 6, 1).await.unwrap();
+        let world = World::new(&db.store, "3栋", 6, 1).await;
+        let (grid, building) = (&world.grid, &world.building);
         let today = OffsetDateTime::now_utc().date();
         let long_ago = today - Duration::days(3000);
         let mut households = Vec::new();
@@ -47,18 +42,14 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
             };
             let h = registry.create_household(&county, &format!("V{n}"), &location, long_ago, "t").await.unwrap();
             let facts = ResidentFacts {
-                name: PersonName::parse(&format!("孙{}", ["一", "二", "三"][n - 1])).unwrap(),
-                sex: Sex::Female,
-                birth_date: time::macros::date!(1980 - 01 - 01),
                 identity: Identity::Missing(IdMissingReason::Unknown),
-                ethnicity: Ethnicity::HAN,
-                phone: None,
-                registered_residence: code("440307"),
-                household_id: h,
-                relationship: Relationship::Head,
-                residence_status: ResidenceStatus::Registered,
-                arrival_date: None,
                 marital_status: MaritalStatus::Married,
+                ..person(
+                    &format!("孙{}", ["一", "二", "三"][n - 1]),
+                    Sex::Female,
+                    time::macros::date!(1980 - 01 - 01),
+                    h,
+                )
             };
             residents.push(registry.add_resident(&county, &facts, long_ago, "t").await.unwrap());
             households.push(h);
@@ -209,36 +200,20 @@ async fn packed_plan_rows_read_back_exactly() {
         let registry = db.store.registry();
         let county = code("440307");
         let community = code("440307003002");
-        let grid = registry.create_grid(&community, 2, "第2网格").await.unwrap();
-        let building = registry.create_building(&grid, "5栋", 6, 1).await.unwrap();
+        let world = World::in_community(&db.store, "440307003002", 2, "5栋", 6, 1).await;
         let today = OffsetDateTime::now_utc().date();
         let long_ago = today - Duration::days(3000);
-        let location = |room: &str| HouseholdLocation {
-            community: community.clone(),
-            grid_id: grid.id,
-            building_id: building.id,
-            unit_no: 2,
-            floor_no: 3,
-            room_no: room.to_string(),
-        };
+        let location = |room: &str| world.location(2, 3, room);
         let odd_room = "3\"0,1;室\\B";
         let empty = registry.create_household(&county, "P,1\"", &location(odd_room), long_ago, "t").await.unwrap();
         let family = registry.create_household(&county, "P2", &location("302"), long_ago, "t").await.unwrap();
         let mut members = Vec::new();
         for name in ["钱一", "钱二"] {
             let facts = ResidentFacts {
-                name: PersonName::parse(name).unwrap(),
-                sex: Sex::Male,
-                birth_date: time::macros::date!(1985 - 05 - 05),
                 identity: Identity::Missing(IdMissingReason::Unknown),
-                ethnicity: Ethnicity::HAN,
-                phone: None,
-                registered_residence: code("440307"),
-                household_id: family,
                 relationship: if members.is_empty() { Relationship::Head } else { Relationship::Spouse },
-                residence_status: ResidenceStatus::Registered,
-                arrival_date: None,
                 marital_status: MaritalStatus::Married,
+                ..person(name, Sex::Male, time::macros::date!(1985 - 05 - 05), family)
             };
             members.push(registry.add_resident(&county, &facts, long_ago, "t").await.unwrap());
         }
