@@ -47,7 +47,7 @@ async fn landlord_reports_become_reviewed_changes_once() {
         let world = World::new(&db.store, "8栋", 6, 1).await;
         let mut households = Vec::new();
         for room in ["101", "102"] {
-            let location = world.location(1, 1, &room);
+            let location = world.location(1, 1, room);
             households
                 .push(registry.create_household(&county, &format!("R{room}"), &location, long_ago, "t").await.unwrap());
         }
