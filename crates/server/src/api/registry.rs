@@ -240,7 +240,7 @@ pub async fn resident(
     RecordKey { county, id }: RecordKey,
     Query(params): Query<PurposeParams>,
 ) -> ApiResult<ResidentRecord> {
-    let current = user.registry().resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let current = user.resident(&county, id).await?;
     audited_read(&state, &user, &county, id, &params.purpose).await?;
     Ok(Json(record(&current)))
 }
@@ -297,7 +297,7 @@ pub async fn change_resident(
     Json(change): Json<ResidentChange>,
 ) -> ApiResult<ResidentRecord> {
     let registry = user.registry();
-    let current = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let current = user.resident(&county, id).await?;
     let bad = |e: &dyn std::fmt::Display, name: &str| ApiError(AppError::BadRequest(format!("{name}: {e}")));
     let mut facts = current.facts.clone();
     if let Some(name) = &change.name {
@@ -325,7 +325,7 @@ pub async fn change_resident(
     }
     let valid_from = parse_date(&change.valid_from, "valid_from").map_err(AppError::BadRequest)?;
     registry.record_resident_change(&county, id, &facts, valid_from, &user.user.username).await?;
-    let updated = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let updated = user.resident(&county, id).await?;
     Ok(Json(record(&updated)))
 }
 
@@ -362,7 +362,7 @@ pub async fn record_exit(
 ) -> ApiResult<EventReceipt> {
     let reason = field("reason", &request.reason, ExitReason::from_key)?;
     let date = parse_date(&request.date, "date").map_err(AppError::BadRequest)?;
-    user.registry().resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    user.resident(&county, id).await?;
     let event = crate::reporting::events::report_exit(&user, &county, id, date, reason).await?;
     let state_now = user.reporting().event(&county, event).await?.map(|e| e.state.key().to_string());
     Ok(Json(EventReceipt {
@@ -430,7 +430,7 @@ pub async fn household(
     RecordKey { county, id }: RecordKey,
 ) -> ApiResult<HouseholdRecord> {
     let registry = user.registry();
-    let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let household = user.household(&county, id).await?;
     let members = registry.household_members(&county, id).await?;
     let target = format!("household/{county}/{id}");
     user.audit(

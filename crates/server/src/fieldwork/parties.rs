@@ -160,7 +160,7 @@ async fn party_page(
     problems: Vec<String>,
 ) -> AppResult<PartyPage> {
     let registry = user.registry();
-    let party = registry.party(county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
+    let party = user.party(county, id).await?;
     let units = registry.party_units(county, id).await?;
     let lang = user.lang;
     let mut lines = Vec::new();
@@ -228,7 +228,7 @@ pub async fn add_unit(
     Form(form): Form<UnitForm>,
 ) -> AppResult<Response> {
     let registry = user.registry();
-    registry.party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
+    user.party(&county, id).await?;
     match registry.add_party_unit(&county, id, &form.household_no, &user.user.username).await {
         Ok(_) => Ok(Redirect::to(&format!("/parties/{county}/{id}")).into_response()),
         Err(jiceng_store::StoreError::Invalid(m)) => {
@@ -310,7 +310,7 @@ pub async fn add_line(
     RecordKey { county, id }: RecordKey,
     Form(form): Form<LineForm>,
 ) -> AppResult<Response> {
-    user.registry().party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
+    user.party(&county, id).await?;
     // The form sends the movement's key, which the reader takes like the words.
     let fields = [
         (PartyField::Movement, form.movement.as_str()),
@@ -344,7 +344,7 @@ pub async fn upload(
     RecordKey { county, id }: RecordKey,
     request: Request,
 ) -> AppResult<Response> {
-    user.registry().party(&county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))?;
+    user.party(&county, id).await?;
     let mut form = Multipart::from_request(request, &state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let bad = |message: String| AppError::BadRequest(message);
     // A private folder of its own inside the uploads folder (0700), gone with the request.

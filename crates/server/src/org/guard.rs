@@ -15,8 +15,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission, Scope};
 use jiceng_store::Store;
-use jiceng_store::registry::Registry;
-use jiceng_store::reporting::Reporting;
+use jiceng_store::fieldwork::Party;
+use jiceng_store::registry::{HouseholdVersion, Registry, ResidentVersion};
+use jiceng_store::reporting::{ChangeEvent, Reporting};
 use uuid::Uuid;
 
 use super::auth::CurrentUser;
@@ -71,6 +72,27 @@ impl Scoped {
     /// Reports and events as this user sees and changes them.
     pub fn reporting(&self) -> Reporting<'_> {
         self.store.reporting_as(&self.scope, &self.session.caller)
+    }
+
+    /// A resident's current record as this user may see it; outside the scope it reads
+    /// exactly like a resident that does not exist.
+    pub async fn resident(&self, county: &DivisionCode, id: Uuid) -> AppResult<ResidentVersion> {
+        self.registry().resident(county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))
+    }
+
+    /// A household's current record as this user may see it (outside the scope: not found).
+    pub async fn household(&self, county: &DivisionCode, id: Uuid) -> AppResult<HouseholdVersion> {
+        self.registry().household(county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))
+    }
+
+    /// A change event as this user may see it (outside the scope: not found).
+    pub async fn event(&self, county: &DivisionCode, id: Uuid) -> AppResult<ChangeEvent> {
+        self.reporting().event(county, id).await?.ok_or_else(|| AppError::not_found("事件 Event"))
+    }
+
+    /// A landlord or employer as this user may see it (outside the scope: not found).
+    pub async fn party(&self, county: &DivisionCode, id: Uuid) -> AppResult<Party> {
+        self.registry().party(county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))
     }
 
     /// Refuses (403) a user who may read `community` but not do `permission` there (a

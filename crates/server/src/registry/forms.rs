@@ -174,7 +174,7 @@ pub async fn edit_resident_page(
     user: Viewer,
     RecordKey { county, id }: RecordKey,
 ) -> AppResult<Response> {
-    let current = user.registry().resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let current = user.resident(&county, id).await?;
     if !user.scope.allows(Permission::EditRegistry, &current.community) {
         return Err(AppError::Forbidden);
     }
@@ -205,7 +205,7 @@ pub async fn edit_resident(
     Form(values): Form<Values>,
 ) -> AppResult<Response> {
     let registry = user.registry();
-    let current = registry.resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    let current = user.resident(&county, id).await?;
     let mut c = Checker::default();
     let name = c.take("name", PersonName::parse(value(&values, "name")));
     let phone = match value(&values, "phone") {
@@ -297,7 +297,7 @@ pub async fn newborn_page(
     RecordKey { county, id }: RecordKey,
 ) -> AppResult<Response> {
     let registry = user.registry();
-    let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let household = user.household(&county, id).await?;
     if !user.scope.allows(Permission::EditRegistry, &household.location.community) {
         return Err(AppError::Forbidden);
     }
@@ -325,8 +325,7 @@ pub async fn newborn(
     Form(values): Form<Values>,
 ) -> AppResult<Response> {
     let registry = user.registry();
-    let household =
-        registry.household(&county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let household = user.household(&county, household_id).await?;
     let mut c = Checker::default();
     let name = c.take("name", PersonName::parse(value(&values, "name")));
     let sex = c.coded("sex", value(&values, "sex"), Sex::from_key);
@@ -399,7 +398,7 @@ pub async fn record_exit(
         return Err(AppError::BadRequest(format!("日期{date}晚于今天 / date {date} is in the future")));
     }
     // Scope first: a resident outside it is not found, whatever the form says.
-    user.registry().resident(&county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+    user.resident(&county, id).await?;
     let event = crate::reporting::events::report_exit(&user, &county, id, date, reason).await?;
     Ok(Redirect::to(&format!("/events/{county}/{event}")).into_response())
 }
@@ -617,7 +616,7 @@ pub async fn new_household(
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn move_household_page(user: Viewer, RecordKey { county, id }: RecordKey) -> AppResult<Response> {
     let registry = user.registry();
-    let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let household = user.household(&county, id).await?;
     if !user.scope.allows(Permission::EditRegistry, &household.location.community) {
         return Err(AppError::Forbidden);
     }
@@ -651,7 +650,7 @@ pub async fn move_household(
     Form(values): Form<Values>,
 ) -> AppResult<Response> {
     let registry = user.registry();
-    let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let household = user.household(&county, id).await?;
     let buildings = registry.buildings_in_community(&household.location.community).await?;
     let mut c = Checker::default();
     let action = format!("/households/{county}/{id}/move");

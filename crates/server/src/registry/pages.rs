@@ -394,8 +394,7 @@ async fn household_crumbs(
     household_id: Uuid,
 ) -> AppResult<Vec<Crumb>> {
     let registry = user.registry();
-    let household =
-        registry.household(county, household_id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let household = user.household(county, household_id).await?;
     let location = &household.location;
     let grid = registry.grid(county, location.grid_id).await?.ok_or_else(|| AppError::not_found("网格 Grid"))?;
     let building =
@@ -417,7 +416,7 @@ pub async fn household(
     RecordKey { county, id }: RecordKey,
 ) -> AppResult<impl IntoResponse> {
     let registry = user.registry();
-    let household = registry.household(&county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+    let household = user.household(&county, id).await?;
     let location = &household.location;
     let building =
         registry.building(&county, location.building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;

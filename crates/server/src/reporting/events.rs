@@ -312,10 +312,9 @@ async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Opti
     let kind = EventKind::from_key(value(values, "kind"));
     let mut hidden = vec![("county", value(values, "county").to_string())];
     let mut subject = String::new();
-    let registry = user.registry();
     let county = DivisionCode::parse(value(values, "county")).ok();
     if let (Some(county), Ok(id)) = (&county, Uuid::parse_str(value(values, "resident"))) {
-        let v = registry.resident(county, id).await?.ok_or_else(|| AppError::not_found("居民 Resident"))?;
+        let v = user.resident(county, id).await?;
         user.audit(
             state,
             AuditRecord {
@@ -331,7 +330,7 @@ async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Opti
         hidden.push(("resident", id.to_string()));
     }
     if let (Some(county), Ok(id)) = (&county, Uuid::parse_str(value(values, "household"))) {
-        let h = registry.household(county, id).await?.ok_or_else(|| AppError::not_found("户 Household"))?;
+        let h = user.household(county, id).await?;
         subject = format!("{} {}（{}）", lang.pick("户", "household"), h.household_no, h.location.community);
         hidden.push(("household", id.to_string()));
     }
@@ -607,7 +606,7 @@ async fn event_page(
     error: Option<String>,
 ) -> AppResult<Response> {
     let reporting = user.reporting();
-    let event = reporting.event(county, id).await?.ok_or_else(|| AppError::not_found("事件 Event"))?;
+    let event = user.event(county, id).await?;
     let names = subject_names(user, std::slice::from_ref(&event)).await?;
     user.audit(
         state,
@@ -764,7 +763,7 @@ pub async fn resubmit(
     Form(form): Form<ResubmitForm>,
 ) -> AppResult<Response> {
     let reporting = user.reporting();
-    let event = reporting.event(&county, id).await?.ok_or_else(|| AppError::not_found("事件 Event"))?;
+    let event = user.event(&county, id).await?;
     let mut values = Values::new();
     values.insert("occurred_on".into(), form.occurred_on.clone());
     let occurred_on = match date_of(&values, "occurred_on", "发生日期") {

@@ -70,6 +70,12 @@ pub(crate) async fn current_rules(db: &impl ConnectionTrait) -> StoreResult<Tier
     }
 }
 
+/// What `resident_stability` records of a resident, as [`stability_row`] reads it.
+const STABILITY_FACTS: [&str; 3] = ["housing", "work", "phone_answered"];
+/// Every column of `resident_stability`: the resident's key, the facts, who and when.
+const STABILITY_COLUMNS: [&str; 7] =
+    ["county_code", "resident_id", "housing", "work", "phone_answered", "recorded_at", "recorded_by"];
+
 fn stability_row(r: &sea_orm::QueryResult) -> StoreResult<RecordedStability> {
     let housing: String = r.try_get("", "housing")?;
     let work: String = r.try_get("", "work")?;
@@ -158,7 +164,7 @@ pub(crate) async fn reassess_in(
             .and_where(Expr::col("resident_id").eq(resident.resident_id));
     };
     let mut q = Query::select();
-    q.columns(["housing", "work", "phone_answered"]).from("resident_stability");
+    q.columns(STABILITY_FACTS).from("resident_stability");
     key(&mut q);
     let recorded = txn.query_one(&q).await?.map(|r| stability_row(&r)).transpose()?;
     let mut q = Query::select();
@@ -220,7 +226,7 @@ impl Registry<'_> {
             return Ok(None);
         }
         let mut q = Query::select();
-        q.columns(["housing", "work", "phone_answered"])
+        q.columns(STABILITY_FACTS)
             .from("resident_stability")
             .and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col("resident_id").eq(resident_id));
@@ -244,15 +250,7 @@ impl Registry<'_> {
             .execute(
                 Query::insert()
                     .into_table("resident_stability")
-                    .columns([
-                        "county_code",
-                        "resident_id",
-                        "housing",
-                        "work",
-                        "phone_answered",
-                        "recorded_at",
-                        "recorded_by",
-                    ])
+                    .columns(STABILITY_COLUMNS)
                     .values_panic([
                         county.as_str().into(),
                         resident_id.into(),
@@ -264,7 +262,7 @@ impl Registry<'_> {
                     ])
                     .on_conflict(
                         OnConflict::columns(["county_code", "resident_id"])
-                            .update_columns(["housing", "work", "phone_answered", "recorded_at", "recorded_by"])
+                            .update_columns(STABILITY_COLUMNS[2..].iter().copied())
                             .to_owned(),
                     ),
             )
@@ -410,7 +408,8 @@ impl Registry<'_> {
         let ids_vec: Vec<Uuid> = ids.iter().copied().collect();
         for chunk in ids_vec.chunks(500) {
             let mut q = Query::select();
-            q.columns(["resident_id", "housing", "work", "phone_answered"])
+            q.column("resident_id")
+                .columns(STABILITY_FACTS)
                 .from("resident_stability")
                 .and_where(Expr::col("county_code").eq(county.as_str()))
                 .and_where(Expr::col("resident_id").is_in(chunk.iter().copied()));
@@ -589,15 +588,7 @@ impl Registry<'_> {
         let written = rows.len() as u64;
         for chunk in rows.chunks(100) {
             let mut insert = Query::insert();
-            insert.into_table("resident_stability").columns([
-                "county_code",
-                "resident_id",
-                "housing",
-                "work",
-                "phone_answered",
-                "recorded_at",
-                "recorded_by",
-            ]);
+            insert.into_table("resident_stability").columns(STABILITY_COLUMNS);
             for row in chunk {
                 insert.values_panic(row.clone());
             }
