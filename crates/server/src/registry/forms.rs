@@ -164,8 +164,17 @@ fn edit_form(
     }
 }
 
-fn form_response(form: &RecordForm, status: StatusCode) -> AppResult<Response> {
-    Ok((status, render(form)?).into_response())
+/// What a refused form says above its marked fields.
+const MARKED: &str = "请修改标出的字段 / please correct the marked fields";
+
+/// The form, to fill in.
+fn shown(form: &RecordForm) -> AppResult<Response> {
+    Ok(render(form)?.into_response())
+}
+
+/// The form again with what was wrong marked (400).
+fn refused(form: &RecordForm) -> AppResult<Response> {
+    Ok((StatusCode::BAD_REQUEST, render(form)?).into_response())
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -192,10 +201,7 @@ pub async fn edit_resident_page(
         ("relationship", f.relationship.key().to_string()),
         ("valid_from", today().to_string()),
     ]);
-    form_response(
-        &edit_form(&user, format!("/residents/{county}/{id}/edit"), &values, &HashMap::new(), None),
-        StatusCode::OK,
-    )
+    shown(&edit_form(&user, format!("/residents/{county}/{id}/edit"), &values, &HashMap::new(), None))
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -233,8 +239,8 @@ pub async fn edit_resident(
         Some(valid_from),
     ) = (name, phone, marital, status, arrival, ethnicity, relationship, valid_from)
     else {
-        let message = "请修改标出的字段 / please correct the marked fields".to_string();
-        return form_response(&edit_form(&user, action, &values, &c.errors, Some(message)), StatusCode::BAD_REQUEST);
+        let message = MARKED.to_string();
+        return refused(&edit_form(&user, action, &values, &c.errors, Some(message)));
     };
     let facts = ResidentFacts {
         name,
@@ -250,7 +256,7 @@ pub async fn edit_resident(
         Ok(_) => Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::RecordChange.key()))
             .into_response()),
         Err(e @ (jiceng_store::StoreError::Invalid(_) | jiceng_store::StoreError::Retroactive { .. })) => {
-            form_response(&edit_form(&user, action, &values, &c.errors, Some(e.to_string())), StatusCode::BAD_REQUEST)
+            refused(&edit_form(&user, action, &values, &c.errors, Some(e.to_string())))
         }
         Err(e) => Err(e.into()),
     }
@@ -311,10 +317,7 @@ pub async fn newborn_page(
         ("ethnicity", head_ethnicity.code()),
         ("relationship", Relationship::Daughter.key().to_string()),
     ]);
-    form_response(
-        &newborn_form(&user, format!("/households/{county}/{id}/newborn"), &values, &HashMap::new(), None),
-        StatusCode::OK,
-    )
+    shown(&newborn_form(&user, format!("/households/{county}/{id}/newborn"), &values, &HashMap::new(), None))
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -340,8 +343,8 @@ pub async fn newborn(
     let (Some(name), Some(sex), Some(birth), Some(identity), Some(ethnicity), Some(relationship)) =
         (name, sex, birth, identity, ethnicity, relationship)
     else {
-        let message = "请修改标出的字段 / please correct the marked fields".to_string();
-        return form_response(&newborn_form(&user, action, &values, &c.errors, Some(message)), StatusCode::BAD_REQUEST);
+        let message = MARKED.to_string();
+        return refused(&newborn_form(&user, action, &values, &c.errors, Some(message)));
     };
     // A birth is reported through the chain; the child is recorded when the district
     // accepts. The household completes what the form leaves out (one rule, in domain).
@@ -361,10 +364,7 @@ pub async fn newborn(
     if let EventDetails::Birth { child, .. } = &details
         && let Err(e) = child.check(today())
     {
-        return form_response(
-            &newborn_form(&user, action, &values, &c.errors, Some(e.to_string())),
-            StatusCode::BAD_REQUEST,
-        );
+        return refused(&newborn_form(&user, action, &values, &c.errors, Some(e.to_string())));
     }
     let event = jiceng_store::reporting::NewEvent {
         county: county.clone(),
@@ -585,7 +585,7 @@ pub async fn new_household_page(user: Viewer, RecordKey { county, id: building_i
         &[building],
         None,
     );
-    form_response(&form, StatusCode::OK)
+    shown(&form)
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -601,11 +601,8 @@ pub async fn new_household(
     let mut c = Checker::default();
     let action = format!("/buildings/{county}/{building_id}/households");
     let Some((location, valid_from)) = read_location(&mut c, &values, &buildings) else {
-        let message = Some("请修改标出的字段 / please correct the marked fields".to_string());
-        return form_response(
-            &household_form(&user, action, false, &values, &c.errors, &buildings, message),
-            StatusCode::BAD_REQUEST,
-        );
+        let message = Some(MARKED.to_string());
+        return refused(&household_form(&user, action, false, &values, &c.errors, &buildings, message));
     };
     // 户编号: community code and a time-ordered suffix, unique within the county.
     let household_no = format!("{}{}", location.community, &Uuid::now_v7().simple().to_string()[..12]);
@@ -629,18 +626,15 @@ pub async fn move_household_page(user: Viewer, RecordKey { county, id }: RecordK
         ("room_no", l.room_no.clone()),
         ("valid_from", today().to_string()),
     ]);
-    form_response(
-        &household_form(
-            &user,
-            format!("/households/{county}/{id}/move"),
-            true,
-            &values,
-            &HashMap::new(),
-            &buildings,
-            None,
-        ),
-        StatusCode::OK,
-    )
+    shown(&household_form(
+        &user,
+        format!("/households/{county}/{id}/move"),
+        true,
+        &values,
+        &HashMap::new(),
+        &buildings,
+        None,
+    ))
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -655,19 +649,13 @@ pub async fn move_household(
     let mut c = Checker::default();
     let action = format!("/households/{county}/{id}/move");
     let Some((location, valid_from)) = read_location(&mut c, &values, &buildings) else {
-        let message = Some("请修改标出的字段 / please correct the marked fields".to_string());
-        return form_response(
-            &household_form(&user, action, true, &values, &c.errors, &buildings, message),
-            StatusCode::BAD_REQUEST,
-        );
+        let message = Some(MARKED.to_string());
+        return refused(&household_form(&user, action, true, &values, &c.errors, &buildings, message));
     };
     match registry.move_household(&county, id, &location, valid_from, &user.user.username).await {
         Ok(_) => Ok(Redirect::to(&format!("/households/{county}/{id}")).into_response()),
         Err(e @ (jiceng_store::StoreError::Invalid(_) | jiceng_store::StoreError::Retroactive { .. })) => {
-            form_response(
-                &household_form(&user, action, true, &values, &c.errors, &buildings, Some(e.to_string())),
-                StatusCode::BAD_REQUEST,
-            )
+            refused(&household_form(&user, action, true, &values, &c.errors, &buildings, Some(e.to_string())))
         }
         Err(e) => Err(e.into()),
     }

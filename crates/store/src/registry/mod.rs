@@ -680,6 +680,28 @@ pub(crate) async fn exit_resident(
     Ok(counted)
 }
 
+/// Appends one version row (`resident_version` or `household_version`): the record's
+/// key, the version stamp and the facts, column for column.
+#[allow(clippy::too_many_arguments)]
+async fn insert_version<const N: usize>(
+    txn: &DatabaseTransaction,
+    table: &'static str,
+    id_column: &'static str,
+    county: &DivisionCode,
+    id: Uuid,
+    stamp: &VersionStamp,
+    fact_columns: [&'static str; N],
+    facts: [sea_orm::sea_query::Expr; N],
+) -> StoreResult<()> {
+    let mut insert = Query::insert();
+    insert
+        .into_table(table)
+        .columns(["county_code", id_column].into_iter().chain(VERSION_COLUMNS).chain(fact_columns))
+        .values_panic([county.as_str().into(), id.into()].into_iter().chain(stamp_values(stamp)).chain(facts));
+    txn.execute(&insert).await?;
+    Ok(())
+}
+
 async fn insert_resident_version(
     txn: &DatabaseTransaction,
     county: &DivisionCode,
@@ -688,18 +710,9 @@ async fn insert_resident_version(
     facts: &ResidentFacts,
     community: &DivisionCode,
 ) -> StoreResult<()> {
-    let mut insert = Query::insert();
-    insert
-        .into_table("resident_version")
-        .columns(["county_code", "resident_id"].into_iter().chain(VERSION_COLUMNS).chain(RESIDENT_FACT_COLUMNS))
-        .values_panic(
-            [county.as_str().into(), resident_id.into()]
-                .into_iter()
-                .chain(stamp_values(stamp))
-                .chain(resident_fact_values(facts, community)),
-        );
-    txn.execute(&insert).await?;
-    Ok(())
+    let values = resident_fact_values(facts, community);
+    insert_version(txn, "resident_version", "resident_id", county, resident_id, stamp, RESIDENT_FACT_COLUMNS, values)
+        .await
 }
 
 async fn insert_household_version(
@@ -709,18 +722,9 @@ async fn insert_household_version(
     stamp: &VersionStamp,
     location: &HouseholdLocation,
 ) -> StoreResult<()> {
-    let mut insert = Query::insert();
-    insert
-        .into_table("household_version")
-        .columns(["county_code", "household_id"].into_iter().chain(VERSION_COLUMNS).chain(HOUSEHOLD_LOCATION_COLUMNS))
-        .values_panic(
-            [county.as_str().into(), household_id.into()]
-                .into_iter()
-                .chain(stamp_values(stamp))
-                .chain(location_values(location)),
-        );
-    txn.execute(&insert).await?;
-    Ok(())
+    let values = location_values(location);
+    let columns = HOUSEHOLD_LOCATION_COLUMNS;
+    insert_version(txn, "household_version", "household_id", county, household_id, stamp, columns, values).await
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
