@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 
 use crate::StoreResult;
@@ -57,10 +57,6 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
-}
-
-pub(crate) fn is_postgres(db: &DatabaseConnection) -> bool {
-    sea_orm::ConnectionTrait::get_database_backend(db) == DbBackend::Postgres
 }
 
 #[cfg(test)]

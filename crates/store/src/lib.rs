@@ -5,6 +5,7 @@
 
 pub mod access;
 mod connection;
+mod dialect;
 mod error;
 pub mod exchange;
 pub mod fieldwork;
@@ -52,7 +53,7 @@ impl Store {
     }
 
     pub fn is_postgres(&self) -> bool {
-        connection::is_postgres(&self.db)
+        dialect::Dialect::of(&self.db) == dialect::Dialect::Postgres
     }
 
     /// The whole registry, unrestricted: for the command line and bulk work.

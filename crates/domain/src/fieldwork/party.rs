@@ -54,6 +54,14 @@ coded_enum!(
     }
 );
 
+impl PartyKind {
+    /// What a change event proposed by a party's line says of where it came from.
+    pub fn evidence(self, name: &str, source: &str, row: u64) -> String {
+        let (zh, en) = (self.label_zh(), self.label_en());
+        format!("{zh}“{name}”报告（{source} 第{row}行）/ reported by {en} '{name}' ({source}, row {row})")
+    }
+}
+
 impl PartyField {
     /// Reads a column heading: the field's own names and the variants offices write.
     pub fn from_header(header: &str) -> Option<PartyField> {

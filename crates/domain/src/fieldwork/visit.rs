@@ -21,6 +21,14 @@ coded_enum!(
 );
 
 impl VisitOutcome {
+    /// What a change event proposed by a visit with this outcome says of where it came from.
+    pub fn evidence(self, notes: &str) -> String {
+        match self {
+            VisitOutcome::MovedAway => format!("走访发现已搬走 / found moved away on a visit. {notes}"),
+            other => format!("走访：{} / visit: {}. {notes}", other.label_zh(), other.label_en()),
+        }
+    }
+
     /// How the members' records count as verified by this visit, if they do.
     pub fn verification(self) -> Option<VerificationMethod> {
         match self {

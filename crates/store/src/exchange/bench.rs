@@ -8,7 +8,7 @@ use std::path::Path;
 use jiceng_domain::exchange::Column;
 use jiceng_domain::registry::pinyin::name_initials;
 use jiceng_domain::registry::{Ethnicity, MaritalStatus, Relationship, ResidenceStatus, Sex};
-use sea_orm::sea_query::{PostgresQueryBuilder, Query, SqliteQueryBuilder, Value};
+use sea_orm::sea_query::{Query, Value};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -29,12 +29,8 @@ impl Prepared {
         let mut insert = Query::insert();
         insert.into_table(table).columns(columns.iter().copied());
         insert.values_panic(columns.iter().map(|_| sea_orm::sea_query::Expr::val(0)));
-        let (sql, backend) = if store.is_postgres() {
-            (insert.build(PostgresQueryBuilder).0, DbBackend::Postgres)
-        } else {
-            (insert.build(SqliteQueryBuilder).0, DbBackend::Sqlite)
-        };
-        Prepared { backend, sql }
+        let dialect = crate::dialect::Dialect::of(&store.db);
+        Prepared { backend: dialect.backend(), sql: dialect.sql(&insert) }
     }
 
     fn bind(&self, values: Vec<Value>) -> Statement {

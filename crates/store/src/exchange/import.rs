@@ -797,13 +797,11 @@ impl<'a> ResidentImport<'a> {
     /// grown by a fifth, which costs little (ANALYZE samples).
     async fn refresh_statistics(&mut self) -> StoreResult<()> {
         let store = self.registry.store;
-        if !store.is_postgres() {
-            return Ok(());
-        }
         let written = self.totals.created + self.totals.updated;
         let since_analyze = written - self.analyzed_at;
         if since_analyze >= 10_000 && since_analyze * 5 >= self.analyzed_at {
-            store.db.execute_unprepared("ANALYZE resident_version, resident, household_version, household").await?;
+            let tables = ["resident_version", "resident", "household_version", "household"];
+            crate::dialect::Dialect::of(&store.db).analyze(&store.db, &tables).await?;
             self.analyzed_at = written;
         }
         Ok(())

@@ -664,14 +664,7 @@ impl Registry<'_> {
                         resident_id,
                         occurred_on: line.date,
                         urgent: false,
-                        evidence: format!(
-                            "{}“{}”报告（{} 第{row}行）/ reported by {} '{}' ({source}, row {row})",
-                            party.kind.label_zh(),
-                            party.name,
-                            source,
-                            party.kind.label_en(),
-                            party.name,
-                        ),
+                        evidence: party.kind.evidence(&party.name, source, row),
                         details,
                     };
                     let id = reporting

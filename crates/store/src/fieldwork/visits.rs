@@ -120,7 +120,7 @@ impl Registry<'_> {
                     resident_id: Some(m.resident_id),
                     occurred_on: visit.visited_on,
                     urgent: false,
-                    evidence: format!("走访发现已搬走 / found moved away on a visit. {notes}"),
+                    evidence: VisitOutcome::MovedAway.evidence(&notes),
                     details: EventDetails::MoveOut { destination: None },
                 };
                 done.events.push(reporting.submit_in(&mut work, &event, actor, today).await?);
@@ -322,30 +322,6 @@ struct Followup {
 
 /// How each database writes a packed row: a uuid column as text, text concatenated,
 /// JSON arrays and their aggregate (read back as text).
-struct Packing {
-    postgres: bool,
-}
-
-impl Packing {
-    fn id(&self, col: &str) -> String {
-        if self.postgres { format!("CAST({col} AS TEXT)") } else { format!("hex({col})") }
-    }
-
-    fn concat(&self, text: &str, separator: &str) -> String {
-        let aggregate = if self.postgres { "string_agg" } else { "group_concat" };
-        format!("{aggregate}({text}, '{separator}')")
-    }
-
-    /// A JSON array of the arrays of `values`, one per row of the group.
-    fn json_arrays(&self, values: &str) -> String {
-        if self.postgres {
-            format!("CAST(json_agg(json_build_array({values})) AS TEXT)")
-        } else {
-            format!("json_group_array(json_array({values}))")
-        }
-    }
-}
-
 impl PlanContext<'_> {
     /// The plan items of the communities from `low` to `high` (codes, inclusive).
     ///
@@ -356,15 +332,15 @@ impl PlanContext<'_> {
     /// own thread) cost twice the query itself, and grouping per household in SQL cost
     /// more than doing it here. Both scans read one covering index in order.
     async fn read(&self, db: &sea_orm::DatabaseConnection, low: &str, high: &str) -> StoreResult<Vec<PlanItem>> {
-        let pack = Packing { postgres: crate::connection::is_postgres(db) };
+        let pack = crate::dialect::Dialect::of(db);
         // Residents: "id,tier,date" joined by ';'. Tier keys and ISO dates hold neither.
         let mut q = Query::select();
         q.column(("f", "community_code"))
             .expr_as(
-                Expr::cust(pack.concat(
+                Expr::cust(pack.string_agg(
                     &format!(
                         "{} || ',' || COALESCE(f.tier, '') || ',' || COALESCE(CAST(f.last_verified_on AS TEXT), '')",
-                        pack.id("f.household_id")
+                        pack.uuid_text("f.household_id")
                     ),
                     ";",
                 )),
@@ -414,9 +390,9 @@ impl PlanContext<'_> {
         let number = if numbers.is_some() { "NULL" } else { "h.household_no" };
         let households = pack.json_arrays(&format!(
             "{}, {}, {}, v.unit_no, v.floor_no, v.room_no, {number}",
-            pack.id("v.household_id"),
-            pack.id("v.grid_id"),
-            pack.id("v.building_id")
+            pack.uuid_text("v.household_id"),
+            pack.uuid_text("v.grid_id"),
+            pack.uuid_text("v.building_id")
         ));
         let mut q = Query::select();
         q.column(("v", "community_code"))
@@ -500,13 +476,13 @@ impl PlanContext<'_> {
 /// 户编号 of every household in the counties of the communities `low` to `high`.
 async fn household_numbers(
     db: &sea_orm::DatabaseConnection,
-    pack: &Packing,
+    pack: &crate::dialect::Dialect,
     low: &str,
     high: &str,
 ) -> StoreResult<HashMap<Uuid, String>> {
     let mut q = Query::select();
     q.column("county_code")
-        .expr_as(Expr::cust(pack.json_arrays(&format!("{}, household_no", pack.id("id")))), "numbers")
+        .expr_as(Expr::cust(pack.json_arrays(&format!("{}, household_no", pack.uuid_text("id")))), "numbers")
         .from("household")
         .and_where(Expr::col("county_code").gte(low.get(..6).unwrap_or(low)))
         .and_where(Expr::col("county_code").lte(high.get(..6).unwrap_or(high)))

@@ -197,9 +197,7 @@ pub(crate) async fn append_in(txn: &sea_orm::DatabaseTransaction, entry: &NewAud
     // Without it, appends read the same head and raced for its sequence number (a burst of
     // 500 audited logins ran some out of retries: duplicate key). Writers take it last,
     // just before they commit, so it is held only briefly.
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({AUDIT_APPEND_LOCK})")).await?;
-    }
+    crate::dialect::Dialect::of(txn).lock_for_transaction(txn, AUDIT_APPEND_LOCK).await?;
     let mut head = Query::select();
     head.columns(["seq", "hash"]).from("audit_entry").order_by("seq", Order::Desc).limit(1);
     let (seq, previous) = match txn.query_one(&head).await? {

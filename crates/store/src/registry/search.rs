@@ -63,7 +63,7 @@ impl Registry<'_> {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn search(&self, query: &SearchQuery, limit: u64) -> StoreResult<Vec<ResidentVersion>> {
         let mut q = resident_select();
-        let binary = !self.store.is_postgres();
+        let binary = crate::dialect::Dialect::of(&self.store.db).prefix_needs_range();
         let condition = match query {
             SearchQuery::IdNumber(id) => Cond::all().add(Expr::col("id_number").eq(id.as_str())),
             SearchQuery::IdPrefix(prefix) => starts_with("id_number", prefix, binary),

@@ -144,15 +144,6 @@ fn verified_query(node: &DivisionCode, months: Option<(Month, Month)>) -> Select
     q
 }
 
-/// The year of `birth_date` as an integer, in each database's dialect.
-fn birth_year(postgres: bool) -> &'static str {
-    if postgres {
-        "CAST(EXTRACT(YEAR FROM birth_date) AS INTEGER)"
-    } else {
-        "CAST(substr(birth_date, 1, 4) AS INTEGER)"
-    }
-}
-
 impl Reporting<'_> {
     /// Every cell of `node`'s subtree, recomputed from versions, exits, events and
     /// verifications (GROUP BY over the registry).
@@ -189,12 +180,12 @@ impl Reporting<'_> {
                     tally.add(&c, m, &name, sign * n);
                 }
                 if stock_is_people {
-                    let year = birth_year(self.store.is_postgres());
+                    let year = crate::dialect::Dialect::of(&self.store.db).year_of("birth_date");
                     let mut q = Query::select();
                     q.column("community_code")
                         .column(column)
                         .column("sex")
-                        .expr_as(Expr::cust(year), "birth_year")
+                        .expr_as(Expr::cust(year.clone()), "birth_year")
                         .expr_as(Expr::cust("COUNT(*)"), "n")
                         .from(table)
                         .and_where(Expr::col(column).is_not_null())
@@ -203,7 +194,7 @@ impl Reporting<'_> {
                             Expr::col("community_code"),
                             Expr::col(column),
                             Expr::col("sex"),
-                            Expr::cust(year),
+                            Expr::cust(year.clone()),
                         ]);
                     for r in db.query_all(&q).await? {
                         let sex: String = r.try_get("", "sex")?;
@@ -284,15 +275,15 @@ impl Reporting<'_> {
                 let (status, sex) = status_sex(&r)?;
                 cells.insert(cell::population(status, sex), r.try_get("", "n")?);
             }
-            let year = birth_year(self.store.is_postgres());
+            let year = crate::dialect::Dialect::of(&self.store.db).year_of("birth_date");
             let mut q = Query::select();
             q.column("sex")
-                .expr_as(Expr::cust(year), "birth_year")
+                .expr_as(Expr::cust(year.clone()), "birth_year")
                 .expr_as(Expr::cust("COUNT(*)"), "n")
                 .from("resident_version")
                 .cond_where(subtree(node, "community_code"))
                 .cond_where(held_at(m))
-                .add_group_by([Expr::col("sex"), Expr::cust(year)]);
+                .add_group_by([Expr::col("sex"), Expr::cust(year.clone())]);
             for r in db.query_all(&q).await? {
                 let sex: String = r.try_get("", "sex")?;
                 let sex = decode_opt("resident_version", "sex", &sex, Sex::from_key)?;
