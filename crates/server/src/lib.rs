@@ -4,6 +4,7 @@ pub mod api;
 pub mod error;
 pub mod exchange;
 pub mod fieldwork;
+mod form;
 pub mod org;
 pub mod page;
 pub mod registry;

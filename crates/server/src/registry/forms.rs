@@ -16,25 +16,15 @@ use jiceng_domain::registry::{
 };
 use jiceng_domain::reporting::{BirthReport, EventDetails, Member, birth_details};
 use serde::Deserialize;
-use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::pages::parse_date;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
+use crate::form::{Checker, Field, FieldErrors, Values, ethnicity_options, field, options, select, value};
 use crate::org::auth::CurrentUser;
 use crate::org::guard::{Audit, Editor, RecordKey, Viewer};
 use crate::page::{Chrome, Lang, render};
-use jiceng_domain::label::Labelled;
-
-pub struct Field {
-    pub name: &'static str,
-    pub label: &'static str,
-    pub kind: &'static str,
-    pub value: String,
-    pub options: Vec<(String, String)>,
-    pub error: Option<String>,
-}
 
 #[derive(Template)]
 #[template(path = "resident_edit.html")]
@@ -47,76 +37,11 @@ struct RecordForm {
     fields: Vec<Field>,
 }
 
-/// The form's values by field name, as typed.
-type Values = HashMap<String, String>;
-
-fn options<T: Labelled>(all: &[T], key: impl Fn(T) -> &'static str, lang: Lang) -> Vec<(String, String)> {
-    all.iter().map(|v| (key(*v).to_string(), lang.label(*v).to_string())).collect()
-}
-
-fn ethnicity_options(lang: Lang) -> Vec<(String, String)> {
-    Ethnicity::all().map(|e| (e.code(), lang.label(e).to_string())).collect()
-}
-
-fn field(
-    name: &'static str,
-    label: &'static str,
-    kind: &'static str,
-    values: &Values,
-    errors: &HashMap<&str, String>,
-) -> Field {
-    Field {
-        name,
-        label,
-        kind,
-        value: values.get(name).cloned().unwrap_or_default(),
-        options: Vec::new(),
-        error: errors.get(name).cloned(),
-    }
-}
-
-fn select(
-    name: &'static str,
-    label: &'static str,
-    options: Vec<(String, String)>,
-    values: &Values,
-    errors: &HashMap<&str, String>,
-) -> Field {
-    Field { options, ..field(name, label, "", values, errors) }
-}
-
-fn value<'a>(values: &'a Values, name: &str) -> &'a str {
-    values.get(name).map(String::as_str).unwrap_or("").trim()
-}
-
-/// Collects field errors while reading typed values.
-#[derive(Default)]
-struct Checker {
-    errors: HashMap<&'static str, String>,
-}
-
-impl Checker {
-    fn take<T, E: std::fmt::Display>(&mut self, name: &'static str, result: Result<T, E>) -> Option<T> {
-        match result {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.errors.insert(name, e.to_string());
-                None
-            }
-        }
-    }
-
-    fn coded<T>(&mut self, name: &'static str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
-        let result = parse(raw).ok_or_else(|| format!("“{raw}”不是可选的值 / '{raw}' is not one of the choices"));
-        self.take(name, result)
-    }
-}
-
 fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
-fn edit_fields(values: &Values, errors: &HashMap<&str, String>, lang: Lang) -> Vec<Field> {
+fn edit_fields(values: &Values, errors: &FieldErrors, lang: Lang) -> Vec<Field> {
     vec![
         field("name", "姓名 Name", "", values, errors),
         field("phone", "联系电话 Phone", "tel", values, errors),
@@ -151,7 +76,7 @@ fn edit_form(
     user: &CurrentUser,
     action: String,
     values: &Values,
-    errors: &HashMap<&str, String>,
+    errors: &FieldErrors,
     error: Option<String>,
 ) -> RecordForm {
     RecordForm {
@@ -201,7 +126,7 @@ pub async fn edit_resident_page(
         ("relationship", f.relationship.key().to_string()),
         ("valid_from", today().to_string()),
     ]);
-    shown(&edit_form(&user, format!("/residents/{county}/{id}/edit"), &values, &HashMap::new(), None))
+    shown(&edit_form(&user, format!("/residents/{county}/{id}/edit"), &values, &FieldErrors::new(), None))
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -262,7 +187,7 @@ pub async fn edit_resident(
     }
 }
 
-fn newborn_fields(values: &Values, errors: &HashMap<&str, String>, lang: Lang) -> Vec<Field> {
+fn newborn_fields(values: &Values, errors: &FieldErrors, lang: Lang) -> Vec<Field> {
     vec![
         field("name", "姓名 Name", "", values, errors),
         select("sex", "性别 Sex", options(Sex::ALL, |v| v.key(), lang), values, errors),
@@ -283,7 +208,7 @@ fn newborn_form(
     user: &CurrentUser,
     action: String,
     values: &Values,
-    errors: &HashMap<&str, String>,
+    errors: &FieldErrors,
     error: Option<String>,
 ) -> RecordForm {
     RecordForm {
@@ -317,7 +242,7 @@ pub async fn newborn_page(
         ("ethnicity", head_ethnicity.code()),
         ("relationship", Relationship::Daughter.key().to_string()),
     ]);
-    shown(&newborn_form(&user, format!("/households/{county}/{id}/newborn"), &values, &HashMap::new(), None))
+    shown(&newborn_form(&user, format!("/households/{county}/{id}/newborn"), &values, &FieldErrors::new(), None))
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -471,7 +396,7 @@ pub async fn access_log(
     Ok(render(&AccessLogPage { page, name: latest.facts.name.to_string(), entries })?.into_response())
 }
 
-fn household_fields(values: &Values, errors: &HashMap<&str, String>, buildings: Vec<(String, String)>) -> Vec<Field> {
+fn household_fields(values: &Values, errors: &FieldErrors, buildings: Vec<(String, String)>) -> Vec<Field> {
     vec![
         select("building", "楼栋 Building", buildings, values, errors),
         field("unit_no", "单元 Unit", "number", values, errors),
@@ -542,7 +467,7 @@ fn household_form(
     action: String,
     moving: bool,
     values: &Values,
-    errors: &HashMap<&str, String>,
+    errors: &FieldErrors,
     buildings: &[jiceng_store::registry::Building],
     error: Option<String>,
 ) -> RecordForm {
@@ -581,7 +506,7 @@ pub async fn new_household_page(user: Viewer, RecordKey { county, id: building_i
         format!("/buildings/{county}/{building_id}/households"),
         false,
         &values,
-        &HashMap::new(),
+        &FieldErrors::new(),
         &[building],
         None,
     );
@@ -631,7 +556,7 @@ pub async fn move_household_page(user: Viewer, RecordKey { county, id }: RecordK
         format!("/households/{county}/{id}/move"),
         true,
         &values,
-        &HashMap::new(),
+        &FieldErrors::new(),
         &buildings,
         None,
     ))

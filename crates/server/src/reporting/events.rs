@@ -26,9 +26,10 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
+use crate::form::{Field, FieldErrors, Values, field, options, select, value};
 use crate::org::auth::{AuditRecord, CurrentUser};
 use crate::org::guard::{Editor, PartKey, RecordKey, Report, Scoped, View, Viewer, parse_code};
-use crate::page::{Chrome, Lang, render};
+use crate::page::{Chrome, render};
 use crate::registry::pages::today;
 
 fn actor(user: &CurrentUser) -> Actor<'_> {
@@ -261,14 +262,6 @@ pub async fn decide_many(
 
 // ---- the report form ----
 
-pub struct FormField {
-    pub name: &'static str,
-    pub label: &'static str,
-    pub kind: &'static str,
-    pub value: String,
-    pub options: Vec<(String, String)>,
-}
-
 #[derive(Template)]
 #[template(path = "event_new.html")]
 struct NewEventPage {
@@ -277,32 +270,13 @@ struct NewEventPage {
     kind_label: String,
     subject: String,
     hidden: Vec<(&'static str, String)>,
-    fields: Vec<FormField>,
+    fields: Vec<Field>,
     error: Option<String>,
     kinds: Vec<(String, String)>,
 }
 
-type Values = HashMap<String, String>;
-
-fn value<'a>(values: &'a Values, name: &str) -> &'a str {
-    values.get(name).map(String::as_str).unwrap_or("").trim()
-}
-
-fn opts<T: jiceng_domain::label::Labelled + Copy>(
-    all: &[T],
-    key: fn(T) -> &'static str,
-    lang: Lang,
-) -> Vec<(String, String)> {
-    all.iter().map(|v| (key(*v).to_string(), lang.label(*v).to_string())).collect()
-}
-
-fn text_field(name: &'static str, label: &'static str, kind: &'static str, values: &Values) -> FormField {
-    FormField { name, label, kind, value: value(values, name).to_string(), options: Vec::new() }
-}
-
-fn select_field(name: &'static str, label: &'static str, options: Vec<(String, String)>, values: &Values) -> FormField {
-    FormField { options, ..text_field(name, label, "select", values) }
-}
+/// The event form marks no single field: the store names what is wrong above it.
+static NO_ERRORS: std::sync::LazyLock<FieldErrors> = std::sync::LazyLock::new(FieldErrors::new);
 
 async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Option<String>) -> AppResult<Response> {
     if !may_report(user) {
@@ -335,18 +309,18 @@ async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Opti
         hidden.push(("household", id.to_string()));
     }
     let mut fields = vec![
-        text_field("occurred_on", "发生日期 Date it happened", "date", values),
-        text_field("urgent", "紧急，立即通知街道 Urgent: notify the street office now", "checkbox", values),
-        text_field("evidence", "说明与证明材料 Evidence (certificate numbers, notes)", "textarea", values),
+        field("occurred_on", "发生日期 Date it happened", "date", values, &NO_ERRORS),
+        field("urgent", "紧急，立即通知街道 Urgent: notify the street office now", "checkbox", values, &NO_ERRORS),
+        field("evidence", "说明与证明材料 Evidence (certificate numbers, notes)", "textarea", values, &NO_ERRORS),
     ];
     let provinces: Vec<(String, String)> =
         state.store.divisions().children(None).await?.into_iter().map(|d| (d.code.to_string(), d.name)).collect();
-    let sexes = opts(Sex::ALL, Sex::key, lang);
+    let sexes = options(Sex::ALL, Sex::key, lang);
     match kind {
         Some(EventKind::Birth) => {
-            fields.push(text_field("name", "姓名 Child's name", "text", values));
-            fields.push(select_field("sex", "性别 Sex", sexes, values));
-            fields.push(select_field(
+            fields.push(field("name", "姓名 Child's name", "text", values, &NO_ERRORS));
+            fields.push(select("sex", "性别 Sex", sexes, values, &NO_ERRORS));
+            fields.push(select(
                 "birth_order",
                 "孩次 Birth order",
                 vec![
@@ -355,50 +329,60 @@ async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Opti
                     ("3".into(), lang.pick("三孩及以上", "third or later").into()),
                 ],
                 values,
+                &NO_ERRORS,
             ));
         }
         Some(EventKind::MoveIn) => {
-            fields.push(text_field("name", "姓名 Name", "text", values));
-            fields.push(select_field("sex", "性别 Sex", sexes, values));
-            fields.push(text_field("birth_date", "出生日期 Date of birth", "date", values));
-            fields.push(text_field("id_number", "公民身份号码 ID number (if known)", "text", values));
-            fields.push(text_field(
+            fields.push(field("name", "姓名 Name", "text", values, &NO_ERRORS));
+            fields.push(select("sex", "性别 Sex", sexes, values, &NO_ERRORS));
+            fields.push(field("birth_date", "出生日期 Date of birth", "date", values, &NO_ERRORS));
+            fields.push(field("id_number", "公民身份号码 ID number (if known)", "text", values, &NO_ERRORS));
+            fields.push(field(
                 "registered_residence",
                 "户籍地区划代码 Registered residence (county code)",
                 "text",
                 values,
+                &NO_ERRORS,
             ));
-            fields.push(text_field("phone", "联系电话 Phone", "tel", values));
-            fields.push(select_field(
+            fields.push(field("phone", "联系电话 Phone", "tel", values, &NO_ERRORS));
+            fields.push(select(
                 "relationship",
                 "与户主关系 Relationship to head",
-                opts(Relationship::ALL, Relationship::key, lang),
+                options(Relationship::ALL, Relationship::key, lang),
                 values,
+                &NO_ERRORS,
             ));
-            fields.push(select_field(
+            fields.push(select(
                 "residence_status",
                 "人口类型 Residence status",
-                opts(ResidenceStatus::ALL, ResidenceStatus::key, lang),
+                options(ResidenceStatus::ALL, ResidenceStatus::key, lang),
                 values,
+                &NO_ERRORS,
             ));
-            fields.push(select_field(
+            fields.push(select(
                 "marital_status",
                 "婚姻状况 Marital status",
-                opts(MaritalStatus::ALL, MaritalStatus::key, lang),
+                options(MaritalStatus::ALL, MaritalStatus::key, lang),
                 values,
+                &NO_ERRORS,
             ));
         }
         Some(EventKind::MoveOut) => {
-            fields.push(select_field("destination", "迁往省份 Province moved to", provinces, values))
+            fields.push(select("destination", "迁往省份 Province moved to", provinces, values, &NO_ERRORS))
         }
-        Some(EventKind::MoveWithin) => {
-            fields.push(text_field("household_no", "迁入户的户编号 Number of the household moved into", "text", values))
-        }
-        Some(EventKind::StatusChange) => fields.push(select_field(
+        Some(EventKind::MoveWithin) => fields.push(field(
+            "household_no",
+            "迁入户的户编号 Number of the household moved into",
+            "text",
+            values,
+            &NO_ERRORS,
+        )),
+        Some(EventKind::StatusChange) => fields.push(select(
             "status",
             "新的人口类型 New residence status",
-            opts(ResidenceStatus::ALL, ResidenceStatus::key, lang),
+            options(ResidenceStatus::ALL, ResidenceStatus::key, lang),
             values,
+            &NO_ERRORS,
         )),
         _ => {}
     }
