@@ -2,23 +2,12 @@
 // cannot approve while the street has not; the community specialist approves, then the
 // street office, then the district bureau; each sees the state change on the page.
 // Run by crates/cli/tests/browser.rs, which prepares the data and passes it in env.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { base, env, launch, shots } from './harness.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`missing ${name}`);
-  return value;
-};
-const base = env('JICENG_URL');
-const shots = env('SCREENSHOT_DIR');
 const month = env('MONTH');
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 async function as(user, password) {
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });

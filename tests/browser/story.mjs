@@ -2,24 +2,13 @@
 // initials, open the record, change the phone number, see the change in the history;
 // then a worker of another community fails to open the same record.
 // Run by crates/cli/tests/browser.rs, which starts the server and passes the data in env.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { base, env, launch, shots } from './harness.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`missing ${name}`);
-  return value;
-};
-const base = env('JICENG_URL');
-const shots = env('SCREENSHOT_DIR');
 const residentName = env('RESIDENT_NAME');
 const residentPath = env('RESIDENT_PATH');
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 async function login(page, user, password) {
   await page.goto(`${base}/login`);

@@ -2,22 +2,11 @@
 // lose the connection, record another (it waits in the page), get the connection back
 // and see it sent; sending it again by hand changes nothing.
 // Run by crates/cli/tests/browser.rs, which prepares the data and passes it in env.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { base, env, launch, shots } from './harness.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`missing ${name}`);
-  return value;
-};
-const base = env('JICENG_URL');
-const shots = env('SCREENSHOT_DIR');
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 try {
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use jiceng_domain::org::DivisionCode;
 use jiceng_server::AppState;
 
@@ -35,6 +35,20 @@ struct Cli {
     command: Command,
 }
 
+/// A synthetic population: how many, where, and from which seed (demo, generate).
+#[derive(Args)]
+struct Population {
+    /// 居民人数 / number of residents
+    #[arg(long, default_value_t = 50_000)]
+    residents: u64,
+    /// 县级区划代码（默认深圳市龙岗区）/ county code (default: Longgang, Shenzhen)
+    #[arg(long, default_value = "440307")]
+    county: String,
+    /// 随机种子，同一种子生成同一人口 / random seed; the same seed gives the same population
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// 演示：载入真实区划、生成合成居民并启动网站 / demo: real divisions, synthetic residents, web server
@@ -42,15 +56,8 @@ enum Command {
         /// 不启动网站，建好数据库即退出 / build the database and exit without serving
         #[arg(long)]
         no_serve: bool,
-        /// 居民人数 / number of residents
-        #[arg(long, default_value_t = 50_000)]
-        residents: u64,
-        /// 县级区划代码（默认深圳市龙岗区）/ county code (default: Longgang, Shenzhen)
-        #[arg(long, default_value = "440307")]
-        county: String,
-        /// 随机种子，同一种子生成同一人口 / random seed; the same seed gives the same population
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        population: Population,
         /// 删除已有的演示数据库后重建（仅 SQLite）/ delete an existing demo database first (SQLite only)
         #[arg(long)]
         fresh: bool,
@@ -79,15 +86,8 @@ enum Command {
     },
     /// 生成合成居民并写成居民信息表 CSV / write a synthetic population as a resident CSV file
     Generate {
-        /// 居民人数 / number of residents
-        #[arg(long, default_value_t = 50_000)]
-        residents: u64,
-        /// 县级区划代码 / county code
-        #[arg(long, default_value = "440307")]
-        county: String,
-        /// 随机种子 / random seed
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        population: Population,
         /// 计算年龄所依据的日期（默认今天）/ date ages are computed on (default: today)
         #[arg(long, value_name = "YYYY-MM-DD")]
         as_of: Option<String>,
@@ -435,7 +435,7 @@ async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Demo { no_serve, residents, county, seed, fresh, listen } => {
+        Command::Demo { no_serve, population: Population { residents, county, seed }, fresh, listen } => {
             let county = county_code(&county)?;
             if fresh {
                 if cli.db.database_url.is_some() {
@@ -480,7 +480,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("已载入 Loaded {written} divisions");
             store.close().await?;
         }
-        Command::Generate { residents, county, seed, as_of, out } => {
+        Command::Generate { population: Population { residents, county, seed }, as_of, out } => {
             let date = match as_of {
                 Some(text) => parse_date(&text)?,
                 None => time::OffsetDateTime::now_utc().date(),

@@ -126,17 +126,8 @@ pub async fn search(
 ) -> ApiResult<Vec<ResidentSummary>> {
     let Some(query) = SearchQuery::parse(&params.q) else { return Ok(Json(Vec::new())) };
     let found = user.registry().search(&query, SEARCH_LIMIT).await?;
-    user.audit(
-        &state,
-        AuditRecord {
-            action: AuditAction::Search,
-            target: "search",
-            county: "",
-            purpose: None,
-            detail: format!("api → {} results", found.len()),
-        },
-    )
-    .await?;
+    user.audit(&state, AuditRecord::about(AuditAction::Search, "search", format!("api → {} results", found.len())))
+        .await?;
     Ok(Json(found.iter().map(summary).collect()))
 }
 

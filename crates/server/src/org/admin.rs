@@ -175,13 +175,7 @@ pub async fn create_user(
             let target = format!("user/{}", created.username);
             user.audit(
                 &state,
-                AuditRecord {
-                    action: AuditAction::ManageUser,
-                    target: &target,
-                    county: "",
-                    purpose: None,
-                    detail: format!("created, role {}", created.role.key()),
-                },
+                AuditRecord::about(AuditAction::ManageUser, &target, format!("created, role {}", created.role.key())),
             )
             .await?;
             let notice = format!(
@@ -212,17 +206,8 @@ pub async fn clear_lock(
         return Err(AppError::not_found("锁定 Lock"));
     }
     state.store.users().clear_login_lock(&form.key).await?;
-    user.audit(
-        &state,
-        AuditRecord {
-            action: AuditAction::ManageUser,
-            target: "login-lock",
-            county: "",
-            purpose: None,
-            detail: format!("cleared {}", form.key),
-        },
-    )
-    .await?;
+    user.audit(&state, AuditRecord::about(AuditAction::ManageUser, "login-lock", format!("cleared {}", form.key)))
+        .await?;
     let notice = "已解除锁定 / the lock is lifted".to_string();
     Ok(render(&page(&state, &user, None, Some(notice), NewUserForm::default()).await?)?.into_response())
 }
@@ -264,16 +249,6 @@ pub async fn user_action(
         other => return Err(AppError::BadRequest(format!("未知操作 unknown action {other}"))),
     };
     let target = format!("user/{}", target_user.username);
-    user.audit(
-        &state,
-        AuditRecord {
-            action: AuditAction::ManageUser,
-            target: &target,
-            county: "",
-            purpose: None,
-            detail: form.action.clone(),
-        },
-    )
-    .await?;
+    user.audit(&state, AuditRecord::about(AuditAction::ManageUser, &target, form.action.clone())).await?;
     Ok(render(&page(&state, &user, None, Some(notice), NewUserForm::default()).await?)?.into_response())
 }

@@ -115,6 +115,14 @@ pub struct AuditRecord<'a> {
     pub detail: String,
 }
 
+impl<'a> AuditRecord<'a> {
+    /// An entry about no one's personal data (a search's kind and count, a user managed,
+    /// a lock lifted): no county, no purpose.
+    pub fn about(action: AuditAction, target: &'a str, detail: String) -> AuditRecord<'a> {
+        AuditRecord { action, target, county: "", purpose: None, detail }
+    }
+}
+
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = AppError;
 

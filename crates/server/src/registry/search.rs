@@ -79,13 +79,7 @@ pub async fn search(
         // The term itself may be an ID number: the log keeps its kind and the result count.
         user.audit(
             &state,
-            AuditRecord {
-                action: AuditAction::Search,
-                target: "search",
-                county: "",
-                purpose: None,
-                detail: format!("{} → {} results", label.2, found.len()),
-            },
+            AuditRecord::about(AuditAction::Search, "search", format!("{} → {} results", label.2, found.len())),
         )
         .await?;
         // Results cluster in a few communities: look each name up once.

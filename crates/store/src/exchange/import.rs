@@ -616,15 +616,7 @@ impl<'a> ResidentImport<'a> {
             let counted = self.locks.counted(&[&location.community], valid_from, None);
             tally.enter(&location.community, counted, cell::HOUSEHOLDS);
             tally.touch_floor(&county, location.building_id, location.floor_no);
-            let stamp = VersionStamp {
-                version: 1,
-                valid_from,
-                valid_to: None,
-                recorded_at: now,
-                recorded_by: self.recorded_by.clone(),
-                counted_from: counted,
-                counted_to: None,
-            };
+            let stamp = VersionStamp::first(valid_from, counted, now, &self.recorded_by);
             new_household_versions.rows.push(
                 [county.as_str().into(), id.into()]
                     .into_iter()
@@ -714,15 +706,7 @@ impl<'a> ResidentImport<'a> {
                     let counted = self.locks.counted(&[&a.community], valid_from, None);
                     tally.enter_person(&a.community, counted, facts.residence_status, facts.sex, facts.birth_date);
                     tally.touch_household(&county, household_id);
-                    let stamp = VersionStamp {
-                        version: 1,
-                        valid_from,
-                        valid_to: None,
-                        recorded_at: now,
-                        recorded_by: self.recorded_by.clone(),
-                        counted_from: counted,
-                        counted_to: None,
-                    };
+                    let stamp = VersionStamp::first(valid_from, counted, now, &self.recorded_by);
                     new_versions.rows.push(
                         [county.as_str().into(), id.into()]
                             .into_iter()

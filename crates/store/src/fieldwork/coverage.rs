@@ -41,6 +41,16 @@ impl Responsibility<'_> {
     }
 }
 
+/// The join of `coverage_mark` (as `m`) onto the version rows `v`: the `kind` of subject
+/// (`resident`, `household`) whose id is `v.column`, marked in `month`.
+fn marked(month: &str, kind: &str, column: &'static str) -> Expr {
+    Expr::col(("m", "county_code"))
+        .equals(("v", "county_code"))
+        .and(Expr::col(("m", "month")).eq(month))
+        .and(Expr::col(("m", "kind")).eq(kind))
+        .and(Expr::col(("m", "subject_id")).equals(("v", column)))
+}
+
 impl Registry<'_> {
     /// 五定: makes `username` responsible for a community, street, grid or building.
     #[tracing::instrument(level = "debug", skip_all)]
@@ -269,16 +279,7 @@ impl Registry<'_> {
             .expr_as(Expr::cust("COUNT(*)"), "residents")
             .expr_as(Expr::cust("SUM(CASE WHEN m.subject_id IS NULL THEN 1 ELSE 0 END)"), "unverified")
             .from_as("resident_version", "v")
-            .join_as(
-                JoinType::LeftJoin,
-                "coverage_mark",
-                "m",
-                Expr::col(("m", "county_code"))
-                    .equals(("v", "county_code"))
-                    .and(Expr::col(("m", "month")).eq(key.as_str()))
-                    .and(Expr::col(("m", "kind")).eq("resident"))
-                    .and(Expr::col(("m", "subject_id")).equals(("v", "resident_id"))),
-            )
+            .join_as(JoinType::LeftJoin, "coverage_mark", "m", marked(key.as_str(), "resident", "resident_id"))
             .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
             .and_where(Expr::col(("v", "valid_to")).is_null())
             .group_by_col(("v", "household_id"));
@@ -301,19 +302,10 @@ impl Registry<'_> {
         .column(("h", "household_no"))
         .from_as("household_version", "v");
         crate::registry::join_household(&mut q);
-        q.join_as(
-            JoinType::LeftJoin,
-            "coverage_mark",
-            "m",
-            Expr::col(("m", "county_code"))
-                .equals(("v", "county_code"))
-                .and(Expr::col(("m", "month")).eq(key.as_str()))
-                .and(Expr::col(("m", "kind")).eq("household"))
-                .and(Expr::col(("m", "subject_id")).equals(("v", "household_id"))),
-        )
-        .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
-        .and_where(Expr::col(("v", "valid_to")).is_null())
-        .and_where(Expr::col(("m", "subject_id")).is_null());
+        q.join_as(JoinType::LeftJoin, "coverage_mark", "m", marked(key.as_str(), "household", "household_id"))
+            .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
+            .and_where(Expr::col(("v", "valid_to")).is_null())
+            .and_where(Expr::col(("m", "subject_id")).is_null());
         let mut households = Vec::new();
         for r in db.query_all(&q).await? {
             let id: Uuid = r.try_get("", "household_id")?;

@@ -51,10 +51,7 @@ fn stock_select(cond: Cond) -> SelectStatement {
             JoinType::LeftJoin,
             "resident_version",
             "r",
-            Expr::col(("r", "county_code"))
-                .equals(("h", "county_code"))
-                .and(Expr::col(("r", "household_id")).equals(("h", "household_id")))
-                .and(Expr::col(("r", "valid_to")).is_null()),
+            crate::registry::current_version(("r", "household_id"), "h"),
         )
         .and_where(Expr::col(("h", "valid_to")).is_null())
         .cond_where(cond)
@@ -468,19 +465,13 @@ pub(crate) async fn backfill(db: &impl ConnectionTrait) -> StoreResult<()> {
             JoinType::InnerJoin,
             "resident_version",
             "r",
-            Expr::col(("r", "county_code"))
-                .equals(("f", "county_code"))
-                .and(Expr::col(("r", "resident_id")).equals(("f", "resident_id")))
-                .and(Expr::col(("r", "valid_to")).is_null()),
+            crate::registry::current_version(("r", "resident_id"), "f"),
         )
         .join_as(
             JoinType::InnerJoin,
             "household_version",
             "h",
-            Expr::col(("h", "county_code"))
-                .equals(("r", "county_code"))
-                .and(Expr::col(("h", "household_id")).equals(("r", "household_id")))
-                .and(Expr::col(("h", "valid_to")).is_null()),
+            crate::registry::current_version(("h", "household_id"), "r"),
         );
     building_join(&mut verifications, "h");
     for r in db.query_all(&verifications).await? {

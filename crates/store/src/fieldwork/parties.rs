@@ -316,10 +316,7 @@ impl Registry<'_> {
                 JoinType::InnerJoin,
                 "household_version",
                 "v",
-                Expr::col(("v", "county_code"))
-                    .equals(("u", "county_code"))
-                    .and(Expr::col(("v", "household_id")).equals(("u", "household_id")))
-                    .and(Expr::col(("v", "valid_to")).is_null()),
+                crate::registry::current_version(("v", "household_id"), "u"),
             )
             .join_as(
                 JoinType::InnerJoin,

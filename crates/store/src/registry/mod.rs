@@ -83,6 +83,16 @@ fn household_select() -> SelectStatement {
 }
 
 /// Joins `household` as "h" to `household_version` as "v" (for the household number).
+/// The join condition of the current version row `alias` (whose record id is `key`) onto
+/// the row `other` holding the same county and id: `(alias, key)` = `(other, key)` and
+/// `alias.valid_to IS NULL`.
+pub(crate) fn current_version((alias, key): (&'static str, &'static str), other: &'static str) -> Expr {
+    Expr::col((alias, "county_code"))
+        .equals((other, "county_code"))
+        .and(Expr::col((alias, key)).equals((other, key)))
+        .and(Expr::col((alias, "valid_to")).is_null())
+}
+
 pub(crate) fn join_household(q: &mut SelectStatement) {
     q.join_as(
         JoinType::InnerJoin,
@@ -136,15 +146,7 @@ impl Registry<'_> {
         .await?;
         work.lock(&location.community).await?;
         let counted = work.locks.counted(&[&location.community], valid_from, None);
-        let stamp = VersionStamp {
-            version: 1,
-            valid_from,
-            valid_to: None,
-            recorded_at: now,
-            recorded_by: recorded_by.into(),
-            counted_from: counted,
-            counted_to: None,
-        };
+        let stamp = VersionStamp::first(valid_from, counted, now, recorded_by);
         insert_household_version(&work.txn, county, id, &stamp, location).await?;
         let tally = &mut work.changes.tally;
         tally.enter(&location.community, counted, cell::HOUSEHOLDS);
@@ -624,15 +626,7 @@ pub(crate) async fn insert_new_resident(
     )
     .await?;
     let counted = locks.counted(&[community], valid_from, None);
-    let stamp = VersionStamp {
-        version: 1,
-        valid_from,
-        valid_to: None,
-        recorded_at: now,
-        recorded_by: recorded_by.into(),
-        counted_from: counted,
-        counted_to: None,
-    };
+    let stamp = VersionStamp::first(valid_from, counted, now, recorded_by);
     insert_resident_version(txn, county, id, &stamp, facts, community).await?;
     tally.enter_person(community, counted, facts.residence_status, facts.sex, facts.birth_date);
     tally.touch_household(county, facts.household_id);

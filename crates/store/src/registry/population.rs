@@ -141,15 +141,7 @@ impl Registry<'_> {
                         recorded_by.into(),
                     ]);
                     let counted = locks.counted(&[&community.code], moved_in, None);
-                    let stamp = VersionStamp {
-                        version: 1,
-                        valid_from: moved_in,
-                        valid_to: None,
-                        recorded_at: now,
-                        recorded_by: recorded_by.into(),
-                        counted_from: counted,
-                        counted_to: None,
-                    };
+                    let stamp = VersionStamp::first(moved_in, counted, now, recorded_by);
                     tally.enter(&community.code, counted, cell::HOUSEHOLDS);
                     let location = HouseholdLocation {
                         community: community.code.clone(),

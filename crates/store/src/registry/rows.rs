@@ -30,6 +30,26 @@ pub struct VersionStamp {
     pub counted_to: Option<Month>,
 }
 
+impl VersionStamp {
+    /// The first version of a record: valid from `valid_from`, counted from `counted`.
+    pub fn first(
+        valid_from: Date,
+        counted_from: Month,
+        recorded_at: OffsetDateTime,
+        recorded_by: &str,
+    ) -> VersionStamp {
+        VersionStamp {
+            version: 1,
+            valid_from,
+            valid_to: None,
+            recorded_at,
+            recorded_by: recorded_by.to_string(),
+            counted_from,
+            counted_to: None,
+        }
+    }
+}
+
 /// One version of a resident.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResidentVersion {

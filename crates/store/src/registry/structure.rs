@@ -230,10 +230,7 @@ impl Registry<'_> {
                 JoinType::InnerJoin,
                 "household_version",
                 "h",
-                Expr::col(("h", "county_code"))
-                    .equals(("r", "county_code"))
-                    .and(Expr::col(("h", "household_id")).equals(("r", "household_id")))
-                    .and(Expr::col(("h", "valid_to")).is_null()),
+                crate::registry::current_version(("h", "household_id"), "r"),
             )
             .and_where(Expr::col(("r", "community_code")).eq(community.as_str()))
             .and_where(Expr::col(("r", "valid_to")).is_null())
