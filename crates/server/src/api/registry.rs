@@ -346,7 +346,6 @@ pub struct EventReceipt {
     request_body = ExitRequest, responses((status = 200, body = EventReceipt)))]
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_exit(
-    State(_state): State<AppState>,
     user: Editor,
     RecordKey { county, id }: RecordKey,
     Json(request): Json<ExitRequest>,

@@ -109,9 +109,7 @@ pub async fn edit_resident_page(
     RecordKey { county, id }: RecordKey,
 ) -> AppResult<Response> {
     let current = user.resident(&county, id).await?;
-    if !user.scope.allows(Permission::EditRegistry, &current.community) {
-        return Err(AppError::Forbidden);
-    }
+    user.require_on(Permission::EditRegistry, &current.community)?;
     // The form is filled with the person's name and phone.
     let target = format!("resident/{county}/{id}");
     user.audit_read(&state, AuditAction::ReadResident, &target, county.as_str(), "edit form".into()).await?;
@@ -229,9 +227,7 @@ pub async fn newborn_page(
 ) -> AppResult<Response> {
     let registry = user.registry();
     let household = user.household(&county, id).await?;
-    if !user.scope.allows(Permission::EditRegistry, &household.location.community) {
-        return Err(AppError::Forbidden);
-    }
+    user.require_on(Permission::EditRegistry, &household.location.community)?;
     let target = format!("household/{county}/{id}");
     user.audit_read(&state, AuditAction::ReadHousehold, &target, county.as_str(), "newborn form".into()).await?;
     let head_ethnicity =
@@ -247,7 +243,6 @@ pub async fn newborn_page(
 
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn newborn(
-    State(_state): State<AppState>,
     user: Editor,
     RecordKey { county, id: household_id }: RecordKey,
     Form(values): Form<Values>,
@@ -311,7 +306,6 @@ pub struct ExitForm {
 
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_exit(
-    State(_state): State<AppState>,
     user: Editor,
     RecordKey { county, id }: RecordKey,
     Form(form): Form<ExitForm>,
@@ -492,9 +486,7 @@ pub async fn new_household_page(user: Viewer, RecordKey { county, id: building_i
     let registry = user.registry();
     let building =
         registry.building(&county, building_id).await?.ok_or_else(|| AppError::not_found("楼栋 Building"))?;
-    if !user.scope.allows(Permission::EditRegistry, &building.community) {
-        return Err(AppError::Forbidden);
-    }
+    user.require_on(Permission::EditRegistry, &building.community)?;
     let values = defaults(&[
         ("building", building.id.to_string()),
         ("unit_no", "1".into()),
@@ -539,9 +531,7 @@ pub async fn new_household(
 pub async fn move_household_page(user: Viewer, RecordKey { county, id }: RecordKey) -> AppResult<Response> {
     let registry = user.registry();
     let household = user.household(&county, id).await?;
-    if !user.scope.allows(Permission::EditRegistry, &household.location.community) {
-        return Err(AppError::Forbidden);
-    }
+    user.require_on(Permission::EditRegistry, &household.location.community)?;
     let buildings = registry.buildings_in_community(&household.location.community).await?;
     let l = &household.location;
     let values = defaults(&[
