@@ -39,15 +39,20 @@ pub(crate) async fn seed(store: &Store) {
         ("worker_a", Role::GridWorker, "440307003002"),
         ("worker_b", Role::GridWorker, "440307003004"),
     ] {
-        let user = NewUser {
-            username: username.into(),
-            display_name: username.into(),
-            password: "password-123".into(),
-            role,
-            scopes: vec![code(scope)],
-        };
-        store.users().add(&user).await.unwrap();
+        add_user(store, username, role, scope).await;
     }
+}
+
+/// A user named `username` (display name the same, password `password-123`) with one scope.
+pub(crate) async fn add_user(store: &Store, username: &str, role: Role, scope: &str) {
+    let user = NewUser {
+        username: username.into(),
+        display_name: username.into(),
+        password: "password-123".into(),
+        role,
+        scopes: vec![code(scope)],
+    };
+    store.users().add(&user).await.unwrap();
 }
 
 /// A server state with a private uploads folder of its own (kept for the test run).

@@ -186,7 +186,8 @@ impl<'a> World<'a> {
         let registry = store.registry();
         let grid = registry.create_grid(&community, grid, &format!("第{grid}网格")).await.expect("grid");
         let building = registry.create_building(&grid, building, floors, units).await.expect("building");
-        World { store, county: code(&community.as_str()[..6]), community, grid, building }
+        let county = community.at_level(jiceng_domain::org::DivisionLevel::County).expect("a county above");
+        World { store, county, community, grid, building }
     }
 
     /// A dwelling in the building.

@@ -13,14 +13,7 @@ async fn an_event_goes_through_the_pages_and_reports_export() {
         for (username, role, scope) in
             [("spec_a", Role::Specialist, "440307003002"), ("street_a", Role::Street, "440307003")]
         {
-            let user = NewUser {
-                username: username.into(),
-                display_name: username.into(),
-                password: "password-123".into(),
-                role,
-                scopes: vec![code(scope)],
-            };
-            store.users().add(&user).await.unwrap();
+            add_user(store, username, role, scope).await;
         }
         let own = resident_in(store, "440307003002").await;
         let r = own.resident_id;
@@ -118,17 +111,7 @@ async fn a_service_provider_cannot_resubmit_a_returned_event() {
     for db in testing::backends().await {
         let store = &db.store;
         seed(store).await;
-        store
-            .users()
-            .add(&NewUser {
-                username: "provider".into(),
-                display_name: "provider".into(),
-                password: "password-123".into(),
-                role: Role::ServiceProvider,
-                scopes: vec![code("440307003002")],
-            })
-            .await
-            .unwrap();
+        add_user(store, "provider", Role::ServiceProvider, "440307003002").await;
         let resident = resident_in(store, "440307003002").await;
         let today = time::OffsetDateTime::now_utc().date();
         let worker = jiceng_store::reporting::Actor { username: "worker_a", role: Role::GridWorker };
