@@ -243,7 +243,7 @@ async fn a_days_visits_are_recorded_on_a_phone_including_one_offline() {
     );
     let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&db_path)).await.unwrap();
     let today = time::OffsetDateTime::now_utc().date();
-    let visits = store.registry().visits_on(&DivisionCode::parse("440307003002").unwrap(), today).await.unwrap();
+    let visits = store.fieldwork().visits_on(&DivisionCode::parse("440307003002").unwrap(), today).await.unwrap();
     assert_eq!(visits.len(), 2, "two households visited, each recorded once: {visits:?}");
     store.close().await.unwrap();
 }

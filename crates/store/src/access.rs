@@ -109,3 +109,51 @@ impl<'a> Access<'a> {
         }
     }
 }
+
+/// Declares a domain's handle (`$handle<'a>` holding an [`Access`]) and the four ways
+/// [`Store`] hands it out: unrestricted (`$all`), within a scope (`$in_scope`), as a
+/// caller within a scope (`$as_caller`) and as a caller over everything (`$by`). A new
+/// domain's handle is one line of this.
+macro_rules! domain_handle {
+    ($(#[$doc:meta])* $handle:ident { $all:ident, $in_scope:ident, $as_caller:ident, $by:ident }) => {
+        $(#[$doc])*
+        pub struct $handle<'a> {
+            pub(crate) access: $crate::access::Access<'a>,
+        }
+
+        impl<'a> std::ops::Deref for $handle<'a> {
+            type Target = $crate::access::Access<'a>;
+            fn deref(&self) -> &$crate::access::Access<'a> {
+                &self.access
+            }
+        }
+
+        impl $crate::Store {
+            /// Unrestricted: the command line, the demo, benchmarks and bulk work.
+            pub fn $all(&self) -> $handle<'_> {
+                $handle { access: $crate::access::Access::new(self, None, None) }
+            }
+
+            /// As a user with `scope` sees it: every query is filtered to the scope's
+            /// subtrees and every write outside them is refused as not found.
+            pub fn $in_scope<'a>(&'a self, scope: &'a jiceng_domain::org::Scope) -> $handle<'a> {
+                $handle { access: $crate::access::Access::new(self, Some(scope), None) }
+            }
+
+            /// As `caller`, within `scope`: every write's audit entry names the caller.
+            pub fn $as_caller<'a>(
+                &'a self,
+                scope: &'a jiceng_domain::org::Scope,
+                caller: &'a $crate::access::Caller,
+            ) -> $handle<'a> {
+                $handle { access: $crate::access::Access::new(self, Some(scope), Some(caller)) }
+            }
+
+            /// Over everything, changed by `caller` (the command line as a named user).
+            pub fn $by<'a>(&'a self, caller: &'a $crate::access::Caller) -> $handle<'a> {
+                $handle { access: $crate::access::Access::new(self, None, Some(caller)) }
+            }
+        }
+    };
+}
+pub(crate) use domain_handle;

@@ -56,32 +56,6 @@ impl Store {
         dialect::Dialect::of(&self.db) == dialect::Dialect::Postgres
     }
 
-    /// The whole registry, unrestricted: for the command line and bulk work.
-    pub fn registry(&self) -> registry::Registry<'_> {
-        registry::Registry { access: access::Access::new(self, None, None) }
-    }
-
-    /// The registry as a user with `scope` sees it: every query is filtered to the
-    /// scope's subtrees and every write outside them is refused as not found.
-    pub fn registry_in<'a>(&'a self, scope: &'a jiceng_domain::org::Scope) -> registry::Registry<'a> {
-        registry::Registry { access: access::Access::new(self, Some(scope), None) }
-    }
-
-    /// The registry as `caller`, with `scope`, changes it: every write's audit entry
-    /// names the caller.
-    pub fn registry_as<'a>(
-        &'a self,
-        scope: &'a jiceng_domain::org::Scope,
-        caller: &'a access::Caller,
-    ) -> registry::Registry<'a> {
-        registry::Registry { access: access::Access::new(self, Some(scope), Some(caller)) }
-    }
-
-    /// The whole registry, changed by `caller` (the command line as a named user).
-    pub fn registry_by<'a>(&'a self, caller: &'a access::Caller) -> registry::Registry<'a> {
-        registry::Registry { access: access::Access::new(self, None, Some(caller)) }
-    }
-
     pub fn divisions(&self) -> org::Divisions<'_> {
         org::Divisions { store: self }
     }

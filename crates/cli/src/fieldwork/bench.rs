@@ -50,7 +50,7 @@ pub async fn run(residents: u64, county: &DivisionCode, keep: Option<&Path>, jso
     let store = Store::open(&jiceng_store::sqlite_url(&path)).await?;
     let start = Instant::now();
     let visits = if reusable {
-        store.registry().visits_in(county, month).await?
+        store.fieldwork().visits_in(county, month).await?
     } else {
         let visits = setup(&store, residents, county, today, month).await?;
         if keep.is_some() {
@@ -63,7 +63,7 @@ pub async fn run(residents: u64, county: &DivisionCode, keep: Option<&Path>, jso
     let plans = super::plan::plans(&store, county, month).await?;
     let plan_seconds = timed.elapsed().as_secs_f64();
     let timed = Instant::now();
-    let coverage = store.registry().coverage(county, month).await?;
+    let coverage = store.fieldwork().coverage(county, month).await?;
     let coverage_seconds = timed.elapsed().as_secs_f64();
     let result = FieldworkBench {
         residents,
@@ -105,7 +105,7 @@ async fn setup(store: &Store, residents: u64, county: &DivisionCode, today: Date
     let actor = Actor { username: "bench", role: Role::GridWorker };
     let mut visits = 0u64;
     for community in jiceng_store::org::reference::communities_under(county)? {
-        let plan = store.registry().visit_plan(&community.code, month).await?;
+        let plan = store.fieldwork().visit_plan(&community.code, month).await?;
         for item in plan.iter().step_by(10) {
             let visit = NewVisit {
                 id: uuid::Uuid::now_v7(),
@@ -115,7 +115,7 @@ async fn setup(store: &Store, residents: u64, county: &DivisionCode, today: Date
                 outcome: VisitOutcome::HouseholdMember,
                 notes: String::new(),
             };
-            store.registry().record_visit(&visit, actor, today).await?;
+            store.fieldwork().record_visit(&visit, actor, today).await?;
             visits += 1;
         }
     }

@@ -11,12 +11,14 @@ use jiceng_store::reporting::Actor;
 
 /// How many parties the demo registers (none when the community already has some).
 pub async fn demo(store: &Store, county: &DivisionCode) -> anyhow::Result<usize> {
-    let registry = store.registry();
+    let caller = jiceng_store::Caller::local("demo");
+    let fieldwork = store.fieldwork_by(&caller);
+    let registry = fieldwork.registry();
     let Some(community) = jiceng_store::org::reference::communities_under(county)?.into_iter().next() else {
         return Ok(0);
     };
     let community = community.code;
-    if !registry.parties_under(&community).await?.is_empty() {
+    if !fieldwork.parties_under(&community).await?.is_empty() {
         return Ok(0);
     }
     let Some(grid) = registry.grids_in_community(&community).await?.into_iter().next() else { return Ok(0) };
@@ -29,22 +31,19 @@ pub async fn demo(store: &Store, county: &DivisionCode) -> anyhow::Result<usize>
     ];
     let mut registered = 0;
     for ((kind, name, contact, phone), building) in parties.into_iter().zip(&buildings) {
-        let party = registry
-            .register_party(
-                &NewParty {
-                    county: county.clone(),
-                    community: community.clone(),
-                    kind,
-                    name: name.into(),
-                    contact: contact.into(),
-                    phone: Phone::parse(phone).context("demo phone")?,
-                },
-                "demo",
-            )
+        let party = fieldwork
+            .register_party(&NewParty {
+                county: county.clone(),
+                community: community.clone(),
+                kind,
+                name: name.into(),
+                contact: contact.into(),
+                phone: Phone::parse(phone).context("demo phone")?,
+            })
             .await?;
         let households = registry.households_in_building(county, building.building.id).await?;
         for h in households.iter().take(3) {
-            registry.add_party_unit(county, party, &h.household_no, "demo").await?;
+            fieldwork.add_party_unit(county, party, &h.household_no).await?;
         }
         // A new arrival reported by the party, waiting in the community's queue.
         let Some(unit) = households.first() else { continue };
@@ -59,7 +58,7 @@ pub async fn demo(store: &Store, county: &DivisionCode) -> anyhow::Result<usize>
             unit: Some(unit.household_no.clone()),
             ethnicity: Some(Ethnicity::HAN),
         };
-        let submitted = registry.submit_party_lines(county, party, &[(1, line)], "演示 demo", actor, today).await?;
+        let submitted = fieldwork.submit_party_lines(county, party, &[(1, line)], "演示 demo", actor, today).await?;
         if let Err(problems) = submitted {
             anyhow::bail!("demo party report refused: {problems:?}");
         }

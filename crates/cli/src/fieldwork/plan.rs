@@ -19,7 +19,7 @@ pub async fn plans(
     month: Month,
 ) -> anyhow::Result<Vec<(DivisionCode, Vec<PlanItem>)>> {
     let spinner = progress::spinner("走访计划 Plans");
-    let items = store.registry().visit_plans(node, month).await?;
+    let items = store.fieldwork().visit_plans(node, month).await?;
     spinner.finish_and_clear();
     // Items come ordered community by community.
     let mut out: Vec<(DivisionCode, Vec<PlanItem>)> = Vec::new();
@@ -110,10 +110,10 @@ pub async fn coverage(
     format: &str,
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let c = store.registry().coverage(node, month).await?;
+    let c = store.fieldwork().coverage(node, month).await?;
     // A community's report also lists what was not reached.
     let gaps = match node.level() {
-        DivisionLevel::Village => Some(store.registry().coverage_gaps(node, month).await?),
+        DivisionLevel::Village => Some(store.fieldwork().coverage_gaps(node, month).await?),
         _ => None,
     };
     match format {
@@ -164,25 +164,26 @@ pub async fn responsible(
     street: Option<&str>,
     user: &str,
 ) -> anyhow::Result<()> {
-    let registry = store.registry();
+    let caller = jiceng_store::Caller::local("cli");
+    let fieldwork = store.fieldwork_by(&caller);
     let parse = |t: &str| DivisionCode::parse(t).with_context(|| format!("区划代码 / division code {t}"));
     if let Some(g) = grid {
         let (c, n) = g.split_once(':').context("--grid 应为 社区代码:网格号 / --grid must be COMMUNITY:NUMBER")?;
         let c = parse(c)?;
         let n: i32 = n.parse().context("网格号 / grid number")?;
-        let id = registry.grid_id(&c, n).await?.with_context(|| format!("{c} 没有第{n}网格 / no grid {n} in {c}"))?;
+        let id = fieldwork.grid_id(&c, n).await?.with_context(|| format!("{c} 没有第{n}网格 / no grid {n} in {c}"))?;
         let county = c.at_level(DivisionLevel::County).context("county")?;
-        registry.assign_responsible(&county, Responsibility::Grid(id), user, "cli").await?;
+        fieldwork.assign_responsible(&county, Responsibility::Grid(id), user).await?;
     }
     if let Some(c) = community {
         let c = parse(c)?;
         let county = c.at_level(DivisionLevel::County).context("county")?;
-        registry.assign_responsible(&county, Responsibility::Community(&c), user, "cli").await?;
+        fieldwork.assign_responsible(&county, Responsibility::Community(&c), user).await?;
     }
     if let Some(s) = street {
         let s = parse(s)?;
         let county = s.at_level(DivisionLevel::County).context("county")?;
-        registry.assign_responsible(&county, Responsibility::Street(&s), user, "cli").await?;
+        fieldwork.assign_responsible(&county, Responsibility::Street(&s), user).await?;
     }
     println!("已指定 Assigned {user}");
     Ok(())

@@ -17,7 +17,7 @@ pub async fn reassess(store: &Store, county: &DivisionCode) -> anyhow::Result<Re
     let today = time::OffsetDateTime::now_utc().date();
     let mut total = ReassessSummary::default();
     for c in &communities {
-        total += store.registry().reassess_community(&c.code, today).await?;
+        total += store.fieldwork().reassess_community(&c.code, today).await?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -27,7 +27,7 @@ pub async fn reassess(store: &Store, county: &DivisionCode) -> anyhow::Result<Re
 /// Synthetic housing/work/phone answers for the demo, then a first assessment.
 pub async fn demo(store: &Store, county: &DivisionCode, seed: u64) -> anyhow::Result<ReassessSummary> {
     for c in jiceng_store::org::reference::communities_under(county)? {
-        store.registry().write_synthetic_stability(&c.code, seed).await?;
+        store.fieldwork().write_synthetic_stability(&c.code, seed).await?;
     }
     reassess(store, county).await
 }
@@ -38,11 +38,11 @@ pub async fn rules(store: &Store, set: Option<&Path>, by: &str) -> anyhow::Resul
         let text = std::fs::read_to_string(path).with_context(|| format!("读取 / reading {}", path.display()))?;
         let rules: TierRules = serde_json::from_str(&text)
             .with_context(|| format!("{}：不是随访规则 JSON / not tier rules JSON", path.display()))?;
-        let version = store.registry_by(&jiceng_store::Caller::local(by)).set_tier_rules(&rules, by).await?;
+        let version = store.fieldwork_by(&jiceng_store::Caller::local(by)).set_tier_rules(&rules).await?;
         eprintln!(
             "已保存第 {version} 版规则；请运行 jiceng tiers reassess / saved as version {version}; run jiceng tiers reassess"
         );
     }
-    println!("{}", serde_json::to_string_pretty(&store.registry().tier_rules().await?)?);
+    println!("{}", serde_json::to_string_pretty(&store.fieldwork().tier_rules().await?)?);
     Ok(())
 }

@@ -389,9 +389,9 @@ pub async fn record_verification(
 ) -> ApiResult<VerificationStatus> {
     let method = field("method", &request.method, VerificationMethod::from_key)?;
     let date = parse_date(&request.date, "date").map_err(AppError::BadRequest)?;
-    let registry = user.registry();
-    registry.record_verification(&county, id, date, method, &user.user.username).await?;
-    let last = registry.last_verified(&county, id).await?;
+    let fieldwork = user.fieldwork();
+    fieldwork.record_verification(&county, id, date, method).await?;
+    let last = fieldwork.last_verified(&county, id).await?;
     Ok(Json(VerificationStatus { last_verified: last.map(|d| d.to_string()) }))
 }
 

@@ -53,7 +53,7 @@ async fn parties_page(
     if !user.scope.covers(code) {
         return Err(AppError::not_found("区划 Division"));
     }
-    let parties = user.registry().parties_under(code).await?;
+    let parties = user.fieldwork().parties_under(code).await?;
     if !parties.is_empty() {
         // Landlords' and employers' names and phones.
         let county = code.at_level(DivisionLevel::County).map(String::from).unwrap_or_default();
@@ -114,7 +114,7 @@ pub async fn register(
                 contact: form.contact.clone(),
                 phone,
             };
-            match user.registry().register_party(&party, &user.user.username).await {
+            match user.fieldwork().register_party(&party).await {
                 Ok(id) => {
                     return Ok(Redirect::to(&format!("/parties/{county}/{id}")).into_response());
                 }
@@ -159,12 +159,12 @@ async fn party_page(
     done: Option<String>,
     problems: Vec<String>,
 ) -> AppResult<PartyPage> {
-    let registry = user.registry();
+    let fieldwork = user.fieldwork();
     let party = user.party(county, id).await?;
-    let units = registry.party_units(county, id).await?;
+    let units = fieldwork.party_units(county, id).await?;
     let lang = user.lang;
     let mut lines = Vec::new();
-    for l in registry.party_lines(county, id).await? {
+    for l in fieldwork.party_lines(county, id).await? {
         let masked =
             jiceng_domain::registry::IdNumber::parse(&l.id_number).map(|n| n.masked()).unwrap_or_else(|_| "—".into());
         lines.push(LineRow {
@@ -227,9 +227,9 @@ pub async fn add_unit(
     RecordKey { county, id }: RecordKey,
     Form(form): Form<UnitForm>,
 ) -> AppResult<Response> {
-    let registry = user.registry();
+    let fieldwork = user.fieldwork();
     user.party(&county, id).await?;
-    match registry.add_party_unit(&county, id, &form.household_no, &user.user.username).await {
+    match fieldwork.add_party_unit(&county, id, &form.household_no).await {
         Ok(_) => Ok(Redirect::to(&format!("/parties/{county}/{id}")).into_response()),
         Err(jiceng_store::StoreError::Invalid(m)) => {
             Ok((StatusCode::BAD_REQUEST, render(&party_page(&state, &user, &county, id, None, vec![m]).await?)?)
@@ -285,8 +285,8 @@ async fn submit(
     source: &str,
 ) -> AppResult<Response> {
     if problems.is_empty() {
-        let registry = user.registry();
-        match registry.submit_party_lines(county, id, &lines, source, actor(user), today()).await? {
+        let fieldwork = user.fieldwork();
+        match fieldwork.submit_party_lines(county, id, &lines, source, actor(user), today()).await? {
             Ok(done) => {
                 let page = party_page(state, user, county, id, Some(summary(user.lang, &done)), Vec::new()).await?;
                 return Ok(render(&page)?.into_response());

@@ -10,7 +10,7 @@ async fn the_record_shows_the_tier_and_staff_can_correct_its_inputs() {
         let store = &db.store;
         seed(store).await;
         let today = time::OffsetDateTime::now_utc().date();
-        store.registry().reassess_community(&code("440307003002"), today).await.unwrap();
+        store.fieldwork().reassess_community(&code("440307003002"), today).await.unwrap();
         let own = resident_in(store, "440307003002").await;
         let path = format!("/residents/440307/{}", own.resident_id);
         let mut client = Client::new(store);
@@ -67,8 +67,8 @@ async fn todays_visits_are_planned_and_recorded_once() {
         let (status, body) = client.post_json("/api/visits", &json, &csrf).await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains(r#""duplicate":true"#), "{}: {body}", db.label);
-        assert_eq!(store.registry().visit_count(&code("440307"), id).await.unwrap(), 1);
-        assert_eq!(store.registry().last_verified(&code("440307"), own.resident_id).await.unwrap(), Some(today));
+        assert_eq!(store.fieldwork().visit_count(&code("440307"), id).await.unwrap(), 1);
+        assert_eq!(store.fieldwork().last_verified(&code("440307"), own.resident_id).await.unwrap(), Some(today));
         let (status, body) = client.post_json("/api/visits", &json.replace("member", "dancing"), &csrf).await;
         assert!(status == StatusCode::BAD_REQUEST && body.contains("outcome"), "{body}");
         let (_, _, body) = client.get("/today").await;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiceng_domain::fieldwork::{Housing, RecordedStability, Tier, TierRules, Work};
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::org::audit::{AccessPurpose, AuditAction};
-use jiceng_store::registry::Registry;
+use jiceng_store::fieldwork::Fieldwork;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -48,17 +48,17 @@ fn tier_name(rules: &TierRules, tier: Tier, lang: Lang) -> String {
 /// The panel for a current resident (`None` before the first assessment).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn panel(
-    registry: &Registry<'_>,
+    fieldwork: &Fieldwork<'_>,
     lang: Lang,
     county: &DivisionCode,
     id: Uuid,
     last_verified: Option<time::Date>,
 ) -> AppResult<Option<TierPanel>> {
-    let Some(stored) = registry.resident_tier(county, id).await? else { return Ok(None) };
-    let rules = registry.tier_rules().await?;
+    let Some(stored) = fieldwork.resident_tier(county, id).await? else { return Ok(None) };
+    let rules = fieldwork.tier_rules().await?;
     let effective = stored.effective();
     let due = rules.due_on(effective, last_verified);
-    let recorded = registry.stability(county, id).await?;
+    let recorded = fieldwork.stability(county, id).await?;
     let pick = |zh: &str, en: &str| lang.pick(zh, en).to_string();
     Ok(Some(TierPanel {
         name: tier_name(&rules, effective, lang),
@@ -130,7 +130,7 @@ pub async fn record_stability(
             _ => None,
         },
     };
-    user.registry().record_stability(&county, id, stability, &user.user.username, today()).await?;
+    user.fieldwork().record_stability(&county, id, stability, today()).await?;
     Ok(Redirect::to(&record_href(&county, id)).into_response())
 }
 
@@ -154,7 +154,7 @@ pub async fn override_tier(
         "" => None,
         key => Some(Tier::from_key(key).ok_or_else(|| AppError::BadRequest("等级无效 / invalid tier".into()))?),
     };
-    user.registry().override_tier(&county, id, tier, &form.reason, &user.user.username, today()).await?;
+    user.fieldwork().override_tier(&county, id, tier, &form.reason, today()).await?;
     Ok(Redirect::to(&record_href(&county, id)).into_response())
 }
 
@@ -177,10 +177,10 @@ pub async fn tiers(State(state): State<AppState>, user: Viewer, NodeCode(code): 
         return Err(AppError::not_found("区划 Division"));
     }
     let node = state.store.divisions().get(&code).await?.ok_or_else(|| AppError::not_found("区划 Division"))?;
-    let registry = user.registry();
-    let rules = registry.tier_rules().await?;
+    let fieldwork = user.fieldwork();
+    let rules = fieldwork.tier_rules().await?;
     let lang = user.lang;
-    let counts = registry
+    let counts = fieldwork
         .tier_counts(&code)
         .await?
         .into_iter()
@@ -224,10 +224,10 @@ pub async fn tiers(State(state): State<AppState>, user: Viewer, NodeCode(code): 
             tier_name(&rules, Tier::Attention, lang)
         ),
     ));
-    let found = registry.tier_changes(&code, 100).await?;
+    let found = fieldwork.tier_changes(&code, 100).await?;
     let mut changes = Vec::new();
     for c in &found {
-        let name = match registry.resident(&c.county, c.resident_id).await? {
+        let name = match fieldwork.registry().resident(&c.county, c.resident_id).await? {
             Some(v) => v.facts.name.to_string(),
             None => "—".into(),
         };

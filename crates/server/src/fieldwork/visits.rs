@@ -69,11 +69,11 @@ pub async fn today_page(user: Viewer<Edit>, Query(q): Query<TodayQuery>) -> AppR
     if node.level() != DivisionLevel::Village || !user.scope.covers(&node) {
         return Err(AppError::not_found("社区 Community"));
     }
-    let registry = user.registry();
+    let fieldwork = user.fieldwork();
     let day = today();
-    let visited = registry.visits_on(&node, day).await?;
+    let visited = fieldwork.visits_on(&node, day).await?;
     let keep = visited.keys().copied().collect();
-    let plan = registry.visit_plan_keeping(&node, Month::of(day), &keep).await?;
+    let plan = fieldwork.visit_plan_keeping(&node, Month::of(day), &keep).await?;
     let english = user.lang == crate::page::Lang::En;
     let mut groups: Vec<PlanGroup> = Vec::new();
     let mut done = 0;
@@ -163,7 +163,7 @@ pub async fn record_visit(user: Editor, Json(request): Json<VisitRequest>) -> Ap
         notes: request.notes,
     };
     let actor = Actor { username: &user.user.username, role: user.user.role };
-    let recorded = user.registry().record_visit(&visit, actor, today()).await?;
+    let recorded = user.fieldwork().record_visit(&visit, actor, today()).await?;
     Ok(Json(VisitReceipt {
         id: request.id,
         duplicate: recorded.duplicate,
@@ -251,9 +251,9 @@ pub async fn coverage_page(
         Some(p) => Month::parse(p).map_err(|e| AppError::BadRequest(e.to_string()))?,
         None => Month::of(today()),
     };
-    let coverage = user.registry().coverage(&code, month).await?;
+    let coverage = user.fieldwork().coverage(&code, month).await?;
     let gaps = match code.level() {
-        DivisionLevel::Village => Some(user.registry().coverage_gaps(&code, month).await?),
+        DivisionLevel::Village => Some(user.fieldwork().coverage_gaps(&code, month).await?),
         _ => None,
     };
     if let Some(gaps) = &gaps {

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission, Scope};
 use jiceng_store::Store;
-use jiceng_store::fieldwork::Party;
+use jiceng_store::fieldwork::{Fieldwork, Party};
 use jiceng_store::registry::{HouseholdVersion, Registry, ResidentVersion};
 use jiceng_store::reporting::{ChangeEvent, Reporting};
 use uuid::Uuid;
@@ -74,6 +74,11 @@ impl Scoped {
         self.store.reporting_as(&self.scope, &self.session.caller)
     }
 
+    /// Field work as this user sees and changes it.
+    pub fn fieldwork(&self) -> Fieldwork<'_> {
+        self.store.fieldwork_as(&self.scope, &self.session.caller)
+    }
+
     /// A resident's current record as this user may see it; outside the scope it reads
     /// exactly like a resident that does not exist.
     pub async fn resident(&self, county: &DivisionCode, id: Uuid) -> AppResult<ResidentVersion> {
@@ -92,7 +97,7 @@ impl Scoped {
 
     /// A landlord or employer as this user may see it (outside the scope: not found).
     pub async fn party(&self, county: &DivisionCode, id: Uuid) -> AppResult<Party> {
-        self.registry().party(county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))
+        self.fieldwork().party(county, id).await?.ok_or_else(|| AppError::not_found("房东或单位 Party"))
     }
 
     /// Refuses (403) a user who may read `community` but not do `permission` there (a

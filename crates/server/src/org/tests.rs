@@ -67,18 +67,16 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             .await
             .unwrap();
         // A landlord in B.
-        let party = registry
-            .register_party(
-                &jiceng_store::fieldwork::NewParty {
-                    county: code("440307"),
-                    community: code("440307003004"),
-                    kind: jiceng_domain::fieldwork::PartyKind::Landlord,
-                    name: "乙房东".into(),
-                    contact: String::new(),
-                    phone: jiceng_domain::registry::Phone::parse("13800002222").unwrap(),
-                },
-                "worker_b",
-            )
+        let party = store
+            .fieldwork()
+            .register_party(&jiceng_store::fieldwork::NewParty {
+                county: code("440307"),
+                community: code("440307003004"),
+                kind: jiceng_domain::fieldwork::PartyKind::Landlord,
+                name: "乙房东".into(),
+                contact: String::new(),
+                phone: jiceng_domain::registry::Phone::parse("13800002222").unwrap(),
+            })
             .await
             .unwrap();
         let gets = [

@@ -339,7 +339,7 @@ pub async fn record_verification(
         AppError::BadRequest(format!("核实方式“{}”无效 / unknown verification method '{}'", form.method, form.method))
     })?;
     let date = parse_date(&form.date, "核实日期 verification date").map_err(AppError::BadRequest)?;
-    user.registry().record_verification(&county, id, date, method, &user.user.username).await?;
+    user.fieldwork().record_verification(&county, id, date, method).await?;
     Ok(Redirect::to(&format!("/residents/{county}/{id}?purpose={}", AccessPurpose::Verification.key())).into_response())
 }
 

@@ -125,7 +125,7 @@ pub async fn roots(State(state): State<AppState>, user: Viewer) -> AppResult<imp
             counts.households += n;
             totals.households += n;
         }
-        for (_, n) in user.registry().unverified_counts(&node.code, unverified_before(today())).await? {
+        for (_, n) in user.fieldwork().unverified_counts(&node.code, unverified_before(today())).await? {
             counts.unverified += n;
             totals.unverified += n;
         }
@@ -176,7 +176,7 @@ pub async fn region(
             by_child.entry(child.to_string()).or_default().households += n;
         }
     }
-    for (community, n) in user.registry().unverified_counts(&code, unverified_before(today())).await? {
+    for (community, n) in user.fieldwork().unverified_counts(&code, unverified_before(today())).await? {
         totals.unverified += n;
         if let Some(child) = child_level.and_then(|l| community.at_level(l)) {
             by_child.entry(child.to_string()).or_default().unverified += n;
@@ -632,7 +632,7 @@ pub async fn resident(
     )
     .await?;
     let f = &shown.facts;
-    let last_verified = registry.last_verified(&county, id).await?;
+    let last_verified = user.fieldwork().last_verified(&county, id).await?;
     let identity = match &f.identity {
         Identity::Number(n) => format!("{n}（{}）", user.lang.label(n.kind())),
         Identity::Missing(reason) => format!("{} — {}", user.lang.pick("无", "none"), user.lang.label(*reason)),
@@ -652,7 +652,8 @@ pub async fn resident(
         ("现居社区 Community", division_name(&state, &shown.community).await?),
         ("最近核实 Last verified", date_cell(last_verified)),
     ];
-    let verifications = registry
+    let verifications = user
+        .fieldwork()
         .verifications(&county, id)
         .await?
         .into_iter()
@@ -682,7 +683,7 @@ pub async fn resident(
         today: today().to_string(),
         pending: crate::reporting::events::pending_lines(&user, &county, id).await?,
         tier: if current && as_of.is_none() {
-            crate::fieldwork::tiers::panel(&registry, user.lang, &county, id, last_verified).await?
+            crate::fieldwork::tiers::panel(&user.fieldwork(), user.lang, &county, id, last_verified).await?
         } else {
             None
         },

@@ -145,7 +145,7 @@ async fn login_browse_find_edit_and_see_the_history() {
         let (_, _, body) = client.get("/regions/440307003002").await;
         let before = unverified(&body);
         let cutoff = jiceng_domain::fieldwork::unverified_before(time::OffsetDateTime::now_utc().date());
-        let was = store.registry().last_verified(&code(county), resident.resident_id).await.unwrap();
+        let was = store.fieldwork().last_verified(&code(county), resident.resident_id).await.unwrap();
         let expected = if was.is_none_or(|d| d < cutoff) { before - 1 } else { before };
         let (status, _, _) =
             client.post(&format!("{path}/verify"), &format!("csrf={csrf}&method=in_person&date=2026-13-01")).await;
@@ -257,18 +257,15 @@ async fn every_page_showing_personal_data_is_audited() {
     let (r, h) = (own.resident_id, own.facts.household_id);
     let b = store.registry().household(&code("440307"), h).await.unwrap().unwrap().location.building_id;
     store
-        .registry()
-        .register_party(
-            &jiceng_store::fieldwork::NewParty {
-                county: code("440307"),
-                community: code("440307003002"),
-                kind: jiceng_domain::fieldwork::PartyKind::Landlord,
-                name: "甲房东".into(),
-                contact: String::new(),
-                phone: jiceng_domain::registry::Phone::parse("13800001111").unwrap(),
-            },
-            "worker_a",
-        )
+        .fieldwork()
+        .register_party(&jiceng_store::fieldwork::NewParty {
+            county: code("440307"),
+            community: code("440307003002"),
+            kind: jiceng_domain::fieldwork::PartyKind::Landlord,
+            name: "甲房东".into(),
+            contact: String::new(),
+            phone: jiceng_domain::registry::Phone::parse("13800001111").unwrap(),
+        })
         .await
         .unwrap();
     let mut client = Client::new(store);

@@ -15,8 +15,9 @@ use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Fieldwork;
 use crate::error::{StoreError, StoreResult};
-use crate::registry::{Registry, subtree};
+use crate::registry::subtree;
 pub use jiceng_domain::fieldwork::coverage::{
     Coverage, CoverageCounts, CoverageGaps, FloorGap, GridCoverage, HouseholdGap,
 };
@@ -51,7 +52,7 @@ fn marked(month: &str, kind: &str, column: &'static str) -> Expr {
         .and(Expr::col(("m", "subject_id")).equals(("v", column)))
 }
 
-impl Registry<'_> {
+impl Fieldwork<'_> {
     /// 五定: makes `username` responsible for a community, street, grid or building.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn assign_responsible(
@@ -59,8 +60,8 @@ impl Registry<'_> {
         county: &DivisionCode,
         what: Responsibility<'_>,
         username: &str,
-        by: &str,
     ) -> StoreResult<()> {
+        let by: &str = &self.caller.username;
         if self.store.users().by_username(username).await?.is_none() {
             return Err(StoreError::Invalid(format!("没有用户 {username} / no user {username}")));
         }

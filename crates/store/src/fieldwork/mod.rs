@@ -16,3 +16,16 @@ pub use tiers::{ReassessSummary, ResidentTier, TierChange};
 pub use verification::Verification;
 pub(crate) use verification::verify_in;
 pub use visits::{NewVisit, VisitRecorded};
+
+crate::access::domain_handle! {
+    /// Field work (confirmations, tiers, visits, parties, coverage) as one caller sees
+    /// it (see [`crate::access::Access`]).
+    Fieldwork { fieldwork, fieldwork_in, fieldwork_as, fieldwork_by }
+}
+
+impl<'a> Fieldwork<'a> {
+    /// The registry with the same scope and caller, for the residents field work is about.
+    pub fn registry(&self) -> crate::registry::Registry<'a> {
+        crate::registry::Registry { access: self.access }
+    }
+}

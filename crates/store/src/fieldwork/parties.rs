@@ -15,9 +15,10 @@ use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use super::Fieldwork;
 use crate::error::{StoreError, StoreResult, decode_opt};
 use crate::registry::rows::resident_row;
-use crate::registry::{Registry, ResidentVersion, resident_select, subtree};
+use crate::registry::{ResidentVersion, resident_select, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
 use crate::write::UnitOfWork;
 
@@ -109,10 +110,11 @@ fn party_of(r: &sea_orm::QueryResult) -> StoreResult<Party> {
 
 const PENDING: [EventState; 3] = [EventState::Submitted, EventState::Reviewed, EventState::Confirmed];
 
-impl Registry<'_> {
+impl Fieldwork<'_> {
     /// Registers a landlord or employer in a community.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn register_party(&self, party: &NewParty, by: &str) -> StoreResult<Uuid> {
+    pub async fn register_party(&self, party: &NewParty) -> StoreResult<Uuid> {
+        let by: &str = &self.caller.username;
         self.require_scope(&party.community, "社区 / community")?;
         if party.community.level() != DivisionLevel::Village
             || party.community.at_level(DivisionLevel::County).as_ref() != Some(&party.county)
@@ -255,15 +257,10 @@ impl Registry<'_> {
     /// Adds a unit (the household living there, by its 户编号) to a party. Adding it
     /// again changes nothing.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn add_party_unit(
-        &self,
-        county: &DivisionCode,
-        party_id: Uuid,
-        household_no: &str,
-        by: &str,
-    ) -> StoreResult<Uuid> {
+    pub async fn add_party_unit(&self, county: &DivisionCode, party_id: Uuid, household_no: &str) -> StoreResult<Uuid> {
+        let by: &str = &self.caller.username;
         let party = self.existing_party(county, party_id).await?;
-        let household = self.household_by_number(county, household_no.trim()).await?.ok_or_else(|| {
+        let household = self.registry().household_by_number(county, household_no.trim()).await?.ok_or_else(|| {
             StoreError::Invalid(format!("没有户编号 {household_no} / no household numbered {household_no}"))
         })?;
         if household.location.community.as_str() != party.community {

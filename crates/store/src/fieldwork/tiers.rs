@@ -11,10 +11,11 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use super::Fieldwork;
 use crate::error::{StoreError, StoreResult, decode, decode_opt};
 use crate::read_rows;
 use crate::registry::rows::resident_row;
-use crate::registry::{Registry, ResidentVersion, current_resident, resident_select, subtree};
+use crate::registry::{ResidentVersion, current_resident, resident_select, subtree};
 use crate::write::UnitOfWork;
 use jiceng_domain::org::audit::AuditAction;
 
@@ -192,7 +193,7 @@ pub(crate) async fn reassess_in(
     Ok(assessment.tier)
 }
 
-impl Registry<'_> {
+impl Fieldwork<'_> {
     /// The rules in force (the newest version; the defaults before any is stored).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn tier_rules(&self) -> StoreResult<TierRules> {
@@ -201,7 +202,8 @@ impl Registry<'_> {
 
     /// Stores new rules as the next version; returns the version number.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn set_tier_rules(&self, rules: &TierRules, by: &str) -> StoreResult<u32> {
+    pub async fn set_tier_rules(&self, rules: &TierRules) -> StoreResult<u32> {
+        let by: &str = &self.caller.username;
         rules.check().map_err(|e| StoreError::Invalid(e.to_string()))?;
         let work = UnitOfWork::begin(self.store).await?;
         let txn = &work.txn;
@@ -222,7 +224,7 @@ impl Registry<'_> {
     /// What is recorded about the resident's housing, work and phone.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn stability(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<RecordedStability>> {
-        if self.resident(county, resident_id).await?.is_none() {
+        if self.registry().resident(county, resident_id).await?.is_none() {
             return Ok(None);
         }
         let mut q = Query::select();
@@ -240,9 +242,9 @@ impl Registry<'_> {
         county: &DivisionCode,
         resident_id: Uuid,
         stability: RecordedStability,
-        by: &str,
         today: Date,
     ) -> StoreResult<Tier> {
+        let by: &str = &self.caller.username;
         let mut work = UnitOfWork::begin(self.store).await?;
         let current = current_resident(&work.txn, county, resident_id).await?;
         self.require_scope(&current.community, "居民 / resident")?;
@@ -280,7 +282,7 @@ impl Registry<'_> {
     /// The resident's stored tier, if assessed.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn resident_tier(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Option<ResidentTier>> {
-        if self.resident(county, resident_id).await?.is_none() {
+        if self.registry().resident(county, resident_id).await?.is_none() {
             return Ok(None);
         }
         let mut q = Query::select();
@@ -332,9 +334,9 @@ impl Registry<'_> {
         resident_id: Uuid,
         tier: Option<Tier>,
         reason: &str,
-        by: &str,
         today: Date,
     ) -> StoreResult<()> {
+        let by: &str = &self.caller.username;
         let reason = reason.trim();
         if tier.is_some() && reason.is_empty() {
             return Err(StoreError::Invalid("调整等级须说明原因 / overriding the tier needs a reason".into()));
@@ -526,7 +528,7 @@ impl Registry<'_> {
     }
 }
 
-impl Registry<'_> {
+impl Fieldwork<'_> {
     /// Synthetic housing, work and phone answers for the current residents of a
     /// community (demo and benchmarks): migrants rent and share dormitories more often
     /// than registered residents. Existing answers are kept.

@@ -8,9 +8,10 @@ use sea_orm::sea_query::{Cond, Expr, ExprTrait, JoinType, Order, Query};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use super::Fieldwork;
 use crate::error::{StoreError, StoreResult, decode, decode_opt};
 use crate::read_rows;
-use crate::registry::{Registry, current_resident, subtree};
+use crate::registry::{current_resident, subtree};
 use crate::write::{FloorCount, UnitOfWork};
 use jiceng_domain::reporting::cell;
 
@@ -23,7 +24,7 @@ pub struct Verification {
     pub recorded_by: String,
 }
 
-impl Registry<'_> {
+impl Fieldwork<'_> {
     /// Records that the resident's record was confirmed on `date`. The resident's last
     /// verification date moves forward only: entering an older confirmation late keeps
     /// the newer date.
@@ -34,8 +35,8 @@ impl Registry<'_> {
         resident_id: Uuid,
         date: Date,
         method: VerificationMethod,
-        recorded_by: &str,
     ) -> StoreResult<()> {
+        let recorded_by: &str = &self.caller.username;
         let today = OffsetDateTime::now_utc().date();
         if date > today {
             return Err(StoreError::Invalid(format!(
@@ -78,7 +79,7 @@ impl Registry<'_> {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verifications(&self, county: &DivisionCode, resident_id: Uuid) -> StoreResult<Vec<Verification>> {
         // Scope: the resident must be visible to this registry.
-        if self.resident_history(county, resident_id).await?.is_empty() {
+        if self.registry().resident_history(county, resident_id).await?.is_empty() {
             return Ok(Vec::new());
         }
         let mut q = Query::select();

@@ -12,10 +12,11 @@ use sea_orm::{ConnectionTrait, StreamTrait};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use super::Fieldwork;
 use super::tiers::{current_rules, reassess_in};
 use super::verify_in;
 use crate::error::{StoreError, StoreResult, decode_opt};
-use crate::registry::{Registry, current_household, join_household, members, subtree};
+use crate::registry::{current_household, join_household, members, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
 use crate::write::{FloorCount, UnitOfWork};
 
@@ -41,7 +42,7 @@ pub struct VisitRecorded {
     pub events: Vec<Uuid>,
 }
 
-impl Registry<'_> {
+impl Fieldwork<'_> {
     /// Records a visit and its effects in one transaction: members verified (seen,
     /// confirmed by a member, from the landlord), move-out events started (moved away).
     #[tracing::instrument(level = "debug", skip_all)]

@@ -21,7 +21,6 @@ pub use rows::{HouseholdVersion, ResidentVersion, VersionStamp};
 pub use search::SearchQuery;
 pub use structure::{Building, BuildingSummary, Grid, GridSummary, HouseholdSummary};
 
-use crate::access::Access;
 use crate::error::{StoreError, StoreResult};
 use crate::read_rows;
 use crate::reporting::cells::Locks;
@@ -49,16 +48,9 @@ pub struct CommunityCount {
     pub residents: u64,
 }
 
-/// The registry as one caller sees it (see [`Access`]).
-pub struct Registry<'a> {
-    pub(crate) access: Access<'a>,
-}
-
-impl<'a> std::ops::Deref for Registry<'a> {
-    type Target = Access<'a>;
-    fn deref(&self) -> &Access<'a> {
-        &self.access
-    }
+crate::access::domain_handle! {
+    /// The registry as one caller sees it (see [`Access`]).
+    Registry { registry, registry_in, registry_as, registry_by }
 }
 
 pub(crate) fn resident_select() -> SelectStatement {

@@ -93,7 +93,7 @@ async fn resident_changes_are_versions_and_as_of_queries_see_the_past() {
         // Assessed here before the move, so the old community's reassessment below
         // drops their tiers (and the plan's follow-up rows must lose them too).
         let today = time::OffsetDateTime::now_utc().date();
-        registry.reassess_community(&community, today).await.unwrap();
+        store.fieldwork().reassess_community(&community, today).await.unwrap();
         // Moving the household to another community moves its members' counts too.
         let moved = HouseholdLocation {
             community: other_community.clone(),
@@ -116,7 +116,7 @@ async fn resident_changes_are_versions_and_as_of_queries_see_the_past() {
         let then = registry.community_counts(&county, Some(date!(2025 - 01 - 01))).await.unwrap();
         assert_eq!((then[0].community.as_str(), then[0].residents), ("440307003002", 1));
         db.assert_floor_counts("440307", "after a household moved").await;
-        registry.reassess_community(&community, today).await.unwrap();
+        store.fieldwork().reassess_community(&community, today).await.unwrap();
         db.assert_floor_counts("440307", "after the old community was reassessed").await;
         // A building in the wrong grid is refused.
         let wrong = HouseholdLocation { grid_id: grid.id, ..moved.clone() };

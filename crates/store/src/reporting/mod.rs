@@ -9,7 +9,7 @@ mod events;
 mod recompute;
 mod synthetic;
 
-use jiceng_domain::org::{DivisionCode, Role, Scope};
+use jiceng_domain::org::{DivisionCode, Role};
 use jiceng_domain::reporting::{Deadlines, Month, Period, PeriodReport};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
@@ -21,8 +21,6 @@ pub use events::{Attachment, ChangeEvent, EventStep, NewEvent};
 pub use recompute::{Difference, VerifyOutcome};
 pub use synthetic::{HistoryPlan, HistorySummary};
 
-use crate::Store;
-use crate::access::{Access, Caller};
 use crate::error::{StoreError, StoreResult};
 use crate::read_rows;
 
@@ -33,33 +31,9 @@ pub struct Actor<'a> {
     pub role: Role,
 }
 
-/// Reports and events as one caller sees them (see [`Access`]).
-pub struct Reporting<'a> {
-    pub(crate) access: Access<'a>,
-}
-
-impl<'a> std::ops::Deref for Reporting<'a> {
-    type Target = Access<'a>;
-    fn deref(&self) -> &Access<'a> {
-        &self.access
-    }
-}
-
-impl Store {
-    /// Reports and events, unrestricted (command line, demo, benchmarks).
-    pub fn reporting(&self) -> Reporting<'_> {
-        Reporting { access: Access::new(self, None, None) }
-    }
-
-    /// Reports and events as a user with `scope` sees them.
-    pub fn reporting_in<'a>(&'a self, scope: &'a Scope) -> Reporting<'a> {
-        Reporting { access: Access::new(self, Some(scope), None) }
-    }
-
-    /// Reports and events as `caller`, with `scope`, changes them.
-    pub fn reporting_as<'a>(&'a self, scope: &'a Scope, caller: &'a Caller) -> Reporting<'a> {
-        Reporting { access: Access::new(self, Some(scope), Some(caller)) }
-    }
+crate::access::domain_handle! {
+    /// Reports and events as one caller sees them (see [`Access`]).
+    Reporting { reporting, reporting_in, reporting_as, reporting_by }
 }
 
 /// An in-app notice to the staff of one office (urgent events).

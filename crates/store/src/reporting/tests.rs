@@ -119,13 +119,13 @@ async fn an_event_climbs_the_chain_and_approved_months_stay_put() {
         assert!(members.iter().any(|m| Some(m.resident_id) == accepted.applied_resident_id));
 
         // The month's figures, at every level up the tree.
-        registry
+        store
+            .fieldwork()
             .record_verification(
                 &county,
                 mother,
                 last_month.first_day() + Duration::days(9),
                 VerificationMethod::InPerson,
-                "grid1",
             )
             .await
             .unwrap();

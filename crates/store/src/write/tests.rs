@@ -82,9 +82,9 @@ async fn a_write_that_fails_after_its_changes_leaves_neither_the_change_nor_an_a
 async fn every_projection_verify_catches_a_corrupted_row() {
     for db in testing::backends().await {
         let (county, resident, _) = household_with_resident(&db, &Caller::SYSTEM).await;
-        let registry = db.store.registry();
-        registry
-            .record_verification(&county, resident, date!(2025 - 03 - 04), VerificationMethod::InPerson, "wang")
+        db.store
+            .fieldwork()
+            .record_verification(&county, resident, date!(2025 - 03 - 04), VerificationMethod::InPerson)
             .await
             .unwrap();
         let differences = |checks: &[crate::write::ProjectionCheck]| -> Vec<&'static str> {

@@ -39,7 +39,7 @@ async fn landlord_reports_become_reviewed_changes_once() {
     for db in testing::backends().await {
         let label = db.label;
         let store = &db.store;
-        let registry = store.registry();
+        let fieldwork = store.fieldwork();
         let county = code("440307");
         let community = code("440307003002");
         let today = OffsetDateTime::now_utc().date();
@@ -48,8 +48,13 @@ async fn landlord_reports_become_reviewed_changes_once() {
         let mut households = Vec::new();
         for room in ["101", "102"] {
             let location = world.location(1, 1, room);
-            households
-                .push(registry.create_household(&county, &format!("R{room}"), &location, long_ago, "t").await.unwrap());
+            households.push(
+                fieldwork
+                    .registry()
+                    .create_household(&county, &format!("R{room}"), &location, long_ago, "t")
+                    .await
+                    .unwrap(),
+            );
         }
         // A tenant already recorded in 101.
         let tenant_id = "11010519491231002X";
@@ -61,35 +66,32 @@ async fn landlord_reports_become_reviewed_changes_once() {
             marital_status: MaritalStatus::Married,
             ..person("周租", Sex::Female, time::macros::date!(1949 - 12 - 31), households[0])
         };
-        let tenant_resident = registry.add_resident(&county, &tenant, long_ago, "t").await.unwrap();
+        let tenant_resident = fieldwork.registry().add_resident(&county, &tenant, long_ago, "t").await.unwrap();
 
-        let party = registry
-            .register_party(
-                &NewParty {
-                    county: county.clone(),
-                    community: community.clone(),
-                    kind: PartyKind::Landlord,
-                    name: "陈房东".into(),
-                    contact: "陈先生".into(),
-                    phone: Phone::parse("13800001111").unwrap(),
-                },
-                "t",
-            )
+        let party = fieldwork
+            .register_party(&NewParty {
+                county: county.clone(),
+                community: community.clone(),
+                kind: PartyKind::Landlord,
+                name: "陈房东".into(),
+                contact: "陈先生".into(),
+                phone: Phone::parse("13800001111").unwrap(),
+            })
             .await
             .unwrap();
         // No units yet: refused.
         let arrival = line(Movement::Arrival, "吴新", "440307199001011232", Some("102"), 3);
         assert!(
-            registry
+            fieldwork
                 .submit_party_lines(&county, party, &[(1, arrival.clone())], "表单 form", GRID, today)
                 .await
                 .is_err()
         );
         for no in ["R101", "R102", "R102"] {
-            registry.add_party_unit(&county, party, no, "t").await.unwrap();
+            fieldwork.add_party_unit(&county, party, no).await.unwrap();
         }
-        assert!(registry.add_party_unit(&county, party, "NOPE", "t").await.is_err(), "{label}");
-        assert_eq!(registry.party_units(&county, party).await.unwrap().len(), 2, "{label}: a unit added twice is one");
+        assert!(fieldwork.add_party_unit(&county, party, "NOPE").await.is_err(), "{label}");
+        assert_eq!(fieldwork.party_units(&county, party).await.unwrap().len(), 2, "{label}: a unit added twice is one");
 
         // A bad report is refused whole: every problem by row and field, nothing written.
         let bad = [
@@ -98,10 +100,10 @@ async fn landlord_reports_become_reviewed_changes_once() {
             (4, line(Movement::Arrival, "赵某", "440307198803033455", Some("999"), 1)),
         ];
         let refused =
-            registry.submit_party_lines(&county, party, &bad, "a.csv", GRID, today).await.unwrap().unwrap_err();
+            fieldwork.submit_party_lines(&county, party, &bad, "a.csv", GRID, today).await.unwrap().unwrap_err();
         let named: Vec<(u64, Option<PartyField>)> = refused.iter().map(|p| (p.row, p.field)).collect();
         assert_eq!(named, [(3, Some(PartyField::IdNumber)), (4, Some(PartyField::Unit))], "{label}: {refused:?}");
-        assert!(registry.party_lines(&county, party).await.unwrap().is_empty(), "{label}: nothing written");
+        assert!(fieldwork.party_lines(&county, party).await.unwrap().is_empty(), "{label}: nothing written");
 
         // A good report: an arrival into 102, the tenant leaving 101, and the tenant's
         // own arrival, already recorded there.
@@ -110,7 +112,7 @@ async fn landlord_reports_become_reviewed_changes_once() {
             (3, line(Movement::Departure, "周租", tenant_id, Some("101"), 1)),
             (4, line(Movement::Arrival, "周租", tenant_id, Some("R101"), 400)),
         ];
-        let done = registry.submit_party_lines(&county, party, &good, "a.csv", GRID, today).await.unwrap().unwrap();
+        let done = fieldwork.submit_party_lines(&county, party, &good, "a.csv", GRID, today).await.unwrap().unwrap();
         assert_eq!(done.proposed.len(), 2, "{label}: {done:?}");
         assert_eq!(done.already_recorded, [4]);
         let reporting = store.reporting();
@@ -119,18 +121,21 @@ async fn landlord_reports_become_reviewed_changes_once() {
             assert_eq!(e.state, EventState::Submitted, "{label}: waits for the community");
             assert!(e.evidence.contains("陈房东"), "{label}: {}", e.evidence);
         }
-        assert!(registry.resident(&county, tenant_resident).await.unwrap().is_some(), "{label}: not applied blind");
-        assert!(registry.household_members(&county, households[1]).await.unwrap().is_empty());
+        assert!(
+            fieldwork.registry().resident(&county, tenant_resident).await.unwrap().is_some(),
+            "{label}: not applied blind"
+        );
+        assert!(fieldwork.registry().household_members(&county, households[1]).await.unwrap().is_empty());
 
         // The same sheet again: nothing new.
-        let again = registry.submit_party_lines(&county, party, &good, "a.csv", GRID, today).await.unwrap().unwrap();
+        let again = fieldwork.submit_party_lines(&county, party, &good, "a.csv", GRID, today).await.unwrap().unwrap();
         assert_eq!((again.proposed.len(), again.repeated.len()), (0, 3), "{label}: {again:?}");
-        assert_eq!(registry.party_lines(&county, party).await.unwrap().len(), 3);
-        let p = registry.party(&county, party).await.unwrap().unwrap();
+        assert_eq!(fieldwork.party_lines(&county, party).await.unwrap().len(), 3);
+        let p = fieldwork.party(&county, party).await.unwrap().unwrap();
         assert_eq!((p.units, p.pending), (2, 2), "{label}");
 
         // Both households are on the plan to be checked.
-        let plan = registry.visit_plan(&community, Month::of(today)).await.unwrap();
+        let plan = fieldwork.visit_plan(&community, Month::of(today)).await.unwrap();
         for h in &households {
             let item = plan.iter().find(|i| i.household_id == *h).unwrap();
             assert!(item.reasons.contains(&PlanReason::PartyReported), "{label}: {:?}", item.reasons);
@@ -141,7 +146,7 @@ async fn landlord_reports_become_reviewed_changes_once() {
         for actor in [SPECIALIST, STREET, DISTRICT] {
             reporting.decide(&county, arrival_event, EventAction::Approve, None, actor, today).await.unwrap();
         }
-        let members = registry.household_members(&county, households[1]).await.unwrap();
+        let members = fieldwork.registry().household_members(&county, households[1]).await.unwrap();
         assert_eq!(members.len(), 1, "{label}");
         assert_eq!(members[0].facts.name.as_str(), "吴新");
         assert_eq!(members[0].facts.relationship, Relationship::Head);
@@ -153,10 +158,10 @@ async fn landlord_reports_become_reviewed_changes_once() {
         for actor in [SPECIALIST, STREET, DISTRICT] {
             reporting.decide(&county, departure_event, EventAction::Approve, None, actor, today).await.unwrap();
         }
-        assert!(registry.resident(&county, tenant_resident).await.unwrap().is_none(), "{label}");
-        let resent = registry.submit_party_lines(&county, party, &good, "a.csv", GRID, today).await.unwrap();
+        assert!(fieldwork.registry().resident(&county, tenant_resident).await.unwrap().is_none(), "{label}");
+        let resent = fieldwork.submit_party_lines(&county, party, &good, "a.csv", GRID, today).await.unwrap();
         assert_eq!(resent.map(|d| d.repeated.len()), Ok(3), "{label}");
-        let plan = registry.visit_plan(&community, Month::of(today)).await.unwrap();
+        let plan = fieldwork.visit_plan(&community, Month::of(today)).await.unwrap();
         let item = plan.iter().find(|i| i.household_id == households[1]).unwrap();
         assert!(!item.reasons.contains(&PlanReason::PartyReported), "{label}: accepted, no longer pending");
         db.finish().await;

@@ -6,66 +6,75 @@ use jiceng_domain::registry::{IdNumber, Identity, ResidentFacts, Sex};
 use time::OffsetDateTime;
 use time::macros::date;
 
-use crate::StoreError;
 use crate::testing::{self, World, code, person};
+use crate::{Caller, StoreError};
 
 #[tokio::test]
 async fn a_confirmation_moves_the_last_verified_date_forward_only() {
     for db in testing::backends().await {
-        let registry = db.store.registry();
+        let fieldwork = db.store.fieldwork();
         let county = code("440307");
         let community = code("440307003002");
         let world = World::new(&db.store, "1栋", 6, 1).await;
         let location = world.location(1, 2, "201");
-        let household =
-            registry.create_household(&county, "H1", &location, date!(2020 - 01 - 01), "tester").await.unwrap();
+        let household = fieldwork
+            .registry()
+            .create_household(&county, "H1", &location, date!(2020 - 01 - 01), "tester")
+            .await
+            .unwrap();
         let facts = ResidentFacts {
             identity: Identity::Number(IdNumber::parse("440307199005010018").unwrap()),
             ..person("李四", Sex::Male, date!(1990 - 05 - 01), household)
         };
-        let resident = registry.add_resident(&county, &facts, date!(2020 - 01 - 01), "tester").await.unwrap();
-        assert_eq!(registry.last_verified(&county, resident).await.unwrap(), None, "{}", db.label);
+        let resident =
+            fieldwork.registry().add_resident(&county, &facts, date!(2020 - 01 - 01), "tester").await.unwrap();
+        assert_eq!(fieldwork.last_verified(&county, resident).await.unwrap(), None, "{}", db.label);
         let since = date!(2026 - 05 - 01);
-        assert_eq!(registry.unverified_counts(&county, since).await.unwrap(), vec![(community.clone(), 1)]);
+        assert_eq!(fieldwork.unverified_counts(&county, since).await.unwrap(), vec![(community.clone(), 1)]);
 
-        registry
-            .record_verification(&county, resident, date!(2026 - 10 - 01), VerificationMethod::InPerson, "w1")
+        fieldwork
+            .record_verification(&county, resident, date!(2026 - 10 - 01), VerificationMethod::InPerson)
             .await
             .unwrap();
-        assert_eq!(registry.last_verified(&county, resident).await.unwrap(), Some(date!(2026 - 10 - 01)));
-        assert_eq!(registry.unverified_counts(&county, since).await.unwrap(), vec![]);
-        // An older confirmation entered late is logged but keeps the newer date.
-        registry
-            .record_verification(&county, resident, date!(2026 - 03 - 01), VerificationMethod::Phone, "w2")
+        assert_eq!(fieldwork.last_verified(&county, resident).await.unwrap(), Some(date!(2026 - 10 - 01)));
+        assert_eq!(fieldwork.unverified_counts(&county, since).await.unwrap(), vec![]);
+        // An older confirmation entered late is logged but keeps the newer date; the
+        // log names who recorded each one (the handle's caller).
+        let grid1 = Caller::local("grid1");
+        db.store
+            .fieldwork_by(&grid1)
+            .record_verification(&county, resident, date!(2026 - 03 - 01), VerificationMethod::Phone)
             .await
             .unwrap();
-        assert_eq!(registry.last_verified(&county, resident).await.unwrap(), Some(date!(2026 - 10 - 01)));
-        let log = registry.verifications(&county, resident).await.unwrap();
+        assert_eq!(fieldwork.last_verified(&county, resident).await.unwrap(), Some(date!(2026 - 10 - 01)));
+        let log = fieldwork.verifications(&county, resident).await.unwrap();
         assert_eq!(
-            log.iter().map(|v| (v.verified_on, v.method)).collect::<Vec<_>>(),
-            [(date!(2026 - 10 - 01), VerificationMethod::InPerson), (date!(2026 - 03 - 01), VerificationMethod::Phone)]
+            log.iter().map(|v| (v.verified_on, v.method, v.recorded_by.as_str())).collect::<Vec<_>>(),
+            [
+                (date!(2026 - 10 - 01), VerificationMethod::InPerson, "system"),
+                (date!(2026 - 03 - 01), VerificationMethod::Phone, "grid1")
+            ]
         );
 
         // A future date, a date before birth, and a resident outside the scope are refused
         // and leave nothing behind.
         let tomorrow = OffsetDateTime::now_utc().date().next_day().unwrap();
-        let future = registry.record_verification(&county, resident, tomorrow, VerificationMethod::Phone, "w").await;
+        let future = fieldwork.record_verification(&county, resident, tomorrow, VerificationMethod::Phone).await;
         assert!(matches!(future, Err(StoreError::Invalid(_))), "{future:?}");
-        let before_birth = registry
-            .record_verification(&county, resident, date!(1980 - 01 - 01), VerificationMethod::Phone, "w")
-            .await;
+        let before_birth =
+            fieldwork.record_verification(&county, resident, date!(1980 - 01 - 01), VerificationMethod::Phone).await;
         assert!(matches!(before_birth, Err(StoreError::Invalid(_))));
         let other = Scope::new(Role::GridWorker, vec![code("440307003004")]);
         let outside = db
             .store
-            .registry_in(&other)
-            .record_verification(&county, resident, date!(2026 - 11 - 01), VerificationMethod::InPerson, "w")
+            .fieldwork_in(&other)
+            .record_verification(&county, resident, date!(2026 - 11 - 01), VerificationMethod::InPerson)
             .await;
         assert!(matches!(outside, Err(StoreError::NotFound { .. })), "{outside:?}");
-        assert_eq!(db.store.registry_in(&other).last_verified(&county, resident).await.unwrap(), None);
-        assert!(db.store.registry_in(&other).verifications(&county, resident).await.unwrap().is_empty());
-        assert_eq!(registry.verifications(&county, resident).await.unwrap().len(), 2);
-        assert_eq!(registry.last_verified(&county, resident).await.unwrap(), Some(date!(2026 - 10 - 01)));
+        assert_eq!(db.store.fieldwork_in(&other).last_verified(&county, resident).await.unwrap(), None);
+        assert!(db.store.fieldwork_in(&other).verifications(&county, resident).await.unwrap().is_empty());
+        assert_eq!(fieldwork.verifications(&county, resident).await.unwrap().len(), 2);
+        assert_eq!(fieldwork.last_verified(&county, resident).await.unwrap(), Some(date!(2026 - 10 - 01)));
         db.assert_floor_counts("440307", "after verifications").await;
     }
 }

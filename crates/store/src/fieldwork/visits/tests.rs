@@ -22,7 +22,7 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
     for db in testing::backends().await {
         let label = db.label;
         let store = &db.store;
-        let registry = store.registry();
+        let fieldwork = store.fieldwork();
         let county = code("440307");
         let community = code("440307003002");
         let world = World::new(&db.store, "3栋", 6, 1).await;
@@ -40,7 +40,11 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
                 floor_no: floor,
                 room_no: format!("{floor}0{n}"),
             };
-            let h = registry.create_household(&county, &format!("V{n}"), &location, long_ago, "t").await.unwrap();
+            let h = fieldwork
+                .registry()
+                .create_household(&county, &format!("V{n}"), &location, long_ago, "t")
+                .await
+                .unwrap();
             let facts = ResidentFacts {
                 identity: Identity::Missing(IdMissingReason::Unknown),
                 marital_status: MaritalStatus::Married,
@@ -51,19 +55,19 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
                     h,
                 )
             };
-            residents.push(registry.add_resident(&county, &facts, long_ago, "t").await.unwrap());
+            residents.push(fieldwork.registry().add_resident(&county, &facts, long_ago, "t").await.unwrap());
             households.push(h);
         }
         // Households 1 and 3: stable and verified today (放心, due in six months).
         let stable =
             RecordedStability { housing: Housing::Owned, work: Work::FixedEmployer, phone_answered: Some(true) };
         for i in [0, 2] {
-            registry.record_stability(&county, residents[i], stable, "t", today).await.unwrap();
-            registry.record_verification(&county, residents[i], today, VerificationMethod::Phone, "t").await.unwrap();
+            fieldwork.record_stability(&county, residents[i], stable, today).await.unwrap();
+            fieldwork.record_verification(&county, residents[i], today, VerificationMethod::Phone).await.unwrap();
         }
-        registry.reassess_community(&community, today).await.unwrap();
+        fieldwork.reassess_community(&community, today).await.unwrap();
         let month = Month::of(today);
-        let plan = registry.visit_plan(&community, month).await.unwrap();
+        let plan = fieldwork.visit_plan(&community, month).await.unwrap();
         let on_plan: Vec<_> = plan.iter().map(|p| (p.household_id, p.reasons.clone())).collect();
         assert_eq!(plan.len(), 3, "{label}: every floor is still to be walked");
         assert!(on_plan.contains(&(households[0], vec![PlanReason::FloorNotWalked])), "{label}: {on_plan:?}");
@@ -83,18 +87,18 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
             outcome: VisitOutcome::SeenInPerson,
             notes: String::new(),
         };
-        let first = registry.record_visit(&visit, WORKER, today).await.unwrap();
+        let first = fieldwork.record_visit(&visit, WORKER, today).await.unwrap();
         assert!(!first.duplicate && first.verified == 1, "{label}");
         // Sent again (the page was offline and retried): recorded once.
-        let again = registry.record_visit(&visit, WORKER, today).await.unwrap();
+        let again = fieldwork.record_visit(&visit, WORKER, today).await.unwrap();
         assert!(again.duplicate, "{label}");
-        assert_eq!(registry.visit_count(&county, visit.id).await.unwrap(), 1);
+        assert_eq!(fieldwork.visit_count(&county, visit.id).await.unwrap(), 1);
         assert_eq!(
-            registry.verifications(&county, residents[0]).await.unwrap().len(),
+            fieldwork.verifications(&county, residents[0]).await.unwrap().len(),
             2,
             "{label}: one verification from the visit"
         );
-        let plan = registry.visit_plan(&community, month).await.unwrap();
+        let plan = fieldwork.visit_plan(&community, month).await.unwrap();
         assert_eq!(plan.iter().map(|p| p.household_id).collect::<Vec<_>>(), [households[1]], "{label}");
 
         // Nobody home at household 2: the floor is walked, the member still due.
@@ -104,8 +108,8 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
             outcome: VisitOutcome::NobodyHome,
             ..visit.clone()
         };
-        registry.record_visit(&nobody, WORKER, today).await.unwrap();
-        let plan = registry.visit_plan(&community, month).await.unwrap();
+        fieldwork.record_visit(&nobody, WORKER, today).await.unwrap();
+        let plan = fieldwork.visit_plan(&community, month).await.unwrap();
         assert!(matches!(plan[0].reasons.as_slice(), [PlanReason::Due { .. }]), "{label}: {:?}", plan[0].reasons);
         // A member confirms: verified, no longer due this month.
         let member = NewVisit {
@@ -114,8 +118,8 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
             outcome: VisitOutcome::HouseholdMember,
             ..visit.clone()
         };
-        registry.record_visit(&member, WORKER, today).await.unwrap();
-        assert!(registry.visit_plan(&community, month).await.unwrap().is_empty(), "{label}");
+        fieldwork.record_visit(&member, WORKER, today).await.unwrap();
+        assert!(fieldwork.visit_plan(&community, month).await.unwrap().is_empty(), "{label}");
 
         // Moved away: a move-out event is started for the member, not applied.
         let gone = NewVisit {
@@ -124,17 +128,17 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
             outcome: VisitOutcome::MovedAway,
             ..visit.clone()
         };
-        let recorded = registry.record_visit(&gone, WORKER, today).await.unwrap();
+        let recorded = fieldwork.record_visit(&gone, WORKER, today).await.unwrap();
         assert_eq!(recorded.events.len(), 1, "{label}");
         let event = store.reporting().event(&county, recorded.events[0]).await.unwrap().unwrap();
         assert_eq!(event.state, EventState::Submitted);
         assert!(
-            registry.resident(&county, residents[2]).await.unwrap().is_some(),
+            fieldwork.registry().resident(&county, residents[2]).await.unwrap().is_some(),
             "{label}: not applied before review"
         );
         // Coverage (四不漏) of the community this month: everything reached; the grid has
         // nobody responsible until one is assigned (五定).
-        let coverage = registry.coverage(&community, month).await.unwrap();
+        let coverage = fieldwork.coverage(&community, month).await.unwrap();
         let t = &coverage.totals;
         assert_eq!(
             (t.buildings, t.buildings_walked, t.floors, t.floors_walked, t.households, t.households_covered),
@@ -156,36 +160,30 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
             .await
             .unwrap();
         assert!(
-            registry
-                .assign_responsible(&county, super::super::Responsibility::Grid(grid.id), "nobody", "admin")
-                .await
-                .is_err()
+            fieldwork.assign_responsible(&county, super::super::Responsibility::Grid(grid.id), "nobody").await.is_err()
         );
-        registry
-            .assign_responsible(&county, super::super::Responsibility::Grid(grid.id), "wang", "admin")
-            .await
-            .unwrap();
-        let coverage = registry.coverage(&county, month).await.unwrap();
+        fieldwork.assign_responsible(&county, super::super::Responsibility::Grid(grid.id), "wang").await.unwrap();
+        let coverage = fieldwork.coverage(&county, month).await.unwrap();
         assert_eq!(coverage.grids[0].responsible.as_deref(), Some("wang"), "{label}");
         assert_eq!(coverage.streets.len(), 1);
         // Last month nothing was reached.
-        let before = registry.coverage(&community, month.previous()).await.unwrap();
+        let before = fieldwork.coverage(&community, month.previous()).await.unwrap();
         assert_eq!((before.totals.households_covered, before.totals.floors_walked), (0, 0), "{label}");
         // The lists of what was not reached: nothing this month; last month both floors of
         // the building (not walked at all), all three households and residents, each with
         // the grid's worker.
-        let gaps = registry.coverage_gaps(&community, month).await.unwrap();
+        let gaps = fieldwork.coverage_gaps(&community, month).await.unwrap();
         assert!(gaps.floors.is_empty() && gaps.households.is_empty(), "{label}: {gaps:?}");
         assert_eq!(gaps.residents_not_verified, 0);
-        let gaps = registry.coverage_gaps(&community, month.previous()).await.unwrap();
+        let gaps = fieldwork.coverage_gaps(&community, month.previous()).await.unwrap();
         assert_eq!(gaps.floors.iter().map(|f| f.floor_no).collect::<Vec<_>>(), [1, 2], "{label}");
         assert!(gaps.floors.iter().all(|f| f.building_not_walked && f.responsible.as_deref() == Some("wang")));
         assert_eq!(gaps.households.len(), 3, "{label}");
         assert_eq!(gaps.residents_not_verified, 3, "{label}");
-        assert!(registry.coverage_gaps(&county, month).await.is_err(), "lists are per community");
+        assert!(fieldwork.coverage_gaps(&county, month).await.is_err(), "lists are per community");
         // A visit in the future is refused.
         let future = NewVisit { id: Uuid::now_v7(), visited_on: today + Duration::days(2), ..visit.clone() };
-        assert!(registry.record_visit(&future, WORKER, today).await.is_err());
+        assert!(fieldwork.record_visit(&future, WORKER, today).await.is_err());
         db.finish().await;
     }
 }
@@ -197,7 +195,7 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
 async fn packed_plan_rows_read_back_exactly() {
     for db in testing::backends().await {
         let label = db.label;
-        let registry = db.store.registry();
+        let fieldwork = db.store.fieldwork();
         let county = code("440307");
         let community = code("440307003002");
         let world = World::in_community(&db.store, "440307003002", 2, "5栋", 6, 1).await;
@@ -205,8 +203,10 @@ async fn packed_plan_rows_read_back_exactly() {
         let long_ago = today - Duration::days(3000);
         let location = |room: &str| world.location(2, 3, room);
         let odd_room = "3\"0,1;室\\B";
-        let empty = registry.create_household(&county, "P,1\"", &location(odd_room), long_ago, "t").await.unwrap();
-        let family = registry.create_household(&county, "P2", &location("302"), long_ago, "t").await.unwrap();
+        let empty =
+            fieldwork.registry().create_household(&county, "P,1\"", &location(odd_room), long_ago, "t").await.unwrap();
+        let family =
+            fieldwork.registry().create_household(&county, "P2", &location("302"), long_ago, "t").await.unwrap();
         let mut members = Vec::new();
         for name in ["钱一", "钱二"] {
             let facts = ResidentFacts {
@@ -215,12 +215,12 @@ async fn packed_plan_rows_read_back_exactly() {
                 marital_status: MaritalStatus::Married,
                 ..person(name, Sex::Male, time::macros::date!(1985 - 05 - 05), family)
             };
-            members.push(registry.add_resident(&county, &facts, long_ago, "t").await.unwrap());
+            members.push(fieldwork.registry().add_resident(&county, &facts, long_ago, "t").await.unwrap());
         }
         // One member verified today: the other (never verified) is due.
-        registry.record_verification(&county, members[0], today, VerificationMethod::Phone, "t").await.unwrap();
-        registry.reassess_community(&community, today).await.unwrap();
-        let plan = registry.visit_plan(&community, Month::of(today)).await.unwrap();
+        fieldwork.record_verification(&county, members[0], today, VerificationMethod::Phone).await.unwrap();
+        fieldwork.reassess_community(&community, today).await.unwrap();
+        let plan = fieldwork.visit_plan(&community, Month::of(today)).await.unwrap();
         let empty_item = plan.iter().find(|p| p.household_id == empty).expect("empty household on the plan");
         assert_eq!(empty_item.room_no, odd_room, "{label}");
         assert_eq!(empty_item.household_no, "P,1\"", "{label}");
@@ -240,8 +240,8 @@ async fn packed_plan_rows_read_back_exactly() {
         assert_eq!(family_item.county, "440307", "{label}");
         // A plan over several communities reads the 户编号 in one pass of its own.
         let other = code("440307003003");
-        let other_grid = registry.create_grid(&other, 1, "第1网格").await.unwrap();
-        let other_building = registry.create_building(&other_grid, "1栋", 3, 1).await.unwrap();
+        let other_grid = fieldwork.registry().create_grid(&other, 1, "第1网格").await.unwrap();
+        let other_building = fieldwork.registry().create_building(&other_grid, "1栋", 3, 1).await.unwrap();
         let elsewhere = HouseholdLocation {
             community: other.clone(),
             grid_id: other_grid.id,
@@ -250,8 +250,8 @@ async fn packed_plan_rows_read_back_exactly() {
             floor_no: 1,
             room_no: "101".into(),
         };
-        let far = registry.create_household(&county, "Q;9", &elsewhere, long_ago, "t").await.unwrap();
-        let district = registry.visit_plans(&county, Month::of(today)).await.unwrap();
+        let far = fieldwork.registry().create_household(&county, "Q;9", &elsewhere, long_ago, "t").await.unwrap();
+        let district = fieldwork.visit_plans(&county, Month::of(today)).await.unwrap();
         let numbers: Vec<(&str, &str)> =
             district.iter().map(|p| (p.community.as_str(), p.household_no.as_str())).collect();
         assert!(numbers.contains(&("440307003002", "P,1\"")), "{label}: {numbers:?}");
