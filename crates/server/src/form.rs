@@ -29,33 +29,42 @@ pub struct Field {
     pub error: Option<String>,
 }
 
-/// An input field, filled with what was typed and marked with its error.
-pub(crate) fn field(
-    name: &'static str,
-    label: &'static str,
-    kind: &'static str,
-    values: &Values,
-    errors: &FieldErrors,
-) -> Field {
-    Field {
-        name,
-        label,
-        kind,
-        value: value(values, name).to_string(),
-        options: Vec::new(),
-        error: errors.get(name).cloned(),
-    }
+/// Draws one form's fields: what was typed, what was wrong with it, and the reader's
+/// language.
+pub(crate) struct Drawing<'a> {
+    pub(crate) values: &'a Values,
+    pub(crate) errors: &'a FieldErrors,
+    pub(crate) lang: Lang,
 }
 
-/// A choice among `options` (key, label).
-pub(crate) fn select(
-    name: &'static str,
-    label: &'static str,
-    options: Vec<(String, String)>,
-    values: &Values,
-    errors: &FieldErrors,
-) -> Field {
-    Field { options, ..field(name, label, "select", values, errors) }
+impl Drawing<'_> {
+    /// An input field, filled with what was typed and marked with its error.
+    pub(crate) fn input(&self, name: &'static str, label: &'static str, kind: &'static str) -> Field {
+        Field {
+            name,
+            label,
+            kind,
+            value: value(self.values, name).to_string(),
+            options: Vec::new(),
+            error: self.errors.get(name).cloned(),
+        }
+    }
+
+    /// A choice among `options` (key, label).
+    pub(crate) fn choice(&self, name: &'static str, label: &'static str, options: Vec<(String, String)>) -> Field {
+        Field { options, ..self.input(name, label, "select") }
+    }
+
+    /// A choice among every value of a coded list, labelled in the reader's language.
+    pub(crate) fn coded<T: Labelled + Copy>(
+        &self,
+        name: &'static str,
+        label: &'static str,
+        all: &[T],
+        key: impl Fn(T) -> &'static str,
+    ) -> Field {
+        self.choice(name, label, options(all, key, self.lang))
+    }
 }
 
 /// The choices of a coded value: its key and its label in `lang`.

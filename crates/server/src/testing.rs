@@ -123,6 +123,13 @@ impl Client {
         body[start..start + 32].to_string()
     }
 
+    /// A client signed in as `username` (a seeded user, password `password-123`).
+    pub(crate) async fn signed_in(store: &Store, username: &str) -> Self {
+        let mut client = Client::new(store);
+        assert_eq!(client.login(username, "password-123").await, StatusCode::SEE_OTHER, "{username} signs in");
+        client
+    }
+
     pub(crate) async fn login(&mut self, username: &str, password: &str) -> StatusCode {
         let request = Request::post("/login")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -144,6 +151,22 @@ pub(crate) async fn resident_in(store: &Store, community: &str) -> ResidentVersi
     let buildings = registry.buildings_in_grid(&code("440307"), grids[0].grid.id).await.unwrap();
     let households = registry.households_in_building(&code("440307"), buildings[0].building.id).await.unwrap();
     registry.household_members(&code("440307"), households[0].household_id).await.unwrap().remove(0)
+}
+
+/// Registers a landlord named `name` in `community` (county 440307).
+pub(crate) async fn landlord(store: &Store, community: &str, name: &str, phone: &str) -> uuid::Uuid {
+    store
+        .fieldwork()
+        .register_party(&jiceng_store::fieldwork::NewParty {
+            county: code("440307"),
+            community: code(community),
+            kind: jiceng_domain::fieldwork::PartyKind::Landlord,
+            name: name.into(),
+            contact: String::new(),
+            phone: jiceng_domain::registry::Phone::parse(phone).expect("a phone"),
+        })
+        .await
+        .expect("a landlord")
 }
 
 pub(crate) fn purpose(path: &str) -> String {

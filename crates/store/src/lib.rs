@@ -3,6 +3,14 @@
 //! Handlers never build SQL: they call intent-named methods on the per-domain
 //! handles ([`Store::registry`], [`Store::divisions`], [`Store::users`]).
 
+/// A struct read from one row: each field before `;` from the column of its own name,
+/// the fields after it as given (decoded codes, values from elsewhere).
+macro_rules! from_row {
+    ($row:ident => $ty:ident { $($column:ident),* $(,)? $(; $($field:ident $(: $value:expr)?),* $(,)?)? }) => {
+        $ty { $($column: $row.try_get("", stringify!($column))?,)* $($($field $(: $value)?,)*)? }
+    };
+}
+
 pub mod access;
 mod connection;
 mod dialect;
@@ -31,6 +39,23 @@ pub(crate) async fn read_rows<T>(
     read: impl FnMut(&QueryResult) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
     db.query_all(q).await?.iter().map(read).collect()
+}
+
+/// `INSERT INTO table (columns) SELECT …`: how a projection writes the rows it recounted.
+pub(crate) async fn insert_selected(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    columns: &[&'static str],
+    select: SelectStatement,
+) -> StoreResult<()> {
+    let insert = sea_orm::sea_query::Query::insert()
+        .into_table(table)
+        .columns(columns.iter().copied())
+        .select_from(select)
+        .map_err(|e| StoreError::Invalid(format!("{table}: {e}")))?
+        .to_owned();
+    db.execute(&insert).await?;
+    Ok(())
 }
 
 /// A connection pool to one jiceng database, migrated to the current schema.

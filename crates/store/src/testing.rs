@@ -156,6 +156,22 @@ pub fn person(name: &str, sex: jiceng_domain::registry::Sex, born: time::Date, h
     }
 }
 
+/// 张三, the registry tests' migrant: a widow from 110105 who came in 2020, with an ID
+/// number and a phone.
+pub fn zhang_san(household: uuid::Uuid) -> ResidentFacts {
+    use jiceng_domain::registry::*;
+    use time::macros::date;
+    ResidentFacts {
+        identity: Identity::Number(IdNumber::parse_as_of("11010519491231002X", date!(2026 - 01 - 01)).expect("an ID")),
+        phone: Some(Phone::parse("13800138000").expect("a phone")),
+        registered_residence: code("110105"),
+        residence_status: ResidenceStatus::Inflow,
+        arrival_date: Some(date!(2020 - 01 - 01)),
+        marital_status: MaritalStatus::Widowed,
+        ..person("张三", Sex::Female, date!(1949 - 12 - 31), household)
+    }
+}
+
 /// The grid → building → household → resident fixture every store test stands on: a
 /// community of county 440307 with one grid and one building, and helpers to put
 /// households and people in it.

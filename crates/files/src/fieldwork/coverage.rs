@@ -34,10 +34,7 @@ pub fn coverage_xlsx(c: &Coverage, gaps: Option<&CoverageGaps>) -> Result<Vec<u8
         "已核实 Verified",
         "核实率 Share",
     ];
-    for (i, h) in headers.iter().enumerate() {
-        sheet.write_string_with_format(2, i as u16, *h, &bold).map_err(e)?;
-        sheet.set_column_width(i as u16, 14).map_err(e)?;
-    }
+    header_row(sheet, 2, &headers, 14.0, &bold).map_err(e)?;
     let mut row = 3u32;
     let mut write = |level: &str, name: &str, who: Option<&str>, k: &CoverageCounts| -> Result<(), FilesError> {
         sheet.write_string(row, 0, level).map_err(e)?;
@@ -87,10 +84,7 @@ pub fn coverage_xlsx(c: &Coverage, gaps: Option<&CoverageGaps>) -> Result<Vec<u8
             "人 Residents",
             "责任人 Responsible",
         ];
-        for (i, h) in headers.iter().enumerate() {
-            sheet.write_string_with_format(0, i as u16, *h, &bold).map_err(e)?;
-            sheet.set_column_width(i as u16, 16).map_err(e)?;
-        }
+        header_row(sheet, 0, &headers, 16.0, &bold).map_err(e)?;
         for (i, f) in gaps.floors.iter().enumerate() {
             let row = i as u32 + 1;
             sheet.write_string(row, 0, &f.grid).map_err(e)?;
@@ -113,10 +107,7 @@ pub fn coverage_xlsx(c: &Coverage, gaps: Option<&CoverageGaps>) -> Result<Vec<u8
             "人 Residents",
             "责任人 Responsible",
         ];
-        for (i, h) in headers.iter().enumerate() {
-            sheet.write_string_with_format(0, i as u16, *h, &bold).map_err(e)?;
-            sheet.set_column_width(i as u16, 16).map_err(e)?;
-        }
+        header_row(sheet, 0, &headers, 16.0, &bold).map_err(e)?;
         for (i, h) in gaps.households.iter().enumerate() {
             let row = i as u32 + 1;
             sheet.write_string(row, 0, &h.household_no).map_err(e)?;
@@ -130,4 +121,19 @@ pub fn coverage_xlsx(c: &Coverage, gaps: Option<&CoverageGaps>) -> Result<Vec<u8
         }
     }
     book.save_to_buffer().map_err(e)
+}
+
+/// Writes `headers` in bold across `row` and gives each column `width`.
+fn header_row(
+    sheet: &mut rust_xlsxwriter::Worksheet,
+    row: u32,
+    headers: &[&str],
+    width: f64,
+    bold: &rust_xlsxwriter::Format,
+) -> Result<(), rust_xlsxwriter::XlsxError> {
+    for (i, h) in headers.iter().enumerate() {
+        sheet.write_string_with_format(row, i as u16, *h, bold)?;
+        sheet.set_column_width(i as u16, width)?;
+    }
+    Ok(())
 }

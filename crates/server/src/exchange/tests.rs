@@ -8,8 +8,7 @@ async fn a_worker_uploads_a_sheet_sees_it_land_and_downloads_the_rejected_rows()
     let store = &db.store;
     seed(store).await;
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/src/exchange/import/fixtures");
-    let mut client = Client::new(store);
-    assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+    let client = Client::signed_in(store, "worker_a").await;
     let csrf = client.csrf().await;
     let (status, _, body) = client.get("/imports").await;
     assert!(status == StatusCode::OK && body.contains("multipart/form-data"), "{body}");

@@ -13,8 +13,7 @@ async fn the_record_shows_the_tier_and_staff_can_correct_its_inputs() {
         store.fieldwork().reassess_community(&code("440307003002"), today).await.unwrap();
         let own = resident_in(store, "440307003002").await;
         let path = format!("/residents/440307/{}", own.resident_id);
-        let mut client = Client::new(store);
-        client.login("worker_a", "password-123").await;
+        let client = Client::signed_in(store, "worker_a").await;
         let csrf = client.csrf().await;
         let (_, _, body) = client.get(&purpose(&path)).await;
         assert!(body.contains("随访等级") && body.contains("下次核实"), "{}: {body}", db.label);
@@ -49,8 +48,7 @@ async fn todays_visits_are_planned_and_recorded_once() {
         let store = &db.store;
         seed(store).await;
         let own = resident_in(store, "440307003002").await;
-        let mut client = Client::new(store);
-        client.login("worker_a", "password-123").await;
+        let client = Client::signed_in(store, "worker_a").await;
         let csrf = client.csrf().await;
         let (status, _, body) = client.get("/today").await;
         assert_eq!(status, StatusCode::OK, "{}", db.label);
@@ -98,8 +96,7 @@ async fn a_landlord_is_registered_and_reports_reach_the_community_queue() {
         seed(store).await;
         let own = resident_in(store, "440307003002").await;
         let household = store.registry().household(&code("440307"), own.facts.household_id).await.unwrap().unwrap();
-        let mut client = Client::new(store);
-        client.login("worker_a", "password-123").await;
+        let client = Client::signed_in(store, "worker_a").await;
         let csrf = client.csrf().await;
         let (status, _, body) = client.get("/parties/440307003002").await;
         assert_eq!(status, StatusCode::OK, "{label}: {body}");

@@ -29,8 +29,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
     for db in testing::backends().await {
         let store = &db.store;
         seed(store).await;
-        let mut client = Client::new(store);
-        assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+        let client = Client::signed_in(store, "worker_a").await;
         let csrf = client.csrf().await;
         let own = resident_in(store, "440307003002").await;
         let other = resident_in(store, "440307003004").await;
@@ -67,18 +66,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             .await
             .unwrap();
         // A landlord in B.
-        let party = store
-            .fieldwork()
-            .register_party(&jiceng_store::fieldwork::NewParty {
-                county: code("440307"),
-                community: code("440307003004"),
-                kind: jiceng_domain::fieldwork::PartyKind::Landlord,
-                name: "乙房东".into(),
-                contact: String::new(),
-                phone: jiceng_domain::registry::Phone::parse("13800002222").unwrap(),
-            })
-            .await
-            .unwrap();
+        let party = landlord(store, "440307003004", "乙房东", "13800002222").await;
         let gets = [
             "/admin/users".to_string(),
             "/regions/440307003004".to_string(),
@@ -322,8 +310,7 @@ async fn an_administrator_creates_users_inside_their_own_scope() {
         })
         .await
         .unwrap();
-    let mut client = Client::new(store);
-    assert_eq!(client.login("street_admin", "password-123").await, StatusCode::SEE_OTHER);
+    let client = Client::signed_in(store, "street_admin").await;
     let csrf = client.csrf().await;
     let (status, _, body) = client.get("/admin/users").await;
     assert_eq!(status, StatusCode::OK);

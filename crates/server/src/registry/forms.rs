@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::pages::parse_date;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::form::{Checker, Field, FieldErrors, Values, ethnicity_options, field, options, select, value};
+use crate::form::{Checker, Drawing, Field, FieldErrors, Values, ethnicity_options, value};
 use crate::org::auth::CurrentUser;
 use crate::org::guard::{Audit, Editor, RecordKey, Viewer};
 use crate::page::{Chrome, Lang, render};
@@ -41,34 +41,16 @@ fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
-fn edit_fields(values: &Values, errors: &FieldErrors, lang: Lang) -> Vec<Field> {
+fn edit_fields(form: &Drawing) -> Vec<Field> {
     vec![
-        field("name", "姓名 Name", "", values, errors),
-        field("phone", "联系电话 Phone", "tel", values, errors),
-        select(
-            "marital_status",
-            "婚姻状况 Marital status",
-            options(MaritalStatus::ALL, |v| v.key(), lang),
-            values,
-            errors,
-        ),
-        select(
-            "residence_status",
-            "人口类型 Residence status",
-            options(ResidenceStatus::ALL, |v| v.key(), lang),
-            values,
-            errors,
-        ),
-        field("arrival_date", "来本地日期 Arrived (YYYY-MM-DD)", "date", values, errors),
-        select("ethnicity", "民族 Ethnicity", ethnicity_options(lang), values, errors),
-        select(
-            "relationship",
-            "与户主关系 Relationship to head",
-            options(Relationship::ALL, |v| v.key(), lang),
-            values,
-            errors,
-        ),
-        field("valid_from", "变更生效日期 Effective from", "date", values, errors),
+        form.input("name", "姓名 Name", ""),
+        form.input("phone", "联系电话 Phone", "tel"),
+        form.coded("marital_status", "婚姻状况 Marital status", MaritalStatus::ALL, MaritalStatus::key),
+        form.coded("residence_status", "人口类型 Residence status", ResidenceStatus::ALL, ResidenceStatus::key),
+        form.input("arrival_date", "来本地日期 Arrived (YYYY-MM-DD)", "date"),
+        form.choice("ethnicity", "民族 Ethnicity", ethnicity_options(form.lang)),
+        form.coded("relationship", "与户主关系 Relationship to head", Relationship::ALL, Relationship::key),
+        form.input("valid_from", "变更生效日期 Effective from", "date"),
     ]
 }
 
@@ -85,7 +67,7 @@ fn edit_form(
         heading_en: "Edit resident",
         action,
         error,
-        fields: edit_fields(values, errors, user.lang),
+        fields: edit_fields(&Drawing { values, errors, lang: user.lang }),
     }
 }
 
@@ -185,20 +167,14 @@ pub async fn edit_resident(
     }
 }
 
-fn newborn_fields(values: &Values, errors: &FieldErrors, lang: Lang) -> Vec<Field> {
+fn newborn_fields(form: &Drawing) -> Vec<Field> {
     vec![
-        field("name", "姓名 Name", "", values, errors),
-        select("sex", "性别 Sex", options(Sex::ALL, |v| v.key(), lang), values, errors),
-        field("birth_date", "出生日期 Date of birth", "date", values, errors),
-        field("id_number", "公民身份号码（尚未办理可不填）ID number (if issued)", "", values, errors),
-        select("ethnicity", "民族 Ethnicity", ethnicity_options(lang), values, errors),
-        select(
-            "relationship",
-            "与户主关系 Relationship to head",
-            options(Relationship::ALL, |v| v.key(), lang),
-            values,
-            errors,
-        ),
+        form.input("name", "姓名 Name", ""),
+        form.coded("sex", "性别 Sex", Sex::ALL, Sex::key),
+        form.input("birth_date", "出生日期 Date of birth", "date"),
+        form.input("id_number", "公民身份号码（尚未办理可不填）ID number (if issued)", ""),
+        form.choice("ethnicity", "民族 Ethnicity", ethnicity_options(form.lang)),
+        form.coded("relationship", "与户主关系 Relationship to head", Relationship::ALL, Relationship::key),
     ]
 }
 
@@ -215,7 +191,7 @@ fn newborn_form(
         heading_en: "Report a birth",
         action,
         error,
-        fields: newborn_fields(values, errors, user.lang),
+        fields: newborn_fields(&Drawing { values, errors, lang: user.lang }),
     }
 }
 
@@ -390,13 +366,13 @@ pub async fn access_log(
     Ok(render(&AccessLogPage { page, name: latest.facts.name.to_string(), entries })?.into_response())
 }
 
-fn household_fields(values: &Values, errors: &FieldErrors, buildings: Vec<(String, String)>) -> Vec<Field> {
+fn household_fields(form: &Drawing, buildings: Vec<(String, String)>) -> Vec<Field> {
     vec![
-        select("building", "楼栋 Building", buildings, values, errors),
-        field("unit_no", "单元 Unit", "number", values, errors),
-        field("floor_no", "楼层 Floor", "number", values, errors),
-        field("room_no", "房号 Room", "", values, errors),
-        field("valid_from", "生效日期 Effective from", "date", values, errors),
+        form.choice("building", "楼栋 Building", buildings),
+        form.input("unit_no", "单元 Unit", "number"),
+        form.input("floor_no", "楼层 Floor", "number"),
+        form.input("room_no", "房号 Room", ""),
+        form.input("valid_from", "生效日期 Effective from", "date"),
     ]
 }
 
@@ -473,7 +449,7 @@ fn household_form(
         heading_en,
         action,
         error,
-        fields: household_fields(values, errors, building_options(buildings, user.lang)),
+        fields: household_fields(&Drawing { values, errors, lang: user.lang }, building_options(buildings, user.lang)),
     }
 }
 

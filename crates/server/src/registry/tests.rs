@@ -256,20 +256,8 @@ async fn every_page_showing_personal_data_is_audited() {
     let own = resident_in(store, "440307003002").await;
     let (r, h) = (own.resident_id, own.facts.household_id);
     let b = store.registry().household(&code("440307"), h).await.unwrap().unwrap().location.building_id;
-    store
-        .fieldwork()
-        .register_party(&jiceng_store::fieldwork::NewParty {
-            county: code("440307"),
-            community: code("440307003002"),
-            kind: jiceng_domain::fieldwork::PartyKind::Landlord,
-            name: "甲房东".into(),
-            contact: String::new(),
-            phone: jiceng_domain::registry::Phone::parse("13800001111").unwrap(),
-        })
-        .await
-        .unwrap();
-    let mut client = Client::new(store);
-    assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+    landlord(store, "440307003002", "甲房东", "13800001111").await;
+    let client = Client::signed_in(store, "worker_a").await;
     for (path, target) in [
         (format!("/buildings/440307/{b}"), format!("building/440307/{b}")),
         (format!("/residents/440307/{r}/edit"), format!("resident/440307/{r}")),
@@ -296,8 +284,7 @@ async fn bad_input_is_refused_as_bad_input() {
     let db = testing::sqlite().await;
     let store = &db.store;
     seed(store).await;
-    let mut client = Client::new(store);
-    assert_eq!(client.login("worker_a", "password-123").await, StatusCode::SEE_OTHER);
+    let client = Client::signed_in(store, "worker_a").await;
     let csrf = client.csrf().await;
     let own = resident_in(store, "440307003002").await;
     let path = format!("/residents/440307/{}", own.resident_id);

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::form::{Field, FieldErrors, Values, field, options, select, value};
+use crate::form::{Drawing, Field, FieldErrors, Values, options, value};
 use crate::org::auth::{AuditRecord, CurrentUser};
 use crate::org::guard::{Editor, PartKey, RecordKey, Report, Scoped, View, Viewer, parse_code};
 use crate::page::{Chrome, render};
@@ -275,14 +275,13 @@ struct NewEventPage {
     kinds: Vec<(String, String)>,
 }
 
-/// The event form marks no single field: the store names what is wrong above it.
-static NO_ERRORS: std::sync::LazyLock<FieldErrors> = std::sync::LazyLock::new(FieldErrors::new);
-
 async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Option<String>) -> AppResult<Response> {
     if !may_report(user) {
         return Err(AppError::Forbidden);
     }
     let lang = user.lang;
+    // The event form marks no single field: the store names what is wrong above it.
+    let form = Drawing { values, errors: &FieldErrors::new(), lang };
     let kind = EventKind::from_key(value(values, "kind"));
     let mut hidden = vec![("county", value(values, "county").to_string())];
     let mut subject = String::new();
@@ -309,18 +308,17 @@ async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Opti
         hidden.push(("household", id.to_string()));
     }
     let mut fields = vec![
-        field("occurred_on", "发生日期 Date it happened", "date", values, &NO_ERRORS),
-        field("urgent", "紧急，立即通知街道 Urgent: notify the street office now", "checkbox", values, &NO_ERRORS),
-        field("evidence", "说明与证明材料 Evidence (certificate numbers, notes)", "textarea", values, &NO_ERRORS),
+        form.input("occurred_on", "发生日期 Date it happened", "date"),
+        form.input("urgent", "紧急，立即通知街道 Urgent: notify the street office now", "checkbox"),
+        form.input("evidence", "说明与证明材料 Evidence (certificate numbers, notes)", "textarea"),
     ];
     let provinces: Vec<(String, String)> =
         state.store.divisions().children(None).await?.into_iter().map(|d| (d.code.to_string(), d.name)).collect();
-    let sexes = options(Sex::ALL, Sex::key, lang);
     match kind {
         Some(EventKind::Birth) => {
-            fields.push(field("name", "姓名 Child's name", "text", values, &NO_ERRORS));
-            fields.push(select("sex", "性别 Sex", sexes, values, &NO_ERRORS));
-            fields.push(select(
+            fields.push(form.input("name", "姓名 Child's name", "text"));
+            fields.push(form.coded("sex", "性别 Sex", Sex::ALL, Sex::key));
+            fields.push(form.choice(
                 "birth_order",
                 "孩次 Birth order",
                 vec![
@@ -328,61 +326,47 @@ async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Opti
                     ("2".into(), lang.pick("二孩", "second").into()),
                     ("3".into(), lang.pick("三孩及以上", "third or later").into()),
                 ],
-                values,
-                &NO_ERRORS,
             ));
         }
         Some(EventKind::MoveIn) => {
-            fields.push(field("name", "姓名 Name", "text", values, &NO_ERRORS));
-            fields.push(select("sex", "性别 Sex", sexes, values, &NO_ERRORS));
-            fields.push(field("birth_date", "出生日期 Date of birth", "date", values, &NO_ERRORS));
-            fields.push(field("id_number", "公民身份号码 ID number (if known)", "text", values, &NO_ERRORS));
-            fields.push(field(
+            fields.push(form.input("name", "姓名 Name", "text"));
+            fields.push(form.coded("sex", "性别 Sex", Sex::ALL, Sex::key));
+            fields.push(form.input("birth_date", "出生日期 Date of birth", "date"));
+            fields.push(form.input("id_number", "公民身份号码 ID number (if known)", "text"));
+            fields.push(form.input(
                 "registered_residence",
                 "户籍地区划代码 Registered residence (county code)",
                 "text",
-                values,
-                &NO_ERRORS,
             ));
-            fields.push(field("phone", "联系电话 Phone", "tel", values, &NO_ERRORS));
-            fields.push(select(
+            fields.push(form.input("phone", "联系电话 Phone", "tel"));
+            fields.push(form.coded(
                 "relationship",
                 "与户主关系 Relationship to head",
-                options(Relationship::ALL, Relationship::key, lang),
-                values,
-                &NO_ERRORS,
+                Relationship::ALL,
+                Relationship::key,
             ));
-            fields.push(select(
+            fields.push(form.coded(
                 "residence_status",
                 "人口类型 Residence status",
-                options(ResidenceStatus::ALL, ResidenceStatus::key, lang),
-                values,
-                &NO_ERRORS,
+                ResidenceStatus::ALL,
+                ResidenceStatus::key,
             ));
-            fields.push(select(
+            fields.push(form.coded(
                 "marital_status",
                 "婚姻状况 Marital status",
-                options(MaritalStatus::ALL, MaritalStatus::key, lang),
-                values,
-                &NO_ERRORS,
+                MaritalStatus::ALL,
+                MaritalStatus::key,
             ));
         }
-        Some(EventKind::MoveOut) => {
-            fields.push(select("destination", "迁往省份 Province moved to", provinces, values, &NO_ERRORS))
+        Some(EventKind::MoveOut) => fields.push(form.choice("destination", "迁往省份 Province moved to", provinces)),
+        Some(EventKind::MoveWithin) => {
+            fields.push(form.input("household_no", "迁入户的户编号 Number of the household moved into", "text"))
         }
-        Some(EventKind::MoveWithin) => fields.push(field(
-            "household_no",
-            "迁入户的户编号 Number of the household moved into",
-            "text",
-            values,
-            &NO_ERRORS,
-        )),
-        Some(EventKind::StatusChange) => fields.push(select(
+        Some(EventKind::StatusChange) => fields.push(form.coded(
             "status",
             "新的人口类型 New residence status",
-            options(ResidenceStatus::ALL, ResidenceStatus::key, lang),
-            values,
-            &NO_ERRORS,
+            ResidenceStatus::ALL,
+            ResidenceStatus::key,
         )),
         _ => {}
     }
@@ -395,12 +379,9 @@ async fn form_page(state: &AppState, user: &Scoped, values: &Values, error: Opti
         EventKind::StatusChange,
     ];
     let kinds = if values.contains_key("resident") {
-        resident_kinds.iter().map(|k| (k.key().to_string(), lang.label(*k).to_string())).collect()
+        options(&resident_kinds, EventKind::key, lang)
     } else {
-        [EventKind::Birth, EventKind::MoveIn]
-            .iter()
-            .map(|k| (k.key().to_string(), lang.label(*k).to_string()))
-            .collect()
+        options(&[EventKind::Birth, EventKind::MoveIn], EventKind::key, lang)
     };
     Ok(render(&NewEventPage {
         page: user.chrome("报告变动 Report a change"),

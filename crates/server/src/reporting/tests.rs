@@ -19,8 +19,7 @@ async fn an_event_goes_through_the_pages_and_reports_export() {
         let r = own.resident_id;
         let today = time::OffsetDateTime::now_utc().date();
 
-        let mut worker = Client::new(store);
-        worker.login("worker_a", "password-123").await;
+        let worker = Client::signed_in(store, "worker_a").await;
         let csrf = worker.csrf().await;
         let (status, _, body) = worker.get(&format!("/events/new?county=440307&resident={r}")).await;
         assert_eq!(status, StatusCode::OK, "{}", db.label);
@@ -44,8 +43,7 @@ async fn an_event_goes_through_the_pages_and_reports_export() {
         let (_, _, record) = worker.get(&purpose(&format!("/residents/440307/{r}"))).await;
         assert!(record.contains("待审变动"), "{}: the record shows the pending change", db.label);
 
-        let mut specialist = Client::new(store);
-        specialist.login("spec_a", "password-123").await;
+        let specialist = Client::signed_in(store, "spec_a").await;
         let spec_csrf = specialist.csrf().await;
         let (_, _, queue) = specialist.get("/events").await;
         assert!(queue.contains(own.facts.name.as_str()), "{}: the queue names the resident", db.label);
@@ -58,8 +56,7 @@ async fn an_event_goes_through_the_pages_and_reports_export() {
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("已处理 1 件"), "{}: {body}", db.label);
 
-        let mut street = Client::new(store);
-        street.login("street_a", "password-123").await;
+        let street = Client::signed_in(store, "street_a").await;
         let street_csrf = street.csrf().await;
         let (status, _, body) =
             street.post(&format!("{event_path}/decision"), &format!("csrf={street_csrf}&action=return&reason=")).await;
@@ -134,8 +131,7 @@ async fn a_service_provider_cannot_resubmit_a_returned_event() {
         let admin = jiceng_store::reporting::Actor { username: "admin", role: Role::Administrator };
         let returned = jiceng_domain::reporting::EventAction::Return;
         store.reporting().decide(&code("440307"), event, returned, Some("证明不全"), admin, today).await.unwrap();
-        let mut client = Client::new(store);
-        assert_eq!(client.login("provider", "password-123").await, StatusCode::SEE_OTHER);
+        let client = Client::signed_in(store, "provider").await;
         let csrf = client.csrf().await;
         let (status, _, _) = client
             .post(

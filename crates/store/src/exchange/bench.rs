@@ -133,6 +133,21 @@ pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u6
             };
             let birth = date(text(&cells, Column::BirthDate));
             let arrival = date(text(&cells, Column::ArrivalDate));
+            // Both version tables begin with the record's key and its first version's stamp.
+            let first_version = |id: Uuid| -> Vec<Value> {
+                let from = arrival.or(birth);
+                vec![
+                    county.clone().into(),
+                    id.into(),
+                    1i32.into(),
+                    from.into(),
+                    Option::<Date>::None.into(),
+                    now.into(),
+                    by.into(),
+                    counted(from).into(),
+                    Option::<String>::None.into(),
+                ]
+            };
             let household_no = text(&cells, Column::HouseholdNo).to_string();
             let household_id = match households.get(&household_no) {
                 Some(id) => *id,
@@ -146,24 +161,16 @@ pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u6
                         by.into(),
                     ]))
                     .await?;
-                    txn.execute_raw(household_version.bind(vec![
-                        county.clone().into(),
-                        id.into(),
-                        1i32.into(),
-                        arrival.or(birth).into(),
-                        Option::<Date>::None.into(),
-                        now.into(),
-                        by.into(),
-                        counted(arrival.or(birth)).into(),
-                        Option::<String>::None.into(),
+                    let mut values = first_version(id);
+                    values.extend([
                         community.clone().into(),
                         grid_id.into(),
                         building_id.into(),
                         unit.into(),
                         floor.into(),
                         text(&cells, Column::Room).to_string().into(),
-                    ]))
-                    .await?;
+                    ]);
+                    txn.execute_raw(household_version.bind(values)).await?;
                     households.insert(household_no, id);
                     id
                 }
@@ -181,38 +188,29 @@ pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u6
             let name = text(&cells, Column::Name).to_string();
             let id_number = Some(text(&cells, Column::IdNumber).to_string()).filter(|s| !s.is_empty());
             let phone = Some(text(&cells, Column::Phone).to_string()).filter(|s| !s.is_empty());
-            txn.execute_raw(resident_version.bind(vec![
-                    county.into(),
-                    id.into(),
-                    1i32.into(),
-                    arrival.or(birth).into(),
-                    Option::<Date>::None.into(),
-                    now.into(),
-                    by.into(),
-                    counted(arrival.or(birth)).into(),
-                    Option::<String>::None.into(),
-                    household_id.into(),
-                    name.clone().into(),
-                    name_initials(&name).into(),
-                    key(text(&cells, Column::Sex), &|t| Sex::from_text(t).map(Sex::key)).into(),
-                    birth.into(),
-                    id_number.into(),
-                    Option::<String>::None.into(),
-                    Ethnicity::from_text(text(&cells, Column::Ethnicity)).map(|e| e.code()).unwrap_or_default().into(),
-                    phone.into(),
-                    text(&cells, Column::RegisteredResidence).to_string().into(),
-                    key(text(&cells, Column::Relationship), &|t| Relationship::from_text(t).map(Relationship::key))
-                        .into(),
-                    key(text(&cells, Column::ResidenceStatus), &|t| {
-                        ResidenceStatus::from_text(t).map(ResidenceStatus::key)
-                    })
+            let mut values = first_version(id);
+            values.extend([
+                household_id.into(),
+                name.clone().into(),
+                name_initials(&name).into(),
+                key(text(&cells, Column::Sex), &|t| Sex::from_text(t).map(Sex::key)).into(),
+                birth.into(),
+                id_number.into(),
+                Option::<String>::None.into(),
+                Ethnicity::from_text(text(&cells, Column::Ethnicity)).map(|e| e.code()).unwrap_or_default().into(),
+                phone.into(),
+                text(&cells, Column::RegisteredResidence).to_string().into(),
+                key(text(&cells, Column::Relationship), &|t| Relationship::from_text(t).map(Relationship::key)).into(),
+                key(text(&cells, Column::ResidenceStatus), &|t| {
+                    ResidenceStatus::from_text(t).map(ResidenceStatus::key)
+                })
+                .into(),
+                arrival.into(),
+                key(text(&cells, Column::MaritalStatus), &|t| MaritalStatus::from_text(t).map(MaritalStatus::key))
                     .into(),
-                    arrival.into(),
-                    key(text(&cells, Column::MaritalStatus), &|t| MaritalStatus::from_text(t).map(MaritalStatus::key))
-                        .into(),
-                    community.into(),
-                ]))
-            .await?;
+                community.into(),
+            ]);
+            txn.execute_raw(resident_version.bind(values)).await?;
             inserted += 1;
         }
         txn.commit().await?;

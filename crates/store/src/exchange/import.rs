@@ -371,12 +371,9 @@ impl<'a> ResidentImport<'a> {
         for r in store.db.query_all(&q).await? {
             buildings.insert(
                 r.try_get::<String>("", "name")?,
-                BuildingState {
-                    id: r.try_get("", "id")?,
-                    grid_id: r.try_get("", "grid_id")?,
-                    floors: r.try_get("", "floors")?,
-                    units: r.try_get("", "units")?,
-                },
+                from_row!(r => BuildingState {
+                    id, grid_id, floors, units,
+                }),
             );
         }
         Ok(Some(CommunityState { county, grids, next_grid, buildings }))

@@ -239,9 +239,7 @@ impl Fieldwork<'_> {
                 JoinType::LeftJoin,
                 "floor_month",
                 "m",
-                Expr::col(("m", "county_code"))
-                    .equals(("s", "county_code"))
-                    .and(Expr::col(("m", "building_id")).equals(("s", "building_id")))
+                crate::registry::same_county(("m", "building_id"), ("s", "building_id"))
                     .and(Expr::col(("m", "floor_no")).equals(("s", "floor_no")))
                     .and(Expr::col(("m", "month")).eq(key.as_str())),
             )
@@ -314,17 +312,14 @@ impl Fieldwork<'_> {
             let grid: Uuid = r.try_get("", "grid_id")?;
             households.push((
                 grids.get(&grid).map(|g| g.0).unwrap_or_default(),
-                HouseholdGap {
+                from_row!(r => HouseholdGap {
+                    household_no, unit_no, floor_no, room_no;
                     household_id: id,
-                    household_no: r.try_get("", "household_no")?,
                     grid: grids.get(&grid).map(|g| g.1.clone()).unwrap_or_default(),
                     building: buildings.get(&building).cloned().unwrap_or_default(),
-                    unit_no: r.try_get("", "unit_no")?,
-                    floor_no: r.try_get("", "floor_no")?,
-                    room_no: r.try_get("", "room_no")?,
                     residents: residents.get(&id).copied().unwrap_or(0),
                     responsible: who(building, grid),
-                },
+                }),
             ));
         }
         households

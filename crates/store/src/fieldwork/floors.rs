@@ -17,7 +17,7 @@ use sea_orm::{ConnectionTrait, QueryResult};
 use time::Date;
 use uuid::Uuid;
 
-use crate::error::{StoreError, StoreResult};
+use crate::error::StoreResult;
 use crate::registry::subtree;
 use crate::write::{Changes, Checked, FloorCount, Projection};
 
@@ -39,14 +39,7 @@ fn stock_select(cond: Cond) -> SelectStatement {
         .expr_as(Expr::cust("COUNT(DISTINCT h.household_id)"), "households")
         .expr_as(Expr::cust("COUNT(r.resident_id)"), "residents")
         .from_as("household_version", "h")
-        .join_as(
-            JoinType::InnerJoin,
-            "building",
-            "b",
-            Expr::col(("b", "county_code"))
-                .equals(("h", "county_code"))
-                .and(Expr::col(("b", "id")).equals(("h", "building_id"))),
-        )
+        .join_as(JoinType::InnerJoin, "building", "b", crate::registry::same_county(("b", "id"), ("h", "building_id")))
         .join_as(
             JoinType::LeftJoin,
             "resident_version",
@@ -230,14 +223,7 @@ async fn refresh(db: &impl ConnectionTrait, places: &TouchedPlaces) -> StoreResu
 }
 
 async fn insert_stock(db: &impl ConnectionTrait, cond: Cond) -> StoreResult<()> {
-    let insert = Query::insert()
-        .into_table("floor_stock")
-        .columns(STOCK_COLUMNS)
-        .select_from(stock_select(cond))
-        .map_err(|e| StoreError::Invalid(format!("floor_stock: {e}")))?
-        .to_owned();
-    db.execute(&insert).await?;
-    Ok(())
+    crate::insert_selected(db, "floor_stock", &STOCK_COLUMNS, stock_select(cond)).await
 }
 
 /// Recounts every floor under `node` (after a bulk load of a community).
@@ -423,14 +409,7 @@ pub(crate) async fn backfill(db: &impl ConnectionTrait) -> StoreResult<()> {
     let mut months: FloorMonths = HashMap::new();
     let mut marks: HashSet<(String, String, &'static str, Uuid)> = HashSet::new();
     let building_join = |q: &mut SelectStatement, on: &'static str| {
-        q.join_as(
-            JoinType::InnerJoin,
-            "building",
-            "b",
-            Expr::col(("b", "county_code"))
-                .equals((on, "county_code"))
-                .and(Expr::col(("b", "id")).equals((on, "building_id"))),
-        );
+        q.join_as(JoinType::InnerJoin, "building", "b", crate::registry::same_county(("b", "id"), (on, "building_id")));
     };
     let mut visits = Query::select();
     visits

@@ -12,7 +12,7 @@ use sea_orm::sea_query::{Cond, Expr, ExprTrait, JoinType, Query, SelectStatement
 use time::Date;
 use uuid::Uuid;
 
-use crate::error::{StoreError, StoreResult};
+use crate::error::StoreResult;
 use crate::registry::subtree;
 use crate::write::{Changes, Checked, Projection};
 
@@ -29,21 +29,12 @@ fn recounted(cond: Cond) -> SelectStatement {
         .expr_as(Expr::cust("COALESCE(t.override_tier, t.tier)"), "tier")
         .expr_as(Expr::col(("r", "last_verified_on")), "last_verified_on")
         .from_as("resident_version", "v")
-        .join_as(
-            JoinType::InnerJoin,
-            "resident",
-            "r",
-            Expr::col(("r", "county_code"))
-                .equals(("v", "county_code"))
-                .and(Expr::col(("r", "id")).equals(("v", "resident_id"))),
-        )
+        .join_as(JoinType::InnerJoin, "resident", "r", crate::registry::same_county(("r", "id"), ("v", "resident_id")))
         .join_as(
             JoinType::LeftJoin,
             "resident_tier",
             "t",
-            Expr::col(("t", "county_code"))
-                .equals(("v", "county_code"))
-                .and(Expr::col(("t", "resident_id")).equals(("v", "resident_id"))),
+            crate::registry::same_county(("t", "resident_id"), ("v", "resident_id")),
         )
         .and_where(Expr::col(("v", "valid_to")).is_null())
         .cond_where(cond);
@@ -51,14 +42,7 @@ fn recounted(cond: Cond) -> SelectStatement {
 }
 
 async fn insert(db: &impl ConnectionTrait, cond: Cond) -> StoreResult<()> {
-    let insert = Query::insert()
-        .into_table("resident_followup")
-        .columns(COLUMNS)
-        .select_from(recounted(cond))
-        .map_err(|e| StoreError::Invalid(format!("resident_followup: {e}")))?
-        .to_owned();
-    db.execute(&insert).await?;
-    Ok(())
+    crate::insert_selected(db, "resident_followup", &COLUMNS, recounted(cond)).await
 }
 
 /// Rewrites the rows of the members of these households (who left, who came, who moved).

@@ -95,17 +95,14 @@ enum Proposal {
 
 fn party_of(r: &sea_orm::QueryResult) -> StoreResult<Party> {
     let kind: String = r.try_get("", "kind")?;
-    Ok(Party {
+    Ok(from_row!(r => Party {
+        id, name, contact, phone;
         county: r.try_get("", "county_code")?,
-        id: r.try_get("", "id")?,
         community: r.try_get("", "community_code")?,
         kind: decode_opt("responsible_party", "kind", &kind, PartyKind::from_key)?,
-        name: r.try_get("", "name")?,
-        contact: r.try_get("", "contact")?,
-        phone: r.try_get("", "phone")?,
         units: 0,
         pending: 0,
-    })
+    }))
 }
 
 const PENDING: [EventState; 3] = [EventState::Submitted, EventState::Reviewed, EventState::Confirmed];
@@ -239,9 +236,7 @@ impl Fieldwork<'_> {
                     JoinType::InnerJoin,
                     "change_event",
                     "e",
-                    Expr::col(("e", "county_code"))
-                        .equals(("l", "county_code"))
-                        .and(Expr::col(("e", "id")).equals(("l", "event_id"))),
+                    crate::registry::same_county(("e", "id"), ("l", "event_id")),
                 )
                 .and_where(Expr::col(("l", "county_code")).eq(county.as_str()))
                 .and_where(Expr::col(("l", "party_id")).is_in(chunk.iter().copied()))
@@ -305,9 +300,7 @@ impl Fieldwork<'_> {
                 JoinType::InnerJoin,
                 "household",
                 "h",
-                Expr::col(("h", "county_code"))
-                    .equals(("u", "county_code"))
-                    .and(Expr::col(("h", "id")).equals(("u", "household_id"))),
+                crate::registry::same_county(("h", "id"), ("u", "household_id")),
             )
             .join_as(
                 JoinType::InnerJoin,
@@ -319,9 +312,7 @@ impl Fieldwork<'_> {
                 JoinType::InnerJoin,
                 "building",
                 "b",
-                Expr::col(("b", "county_code"))
-                    .equals(("v", "county_code"))
-                    .and(Expr::col(("b", "id")).equals(("v", "building_id"))),
+                crate::registry::same_county(("b", "id"), ("v", "building_id")),
             )
             .and_where(Expr::col(("u", "county_code")).eq(county.as_str()))
             .and_where(Expr::col(("u", "party_id")).eq(party_id))
@@ -329,13 +320,10 @@ impl Fieldwork<'_> {
             .order_by(("v", "room_no"), Order::Asc);
         let mut units = Vec::new();
         for r in self.store.db.query_all(&q).await? {
-            units.push(PartyUnit {
-                household_id: r.try_get("", "household_id")?,
-                household_no: r.try_get("", "household_no")?,
-                building: r.try_get("", "building")?,
-                room_no: r.try_get("", "room_no")?,
+            units.push(from_row!(r => PartyUnit {
+                household_id, household_no, building, room_no;
                 members: 0,
-            });
+            }));
         }
         // Who lives in each, counted in one query.
         let ids: Vec<Uuid> = units.iter().map(|u| u.household_id).collect();
@@ -378,14 +366,7 @@ impl Fieldwork<'_> {
         ])
         .column(("e", "state"))
         .from_as("party_line", "l")
-        .join_as(
-            JoinType::LeftJoin,
-            "change_event",
-            "e",
-            Expr::col(("e", "county_code"))
-                .equals(("l", "county_code"))
-                .and(Expr::col(("e", "id")).equals(("l", "event_id"))),
-        )
+        .join_as(JoinType::LeftJoin, "change_event", "e", crate::registry::same_county(("e", "id"), ("l", "event_id")))
         .and_where(Expr::col(("l", "county_code")).eq(county.as_str()))
         .and_where(Expr::col(("l", "party_id")).eq(party_id))
         .order_by(("l", "submitted_at"), Order::Desc)
@@ -394,19 +375,12 @@ impl Fieldwork<'_> {
         for r in self.store.db.query_all(&q).await? {
             let movement: String = r.try_get("", "movement")?;
             let state: Option<String> = r.try_get("", "state")?;
-            out.push(PartyLineRecord {
-                id: r.try_get("", "id")?,
+            out.push(from_row!(r => PartyLineRecord {
+                id, name, id_number, occurred_on, household_id, event_id, source, submitted_by;
                 movement: decode_opt("party_line", "movement", &movement, Movement::from_key)?,
-                name: r.try_get("", "name")?,
-                id_number: r.try_get("", "id_number")?,
-                occurred_on: r.try_get("", "occurred_on")?,
-                household_id: r.try_get("", "household_id")?,
-                event_id: r.try_get("", "event_id")?,
                 state: state.map(|s| decode_opt("change_event", "state", &s, EventState::from_key)).transpose()?,
-                source: r.try_get("", "source")?,
                 source_row: r.try_get::<i64>("", "source_row")? as u64,
-                submitted_by: r.try_get("", "submitted_by")?,
-            });
+            }));
         }
         Ok(out)
     }
@@ -424,9 +398,7 @@ impl Fieldwork<'_> {
                 JoinType::InnerJoin,
                 "change_event",
                 "e",
-                Expr::col(("e", "county_code"))
-                    .equals(("l", "county_code"))
-                    .and(Expr::col(("e", "id")).equals(("l", "event_id"))),
+                crate::registry::same_county(("e", "id"), ("l", "event_id")),
             )
             .cond_where(subtree(node, ("l", "community_code")))
             .and_where(Expr::col(("e", "state")).is_in(PENDING.iter().map(|s| s.key())));

@@ -495,14 +495,12 @@ impl Fieldwork<'_> {
             let county: String = r.try_get("", "county_code")?;
             let from: Option<String> = r.try_get("", "from_tier")?;
             let to: String = r.try_get("", "to_tier")?;
-            Ok(TierChange {
+            Ok(from_row!(r => TierChange {
+                resident_id, at, cause;
                 county: decode("tier_change", "county_code", &county, DivisionCode::parse)?,
-                resident_id: r.try_get("", "resident_id")?,
                 from: from.as_deref().and_then(Tier::from_key),
                 to: decode_opt("tier_change", "to_tier", &to, Tier::from_key)?,
-                at: r.try_get("", "at")?,
-                cause: r.try_get("", "cause")?,
-            })
+            }))
         })
         .await
     }

@@ -91,12 +91,10 @@ impl Fieldwork<'_> {
             .order_by("recorded_at", Order::Desc);
         read_rows(&self.store.db, &q, |row| {
             let method: String = row.try_get("", "method")?;
-            Ok(Verification {
-                verified_on: row.try_get("", "verified_on")?,
+            Ok(from_row!(row => Verification {
+                verified_on, recorded_at, recorded_by;
                 method: decode_opt("resident_verification", "method", &method, VerificationMethod::from_key)?,
-                recorded_at: row.try_get("", "recorded_at")?,
-                recorded_by: row.try_get("", "recorded_by")?,
-            })
+            }))
         })
         .await
     }
@@ -130,9 +128,7 @@ impl Fieldwork<'_> {
 
 /// The join of `resident` as "r" with its versions as "v".
 fn resident_is_version() -> sea_orm::sea_query::Expr {
-    Expr::col(("r", "county_code"))
-        .equals(("v", "county_code"))
-        .and(Expr::col(("r", "id")).equals(("v", "resident_id")))
+    crate::registry::same_county(("r", "id"), ("v", "resident_id"))
 }
 
 /// Records a verification inside a caller's transaction (the resident is loaded and in

@@ -9,123 +9,59 @@ migration!("m0001_initial");
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table("division")
-                .col(text("code").primary_key())
-                .col(text("name"))
-                .col(small("level"))
-                .col(text_null("parent_code"))
-                .take(),
-        )
+        m.create_table(table! { division (
+            code: text.primary_key(), name: text, level: small, parent_code: text_null,
+        ) })
         .await?;
         m.create_index(index("division_parent", "division", &["parent_code"])).await?;
 
-        m.create_table(
-            Table::create()
-                .table("app_user")
-                .col(uuid("id").primary_key())
-                .col(text("username").unique_key())
-                .col(text("display_name"))
-                .col(text("password_hash"))
-                .col(text("role"))
-                .col(timestamp("created_at"))
-                .col(boolean("disabled").default(false))
-                .take(),
-        )
+        m.create_table(table! { app_user (
+            id: uuid.primary_key(), username: text.unique_key(), display_name: text, password_hash: text,
+            role: text, created_at: timestamp, disabled: boolean.default(false),
+        ) })
         .await?;
-        m.create_table(
-            Table::create()
-                .table("user_scope")
-                .col(uuid("user_id"))
-                .col(text("division_code"))
-                .primary_key(Index::create().col("user_id").col("division_code"))
-                .foreign_key(ForeignKey::create().from("user_scope", "user_id").to("app_user", "id"))
-                .take(),
+        m.create_table(table! { user_scope (
+            user_id: uuid, division_code: text,
+        ) key(user_id, division_code)
+            foreign(user_id) => app_user(id) })
+            .await?;
+        m.create_table(table! { user_session (
+            token_hash: text.primary_key(), user_id: uuid, created_at: timestamp, expires_at: timestamp,
         )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("user_session")
-                .col(text("token_hash").primary_key())
-                .col(uuid("user_id"))
-                .col(timestamp("created_at"))
-                .col(timestamp("expires_at"))
-                .foreign_key(ForeignKey::create().from("user_session", "user_id").to("app_user", "id"))
-                .take(),
-        )
-        .await?;
+            foreign(user_id) => app_user(id) })
+            .await?;
 
-        m.create_table(
-            Table::create()
-                .table("grid")
-                .col(text("county_code"))
-                .col(uuid("id"))
-                .col(text("community_code"))
-                .col(integer("number"))
-                .col(text("name"))
-                .col(timestamp("created_at"))
-                .primary_key(Index::create().col("county_code").col("id"))
-                .take(),
-        )
-        .await?;
+        m.create_table(table! { grid (
+            county_code: text, id: uuid, community_code: text, number: integer, name: text,
+            created_at: timestamp,
+        ) key(county_code, id) })
+            .await?;
         m.create_index(index("grid_community", "grid", &["community_code", "number"])).await?;
 
-        m.create_table(
-            Table::create()
-                .table("building")
-                .col(text("county_code"))
-                .col(uuid("id"))
-                .col(uuid("grid_id"))
-                .col(text("community_code"))
-                .col(text("name"))
-                .col(small("floors"))
-                .col(small("units"))
-                .col(timestamp("created_at"))
-                .primary_key(Index::create().col("county_code").col("id"))
-                .foreign_key(
-                    ForeignKey::create().from("building", ("county_code", "grid_id")).to("grid", ("county_code", "id")),
-                )
-                .take(),
-        )
-        .await?;
+        m.create_table(table! { building (
+            county_code: text, id: uuid, grid_id: uuid, community_code: text, name: text, floors: small,
+            units: small, created_at: timestamp,
+        ) key(county_code, id)
+            foreign(county_code, grid_id) => grid(county_code, id) })
+            .await?;
         m.create_index(index("building_grid", "building", &["county_code", "grid_id"])).await?;
 
-        m.create_table(
-            Table::create()
-                .table("household")
-                .col(text("county_code"))
-                .col(uuid("id"))
-                .col(text("household_no"))
-                .col(timestamp("created_at"))
-                .col(text("created_by"))
-                .primary_key(Index::create().col("county_code").col("id"))
-                .take(),
-        )
-        .await?;
+        m.create_table(table! { household (
+            county_code: text, id: uuid, household_no: text, created_at: timestamp, created_by: text,
+        ) key(county_code, id) })
+            .await?;
         m.create_index(index("household_no", "household", &["county_code", "household_no"]).unique().take()).await?;
 
-        let mut household_version = Table::create();
-        household_version.table("household_version").col(text("county_code")).col(uuid("household_id"));
-        version_columns(&mut household_version)
-            .col(text("community_code"))
-            .col(uuid("grid_id"))
-            .col(uuid("building_id"))
-            .col(small("unit_no"))
-            .col(small("floor_no"))
-            .col(text("room_no"))
-            .primary_key(Index::create().col("county_code").col("household_id").col("version"))
-            .foreign_key(
-                ForeignKey::create()
-                    .from("household_version", ("county_code", "household_id"))
-                    .to("household", ("county_code", "id")),
-            )
-            .foreign_key(
-                ForeignKey::create()
-                    .from("household_version", ("county_code", "building_id"))
-                    .to("building", ("county_code", "id")),
-            );
-        m.create_table(household_version).await?;
+        // valid_from/valid_to say when a fact held; recorded_at/recorded_by when and by
+        // whom it was written. `valid_to IS NULL` marks the current version (ADR 003).
+        m.create_table(table! { household_version (
+            county_code: text, household_id: uuid,
+            version: integer, valid_from: date, valid_to: date_null, recorded_at: timestamp, recorded_by: text,
+            community_code: text, grid_id: uuid, building_id: uuid, unit_no: small, floor_no: small, room_no: text,
+        ) key(county_code, household_id, version)
+            foreign(county_code, household_id) => household(county_code, id)
+            foreign(county_code, building_id) => building(county_code, id) })
+            .await?;
         m.create_index(index(
             "household_version_building",
             "household_version",
@@ -133,50 +69,24 @@ impl MigrationTrait for Migration {
         ))
         .await?;
 
-        m.create_table(
-            Table::create()
-                .table("resident")
-                .col(text("county_code"))
-                .col(uuid("id"))
-                .col(timestamp("created_at"))
-                .col(text("created_by"))
-                .primary_key(Index::create().col("county_code").col("id"))
-                .take(),
-        )
-        .await?;
+        m.create_table(table! { resident (
+            county_code: text, id: uuid, created_at: timestamp, created_by: text,
+        ) key(county_code, id) })
+            .await?;
 
-        let mut resident_version = Table::create();
-        resident_version.table("resident_version").col(text("county_code")).col(uuid("resident_id"));
-        version_columns(&mut resident_version)
+        m.create_table(table! { resident_version (
+            county_code: text, resident_id: uuid,
+            version: integer, valid_from: date, valid_to: date_null, recorded_at: timestamp, recorded_by: text,
             // Copied from the household so that counts and scope need no join.
-            .col(text("community_code"))
-            .col(uuid("household_id"))
-            .col(text("name"))
+            community_code: text, household_id: uuid, name: text,
             // Pinyin initials of the name, for search ("zs" finds 张三).
-            .col(text("name_initials"))
-            .col(text("sex"))
-            .col(date("birth_date"))
-            .col(text_null("id_number"))
-            .col(text_null("id_missing_reason"))
-            .col(text("ethnicity"))
-            .col(text_null("phone"))
-            .col(text("registered_residence"))
-            .col(text("relationship"))
-            .col(text("residence_status"))
-            .col(date_null("arrival_date"))
-            .col(text("marital_status"))
-            .primary_key(Index::create().col("county_code").col("resident_id").col("version"))
-            .foreign_key(
-                ForeignKey::create()
-                    .from("resident_version", ("county_code", "resident_id"))
-                    .to("resident", ("county_code", "id")),
-            )
-            .foreign_key(
-                ForeignKey::create()
-                    .from("resident_version", ("county_code", "household_id"))
-                    .to("household", ("county_code", "id")),
-            );
-        m.create_table(resident_version).await?;
+            name_initials: text, sex: text, birth_date: date, id_number: text_null, id_missing_reason: text_null,
+            ethnicity: text, phone: text_null, registered_residence: text, relationship: text,
+            residence_status: text, arrival_date: date_null, marital_status: text,
+        ) key(county_code, resident_id, version)
+            foreign(county_code, resident_id) => resident(county_code, id)
+            foreign(county_code, household_id) => household(county_code, id) })
+            .await?;
         m.create_index(index("resident_version_household", "resident_version", &["county_code", "household_id"]))
             .await?;
         m.create_index(index("resident_version_id_number", "resident_version", &["id_number"])).await?;

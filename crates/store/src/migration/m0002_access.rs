@@ -11,45 +11,22 @@ migration!("m0002_access");
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         // Append-only; each entry's hash commits to the previous entry's hash.
-        m.create_table(
-            Table::create()
-                .table("audit_entry")
-                .col(big("seq").primary_key())
-                // Stored as the exact RFC 3339 text that was hashed.
-                .col(text("at"))
-                .col(text("actor"))
-                .col(text("action"))
-                .col(text("target"))
-                .col(text("county"))
-                .col(text("origin"))
-                .col(text("purpose"))
-                .col(text("detail"))
-                .col(text("previous_hash"))
-                .col(text("hash"))
-                .take(),
-        )
+        m.create_table(table! { audit_entry (
+            seq: big.primary_key(),
+            // Stored as the exact RFC 3339 text that was hashed.
+            at: text, actor: text, action: text, target: text, county: text, origin: text, purpose: text,
+            detail: text, previous_hash: text, hash: text,
+        ) })
         .await?;
-        m.create_index(Index::create().name("audit_entry_target").table("audit_entry").col("target").take()).await?;
-        m.create_index(Index::create().name("audit_entry_actor").table("audit_entry").col("actor").take()).await?;
+        m.create_index(index("audit_entry_target", "audit_entry", &["target"])).await?;
+        m.create_index(index("audit_entry_actor", "audit_entry", &["actor"])).await?;
 
-        m.create_table(
-            Table::create()
-                .table("resident_exit")
-                .col(text("county_code"))
-                .col(uuid("resident_id"))
-                .col(date("exited_on"))
-                .col(text("reason"))
-                .col(timestamp("recorded_at"))
-                .col(text("recorded_by"))
-                .primary_key(Index::create().col("county_code").col("resident_id"))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from("resident_exit", ("county_code", "resident_id"))
-                        .to("resident", ("county_code", "id")),
-                )
-                .take(),
-        )
-        .await?;
+        m.create_table(table! { resident_exit (
+            county_code: text, resident_id: uuid, exited_on: date, reason: text, recorded_at: timestamp,
+            recorded_by: text,
+        ) key(county_code, resident_id)
+            foreign(county_code, resident_id) => resident(county_code, id) })
+            .await?;
 
         m.alter_table(Table::alter().table("app_user").add_column(count("failed_logins")).take()).await?;
         m.alter_table(Table::alter().table("app_user").add_column(timestamp_null("locked_until")).take()).await?;

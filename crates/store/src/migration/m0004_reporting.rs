@@ -24,160 +24,57 @@ impl MigrationTrait for Migration {
         }
         m.alter_table(Table::alter().table("resident_exit").add_column(text_null("counted_in")).take()).await?;
 
-        m.create_table(
-            Table::create()
-                .table("change_event")
-                .col(text("county_code"))
-                .col(uuid("id"))
-                .col(text("kind"))
-                .col(text("state"))
-                .col(text("community_code"))
-                .col(uuid_null("resident_id"))
-                .col(uuid_null("household_id"))
-                .col(date("occurred_on"))
-                .col(date("reported_on"))
-                .col(text("reported_by"))
-                .col(boolean("urgent").default(false))
-                .col(text("evidence"))
-                .col(text("details"))
-                .col(text_null("sex"))
-                .col(small_null("birth_order"))
-                .col(text_null("province"))
-                .col(boolean("timely"))
-                .col(date("step_since"))
-                .col(date_null("due_on"))
-                .col(text_null("return_reason"))
-                .col(text_null("counted_in"))
-                .col(text_null("adjusts"))
-                .col(uuid_null("applied_resident_id"))
-                .col(integer_null("subject_version"))
-                .col(timestamp("created_at"))
-                .col(timestamp("updated_at"))
-                .primary_key(Index::create().col("county_code").col("id"))
-                .take(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("change_event_queue")
-                .table("change_event")
-                .col("state")
-                .col("community_code")
-                .col("reported_on")
-                .take(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("change_event_resident")
-                .table("change_event")
-                .col("county_code")
-                .col("resident_id")
-                .take(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("change_event_counted")
-                .table("change_event")
-                .col("community_code")
-                .col("counted_in")
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("change_event_step")
-                .col(text("county_code"))
-                .col(uuid("event_id"))
-                .col(integer("seq"))
-                .col(timestamp("at"))
-                .col(text("actor"))
-                .col(text("action"))
-                .col(text("from_state"))
-                .col(text("to_state"))
-                .col(text_null("reason"))
-                .primary_key(Index::create().col("county_code").col("event_id").col("seq"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("change_event_attachment")
-                .col(text("county_code"))
-                .col(uuid("event_id"))
-                .col(uuid("id"))
-                .col(text("file_name"))
-                .col(text("media_type"))
-                .col(ColumnDef::new("content").blob().not_null())
-                .col(timestamp("uploaded_at"))
-                .col(text("uploaded_by"))
-                .primary_key(Index::create().col("county_code").col("event_id").col("id"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("report_cell")
-                .col(text("node_code"))
-                .col(text("period"))
-                .col(text("indicator"))
-                .col(big("value"))
-                .primary_key(Index::create().col("node_code").col("period").col("indicator"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("report_approval")
-                .col(text("node_code"))
-                .col(text("period"))
-                .col(text("approved_by"))
-                .col(timestamp("approved_at"))
-                .primary_key(Index::create().col("node_code").col("period"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("report_approval_log")
-                .col(uuid("id").primary_key())
-                .col(text("node_code"))
-                .col(text("period"))
-                .col(text("action"))
-                .col(text("actor"))
-                .col(timestamp("at"))
-                .col(text_null("reason"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("report_opening")
-                .col(text("county_code").primary_key())
-                .col(text("opening_month"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create().table("reporting_deadline").col(text("step").primary_key()).col(integer("days")).take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("notification")
-                .col(uuid("id").primary_key())
-                .col(text("division_code"))
-                .col(text("role"))
-                .col(text("title"))
-                .col(text("link"))
-                .col(timestamp("created_at"))
-                .col(timestamp_null("read_at"))
-                .take(),
-        )
-        .await?;
-        m.create_index(Index::create().name("notification_division").table("notification").col("division_code").take())
+        m.create_table(table! { change_event (
+            county_code: text, id: uuid, kind: text, state: text, community_code: text, resident_id: uuid_null,
+            household_id: uuid_null, occurred_on: date, reported_on: date, reported_by: text,
+            urgent: boolean.default(false), evidence: text, details: text, sex: text_null,
+            birth_order: small_null, province: text_null, timely: boolean, step_since: date, due_on: date_null,
+            return_reason: text_null, counted_in: text_null, adjusts: text_null,
+            applied_resident_id: uuid_null, subject_version: integer_null, created_at: timestamp,
+            updated_at: timestamp,
+        ) key(county_code, id) })
             .await?;
+        m.create_index(index("change_event_queue", "change_event", &["state", "community_code", "reported_on"]))
+            .await?;
+        m.create_index(index("change_event_resident", "change_event", &["county_code", "resident_id"])).await?;
+        m.create_index(index("change_event_counted", "change_event", &["community_code", "counted_in"])).await?;
+        m.create_table(table! { change_event_step (
+            county_code: text, event_id: uuid, seq: integer, at: timestamp, actor: text, action: text,
+            from_state: text, to_state: text, reason: text_null,
+        ) key(county_code, event_id, seq) })
+            .await?;
+        m.create_table(table! { change_event_attachment (
+            county_code: text, event_id: uuid, id: uuid, file_name: text, media_type: text, content: blob,
+            uploaded_at: timestamp, uploaded_by: text,
+        ) key(county_code, event_id, id) })
+            .await?;
+        m.create_table(table! { report_cell (
+            node_code: text, period: text, indicator: text, value: big,
+        ) key(node_code, period, indicator) })
+            .await?;
+        m.create_table(table! { report_approval (
+            node_code: text, period: text, approved_by: text, approved_at: timestamp,
+        ) key(node_code, period) })
+            .await?;
+        m.create_table(table! { report_approval_log (
+            id: uuid.primary_key(), node_code: text, period: text, action: text, actor: text, at: timestamp,
+            reason: text_null,
+        ) })
+        .await?;
+        m.create_table(table! { report_opening (
+            county_code: text.primary_key(), opening_month: text,
+        ) })
+        .await?;
+        m.create_table(table! { reporting_deadline (
+            step: text.primary_key(), days: integer,
+        ) })
+        .await?;
+        m.create_table(table! { notification (
+            id: uuid.primary_key(), division_code: text, role: text, title: text, link: text,
+            created_at: timestamp, read_at: timestamp_null,
+        ) })
+        .await?;
+        m.create_index(index("notification_division", "notification", &["division_code"])).await?;
         Ok(())
     }
 }

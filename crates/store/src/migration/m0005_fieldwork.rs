@@ -11,112 +11,42 @@ migration!("m0005_fieldwork");
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table("resident_stability")
-                .col(text("county_code"))
-                .col(uuid("resident_id"))
-                .col(text("housing"))
-                .col(text("work"))
-                .col(boolean_null("phone_answered"))
-                .col(timestamp("recorded_at"))
-                .col(text("recorded_by"))
-                .primary_key(Index::create().col("county_code").col("resident_id"))
-                .take(),
-        )
+        m.create_table(table! { resident_stability (
+            county_code: text, resident_id: uuid, housing: text, work: text, phone_answered: boolean_null,
+            recorded_at: timestamp, recorded_by: text,
+        ) key(county_code, resident_id) })
+            .await?;
+        m.create_table(table! { tier_rules (
+            version: integer.primary_key(), rules: text, created_at: timestamp, created_by: text,
+        ) })
         .await?;
-        m.create_table(
-            Table::create()
-                .table("tier_rules")
-                .col(integer("version").primary_key())
-                .col(text("rules"))
-                .col(timestamp("created_at"))
-                .col(text("created_by"))
-                .take(),
-        )
+        m.create_table(table! { resident_tier (
+            county_code: text, resident_id: uuid, community_code: text, tier: text, points: integer,
+            reasons: text, rules_version: integer, computed_at: timestamp, override_tier: text_null,
+            override_reason: text_null, override_by: text_null,
+        ) key(county_code, resident_id) })
+            .await?;
+        m.create_index(index("resident_tier_community", "resident_tier", &["community_code", "tier"])).await?;
+        m.create_table(table! { tier_change (
+            id: uuid.primary_key(), county_code: text, resident_id: uuid, community_code: text,
+            from_tier: text_null, to_tier: text, at: timestamp, cause: text,
+        ) })
         .await?;
-        m.create_table(
-            Table::create()
-                .table("resident_tier")
-                .col(text("county_code"))
-                .col(uuid("resident_id"))
-                .col(text("community_code"))
-                .col(text("tier"))
-                .col(integer("points"))
-                .col(text("reasons"))
-                .col(integer("rules_version"))
-                .col(timestamp("computed_at"))
-                .col(text_null("override_tier"))
-                .col(text_null("override_reason"))
-                .col(text_null("override_by"))
-                .primary_key(Index::create().col("county_code").col("resident_id"))
-                .take(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("resident_tier_community")
-                .table("resident_tier")
-                .col("community_code")
-                .col("tier")
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("tier_change")
-                .col(uuid("id").primary_key())
-                .col(text("county_code"))
-                .col(uuid("resident_id"))
-                .col(text("community_code"))
-                .col(text_null("from_tier"))
-                .col(text("to_tier"))
-                .col(timestamp("at"))
-                .col(text("cause"))
-                .take(),
-        )
-        .await?;
-        m.create_index(
-            Index::create().name("tier_change_community").table("tier_change").col("community_code").col("at").take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("visit")
-                .col(text("county_code"))
-                // Made by the page that recorded it, so a visit sent twice is stored once.
-                .col(uuid("id"))
-                .col(uuid("household_id"))
-                .col(text("community_code"))
-                .col(uuid("building_id"))
-                .col(small("floor_no"))
-                .col(date("visited_on"))
-                .col(text("outcome"))
-                .col(text("notes"))
-                .col(text("recorded_by"))
-                .col(timestamp("recorded_at"))
-                .primary_key(Index::create().col("county_code").col("id"))
-                .take(),
-        )
-        .await?;
-        m.create_index(
-            Index::create().name("visit_community").table("visit").col("community_code").col("visited_on").take(),
-        )
-        .await?;
+        m.create_index(index("tier_change_community", "tier_change", &["community_code", "at"])).await?;
+        m.create_table(table! { visit (
+            county_code: text,
+            // Made by the page that recorded it, so a visit sent twice is stored once.
+            id: uuid, household_id: uuid, community_code: text, building_id: uuid, floor_no: small,
+            visited_on: date, outcome: text, notes: text, recorded_by: text, recorded_at: timestamp,
+        ) key(county_code, id) })
+            .await?;
+        m.create_index(index("visit_community", "visit", &["community_code", "visited_on"])).await?;
         // 五定: who answers for each community, street, grid and building.
-        m.create_table(
-            Table::create()
-                .table("responsibility")
-                .col(text("county_code"))
-                .col(text("node_kind"))
-                .col(text("node_id"))
-                .col(text("username"))
-                .col(timestamp("assigned_at"))
-                .col(text("assigned_by"))
-                .primary_key(Index::create().col("county_code").col("node_kind").col("node_id"))
-                .take(),
-        )
-        .await?;
+        m.create_table(table! { responsibility (
+            county_code: text, node_kind: text, node_id: text, username: text, assigned_at: timestamp,
+            assigned_by: text,
+        ) key(county_code, node_kind, node_id) })
+            .await?;
         Ok(())
     }
 }

@@ -12,68 +12,25 @@ migration!("m0006_coverage");
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_index(
-            Index::create()
-                .name("household_version_community")
-                .table("household_version")
-                .col("community_code")
-                .col("valid_to")
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("floor_stock")
-                .col(text("county_code"))
-                .col(uuid("building_id"))
-                .col(small("floor_no"))
-                .col(text("community_code"))
-                .col(uuid("grid_id"))
-                .col(count("households"))
-                .col(count("residents"))
-                .primary_key(Index::create().col("county_code").col("building_id").col("floor_no"))
-                .take(),
-        )
-        .await?;
-        m.create_index(Index::create().name("floor_stock_community").table("floor_stock").col("community_code").take())
+        m.create_index(index("household_version_community", "household_version", &["community_code", "valid_to"]))
             .await?;
-        m.create_table(
-            Table::create()
-                .table("floor_month")
-                .col(text("county_code"))
-                .col(uuid("building_id"))
-                .col(small("floor_no"))
-                .col(text("month"))
-                .col(text("community_code"))
-                .col(uuid("grid_id"))
-                .col(count("visits"))
-                .col(count("households_covered"))
-                .col(count("residents_verified"))
-                .primary_key(Index::create().col("county_code").col("building_id").col("floor_no").col("month"))
-                .take(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("floor_month_community")
-                .table("floor_month")
-                .col("month")
-                .col("community_code")
-                .take(),
-        )
-        .await?;
+        m.create_table(table! { floor_stock (
+            county_code: text, building_id: uuid, floor_no: small, community_code: text, grid_id: uuid,
+            households: count, residents: count,
+        ) key(county_code, building_id, floor_no) })
+            .await?;
+        m.create_index(index("floor_stock_community", "floor_stock", &["community_code"])).await?;
+        m.create_table(table! { floor_month (
+            county_code: text, building_id: uuid, floor_no: small, month: text, community_code: text,
+            grid_id: uuid, visits: count, households_covered: count, residents_verified: count,
+        ) key(county_code, building_id, floor_no, month) })
+            .await?;
+        m.create_index(index("floor_month_community", "floor_month", &["month", "community_code"])).await?;
         // One row per household or resident and month once it has been covered.
-        m.create_table(
-            Table::create()
-                .table("coverage_mark")
-                .col(text("county_code"))
-                .col(text("month"))
-                .col(text("kind"))
-                .col(uuid("subject_id"))
-                .primary_key(Index::create().col("county_code").col("month").col("kind").col("subject_id"))
-                .take(),
-        )
-        .await?;
+        m.create_table(table! { coverage_mark (
+            county_code: text, month: text, kind: text, subject_id: uuid,
+        ) key(county_code, month, kind, subject_id) })
+            .await?;
         let db = m.get_connection();
         crate::fieldwork::floors::backfill(db).await.map_err(|e| DbErr::Migration(e.to_string()))?;
         Ok(())

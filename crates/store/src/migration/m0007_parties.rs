@@ -11,75 +11,34 @@ migration!("m0007_parties");
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table("responsible_party")
-                .col(text("county_code"))
-                .col(uuid("id"))
-                .col(text("community_code"))
-                .col(text("kind"))
-                .col(text("name"))
-                .col(text("contact"))
-                .col(text("phone"))
-                .col(timestamp("registered_at"))
-                .col(text("registered_by"))
-                .primary_key(Index::create().col("county_code").col("id"))
-                .take(),
-        )
-        .await?;
-        m.create_index(
-            Index::create().name("responsible_party_community").table("responsible_party").col("community_code").take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("party_unit")
-                .col(text("county_code"))
-                .col(uuid("party_id"))
-                .col(uuid("household_id"))
-                .col(timestamp("added_at"))
-                .col(text("added_by"))
-                .primary_key(Index::create().col("county_code").col("party_id").col("household_id"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("party_line")
-                .col(text("county_code"))
-                .col(uuid("id"))
-                .col(uuid("party_id"))
-                .col(text("community_code"))
-                .col(uuid("household_id"))
-                .col(text("movement"))
-                .col(text("id_number"))
-                .col(text("name"))
-                .col(date("occurred_on"))
-                .col(uuid_null("event_id"))
-                .col(text("source"))
-                .col(big("source_row"))
-                .col(text("submitted_by"))
-                .col(timestamp("submitted_at"))
-                .primary_key(Index::create().col("county_code").col("id"))
-                .take(),
-        )
-        .await?;
+        m.create_table(table! { responsible_party (
+            county_code: text, id: uuid, community_code: text, kind: text, name: text, contact: text,
+            phone: text, registered_at: timestamp, registered_by: text,
+        ) key(county_code, id) })
+            .await?;
+        m.create_index(index("responsible_party_community", "responsible_party", &["community_code"])).await?;
+        m.create_table(table! { party_unit (
+            county_code: text, party_id: uuid, household_id: uuid, added_at: timestamp, added_by: text,
+        ) key(county_code, party_id, household_id) })
+            .await?;
+        m.create_table(table! { party_line (
+            county_code: text, id: uuid, party_id: uuid, community_code: text, household_id: uuid,
+            movement: text, id_number: text, name: text, occurred_on: date, event_id: uuid_null, source: text,
+            source_row: big, submitted_by: text, submitted_at: timestamp,
+        ) key(county_code, id) })
+            .await?;
         // The same report sent twice (a sheet uploaded again) is one line.
         m.create_index(
-            Index::create()
-                .name("party_line_once")
-                .table("party_line")
-                .col("county_code")
-                .col("party_id")
-                .col("movement")
-                .col("id_number")
-                .col("occurred_on")
-                .unique()
-                .take(),
+            index(
+                "party_line_once",
+                "party_line",
+                &["county_code", "party_id", "movement", "id_number", "occurred_on"],
+            )
+            .unique()
+            .take(),
         )
         .await?;
-        m.create_index(Index::create().name("party_line_community").table("party_line").col("community_code").take())
-            .await?;
+        m.create_index(index("party_line_community", "party_line", &["community_code"])).await?;
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
-//! The words every migration is written in: column kinds, indexes, the version columns
-//! of versioned tables, and the name a migration is recorded under.
+//! The words every migration is written in: column kinds, tables, indexes, and the name
+//! a migration is recorded under.
 
 use sea_orm_migration::prelude::*;
 
@@ -40,19 +40,9 @@ columns! {
     timestamp_null => timestamp_with_time_zone.null();
     boolean => boolean.not_null();
     boolean_null => boolean.null();
+    blob => blob.not_null();
     /// A counter that starts at nought.
     count => integer.not_null().default(0);
-}
-
-/// `valid_from`/`valid_to` say when a fact held; `recorded_at`/`recorded_by` say
-/// when and by whom it was written. `valid_to IS NULL` marks the current version.
-pub(super) fn version_columns(table: &mut TableCreateStatement) -> &mut TableCreateStatement {
-    table
-        .col(integer("version"))
-        .col(date("valid_from"))
-        .col(date_null("valid_to"))
-        .col(timestamp("recorded_at"))
-        .col(text("recorded_by"))
 }
 
 pub(super) fn index(name: &'static str, table: &'static str, cols: &[&'static str]) -> IndexCreateStatement {
@@ -62,4 +52,25 @@ pub(super) fn index(name: &'static str, table: &'static str, cols: &[&'static st
         index.col(*col);
     }
     index.take()
+}
+
+/// Declares a table the way the schema reads: its name, its columns in order with
+/// their kinds (the words of `columns!` above, with any further settings), then its
+/// primary key and its foreign keys.
+macro_rules! table {
+    ($name:ident ($($col:ident: $kind:ident $(.$more:ident($($arg:expr)?))*),* $(,)?)
+        $(key($($key:ident),+))?
+        $(foreign($($from:ident),+) => $to:ident($($to_col:ident),+))*
+    ) => {{
+        let mut table = Table::create();
+        table.table(stringify!($name));
+        $(table.col($kind(stringify!($col))$(.$more($($arg)?))*);)*
+        $(table.primary_key(Index::create()$(.col(stringify!($key)))+);)?
+        $(table.foreign_key(
+            ForeignKey::create()
+                .from(stringify!($name), ($(stringify!($from)),+))
+                .to(stringify!($to), ($(stringify!($to_col)),+)),
+        );)*
+        table
+    }};
 }

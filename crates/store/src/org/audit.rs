@@ -76,17 +76,9 @@ const APPEND_ATTEMPTS: usize = 20;
 
 fn stored(r: &QueryResult) -> StoreResult<StoredEntry> {
     Ok(StoredEntry {
-        fields: AuditFields {
-            seq: r.try_get("", "seq")?,
-            at: r.try_get("", "at")?,
-            actor: r.try_get("", "actor")?,
-            action: r.try_get("", "action")?,
-            target: r.try_get("", "target")?,
-            county: r.try_get("", "county")?,
-            origin: r.try_get("", "origin")?,
-            purpose: r.try_get("", "purpose")?,
-            detail: r.try_get("", "detail")?,
-        },
+        fields: from_row!(r => AuditFields {
+            seq, at, actor, action, target, county, origin, purpose, detail,
+        }),
         previous_hash: r.try_get("", "previous_hash")?,
         hash: r.try_get("", "hash")?,
     })

@@ -497,12 +497,9 @@ fn select_user() -> sea_orm::sea_query::SelectStatement {
 
 fn user_row(r: &QueryResult, scopes: Vec<DivisionCode>) -> StoreResult<User> {
     let role: String = r.try_get("", "role")?;
-    Ok(User {
-        id: r.try_get("", "id")?,
-        username: r.try_get("", "username")?,
-        display_name: r.try_get("", "display_name")?,
+    Ok(from_row!(r => User {
+        id, username, display_name, disabled;
         role: decode_opt("app_user", "role", &role, Role::from_key)?,
         scopes,
-        disabled: r.try_get("", "disabled")?,
-    })
+    }))
 }

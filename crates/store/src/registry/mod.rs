@@ -79,21 +79,22 @@ fn household_select() -> SelectStatement {
 /// the row `other` holding the same county and id: `(alias, key)` = `(other, key)` and
 /// `alias.valid_to IS NULL`.
 pub(crate) fn current_version((alias, key): (&'static str, &'static str), other: &'static str) -> Expr {
+    same_county((alias, key), (other, key)).and(Expr::col((alias, "valid_to")).is_null())
+}
+
+/// The join condition "`alias.key` is `other.column`, in the same county": every
+/// record's key begins with its county.
+pub(crate) fn same_county(
+    (alias, key): (&'static str, &'static str),
+    (other, column): (&'static str, &'static str),
+) -> Expr {
     Expr::col((alias, "county_code"))
         .equals((other, "county_code"))
-        .and(Expr::col((alias, key)).equals((other, key)))
-        .and(Expr::col((alias, "valid_to")).is_null())
+        .and(Expr::col((alias, key)).equals((other, column)))
 }
 
 pub(crate) fn join_household(q: &mut SelectStatement) {
-    q.join_as(
-        JoinType::InnerJoin,
-        "household",
-        "h",
-        Expr::col(("h", "county_code"))
-            .equals(("v", "county_code"))
-            .and(Expr::col(("h", "id")).equals(("v", "household_id"))),
-    );
+    q.join_as(JoinType::InnerJoin, "household", "h", crate::registry::same_county(("h", "id"), ("v", "household_id")));
 }
 
 /// The condition "this version holds on `date`".
@@ -360,9 +361,16 @@ impl Registry<'_> {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn household(&self, county: &DivisionCode, household_id: Uuid) -> StoreResult<Option<HouseholdVersion>> {
+        self.one_current_household(
+            Expr::col(("v", "county_code")).eq(county.as_str()).and(Expr::col(("v", "household_id")).eq(household_id)),
+        )
+        .await
+    }
+
+    /// The current version of the household `which` picks, if in scope.
+    async fn one_current_household(&self, which: Expr) -> StoreResult<Option<HouseholdVersion>> {
         let mut q = household_select();
-        q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
-            .and_where(Expr::col(("v", "household_id")).eq(household_id))
+        q.and_where(which)
             .and_where(Expr::col(("v", "valid_to")).is_null())
             .cond_where(self.in_scope(("v", "community_code")));
         self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
@@ -375,12 +383,12 @@ impl Registry<'_> {
         county: &DivisionCode,
         household_no: &str,
     ) -> StoreResult<Option<HouseholdVersion>> {
-        let mut q = household_select();
-        q.and_where(Expr::col(("h", "county_code")).eq(county.as_str()))
-            .and_where(Expr::col(("h", "household_no")).eq(household_no.trim()))
-            .and_where(Expr::col(("v", "valid_to")).is_null())
-            .cond_where(self.in_scope(("v", "community_code")));
-        self.store.db.query_one(&q).await?.map(|r| household_row(&r)).transpose()
+        self.one_current_household(
+            Expr::col(("h", "county_code"))
+                .eq(county.as_str())
+                .and(Expr::col(("h", "household_no")).eq(household_no.trim())),
+        )
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

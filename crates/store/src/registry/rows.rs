@@ -144,15 +144,12 @@ pub(crate) fn location_values(location: &HouseholdLocation) -> [Expr; 6] {
 
 fn stamp_row(r: &QueryResult) -> StoreResult<VersionStamp> {
     let valid_from: Date = r.try_get("", "valid_from")?;
-    Ok(VersionStamp {
-        version: r.try_get("", "version")?,
+    Ok(from_row!(r => VersionStamp {
+        version, valid_to, recorded_at, recorded_by;
         valid_from,
-        valid_to: r.try_get("", "valid_to")?,
-        recorded_at: r.try_get("", "recorded_at")?,
-        recorded_by: r.try_get("", "recorded_by")?,
         counted_from: month_column(r, "counted_from")?.unwrap_or(Month::of(valid_from)),
         counted_to: month_column(r, "counted_to")?,
-    })
+    }))
 }
 
 /// A month stored as `YYYY-MM` text (NULL allowed).
@@ -175,10 +172,10 @@ pub(crate) fn resident_row(r: &QueryResult) -> StoreResult<ResidentVersion> {
         (None, None) => Identity::Missing(IdMissingReason::Unknown),
     };
     let phone: Option<String> = r.try_get("", "phone")?;
-    let facts = ResidentFacts {
+    let facts = from_row!(r => ResidentFacts {
+        birth_date, household_id, arrival_date;
         name: decode(T, "name", &text(r, "name")?, PersonName::parse)?,
         sex: decode_opt(T, "sex", &text(r, "sex")?, Sex::from_key)?,
-        birth_date: r.try_get("", "birth_date")?,
         identity,
         ethnicity: decode_opt(T, "ethnicity", &text(r, "ethnicity")?, Ethnicity::from_code)?,
         phone: phone.map(|p| decode(T, "phone", &p, Phone::parse)).transpose()?,
@@ -188,12 +185,10 @@ pub(crate) fn resident_row(r: &QueryResult) -> StoreResult<ResidentVersion> {
             &text(r, "registered_residence")?,
             DivisionCode::parse,
         )?,
-        household_id: r.try_get("", "household_id")?,
         relationship: decode_opt(T, "relationship", &text(r, "relationship")?, Relationship::from_key)?,
         residence_status: decode_opt(T, "residence_status", &text(r, "residence_status")?, ResidenceStatus::from_key)?,
-        arrival_date: r.try_get("", "arrival_date")?,
         marital_status: decode_opt(T, "marital_status", &text(r, "marital_status")?, MaritalStatus::from_key)?,
-    };
+    });
     Ok(ResidentVersion {
         county: decode(T, "county_code", &text(r, "county_code")?, DivisionCode::parse)?,
         resident_id: r.try_get("", "resident_id")?,
@@ -210,14 +205,11 @@ pub(crate) fn household_row(r: &QueryResult) -> StoreResult<HouseholdVersion> {
         household_id: r.try_get("", "household_id")?,
         household_no: text(r, "household_no")?,
         stamp: stamp_row(r)?,
-        location: HouseholdLocation {
+        location: from_row!(r => HouseholdLocation {
+            grid_id, building_id, unit_no, floor_no;
             community: decode(T, "community_code", &text(r, "community_code")?, DivisionCode::parse)?,
-            grid_id: r.try_get("", "grid_id")?,
-            building_id: r.try_get("", "building_id")?,
-            unit_no: r.try_get("", "unit_no")?,
-            floor_no: r.try_get("", "floor_no")?,
             room_no: text(r, "room_no")?,
-        },
+        }),
     })
 }
 

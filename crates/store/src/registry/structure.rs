@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use jiceng_domain::org::DivisionCode;
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, QueryResult};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -59,30 +59,34 @@ pub struct HouseholdSummary {
     pub head_name: Option<String>,
 }
 
+/// `columns` of the record `(county, id)` in `table`.
+fn record_select(table: &'static str, columns: &[&'static str], county: &DivisionCode, id: Uuid) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(columns.iter().copied())
+        .from(table)
+        .and_where(Expr::col("county_code").eq(county.as_str()))
+        .and_where(Expr::col("id").eq(id));
+    q
+}
+
 fn grid_row(r: &QueryResult) -> StoreResult<Grid> {
     let county: String = r.try_get("", "county_code")?;
     let community: String = r.try_get("", "community_code")?;
-    Ok(Grid {
+    Ok(from_row!(r => Grid {
+        id, number, name;
         county: decode("grid", "county_code", &county, DivisionCode::parse)?,
-        id: r.try_get("", "id")?,
         community: decode("grid", "community_code", &community, DivisionCode::parse)?,
-        number: r.try_get("", "number")?,
-        name: r.try_get("", "name")?,
-    })
+    }))
 }
 
 fn building_row(r: &QueryResult) -> StoreResult<Building> {
     let county: String = r.try_get("", "county_code")?;
     let community: String = r.try_get("", "community_code")?;
-    Ok(Building {
+    Ok(from_row!(r => Building {
+        id, grid_id, name, floors, units;
         county: decode("building", "county_code", &county, DivisionCode::parse)?,
-        id: r.try_get("", "id")?,
-        grid_id: r.try_get("", "grid_id")?,
         community: decode("building", "community_code", &community, DivisionCode::parse)?,
-        name: r.try_get("", "name")?,
-        floors: r.try_get("", "floors")?,
-        units: r.try_get("", "units")?,
-    })
+    }))
 }
 
 const GRID_COLUMNS: [&str; 5] = ["county_code", "id", "community_code", "number", "name"];
@@ -163,23 +167,15 @@ impl Registry<'_> {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn grid(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Option<Grid>> {
-        let mut q = Query::select();
-        q.columns(GRID_COLUMNS)
-            .from("grid")
-            .and_where(Expr::col("county_code").eq(county.as_str()))
-            .and_where(Expr::col("id").eq(id))
-            .cond_where(self.in_scope("community_code"));
+        let mut q = record_select("grid", &GRID_COLUMNS, county, id);
+        q.cond_where(self.in_scope("community_code"));
         self.store.db.query_one(&q).await?.map(|r| grid_row(&r)).transpose()
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn building(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Option<Building>> {
-        let mut q = Query::select();
-        q.columns(BUILDING_COLUMNS)
-            .from("building")
-            .and_where(Expr::col("county_code").eq(county.as_str()))
-            .and_where(Expr::col("id").eq(id))
-            .cond_where(self.in_scope("community_code"));
+        let mut q = record_select("building", &BUILDING_COLUMNS, county, id);
+        q.cond_where(self.in_scope("community_code"));
         self.store.db.query_one(&q).await?.map(|r| building_row(&r)).transpose()
     }
 
@@ -190,12 +186,7 @@ impl Registry<'_> {
         county: &DivisionCode,
         id: Uuid,
     ) -> StoreResult<Building> {
-        let mut q = Query::select();
-        q.columns(BUILDING_COLUMNS)
-            .from("building")
-            .and_where(Expr::col("county_code").eq(county.as_str()))
-            .and_where(Expr::col("id").eq(id));
-        match db.query_one(&q).await? {
+        match db.query_one(&record_select("building", &BUILDING_COLUMNS, county, id)).await? {
             Some(r) => building_row(&r),
             None => Err(StoreError::NotFound { what: "楼栋 / building".to_string() }),
         }
@@ -329,15 +320,11 @@ impl Registry<'_> {
         let rows = self.store.db.query_all(&q).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push(HouseholdSummary {
-                household_id: r.try_get("", "household_id")?,
-                household_no: r.try_get("", "household_no")?,
-                unit_no: r.try_get("", "unit_no")?,
-                floor_no: r.try_get("", "floor_no")?,
-                room_no: r.try_get("", "room_no")?,
+            out.push(from_row!(r => HouseholdSummary {
+                household_id, household_no, unit_no, floor_no, room_no;
                 members: 0,
                 head_name: None,
-            });
+            }));
         }
         // Members and heads, in one query for the whole building.
         let mut m = Query::select();
@@ -349,9 +336,7 @@ impl Registry<'_> {
                 JoinType::InnerJoin,
                 "household_version",
                 "hv",
-                Expr::col(("hv", "county_code"))
-                    .equals(("r", "county_code"))
-                    .and(Expr::col(("hv", "household_id")).equals(("r", "household_id"))),
+                crate::registry::same_county(("hv", "household_id"), ("r", "household_id")),
             )
             .and_where(Expr::col(("hv", "county_code")).eq(county.as_str()))
             .and_where(Expr::col(("hv", "building_id")).eq(building_id))

@@ -2,41 +2,30 @@
 
 use jiceng_domain::registry::synthetic::{PopulationGenerator, PopulationPlan};
 use jiceng_domain::registry::{
-    HouseholdLocation, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship,
-    ResidenceStatus, ResidentFacts, Sex,
+    HouseholdLocation, IdMissingReason, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidentFacts, Sex,
 };
 use time::macros::date;
 
 use super::ChangeOutcome;
 use crate::StoreError;
 use crate::org::{Divisions, LoadScope, reference};
-use crate::testing::{self, World, code, person};
+use crate::testing::{self, World, code};
 
 #[tokio::test]
 async fn resident_changes_are_versions_and_as_of_queries_see_the_past() {
     for db in testing::backends().await {
         let store = &db.store;
         let registry = store.registry();
-        let county = code("440307");
-        let community = code("440307003002");
         let other_community = code("440307003004");
         let world = World::new(&db.store, "101栋", 18, 2).await;
+        let (county, community) = (world.county.clone(), world.community.clone());
         let (grid, _building) = (&world.grid, &world.building);
         let other_grid = registry.create_grid(&other_community, 1, "第1网格").await.unwrap();
         let other_building = registry.create_building(&other_grid, "201栋", 9, 1).await.unwrap();
         let location = world.location(1, 12, "1203");
         let household =
             registry.create_household(&county, "H0001", &location, date!(2020 - 01 - 01), "tester").await.unwrap();
-        let id = IdNumber::parse_as_of("11010519491231002X", date!(2026 - 01 - 01)).unwrap();
-        let facts = ResidentFacts {
-            identity: Identity::Number(id),
-            phone: Some(Phone::parse("13800138000").unwrap()),
-            registered_residence: code("110105"),
-            residence_status: ResidenceStatus::Inflow,
-            arrival_date: Some(date!(2020 - 01 - 01)),
-            marital_status: MaritalStatus::Widowed,
-            ..person("张三", Sex::Female, date!(1949 - 12 - 31), household)
-        };
+        let facts = testing::zhang_san(household);
         let resident = registry.add_resident(&county, &facts, date!(2020 - 01 - 01), "tester").await.unwrap();
 
         let mut changed = facts.clone();

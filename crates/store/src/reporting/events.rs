@@ -143,35 +143,21 @@ fn event_row(r: &QueryResult) -> StoreResult<ChangeEvent> {
     let state: String = r.try_get("", "state")?;
     let community: String = r.try_get("", "community_code")?;
     let details: String = r.try_get("", "details")?;
-    Ok(ChangeEvent {
+    Ok(from_row!(r => ChangeEvent {
+        id, resident_id, household_id, occurred_on, reported_on, reported_by, urgent, evidence, timely,
+        step_since, due_on, return_reason, applied_resident_id, subject_version, created_at, updated_at;
         county: decode("change_event", "county_code", &county, DivisionCode::parse)?,
-        id: r.try_get("", "id")?,
         kind: decode_opt("change_event", "kind", &kind, EventKind::from_key)?,
         state: decode_opt("change_event", "state", &state, EventState::from_key)?,
         community: decode("change_event", "community_code", &community, DivisionCode::parse)?,
-        resident_id: r.try_get("", "resident_id")?,
-        household_id: r.try_get("", "household_id")?,
-        occurred_on: r.try_get("", "occurred_on")?,
-        reported_on: r.try_get("", "reported_on")?,
-        reported_by: r.try_get("", "reported_by")?,
-        urgent: r.try_get("", "urgent")?,
-        evidence: r.try_get("", "evidence")?,
         details: decode("change_event", "details", &details, |t| serde_json::from_str::<EventDetails>(t))?,
-        timely: r.try_get("", "timely")?,
-        step_since: r.try_get("", "step_since")?,
-        due_on: r.try_get("", "due_on")?,
-        return_reason: r.try_get("", "return_reason")?,
         counted_in: month_column(r, "counted_in")?,
         adjusts: month_column(r, "adjusts")?,
-        applied_resident_id: r.try_get("", "applied_resident_id")?,
         sex: {
             let sex: Option<String> = r.try_get("", "sex")?;
             sex.map(|s| decode_opt("change_event", "sex", &s, Sex::from_key)).transpose()?
         },
-        subject_version: r.try_get("", "subject_version")?,
-        created_at: r.try_get("", "created_at")?,
-        updated_at: r.try_get("", "updated_at")?,
-    })
+    }))
 }
 
 /// Where an event belongs and the facts the statistics keep about it.
@@ -653,14 +639,12 @@ impl Reporting<'_> {
             let action: String = r.try_get("", "action")?;
             let from: String = r.try_get("", "from_state")?;
             let to: String = r.try_get("", "to_state")?;
-            Ok(EventStep {
-                at: r.try_get("", "at")?,
-                actor: r.try_get("", "actor")?,
+            Ok(from_row!(r => EventStep {
+                at, actor, reason;
                 action: decode_opt("change_event_step", "action", &action, EventAction::from_key)?,
                 from: decode_opt("change_event_step", "from_state", &from, EventState::from_key)?,
                 to: decode_opt("change_event_step", "to_state", &to, EventState::from_key)?,
-                reason: r.try_get("", "reason")?,
-            })
+            }))
         })
         .await
     }
@@ -802,12 +786,10 @@ impl Reporting<'_> {
             .order_by("uploaded_at", Order::Asc);
         read_rows(&self.store.db, &q, |r| {
             let size: i64 = r.try_get("", "size").or_else(|_| r.try_get::<i32>("", "size").map(i64::from))?;
-            Ok(Attachment {
-                id: r.try_get("", "id")?,
-                file_name: r.try_get("", "file_name")?,
-                media_type: r.try_get("", "media_type")?,
+            Ok(from_row!(r => Attachment {
+                id, file_name, media_type;
                 size: size as u64,
-            })
+            }))
         })
         .await
     }

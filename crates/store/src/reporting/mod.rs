@@ -111,13 +111,10 @@ impl Reporting<'_> {
             .limit(50);
         read_rows(&self.store.db, &q, |r| {
             let read_at: Option<OffsetDateTime> = r.try_get("", "read_at")?;
-            Ok(Notification {
-                id: r.try_get("", "id")?,
-                title: r.try_get("", "title")?,
-                link: r.try_get("", "link")?,
-                created_at: r.try_get("", "created_at")?,
+            Ok(from_row!(r => Notification {
+                id, title, link, created_at;
                 read: read_at.is_some(),
-            })
+            }))
         })
         .await
     }

@@ -3,14 +3,12 @@
 
 use jiceng_domain::fieldwork::VerificationMethod;
 use jiceng_domain::org::DivisionCode;
-use jiceng_domain::registry::{
-    HouseholdLocation, IdNumber, Identity, MaritalStatus, Phone, ResidenceStatus, ResidentFacts, Sex,
-};
+use jiceng_domain::registry::{HouseholdLocation, Phone, ResidentFacts};
 use time::macros::date;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::testing::{self, TestDb, person};
+use crate::testing::{self, TestDb};
 
 fn code(s: &str) -> DivisionCode {
     DivisionCode::parse(s).unwrap()
@@ -33,15 +31,7 @@ async fn household_with_resident(db: &TestDb, caller: &Caller) -> (DivisionCode,
     };
     let household =
         registry.create_household(&county, "H0001", &location, date!(2020 - 01 - 01), "wang").await.unwrap();
-    let facts = ResidentFacts {
-        identity: Identity::Number(IdNumber::parse_as_of("11010519491231002X", date!(2026 - 01 - 01)).unwrap()),
-        phone: Some(Phone::parse("13800138000").unwrap()),
-        registered_residence: code("110105"),
-        residence_status: ResidenceStatus::Inflow,
-        arrival_date: Some(date!(2020 - 01 - 01)),
-        marital_status: MaritalStatus::Widowed,
-        ..person("张三", Sex::Female, date!(1949 - 12 - 31), household)
-    };
+    let facts = testing::zhang_san(household);
     let resident = registry.add_resident(&county, &facts, date!(2020 - 01 - 01), "wang").await.unwrap();
     (county, resident, facts)
 }

@@ -40,11 +40,10 @@ async fn landlord_reports_become_reviewed_changes_once() {
         let label = db.label;
         let store = &db.store;
         let fieldwork = store.fieldwork();
-        let county = code("440307");
-        let community = code("440307003002");
         let today = OffsetDateTime::now_utc().date();
         let long_ago = today - Duration::days(2000);
         let world = World::new(&db.store, "8栋", 6, 1).await;
+        let (county, community) = (world.county.clone(), world.community.clone());
         let mut households = Vec::new();
         for room in ["101", "102"] {
             let location = world.location(1, 1, room);

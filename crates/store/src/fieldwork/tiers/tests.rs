@@ -15,9 +15,8 @@ async fn tiers_follow_stability_and_freshness_only() {
     for db in testing::backends().await {
         let label = db.label;
         let fieldwork = db.store.fieldwork();
-        let county = code("440307");
-        let community = code("440307003002");
         let world = World::new(&db.store, "1栋", 6, 1).await;
+        let (county, community) = (world.county.clone(), world.community.clone());
         let location = world.location(1, 3, "302");
         let today = OffsetDateTime::now_utc().date();
         let arrived = today - Duration::days(60);

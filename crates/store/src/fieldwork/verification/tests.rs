@@ -13,9 +13,8 @@ use crate::{Caller, StoreError};
 async fn a_confirmation_moves_the_last_verified_date_forward_only() {
     for db in testing::backends().await {
         let fieldwork = db.store.fieldwork();
-        let county = code("440307");
-        let community = code("440307003002");
         let world = World::new(&db.store, "1栋", 6, 1).await;
+        let (county, community) = (world.county.clone(), world.community.clone());
         let location = world.location(1, 2, "201");
         let household = fieldwork
             .registry()

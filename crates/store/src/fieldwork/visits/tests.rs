@@ -23,9 +23,8 @@ async fn plans_hold_exactly_what_is_due_and_visits_count_once() {
         let label = db.label;
         let store = &db.store;
         let fieldwork = store.fieldwork();
-        let county = code("440307");
-        let community = code("440307003002");
         let world = World::new(&db.store, "3栋", 6, 1).await;
+        let (county, community) = (world.county.clone(), world.community.clone());
         let (grid, building) = (&world.grid, &world.building);
         let today = OffsetDateTime::now_utc().date();
         let long_ago = today - Duration::days(3000);
