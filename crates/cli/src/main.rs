@@ -269,7 +269,8 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// 走访：全区一个月的走访计划与四不漏覆盖率的用时 / planning a district's month and its coverage report
+    /// 走访：全区一个月的走访计划与四不漏覆盖率的用时（加 --database-url 在 PostgreSQL 上）
+    /// / planning a district's month and its coverage report (with --database-url, on PostgreSQL)
     Fieldwork {
         /// 居民人数（默认龙岗区规模）/ residents (default: Longgang's 4.14 million)
         #[arg(long, default_value_t = 4_140_000)]
@@ -607,7 +608,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await?;
         }
         Command::Bench { command: BenchCommand::Fieldwork { residents, county, keep, json } } => {
-            fieldwork::bench::run(residents, &county_code(&county)?, keep.as_deref(), json).await?;
+            let url = cli.db.database_url.as_deref();
+            fieldwork::bench::run(residents, &county_code(&county)?, keep.as_deref(), url, json).await?;
         }
         Command::Bench { command: BenchCommand::Report { residents, county, verified_per_month, json } } => {
             let county = county_code(&county)?;

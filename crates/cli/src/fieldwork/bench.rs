@@ -1,6 +1,7 @@
 //! `jiceng bench fieldwork`: planning a whole district's visits for a month and its
 //! coverage report, on a synthetic district with tiers assessed and a share of
-//! households already visited this month.
+//! households already visited this month. With `--database-url` it runs on PostgreSQL,
+//! in a schema of its own that is dropped afterwards.
 
 use std::path::Path;
 use std::time::Instant;
@@ -20,6 +21,8 @@ use crate::registry::generate;
 
 #[derive(Debug, Serialize)]
 pub struct FieldworkBench {
+    /// `sqlite` or `postgres`.
+    pub database: &'static str,
     pub residents: u64,
     pub setup_seconds: f64,
     pub visits: u64,
@@ -29,7 +32,19 @@ pub struct FieldworkBench {
     pub coverage_households: u64,
 }
 
-pub async fn run(residents: u64, county: &DivisionCode, keep: Option<&Path>, json: bool) -> anyhow::Result<()> {
+/// The PostgreSQL schema a run works in.
+const POSTGRES_SCHEMA: &str = "jiceng_bench_fieldwork";
+
+pub async fn run(
+    residents: u64,
+    county: &DivisionCode,
+    keep: Option<&Path>,
+    database_url: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if database_url.is_some() && keep.is_some() {
+        anyhow::bail!("--keep 只用于 SQLite / --keep keeps a SQLite file only");
+    }
     let dir = tempfile::tempdir().context("临时目录 / temporary directory")?;
     let path = keep.map_or_else(|| dir.path().join("fieldwork.db"), Path::to_path_buf);
     // Written once the setup has finished (with its size), so an interrupted setup or
@@ -37,8 +52,9 @@ pub async fn run(residents: u64, county: &DivisionCode, keep: Option<&Path>, jso
     let ready = path.with_extension("ready");
     let today = time::OffsetDateTime::now_utc().date();
     let month = Month::of(today);
-    let reusable = std::fs::read_to_string(&ready).is_ok_and(|text| text.trim() == residents.to_string());
-    if !reusable {
+    let reusable = database_url.is_none()
+        && std::fs::read_to_string(&ready).is_ok_and(|text| text.trim() == residents.to_string());
+    if !reusable && database_url.is_none() {
         let _ = std::fs::remove_file(&ready);
         for suffix in ["", "-wal", "-shm"] {
             let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
@@ -47,7 +63,10 @@ pub async fn run(residents: u64, county: &DivisionCode, keep: Option<&Path>, jso
             }
         }
     }
-    let store = Store::open(&jiceng_store::sqlite_url(&path)).await?;
+    let store = match database_url {
+        Some(url) => jiceng_store::exchange::bench::postgres_schema(url, POSTGRES_SCHEMA).await?,
+        None => Store::open(&jiceng_store::sqlite_url(&path)).await?,
+    };
     let start = Instant::now();
     let visits = if reusable {
         store.fieldwork().visits_in(county, month).await?
@@ -66,6 +85,7 @@ pub async fn run(residents: u64, county: &DivisionCode, keep: Option<&Path>, jso
     let coverage = store.fieldwork().coverage(county, month).await?;
     let coverage_seconds = timed.elapsed().as_secs_f64();
     let result = FieldworkBench {
+        database: if database_url.is_some() { "postgres" } else { "sqlite" },
         residents,
         setup_seconds,
         visits,
@@ -75,13 +95,16 @@ pub async fn run(residents: u64, county: &DivisionCode, keep: Option<&Path>, jso
         coverage_households: coverage.totals.households,
     };
     store.close().await?;
+    if let Some(url) = database_url {
+        jiceng_store::exchange::bench::drop_postgres_schema(url, POSTGRES_SCHEMA).await?;
+    }
     if json {
         println!("{}", serde_json::to_string(&result)?);
         return Ok(());
     }
     println!(
-        "走访基准 fieldwork benchmark: {residents} residents, {} visits this month (setup {:.0} s)",
-        result.visits, result.setup_seconds
+        "走访基准 fieldwork benchmark ({}): {residents} residents, {} visits this month (setup {:.0} s)",
+        result.database, result.visits, result.setup_seconds
     );
     println!(
         "  plan the district:     {:>8.2} s  ({} households on the plans)",
