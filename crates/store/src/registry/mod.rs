@@ -49,7 +49,7 @@ pub struct CommunityCount {
 }
 
 crate::access::domain_handle! {
-    /// The registry as one caller sees it (see [`Access`]).
+    /// The registry as one caller sees it (see [`crate::access::Access`]).
     Registry { registry, registry_in, registry_as, registry_by }
 }
 
@@ -94,7 +94,7 @@ pub(crate) fn same_county(
 }
 
 pub(crate) fn join_household(q: &mut SelectStatement) {
-    q.join_as(JoinType::InnerJoin, "household", "h", crate::registry::same_county(("h", "id"), ("v", "household_id")));
+    q.join_as(JoinType::InnerJoin, "household", "h", same_county(("h", "id"), ("v", "household_id")));
 }
 
 /// The condition "this version holds on `date`".

@@ -32,7 +32,7 @@ pub struct Actor<'a> {
 }
 
 crate::access::domain_handle! {
-    /// Reports and events as one caller sees them (see [`Access`]).
+    /// Reports and events as one caller sees them (see [`crate::access::Access`]).
     Reporting { reporting, reporting_in, reporting_as, reporting_by }
 }
 
