@@ -781,7 +781,17 @@ impl<'a> ResidentImport<'a> {
         let written = self.totals.created + self.totals.updated;
         let since_analyze = written - self.analyzed_at;
         if since_analyze >= 10_000 && since_analyze * 5 >= self.analyzed_at {
-            let tables = ["resident_version", "resident", "household_version", "household"];
+            // The projections' tables grow with the registry's, and their statements'
+            // cached plans too would stay those of an empty table.
+            let tables = [
+                "resident_version",
+                "resident",
+                "household_version",
+                "household",
+                "resident_followup",
+                "floor_stock",
+                "report_cell",
+            ];
             crate::dialect::Dialect::of(&store.db).analyze(&store.db, &tables).await?;
             self.analyzed_at = written;
         }

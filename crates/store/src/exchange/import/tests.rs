@@ -272,20 +272,35 @@ async fn export_then_import_into_an_empty_database_then_export_gives_the_same_fi
         }
         let dir = tempfile::tempdir().unwrap();
         for (format, encoding) in [(FileFormat::Csv, TextEncoding::Utf8), (FileFormat::Csv, TextEncoding::Gb18030)] {
-            let export = |store: Store, name: &'static str| {
+            let export_of = |store: Store, node: DivisionCode, scope: Option<Scope>, name: &'static str| {
                 let path = dir.path().join(name);
-                let county = county.clone();
                 async move {
                     let headers: Vec<String> =
                         jiceng_domain::exchange::resident_file::headers().map(String::from).collect();
                     let mut writer = ResidentFileWriter::create(&path, format, encoding, &headers).unwrap();
-                    let n = store.registry().export_residents(&county, &mut writer, |_| {}).await.unwrap();
+                    let registry = match &scope {
+                        Some(scope) => store.registry_in(scope),
+                        None => store.registry(),
+                    };
+                    let n = registry.export_residents(&node, &mut writer, |_| {}).await.unwrap();
                     writer.finish().unwrap();
                     (path, n)
                 }
             };
+            let export = |store: Store, name: &'static str| export_of(store, county.clone(), None, name);
             let (first, n) = export(db.store.clone(), "first.csv").await;
             assert_eq!(n, 600, "{}", db.label);
+            // The same file from the city and the street above (the two communities are
+            // both in street 440307003); a community's specialist gets only their own.
+            for node in ["4403", "440307003"] {
+                let (above, _) = export_of(db.store.clone(), code(node), None, "above.csv").await;
+                assert!(std::fs::read(&first).unwrap() == std::fs::read(&above).unwrap(), "{} {node}", db.label);
+            }
+            let own = Scope::new(Role::Specialist, vec![code("440307003004")]);
+            let (mine, n) = export_of(db.store.clone(), county.clone(), Some(own), "mine.csv").await;
+            // Digits are ASCII in every encoding written.
+            let other = std::fs::read(&mine).unwrap().windows(12).any(|w| w == b"440307003002");
+            assert!(n > 0 && n < 600 && !other, "{}: {n}", db.label);
             let empty = testing::sqlite().await;
             let options = ImportOptions { encoding: Some(encoding), chunk_rows: 250, ..options() };
             let report = import_file(empty.store.registry(), &first, &options, places(), |_| {}).await.unwrap();
