@@ -3,7 +3,6 @@
 //! both spellings side by side. A new seam goes here, never inline in a query. (How a
 //! connection is opened, its pool and pragmas, is `connection`'s.)
 
-use sea_orm::sea_query::{PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder};
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use crate::error::StoreResult;
@@ -20,21 +19,6 @@ impl Dialect {
         match db.get_database_backend() {
             DbBackend::Postgres => Dialect::Postgres,
             _ => Dialect::Sqlite,
-        }
-    }
-
-    pub(crate) fn backend(self) -> DbBackend {
-        match self {
-            Dialect::Sqlite => DbBackend::Sqlite,
-            Dialect::Postgres => DbBackend::Postgres,
-        }
-    }
-
-    /// The SQL of a statement, for binding many rows to it (the driver prepares it once).
-    pub(crate) fn sql(self, statement: &impl QueryStatementWriter) -> String {
-        match self {
-            Dialect::Sqlite => statement.build(SqliteQueryBuilder).0,
-            Dialect::Postgres => statement.build(PostgresQueryBuilder).0,
         }
     }
 
@@ -70,10 +54,14 @@ impl Dialect {
         }
     }
 
-    /// Whether a prefix search needs an explicit range beside `LIKE` to use its index:
-    /// SQLite's `LIKE` is case-insensitive, so only a binary range reaches the index.
-    pub(crate) fn prefix_needs_range(self) -> bool {
-        self == Dialect::Sqlite
+    /// A text column compared byte by byte, as the search indexes are built (m0011):
+    /// PostgreSQL's database collation may order text otherwise and then cannot use an
+    /// index for a prefix; SQLite's default collation is already binary.
+    pub(crate) fn bytewise(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("\"{column}\""),
+            Dialect::Postgres => format!("\"{column}\" COLLATE \"C\""),
+        }
     }
 
     /// Holds `key` until the transaction ends, so that appenders queue (PostgreSQL's

@@ -1,6 +1,8 @@
 //! `jiceng bench import`: rows per second of a full import (parsing, validation,
-//! history, duplicates) against the floor — the same rows inserted bare with prepared
-//! statements — on SQLite and, given `--database-url`, PostgreSQL, with peak memory.
+//! history, duplicates, projections) against the floor — the same file loaded into one
+//! bare table with a unique ID index, by `COPY` on PostgreSQL and one prepared
+//! multi-row INSERT in one transaction on SQLite (`sqlite3 .import`) — on SQLite and,
+//! given `--database-url`, PostgreSQL, with peak memory.
 
 use std::path::Path;
 use std::time::Instant;
@@ -63,16 +65,15 @@ async fn measure(
     store: &Store,
     file: &Path,
     county: &DivisionCode,
-    residents: u64,
     places: &PlaceIndex,
 ) -> anyhow::Result<[Measurement; 2]> {
     // Each run gets its own empty database with the county's divisions loaded.
     prepare(floor_store, county).await?;
     prepare(store, county).await?;
     reset_peak();
-    let bar = progress::bar(residents, &format!("{database} 基线 floor"));
+    let bar = progress::share_bar(&format!("{database} 基线 floor"));
     let start = Instant::now();
-    let rows = bench::bare_insert(floor_store, file, |n| bar.set_position(n)).await?;
+    let rows = bench::floor_load(floor_store, file, |f| bar.set_position((f * 1000.0) as u64)).await?;
     let floor_seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let floor = Measurement {
@@ -132,7 +133,7 @@ pub async fn run(residents: u64, county: &DivisionCode, postgres_url: Option<&st
     let mut measurements = Vec::new();
     let floor = Store::open(&jiceng_store::sqlite_url(&dir.path().join("floor.db"))).await?;
     let sqlite = Store::open(&jiceng_store::sqlite_url(&dir.path().join("import.db"))).await?;
-    measurements.extend(measure("sqlite", &floor, &sqlite, &file, county, residents, &places).await?);
+    measurements.extend(measure("sqlite", &floor, &sqlite, &file, county, &places).await?);
     floor.close().await?;
     sqlite.close().await?;
     if let Some(url) = postgres_url {
@@ -140,7 +141,7 @@ pub async fn run(residents: u64, county: &DivisionCode, postgres_url: Option<&st
             [format!("jiceng_bench_floor_{}", std::process::id()), format!("jiceng_bench_{}", std::process::id())];
         let floor = bench::postgres_schema(url, &schemas[0]).await?;
         let pg = bench::postgres_schema(url, &schemas[1]).await?;
-        let result = measure("postgres", &floor, &pg, &file, county, residents, &places).await;
+        let result = measure("postgres", &floor, &pg, &file, county, &places).await;
         floor.close().await?;
         pg.close().await?;
         for schema in &schemas {

@@ -1,55 +1,31 @@
-//! The floor an import is measured against: the same rows of a generated resident file
-//! inserted into the same schema with one prepared INSERT per row and table, values
-//! converted only as far as the column types need, nothing checked.
+//! The floor an import is measured against: the same file loaded the fastest way each
+//! database has into one bare table of text columns with a unique index on the ID
+//! number — `COPY … FROM STDIN` on PostgreSQL (what `psql \copy` does), and on SQLite
+//! the file's rows inserted in one transaction by one prepared multi-row INSERT (what
+//! `sqlite3 .import` does, with fewer calls). No checks, no history, no projections.
 
-use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
 use jiceng_domain::exchange::Column;
-use jiceng_domain::registry::pinyin::name_initials;
-use jiceng_domain::registry::{Ethnicity, MaritalStatus, Relationship, ResidenceStatus, Sex};
-use sea_orm::sea_query::{Query, Value};
+use sea_orm::sea_query::Value;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
-use time::{Date, OffsetDateTime};
-use uuid::Uuid;
 
 use crate::Store;
 use crate::error::{StoreError, StoreResult};
-use crate::registry::rows::{HOUSEHOLD_LOCATION_COLUMNS, RESIDENT_FACT_COLUMNS, VERSION_COLUMNS};
 use jiceng_files::exchange::{FileError, ResidentFileReader};
 
-/// One INSERT's SQL, built once; rows are bound to it (the driver prepares it once).
-struct Prepared {
-    backend: DbBackend,
-    sql: String,
-}
+/// The bare table's name.
+const FLOOR_TABLE: &str = "floor_rows";
 
-impl Prepared {
-    fn new(store: &Store, table: &'static str, columns: &[&'static str]) -> Prepared {
-        let mut insert = Query::insert();
-        insert.into_table(table).columns(columns.iter().copied());
-        insert.values_panic(columns.iter().map(|_| sea_orm::sea_query::Expr::val(0)));
-        let dialect = crate::dialect::Dialect::of(&store.db);
-        Prepared { backend: dialect.backend(), sql: dialect.sql(&insert) }
-    }
+/// Bytes sent to COPY per message.
+const COPY_CHUNK: usize = 1 << 20;
 
-    fn bind(&self, values: Vec<Value>) -> Statement {
-        Statement::from_sql_and_values(self.backend, self.sql.clone(), values)
-    }
-}
-
-fn date(text: &str) -> Option<Date> {
-    Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")).ok()
-}
-
-fn text(cells: &[String], column: Column) -> &str {
-    Column::EXPORTED.iter().position(|c| *c == column).and_then(|i| cells.get(i)).map(String::as_str).unwrap_or("")
-}
-
-/// Inserts the rows of a file written by `jiceng generate` (UTF-8, jiceng's columns);
-/// returns how many residents were inserted.
+/// Loads a file written by `jiceng generate` (UTF-8, jiceng's columns) into a fresh bare
+/// table; returns how many rows it holds afterwards. `progress` gets how far through
+/// the file the load is (0–1).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u64)) -> StoreResult<u64> {
+pub async fn floor_load(store: &Store, path: &Path, mut progress: impl FnMut(f64)) -> StoreResult<u64> {
     let reader = ResidentFileReader::open(path, None)?;
     if reader.headers.iter().map(String::as_str).ne(Column::EXPORTED.iter().map(|c| c.header_zh())) {
         return Err(StoreError::File(FileError::Row {
@@ -58,165 +34,103 @@ pub async fn bare_insert(store: &Store, path: &Path, mut progress: impl FnMut(u6
             message: "不是 jiceng generate 写的文件 / not a file written by jiceng generate".into(),
         }));
     }
-    let grid = Prepared::new(store, "grid", &["county_code", "id", "community_code", "number", "name", "created_at"]);
-    let building = Prepared::new(
-        store,
-        "building",
-        &["county_code", "id", "grid_id", "community_code", "name", "floors", "units", "created_at"],
-    );
-    let household =
-        Prepared::new(store, "household", &["county_code", "id", "household_no", "created_at", "created_by"]);
-    // The same columns as every other writer of versions (registry::rows).
-    let household_version_columns: Vec<&'static str> =
-        ["county_code", "household_id"].into_iter().chain(VERSION_COLUMNS).chain(HOUSEHOLD_LOCATION_COLUMNS).collect();
-    let household_version = Prepared::new(store, "household_version", &household_version_columns);
-    let resident =
-        Prepared::new(store, "resident", &["county_code", "id", "created_at", "created_by", "last_verified_on"]);
-    let resident_version_columns: Vec<&'static str> =
-        ["county_code", "resident_id"].into_iter().chain(VERSION_COLUMNS).chain(RESIDENT_FACT_COLUMNS).collect();
-    let resident_version = Prepared::new(store, "resident_version", &resident_version_columns);
-    let now = OffsetDateTime::now_utc();
-    let by = "floor";
-    // The floor writes the counted month as plainly as it can (no locks, no cells).
-    let counted = |d: Option<Date>| d.map(|d| jiceng_domain::reporting::Month::of(d).key());
-    let mut grids: HashMap<(String, String), Uuid> = HashMap::new();
-    let mut buildings: HashMap<(String, String), Uuid> = HashMap::new();
-    let mut households: HashMap<String, Uuid> = HashMap::new();
-    let mut inserted = 0u64;
-    let mut rows = reader.peekable();
-    while rows.peek().is_some() {
-        let txn = store.db.begin().await?;
-        for row in rows.by_ref().take(2000) {
-            let cells = row?.cells;
-            let community = text(&cells, Column::CommunityCode).to_string();
-            let county = community.get(..6).unwrap_or("").to_string();
-            let grid_key = (community.clone(), text(&cells, Column::Grid).to_string());
-            let grid_id = match grids.get(&grid_key) {
-                Some(id) => *id,
-                None => {
-                    let id = Uuid::now_v7();
-                    let number = grids.len() as i32 + 1;
-                    txn.execute_raw(grid.bind(vec![
-                        county.clone().into(),
-                        id.into(),
-                        community.clone().into(),
-                        number.into(),
-                        grid_key.1.clone().into(),
-                        now.into(),
-                    ]))
-                    .await?;
-                    grids.insert(grid_key, id);
-                    id
-                }
-            };
-            let unit: i16 = text(&cells, Column::Unit).parse().unwrap_or(1);
-            let floor: i16 = text(&cells, Column::Floor).parse().unwrap_or(1);
-            let building_key = (community.clone(), text(&cells, Column::Building).to_string());
-            let building_id = match buildings.get(&building_key) {
-                Some(id) => *id,
-                None => {
-                    let id = Uuid::now_v7();
-                    txn.execute_raw(building.bind(vec![
-                        county.clone().into(),
-                        id.into(),
-                        grid_id.into(),
-                        community.clone().into(),
-                        building_key.1.clone().into(),
-                        200i16.into(),
-                        50i16.into(),
-                        now.into(),
-                    ]))
-                    .await?;
-                    buildings.insert(building_key, id);
-                    id
-                }
-            };
-            let birth = date(text(&cells, Column::BirthDate));
-            let arrival = date(text(&cells, Column::ArrivalDate));
-            // Both version tables begin with the record's key and its first version's stamp.
-            let first_version = |id: Uuid| -> Vec<Value> {
-                let from = arrival.or(birth);
-                vec![
-                    county.clone().into(),
-                    id.into(),
-                    1i32.into(),
-                    from.into(),
-                    Option::<Date>::None.into(),
-                    now.into(),
-                    by.into(),
-                    counted(from).into(),
-                    Option::<String>::None.into(),
-                ]
-            };
-            let household_no = text(&cells, Column::HouseholdNo).to_string();
-            let household_id = match households.get(&household_no) {
-                Some(id) => *id,
-                None => {
-                    let id = Uuid::now_v7();
-                    txn.execute_raw(household.bind(vec![
-                        county.clone().into(),
-                        id.into(),
-                        household_no.clone().into(),
-                        now.into(),
-                        by.into(),
-                    ]))
-                    .await?;
-                    let mut values = first_version(id);
-                    values.extend([
-                        community.clone().into(),
-                        grid_id.into(),
-                        building_id.into(),
-                        unit.into(),
-                        floor.into(),
-                        text(&cells, Column::Room).to_string().into(),
-                    ]);
-                    txn.execute_raw(household_version.bind(values)).await?;
-                    households.insert(household_no, id);
-                    id
-                }
-            };
-            let id = Uuid::now_v7();
-            txn.execute_raw(resident.bind(vec![
-                county.clone().into(),
-                id.into(),
-                now.into(),
-                by.into(),
-                date(text(&cells, Column::LastVerified)).into(),
-            ]))
-            .await?;
-            let key = |t: &str, f: &dyn Fn(&str) -> Option<&'static str>| f(t).unwrap_or("").to_string();
-            let name = text(&cells, Column::Name).to_string();
-            let id_number = Some(text(&cells, Column::IdNumber).to_string()).filter(|s| !s.is_empty());
-            let phone = Some(text(&cells, Column::Phone).to_string()).filter(|s| !s.is_empty());
-            let mut values = first_version(id);
-            values.extend([
-                household_id.into(),
-                name.clone().into(),
-                name_initials(&name).into(),
-                key(text(&cells, Column::Sex), &|t| Sex::from_text(t).map(Sex::key)).into(),
-                birth.into(),
-                id_number.into(),
-                Option::<String>::None.into(),
-                Ethnicity::from_text(text(&cells, Column::Ethnicity)).map(|e| e.code()).unwrap_or_default().into(),
-                phone.into(),
-                text(&cells, Column::RegisteredResidence).to_string().into(),
-                key(text(&cells, Column::Relationship), &|t| Relationship::from_text(t).map(Relationship::key)).into(),
-                key(text(&cells, Column::ResidenceStatus), &|t| {
-                    ResidenceStatus::from_text(t).map(ResidenceStatus::key)
-                })
-                .into(),
-                arrival.into(),
-                key(text(&cells, Column::MaritalStatus), &|t| MaritalStatus::from_text(t).map(MaritalStatus::key))
-                    .into(),
-                community.into(),
-            ]);
-            txn.execute_raw(resident_version.bind(values)).await?;
-            inserted += 1;
-        }
-        txn.commit().await?;
-        progress(inserted);
+    let columns: Vec<String> = (0..Column::EXPORTED.len()).map(|i| format!("c{i}")).collect();
+    let id_column = Column::EXPORTED.iter().position(|c| *c == Column::IdNumber).unwrap_or(0);
+    let db = &store.db;
+    db.execute_unprepared(&format!("DROP TABLE IF EXISTS {FLOOR_TABLE}")).await?;
+    let definition = columns.iter().map(|c| format!("{c} TEXT")).collect::<Vec<_>>().join(", ");
+    db.execute_unprepared(&format!("CREATE TABLE {FLOOR_TABLE} ({definition})")).await?;
+    db.execute_unprepared(&format!("CREATE UNIQUE INDEX {FLOOR_TABLE}_id ON {FLOOR_TABLE} (c{id_column})")).await?;
+    match db.get_database_backend() {
+        DbBackend::Postgres => copy_file(store, path, &mut progress).await?,
+        _ => insert_rows(store, reader, &columns, &mut progress).await?,
     }
-    Ok(inserted)
+    let counted = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), format!("SELECT COUNT(*) FROM {FLOOR_TABLE}")))
+        .await?
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(counted as u64)
+}
+
+/// PostgreSQL: the file's bytes as they are, through COPY (empty cells are NULL, so rows
+/// without an ID number do not collide in the unique index).
+async fn copy_file(store: &Store, path: &Path, progress: &mut impl FnMut(f64)) -> StoreResult<()> {
+    use sea_orm::sqlx::postgres::PgPoolCopyExt;
+    let pool = store.db.get_postgres_connection_pool();
+    let statement = format!("COPY {FLOOR_TABLE} FROM STDIN (FORMAT csv, HEADER true)");
+    let mut copy = pool.copy_in_raw(&statement).await.map_err(copy_error)?;
+    let io = |source| StoreError::File(FileError::Io { path: path.to_path_buf(), source });
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let total = file.metadata().map_err(io)?.len().max(1) as f64;
+    let mut buffer = vec![0u8; COPY_CHUNK];
+    let mut sent = 0u64;
+    loop {
+        let n = file.read(&mut buffer).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        // Without a UTF-8 BOM: COPY would take it for part of the first header.
+        let bytes =
+            if sent == 0 { buffer[..n].strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buffer[..n]) } else { &buffer[..n] };
+        copy.send(bytes).await.map_err(copy_error)?;
+        sent += n as u64;
+        progress(sent as f64 / total);
+    }
+    copy.finish().await.map_err(copy_error)?;
+    Ok(())
+}
+
+fn copy_error(e: sea_orm::sqlx::Error) -> StoreError {
+    StoreError::Internal(format!("COPY: {e}"))
+}
+
+/// SQLite: every row through one prepared multi-row INSERT, in one transaction.
+async fn insert_rows(
+    store: &Store,
+    mut reader: ResidentFileReader,
+    columns: &[String],
+    progress: &mut impl FnMut(f64),
+) -> StoreResult<()> {
+    // SQLite binds at most 32,766 parameters a statement.
+    let per_statement = 32_766 / columns.len();
+    let row_marks = format!("({})", vec!["?"; columns.len()].join(", "));
+    let insert = |rows: usize| {
+        format!(
+            "INSERT INTO {FLOOR_TABLE} ({}) VALUES {}",
+            columns.join(", "),
+            vec![row_marks.as_str(); rows].join(", ")
+        )
+    };
+    let full = insert(per_statement);
+    let txn = store.db.begin().await?;
+    let mut values: Vec<Value> = Vec::with_capacity(per_statement * columns.len());
+    let mut rows = 0usize;
+    while let Some(row) = reader.next() {
+        let cells = row?.cells;
+        for i in 0..columns.len() {
+            let cell = cells.get(i).filter(|c| !c.is_empty()).cloned();
+            values.push(cell.into());
+        }
+        rows += 1;
+        if rows == per_statement {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                full.clone(),
+                std::mem::take(&mut values),
+            ))
+            .await?;
+            rows = 0;
+            progress(reader.fraction());
+        }
+    }
+    if rows > 0 {
+        txn.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, insert(rows), values)).await?;
+    }
+    txn.commit().await?;
+    progress(1.0);
+    Ok(())
 }
 
 /// A fresh PostgreSQL schema for one benchmark run (dropped with [`drop_postgres_schema`]).
