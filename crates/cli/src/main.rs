@@ -246,6 +246,25 @@ enum ExportCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// 查询：许多人同时查询居民（查询页面对比直接查库的基线；给出 --database-url 时也测 PostgreSQL）
+    /// / search: many people searching at once (the search page against the store's search alone; PostgreSQL too with --database-url)
+    Search {
+        /// 居民人数 / residents
+        #[arg(long, default_value_t = 50_000)]
+        residents: u64,
+        /// 县级区划代码 / county code
+        #[arg(long, default_value = "440307")]
+        county: String,
+        /// 同时查询的客户端数 / clients searching at once
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        /// 每项测量的秒数 / seconds each measurement runs
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// 以 JSON 输出 / print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// 登录：N 次同时的错误密码登录，打印峰值内存与实际检查的密码数（SQLite；给出 --database-url 时也测 PostgreSQL）
     /// / logins: N wrong-password logins at once; peak memory and passwords checked (PostgreSQL too with --database-url)
     Logins {
@@ -256,8 +275,8 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// 导入速度：完整导入对比裸插入基线（SQLite；给出 --database-url 时也测 PostgreSQL）
-    /// / import speed: full import against a bare-insert floor (SQLite; PostgreSQL too with --database-url)
+    /// 导入速度：完整导入对比裸表装载基线（COPY / sqlite3 .import；给出 --database-url 时也测 PostgreSQL）
+    /// / import speed: full import against a bare-table load floor (COPY / sqlite3 .import; PostgreSQL too with --database-url)
     Import {
         /// 居民人数（默认龙岗区规模）/ residents (default: Longgang's 4.14 million)
         #[arg(long, default_value_t = 4_140_000)]
@@ -614,6 +633,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { command: BenchCommand::Report { residents, county, verified_per_month, json } } => {
             let county = county_code(&county)?;
             reporting::bench::run(residents, &county, cli.db.database_url.as_deref(), verified_per_month, json).await?;
+        }
+        Command::Bench { command: BenchCommand::Search { residents, county, clients, seconds, json } } => {
+            let county = county_code(&county)?;
+            let url = cli.db.database_url.as_deref();
+            registry::bench::run(residents, &county, clients, seconds, url, json).await?;
         }
         Command::Bench { command: BenchCommand::Logins { attempts, json } } => {
             org::bench::run(attempts, cli.db.database_url.as_deref(), json).await?;

@@ -73,6 +73,25 @@ impl<'a> Access<'a> {
         any
     }
 
+    /// The counties of the scope as a condition on a `county_code` column, so that a
+    /// read within a county names it (one partition or shard, ADR 015). True when the
+    /// scope is unrestricted or reaches above a county (such reads span counties).
+    pub(crate) fn in_scope_counties(&self, column: impl Into<ColumnRef>) -> Cond {
+        let Some(scope) = self.scope else { return Cond::all() };
+        let mut counties = Vec::new();
+        for node in scope.nodes() {
+            match node.at_level(jiceng_domain::org::DivisionLevel::County) {
+                Some(county) if !counties.contains(&county) => counties.push(county),
+                Some(_) => {}
+                None => return Cond::all(),
+            }
+        }
+        if counties.is_empty() {
+            return Cond::all();
+        }
+        Cond::all().add(Expr::col(column.into()).is_in(counties.iter().map(|c| c.as_str().to_string())))
+    }
+
     /// Refuses a record in `community` outside the scope with the error a missing one
     /// gets (`what` names the kind of record).
     pub(crate) fn require_scope(&self, community: &DivisionCode, what: &str) -> StoreResult<()> {

@@ -62,19 +62,21 @@ pub(crate) async fn insert_selected(
 #[derive(Clone)]
 pub struct Store {
     pub(crate) db: DatabaseConnection,
+    /// Entries of reads, written in batches by one task (`org::audit`).
+    pub(crate) audit_queue: std::sync::Arc<org::audit::AuditQueue>,
 }
 
 impl Store {
     /// Opens (and migrates) the database at `url`: `sqlite://PATH?mode=rwc` or `postgres://…`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open(url: &str) -> StoreResult<Store> {
-        Ok(Store { db: connection::connect(url, None).await? })
+        Ok(Store { db: connection::connect(url, None).await?, audit_queue: Default::default() })
     }
 
     /// Opens a PostgreSQL database inside one schema (used to isolate tests).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open_in_schema(url: &str, schema: &str) -> StoreResult<Store> {
-        Ok(Store { db: connection::connect(url, Some(schema)).await? })
+        Ok(Store { db: connection::connect(url, Some(schema)).await?, audit_queue: Default::default() })
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -99,6 +101,17 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn raw_execute(&self, sql: &str) -> StoreResult<()> {
         sea_orm::ConnectionTrait::execute_unprepared(&self.db, sql).await?;
+        Ok(())
+    }
+
+    /// Brings the planner's statistics up to date after a bulk load (PostgreSQL's
+    /// `ANALYZE`; autovacuum would get there, later). Until then a table loaded from empty
+    /// is planned as empty.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn refresh_statistics(&self) -> StoreResult<()> {
+        if self.is_postgres() {
+            sea_orm::ConnectionTrait::execute_unprepared(&self.db, "ANALYZE").await?;
+        }
         Ok(())
     }
 

@@ -1,2 +1,3 @@
+pub mod bench;
 pub mod generate;
 pub mod id_check;

@@ -44,19 +44,6 @@ pub struct SearchParams {
     q: String,
 }
 
-async fn community_name(
-    state: &AppState,
-    names: &mut std::collections::HashMap<jiceng_domain::org::DivisionCode, String>,
-    code: &jiceng_domain::org::DivisionCode,
-) -> AppResult<String> {
-    if let Some(name) = names.get(code) {
-        return Ok(name.clone());
-    }
-    let name = state.store.divisions().get(code).await?.map(|d| d.name).unwrap_or_else(|| code.to_string());
-    names.insert(code.clone(), name.clone());
-    Ok(name)
-}
-
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn search(
     State(state): State<AppState>,
@@ -82,8 +69,9 @@ pub async fn search(
             AuditRecord::about(AuditAction::Search, "search", format!("{} → {} results", label.2, found.len())),
         )
         .await?;
-        // Results cluster in a few communities: look each name up once.
-        let mut names = std::collections::HashMap::new();
+        // Every community's name in one query.
+        let communities: Vec<_> = found.iter().map(|r| r.community.clone()).collect();
+        let names = state.store.divisions().names(&communities).await?;
         for r in found {
             results.push(ResultRow {
                 href: format!("/residents/{}/{}", r.county, r.resident_id),
@@ -95,7 +83,7 @@ pub async fn search(
                     Identity::Missing(reason) => format!("（{}）", user.lang.label(*reason)),
                 },
                 phone_masked: r.facts.phone.as_ref().map(|p| p.masked()).unwrap_or_else(|| "—".into()),
-                community: community_name(&state, &mut names, &r.community).await?,
+                community: names.get(&r.community).cloned().unwrap_or_else(|| r.community.to_string()),
             });
         }
     }

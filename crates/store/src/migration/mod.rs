@@ -19,6 +19,7 @@ mod m0007_parties;
 mod m0008_followup;
 mod m0009_plan_index;
 mod m0010_login_attempts;
+mod m0011_search_index;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_followup::Migration),
             Box::new(m0009_plan_index::Migration),
             Box::new(m0010_login_attempts::Migration),
+            Box::new(m0011_search_index::Migration),
         ]
     }
 }

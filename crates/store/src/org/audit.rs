@@ -85,25 +85,33 @@ fn stored(r: &QueryResult) -> StoreResult<StoredEntry> {
 }
 
 impl Audit<'_> {
-    /// Appends an entry at the end of the chain; returns its sequence number.
+    /// Appends an entry at the end of the chain; returns its sequence number once the
+    /// entry is committed. Entries arriving together are written by one task in one
+    /// transaction (group commit): the chain is computed in arrival order, and no caller
+    /// hears back — so no read is answered — before its entry is durable.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn append(&self, entry: &NewAuditEntry) -> StoreResult<i64> {
+        // Without a writer (no runtime, or its runtime ended), append directly.
+        if let Some(done) = self.store.audit_queue.submit(&self.store.db, entry.clone())
+            && let Ok(result) = done.await
+        {
+            return result;
+        }
+        self.append_alone(entry).await
+    }
+
+    /// One entry in a transaction of its own, retried when a concurrent writer took the
+    /// same sequence number.
+    async fn append_alone(&self, entry: &NewAuditEntry) -> StoreResult<i64> {
         let mut last_error = None;
         for _ in 0..APPEND_ATTEMPTS {
-            match self.try_append(entry).await {
-                Ok(seq) => return Ok(seq),
+            match append_batch(&self.store.db, std::slice::from_ref(entry)).await {
+                Ok(seqs) => return Ok(seqs[0]),
                 // Another writer took the same sequence number: read the head again.
                 Err(e) => last_error = Some(e),
             }
         }
         Err(last_error.unwrap_or_else(|| StoreError::Invalid("audit append failed".into())))
-    }
-
-    async fn try_append(&self, entry: &NewAuditEntry) -> StoreResult<i64> {
-        let txn = begin_writing(&self.store.db).await?;
-        let seq = append_in(&txn, entry).await?;
-        txn.commit().await?;
-        Ok(seq)
     }
 
     /// Walks the whole chain in pages; `expected_head` (from an earlier run) also
@@ -185,6 +193,11 @@ pub(crate) async fn begin_writing(db: &sea_orm::DatabaseConnection) -> StoreResu
 /// [`begin_writing`]): it is kept only if everything else in the transaction is.
 #[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn append_in(txn: &sea_orm::DatabaseTransaction, entry: &NewAuditEntry) -> StoreResult<i64> {
+    Ok(append_all_in(txn, std::slice::from_ref(entry)).await?[0])
+}
+
+/// Entries appended in order inside the caller's transaction; their sequence numbers.
+async fn append_all_in(txn: &sea_orm::DatabaseTransaction, entries: &[NewAuditEntry]) -> StoreResult<Vec<i64>> {
     // PostgreSQL: one appender at a time, with a lock held to the end of the transaction.
     // Without it, appends read the same head and raced for its sequence number (a burst of
     // 500 audited logins ran some out of retries: duplicate key). Writers take it last,
@@ -192,38 +205,136 @@ pub(crate) async fn append_in(txn: &sea_orm::DatabaseTransaction, entry: &NewAud
     crate::dialect::Dialect::of(txn).lock_for_transaction(txn, AUDIT_APPEND_LOCK).await?;
     let mut head = Query::select();
     head.columns(["seq", "hash"]).from("audit_entry").order_by("seq", Order::Desc).limit(1);
-    let (seq, previous) = match txn.query_one(&head).await? {
+    let (mut seq, mut previous) = match txn.query_one(&head).await? {
         Some(r) => (r.try_get::<i64>("", "seq")? + 1, r.try_get::<String>("", "hash")?),
         None => (1, GENESIS.to_string()),
     };
     let at = OffsetDateTime::now_utc().format(&Rfc3339).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let fields = AuditFields {
-        seq,
-        at,
-        actor: entry.actor.clone(),
-        action: entry.action.key().to_string(),
-        target: entry.target.clone(),
-        county: entry.county.clone(),
-        origin: entry.origin.clone(),
-        purpose: entry.purpose.map(|p| p.key().to_string()).unwrap_or_default(),
-        detail: entry.detail.clone(),
-    };
-    let hash = entry_hash(&previous, &fields);
-    txn.execute(Query::insert().into_table("audit_entry").columns(COLUMNS).values_panic([
-        fields.seq.into(),
-        fields.at.into(),
-        fields.actor.into(),
-        fields.action.into(),
-        fields.target.into(),
-        fields.county.into(),
-        fields.origin.into(),
-        fields.purpose.into(),
-        fields.detail.into(),
-        previous.into(),
-        hash.into(),
-    ]))
-    .await?;
-    Ok(seq)
+    let mut seqs = Vec::with_capacity(entries.len());
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut insert = Query::insert();
+        insert.into_table("audit_entry").columns(COLUMNS);
+        for entry in chunk {
+            let fields = AuditFields {
+                seq,
+                at: at.clone(),
+                actor: entry.actor.clone(),
+                action: entry.action.key().to_string(),
+                target: entry.target.clone(),
+                county: entry.county.clone(),
+                origin: entry.origin.clone(),
+                purpose: entry.purpose.map(|p| p.key().to_string()).unwrap_or_default(),
+                detail: entry.detail.clone(),
+            };
+            let hash = entry_hash(&previous, &fields);
+            insert.values_panic([
+                fields.seq.into(),
+                fields.at.into(),
+                fields.actor.into(),
+                fields.action.into(),
+                fields.target.into(),
+                fields.county.into(),
+                fields.origin.into(),
+                fields.purpose.into(),
+                fields.detail.into(),
+                std::mem::replace(&mut previous, hash.clone()).into(),
+                hash.into(),
+            ]);
+            seqs.push(seq);
+            seq += 1;
+        }
+        txn.execute(&insert).await?;
+    }
+    Ok(seqs)
+}
+
+/// Entries appended in order in one transaction of their own.
+async fn append_batch(db: &sea_orm::DatabaseConnection, entries: &[NewAuditEntry]) -> StoreResult<Vec<i64>> {
+    let txn = begin_writing(db).await?;
+    let seqs = append_all_in(&txn, entries).await?;
+    txn.commit().await?;
+    Ok(seqs)
+}
+
+/// Rows per INSERT of a batch (11 columns each).
+const ROWS_PER_INSERT: usize = 100;
+
+/// The most entries one group commit writes.
+const MAX_BATCH: usize = 500;
+
+struct Job {
+    entry: NewAuditEntry,
+    done: tokio::sync::oneshot::Sender<StoreResult<i64>>,
+}
+
+/// The queue of entries waiting for the group-commit writer, which is started on the
+/// first append (on that caller's runtime).
+#[derive(Default)]
+pub(crate) struct AuditQueue {
+    sender: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
+}
+
+impl AuditQueue {
+    /// Queues `entry`; `None` when no writer can run here (no runtime).
+    fn submit(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        entry: NewAuditEntry,
+    ) -> Option<tokio::sync::oneshot::Receiver<StoreResult<i64>>> {
+        let (done, receiver) = tokio::sync::oneshot::channel();
+        let mut job = Job { entry, done };
+        let mut sender = self.sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for _ in 0..2 {
+            if let Some(s) = sender.as_ref() {
+                match s.send(job) {
+                    Ok(()) => return Some(receiver),
+                    // The writer ended with its runtime: start another.
+                    Err(tokio::sync::mpsc::error::SendError(back)) => job = back,
+                }
+            }
+            let runtime = tokio::runtime::Handle::try_current().ok()?;
+            let (s, r) = tokio::sync::mpsc::unbounded_channel();
+            runtime.spawn(write_groups(db.clone(), r));
+            *sender = Some(s);
+        }
+        None
+    }
+}
+
+/// The group-commit writer: takes every entry waiting, appends them in one transaction,
+/// and answers each caller after the commit.
+async fn write_groups(db: sea_orm::DatabaseConnection, mut queue: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let entries: Vec<NewAuditEntry> = jobs.iter().map(|j| j.entry.clone()).collect();
+        let mut result = append_batch(&db, &entries).await;
+        for _ in 1..APPEND_ATTEMPTS {
+            if result.is_ok() {
+                break;
+            }
+            // A write in a unit of work took the head meanwhile (SQLite: busy): again.
+            result = append_batch(&db, &entries).await;
+        }
+        match result {
+            Ok(seqs) => {
+                for (job, seq) in jobs.into_iter().zip(seqs) {
+                    let _ = job.done.send(Ok(seq));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "audit group commit failed");
+                for job in jobs {
+                    let _ = job.done.send(Err(StoreError::Internal(format!("audit append: {e}"))));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -91,6 +91,23 @@ impl Divisions<'_> {
         self.store.db.query_one(&query).await?.map(|r| row(&r)).transpose()
     }
 
+    /// The names of these divisions, in one query (a page of results names many).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn names(&self, codes: &[DivisionCode]) -> StoreResult<std::collections::HashMap<DivisionCode, String>> {
+        let mut names = std::collections::HashMap::new();
+        let mut wanted: Vec<&str> = codes.iter().map(DivisionCode::as_str).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for chunk in wanted.chunks(500) {
+            let mut query = select();
+            query.and_where(Expr::col("code").is_in(chunk.iter().copied()));
+            for division in read_rows(&self.store.db, &query, row).await? {
+                names.insert(division.code, division.name);
+            }
+        }
+        Ok(names)
+    }
+
     /// The children of a node, by code; the provinces when `parent` is `None`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn children(&self, parent: Option<&DivisionCode>) -> StoreResult<Vec<Division>> {

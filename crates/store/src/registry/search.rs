@@ -6,6 +6,7 @@ use sea_orm::sea_query::{Cond, Expr, ExprTrait, Order};
 
 use super::rows::resident_row;
 use super::{Registry, ResidentVersion, resident_select};
+use crate::dialect::Dialect;
 use crate::error::StoreResult;
 use crate::read_rows;
 
@@ -46,16 +47,15 @@ impl SearchQuery {
     }
 }
 
-/// `column` starts with `prefix`. LIKE is exact under any collation; on SQLite (binary
-/// collation) a range beside it lets the index answer.
-fn starts_with(column: &'static str, prefix: &str, binary_collation: bool) -> Cond {
+/// `column` starts with `prefix`: a byte range the search index answers (m0011), and
+/// LIKE beside it, which is exact however the database compares text.
+fn starts_with(column: &'static str, prefix: &str, dialect: Dialect) -> Cond {
     let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    let mut cond =
-        Cond::all().add(Expr::col(column).like(sea_orm::sea_query::LikeExpr::new(format!("{escaped}%")).escape('\\')));
-    if binary_collation {
-        cond = cond.add(Expr::col(column).gte(prefix)).add(Expr::col(column).lt(format!("{prefix}\u{10FFFF}")));
-    }
-    cond
+    let bytes = || Expr::cust(dialect.bytewise(column));
+    Cond::all()
+        .add(Expr::col(column).like(sea_orm::sea_query::LikeExpr::new(format!("{escaped}%")).escape('\\')))
+        .add(bytes().gte(prefix))
+        .add(bytes().lt(format!("{prefix}\u{10FFFF}")))
 }
 
 impl Registry<'_> {
@@ -63,16 +63,17 @@ impl Registry<'_> {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn search(&self, query: &SearchQuery, limit: u64) -> StoreResult<Vec<ResidentVersion>> {
         let mut q = resident_select();
-        let binary = crate::dialect::Dialect::of(&self.store.db).prefix_needs_range();
+        let dialect = Dialect::of(&self.store.db);
         let condition = match query {
             SearchQuery::IdNumber(id) => Cond::all().add(Expr::col("id_number").eq(id.as_str())),
-            SearchQuery::IdPrefix(prefix) => starts_with("id_number", prefix, binary),
+            SearchQuery::IdPrefix(prefix) => starts_with("id_number", prefix, dialect),
             SearchQuery::Phone(phone) => Cond::all().add(Expr::col("phone").eq(phone.as_str())),
-            SearchQuery::Initials(initials) => starts_with("name_initials", initials, binary),
-            SearchQuery::Name(name) => starts_with("name", name, binary),
+            SearchQuery::Initials(initials) => starts_with("name_initials", initials, dialect),
+            SearchQuery::Name(name) => starts_with("name", name, dialect),
         };
-        // Ordering by the searched column lets the index return the first matches
-        // without sorting every match (thousands for common initials).
+        // Ordering by the searched column, byte by byte, within the county lets the
+        // search index return the first matches without sorting every match (hundreds
+        // of thousands for a common surname in a large district).
         let order = match query {
             SearchQuery::IdNumber(_) | SearchQuery::IdPrefix(_) => "id_number",
             SearchQuery::Phone(_) | SearchQuery::Name(_) => "name",
@@ -80,8 +81,9 @@ impl Registry<'_> {
         };
         q.cond_where(condition)
             .and_where(Expr::col("valid_to").is_null())
+            .cond_where(self.in_scope_counties("county_code"))
             .cond_where(self.in_scope("community_code"))
-            .order_by(order, Order::Asc)
+            .order_by_expr(Expr::cust(dialect.bytewise(order)), Order::Asc)
             .limit(limit);
         read_rows(&self.store.db, &q, resident_row).await
     }

@@ -1,0 +1,277 @@
+//! `jiceng bench search`: many clients searching at once, as people do at the start of a
+//! working day — the search page over HTTP (session, scope, audit entry, page), against
+//! the floor of the same work: the same searches run on the store directly (no HTTP, no
+//! page, no audit), with as many tasks at once. On SQLite and, given `--database-url`,
+//! PostgreSQL, on a synthetic county of `--residents` people.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use jiceng_domain::org::{DivisionCode, Role, Scope};
+use jiceng_server::{AppState, ServerConfig};
+use jiceng_store::Store;
+use jiceng_store::org::{Divisions, LoadScope, NewUser};
+use jiceng_store::registry::SearchQuery;
+use serde::Serialize;
+
+use crate::registry::generate;
+
+/// What people type: pinyin initials, a surname, the start of an ID number.
+const TERMS: &[&str] = &["zs", "wl", "lj", "cy", "zw", "王", "李", "张", "陈", "440307", "4305"];
+
+/// The PostgreSQL schema a run works in (dropped afterwards).
+const POSTGRES_SCHEMA: &str = "jiceng_bench_search";
+
+#[derive(Debug, Serialize)]
+pub struct SearchMeasurement {
+    pub database: &'static str,
+    /// `floor` (the store's search alone) or `http` (the search page).
+    pub kind: &'static str,
+    pub clients: usize,
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Latencies of every request one client made, and how many failed.
+#[derive(Default)]
+struct ClientRun {
+    micros: Vec<u64>,
+    errors: u64,
+}
+
+fn summarise(
+    database: &'static str,
+    kind: &'static str,
+    clients: usize,
+    seconds: f64,
+    runs: Vec<ClientRun>,
+) -> SearchMeasurement {
+    let errors = runs.iter().map(|r| r.errors).sum();
+    let mut micros: Vec<u64> = runs.into_iter().flat_map(|r| r.micros).collect();
+    micros.sort_unstable();
+    let at = |q: f64| -> f64 {
+        if micros.is_empty() {
+            return 0.0;
+        }
+        let i = ((micros.len() as f64 * q).ceil() as usize).clamp(1, micros.len()) - 1;
+        micros[i] as f64 / 1000.0
+    };
+    SearchMeasurement {
+        database,
+        kind,
+        clients,
+        requests: micros.len() as u64,
+        errors,
+        seconds,
+        per_second: micros.len() as f64 / seconds,
+        p50_ms: at(0.50),
+        p90_ms: at(0.90),
+        p99_ms: at(0.99),
+        max_ms: micros.last().map_or(0.0, |m| *m as f64 / 1000.0),
+    }
+}
+
+/// A term as a query string value (UTF-8, percent-encoded).
+fn query_value(term: &str) -> String {
+    term.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// Logs in over HTTP; the session cookie (`name=value`).
+async fn log_in(address: std::net::SocketAddr, username: &str, password: &str) -> anyhow::Result<String> {
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let body = format!("username={}&password={}", query_value(username), query_value(password));
+    let request = hyper::Request::post("/login")
+        .header("host", address.to_string())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(http_body_util::Full::new(Bytes::from(body)))?;
+    let response = sender.send_request(request).await?;
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(jiceng_server::org::auth::SESSION_COOKIE))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string);
+    cookie.with_context(|| format!("登录失败 / the bench user could not log in ({})", response.status()))
+}
+
+/// One client: a kept-alive connection sending searches one after another until `until`.
+async fn http_client(address: std::net::SocketAddr, cookie: String, first: usize, until: Instant) -> ClientRun {
+    let mut run = ClientRun::default();
+    let mut connection = None;
+    let mut n = first;
+    while Instant::now() < until {
+        if connection.is_none() {
+            let Ok(stream) = tokio::net::TcpStream::connect(address).await else {
+                run.errors += 1;
+                continue;
+            };
+            match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await {
+                Ok((sender, conn)) => {
+                    tokio::spawn(conn);
+                    connection = Some(sender);
+                }
+                Err(_) => {
+                    run.errors += 1;
+                    continue;
+                }
+            }
+        }
+        let Some(sender) = connection.as_mut() else { continue };
+        let term = TERMS[n % TERMS.len()];
+        n += 1;
+        let request = hyper::Request::get(format!("/search?q={}", query_value(term)))
+            .header("host", address.to_string())
+            .header("cookie", cookie.as_str())
+            .body(Empty::<Bytes>::new());
+        let Ok(request) = request else {
+            run.errors += 1;
+            continue;
+        };
+        let start = Instant::now();
+        let outcome = match sender.send_request(request).await {
+            Ok(response) => {
+                let ok = response.status() == hyper::StatusCode::OK;
+                // The whole page is read: a search is done when its page has arrived.
+                ok && response.into_body().collect().await.is_ok()
+            }
+            Err(_) => false,
+        };
+        if outcome {
+            run.micros.push(start.elapsed().as_micros() as u64);
+        } else {
+            run.errors += 1;
+            connection = None;
+        }
+    }
+    run
+}
+
+async fn measure(
+    database: &'static str,
+    store: Store,
+    residents: u64,
+    county: &DivisionCode,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<[SearchMeasurement; 2]> {
+    let today = time::OffsetDateTime::now_utc().date();
+    store.divisions().load(&Divisions::reference(&LoadScope::counties(vec![county.clone()]))?, |_| {}).await?;
+    generate::populate(&store, generate::plan(county, residents, 1, today)?, "bench").await?;
+    store.refresh_statistics().await?;
+    let scope = Scope::new(Role::District, vec![county.clone()]);
+
+    // The floor: the store's search alone, from as many tasks at once.
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let (store, scope) = (store.clone(), scope.clone());
+            tokio::spawn(async move {
+                let mut run = ClientRun::default();
+                let mut n = i;
+                while Instant::now() < until {
+                    let Some(query) = SearchQuery::parse(TERMS[n % TERMS.len()]) else { break };
+                    n += 1;
+                    let t = Instant::now();
+                    match store.registry_in(&scope).search(&query, jiceng_server::registry::search::SEARCH_LIMIT).await
+                    {
+                        Ok(_) => run.micros.push(t.elapsed().as_micros() as u64),
+                        Err(_) => run.errors += 1,
+                    }
+                }
+                run
+            })
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for task in tasks {
+        runs.push(task.await?);
+    }
+    let floor = summarise(database, "floor", clients, start.elapsed().as_secs_f64(), runs);
+
+    // The search page, through a server on a free local port.
+    let username = format!("bench-search-{}", std::process::id());
+    let password = jiceng_store::org::generate_password();
+    store
+        .users()
+        .add(&NewUser {
+            username: username.clone(),
+            display_name: username.clone(),
+            password: password.clone(),
+            role: Role::District,
+            scopes: vec![county.clone()],
+        })
+        .await?;
+    let data = tempfile::tempdir().context("临时目录 / temporary directory")?;
+    let config = ServerConfig::new(data.path().to_path_buf()).map_err(anyhow::Error::msg)?;
+    let state = AppState::new(store.clone(), config)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let server = tokio::spawn(jiceng_server::serve(state, listener));
+    let cookie = log_in(address, &username, &password).await?;
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients).map(|i| tokio::spawn(http_client(address, cookie.clone(), i, until))).collect();
+    let mut runs = Vec::new();
+    for task in tasks {
+        runs.push(task.await?);
+    }
+    let http = summarise(database, "http", clients, start.elapsed().as_secs_f64(), runs);
+    server.abort();
+    Ok([floor, http])
+}
+
+pub async fn run(
+    residents: u64,
+    county: &DivisionCode,
+    clients: usize,
+    seconds: u64,
+    postgres_url: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("临时目录 / temporary directory")?;
+    let sqlite = Store::open(&jiceng_store::sqlite_url(&dir.path().join("search.db"))).await?;
+    let mut results = Vec::new();
+    results.extend(measure("sqlite", sqlite.clone(), residents, county, clients, seconds).await?);
+    sqlite.close().await?;
+    if let Some(url) = postgres_url {
+        let pg = jiceng_store::exchange::bench::postgres_schema(url, POSTGRES_SCHEMA).await?;
+        let result = measure("postgres", pg.clone(), residents, county, clients, seconds).await;
+        pg.close().await?;
+        jiceng_store::exchange::bench::drop_postgres_schema(url, POSTGRES_SCHEMA).await?;
+        results.extend(result?);
+    }
+    if json {
+        println!("{}", serde_json::to_string(&results)?);
+        return Ok(());
+    }
+    println!(
+        "查询基准 search benchmark: {residents} residents, {clients} clients at once, {seconds} s each; terms {}",
+        TERMS.join(" ")
+    );
+    println!(
+        "{:<10} {:<6} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "database", "kind", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    for m in &results {
+        println!(
+            "{:<10} {:<6} {:>9} {:>8} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            m.database, m.kind, m.requests, m.errors, m.per_second, m.p50_ms, m.p90_ms, m.p99_ms, m.max_ms
+        );
+    }
+    Ok(())
+}
