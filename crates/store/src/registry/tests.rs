@@ -277,3 +277,39 @@ async fn a_scoped_registry_sees_and_changes_only_its_subtree() {
         db.finish().await;
     }
 }
+
+/// A search term is a prefix, matched and ordered byte by byte on both databases (the
+/// search indexes of m0011): 王 finds 王芳 and 王小明, never 汪洋; the people of an
+/// earlier version or of another county are not found.
+#[tokio::test]
+async fn searches_are_prefixes_in_byte_order_on_both_databases() {
+    use super::SearchQuery;
+    let mut orders = Vec::new();
+    for db in testing::backends().await {
+        let world = World::new(&db.store, "1栋", 6, 1).await;
+        let home = world.location(1, 1, "101");
+        let household = world.household("H1", &home, date!(2020 - 01 - 01)).await;
+        for name in ["王小明", "汪洋", "王芳", "王", "黄晓"] {
+            world
+                .resident(&testing::person(name, Sex::Male, date!(1990 - 01 - 01), household), date!(2020 - 01 - 01))
+                .await;
+        }
+        let registry = db.store.registry();
+        let names = |found: Vec<super::ResidentVersion>| {
+            found.into_iter().map(|r| r.facts.name.to_string()).collect::<Vec<_>>()
+        };
+        let wang = names(registry.search(&SearchQuery::Name("王".into()), 10).await.unwrap());
+        assert_eq!(wang.len(), 3, "{}: {wang:?}", db.label);
+        assert!(!wang.contains(&"汪洋".to_string()));
+        assert_eq!(names(registry.search(&SearchQuery::Name("王小".into()), 10).await.unwrap()), ["王小明"]);
+        assert_eq!(names(registry.search(&SearchQuery::Initials("wx".into()), 10).await.unwrap()), ["王小明"]);
+        // `_` and `%` are letters of the term, not patterns.
+        assert!(registry.search(&SearchQuery::Name("王_".into()), 10).await.unwrap().is_empty());
+        assert!(registry.search(&SearchQuery::Initials("w%".into()), 10).await.unwrap().is_empty());
+        let limited = names(registry.search(&SearchQuery::Name("王".into()), 2).await.unwrap());
+        assert_eq!(limited, wang[..2], "{}: the first matches in order", db.label);
+        orders.push(wang);
+        db.finish().await;
+    }
+    assert!(orders.windows(2).all(|w| w[0] == w[1]), "the same order on both databases: {orders:?}");
+}
