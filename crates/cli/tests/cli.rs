@@ -405,6 +405,32 @@ async fn bench_logins_checks_no_guess_beyond_the_limit() {
     }
 }
 
+/// `bench search` serves real search pages to every client, on each database, and
+/// measures the store's own search beside them.
+#[tokio::test]
+async fn bench_search_serves_every_client_on_each_database() {
+    let mut args: Vec<String> = ["bench", "search", "--residents", "400", "--clients", "4", "--seconds", "1", "--json"]
+        .map(String::from)
+        .into();
+    let mut databases = vec!["sqlite"];
+    if let Some(db) = testing::postgres().await {
+        args.extend(["--database-url".to_string(), db.url().to_string()]);
+        databases.push("postgres");
+        db.finish().await;
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = jiceng(&args, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), databases.len() * 2, "{results:?}");
+    for r in results {
+        assert!(databases.contains(&r["database"].as_str().unwrap()), "{r}");
+        assert!(r["requests"].as_u64().unwrap() > 0 && r["errors"] == 0, "{r}");
+        assert!(r["p99_ms"].as_f64().unwrap() >= r["p50_ms"].as_f64().unwrap(), "{r}");
+    }
+}
+
 /// `demo --seed N` twice gives the same year: the same summary and the same report cells,
 /// on SQLite and PostgreSQL alike (the review found 2,646 / 2,644 / 2,637 accepted events
 /// in three runs of one seed: on PostgreSQL the generator picked people by the order the
