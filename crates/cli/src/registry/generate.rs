@@ -58,7 +58,7 @@ pub async fn populate(store: &Store, plan: PopulationPlan, recorded_by: &str) ->
         total += store.registry().write_community(&county, &community, recorded_by).await?;
         bar.set_position(total.residents);
         // Tables loaded from empty are planned as empty until their statistics are
-        // refreshed (on PostgreSQL a community's floor recount took 140 ms, not 2):
+        // refreshed (on PostgreSQL a community's floor recount took 137 ms, not 9):
         // refresh each time they have grown by a fifth.
         let grown = total.residents - analyzed_at;
         if grown >= 5_000 && grown * 5 >= analyzed_at {
