@@ -20,6 +20,7 @@ mod m0008_followup;
 mod m0009_plan_index;
 mod m0010_login_attempts;
 mod m0011_search_index;
+mod m0012_tier_change_key;
 
 pub struct Migrator;
 
@@ -38,6 +39,34 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_plan_index::Migration),
             Box::new(m0010_login_attempts::Migration),
             Box::new(m0011_search_index::Migration),
+            Box::new(m0012_tier_change_key::Migration),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::ConnectionTrait;
+
+    use crate::testing;
+
+    /// `tier_change` is keyed by county and id (m0012), as a table partitioned or
+    /// sharded by county must be: the same id may recur in another county, not in one.
+    #[tokio::test]
+    async fn tier_changes_are_keyed_by_county_and_id() {
+        for db in testing::backends().await {
+            let insert = |county: &str| {
+                format!(
+                    "INSERT INTO tier_change (county_code, id, resident_id, community_code, from_tier, to_tier, at, cause) \
+                     VALUES ('{county}', '0190b6c2-0000-7000-8000-000000000001', '0190b6c2-0000-7000-8000-000000000002', \
+                     '{county}003002', NULL, 'assured', '2026-12-01T00:00:00Z', 'test')"
+                )
+            };
+            let sql = &db.store.db;
+            sql.execute_unprepared(&insert("440307")).await.unwrap();
+            sql.execute_unprepared(&insert("440306")).await.unwrap();
+            assert!(sql.execute_unprepared(&insert("440307")).await.is_err(), "{}", db.label);
+            db.finish().await;
+        }
     }
 }
