@@ -15,6 +15,35 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::exchange::bench::{peak_rss_mb, reset_peak};
 
+/// A jiceng server in this process on a free port of 127.0.0.1, for benchmarks that
+/// are its clients; stopped when dropped.
+pub(crate) struct LocalServer {
+    pub(crate) address: std::net::SocketAddr,
+    task: tokio::task::AbortHandle,
+    /// The server's data directory (uploads), removed with it.
+    _data: tempfile::TempDir,
+}
+
+impl LocalServer {
+    /// Adds `user` (who then logs in over HTTP) and starts serving `store`.
+    pub(crate) async fn start(store: &Store, user: NewUser) -> anyhow::Result<LocalServer> {
+        store.users().add(&user).await?;
+        let data = tempfile::tempdir().context("临时目录 / temporary directory")?;
+        let config = ServerConfig::new(data.path().to_path_buf()).map_err(anyhow::Error::msg)?;
+        let state = AppState::new(store.clone(), config)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let task = tokio::spawn(jiceng_server::serve(state, listener)).abort_handle();
+        Ok(LocalServer { address, task, _data: data })
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct LoginBench {
     pub database: &'static str,
@@ -52,22 +81,18 @@ async fn measure(database: &'static str, store: Store, attempts: usize) -> anyho
     store.divisions().load(&Divisions::reference(&LoadScope::counties(vec![county.clone()]))?, |_| {}).await?;
     let username = format!("bench-{}-{}", std::process::id(), database);
     let password = "the right password";
-    store
-        .users()
-        .add(&NewUser {
+    let server = LocalServer::start(
+        &store,
+        NewUser {
             username: username.clone(),
             display_name: username.clone(),
             password: password.into(),
             role: Role::GridWorker,
             scopes: vec![county],
-        })
-        .await?;
-    let data = tempfile::tempdir().context("临时目录 / temporary directory")?;
-    let config = ServerConfig::new(data.path().to_path_buf()).map_err(anyhow::Error::msg)?;
-    let state = AppState::new(store.clone(), config)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let server = tokio::spawn(jiceng_server::serve(state, listener));
+        },
+    )
+    .await?;
+    let address = server.address;
     reset_peak();
     let start = Instant::now();
     let tasks: Vec<_> = (0..attempts)
@@ -85,7 +110,7 @@ async fn measure(database: &'static str, store: Store, attempts: usize) -> anyho
     }
     let seconds = start.elapsed().as_secs_f64();
     let peak = peak_rss_mb();
-    server.abort();
+    drop(server);
     let entries = store.audit().for_target("login", (attempts * 2) as u64).await?;
     let passwords_checked =
         entries.iter().filter(|e| e.actor == username && matches!(e.detail.as_str(), "rejected" | "success")).count();

@@ -10,7 +10,6 @@ use anyhow::Context;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use jiceng_domain::org::{DivisionCode, Role, Scope};
-use jiceng_server::{AppState, ServerConfig};
 use jiceng_store::Store;
 use jiceng_store::org::{Divisions, LoadScope, NewUser};
 use jiceng_store::registry::SearchQuery;
@@ -206,22 +205,18 @@ async fn measure(
     // The search page, through a server on a free local port.
     let username = format!("bench-search-{}", std::process::id());
     let password = jiceng_store::org::generate_password();
-    store
-        .users()
-        .add(&NewUser {
+    let server = crate::org::bench::LocalServer::start(
+        &store,
+        NewUser {
             username: username.clone(),
             display_name: username.clone(),
             password: password.clone(),
             role: Role::District,
             scopes: vec![county.clone()],
-        })
-        .await?;
-    let data = tempfile::tempdir().context("临时目录 / temporary directory")?;
-    let config = ServerConfig::new(data.path().to_path_buf()).map_err(anyhow::Error::msg)?;
-    let state = AppState::new(store.clone(), config)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let server = tokio::spawn(jiceng_server::serve(state, listener));
+        },
+    )
+    .await?;
+    let address = server.address;
     let cookie = log_in(address, &username, &password).await?;
     let until = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
@@ -231,7 +226,7 @@ async fn measure(
         runs.push(task.await?);
     }
     let http = summarise(database, "http", clients, start.elapsed().as_secs_f64(), runs);
-    server.abort();
+    drop(server);
     Ok([floor, http])
 }
 
