@@ -97,21 +97,7 @@ impl Audit<'_> {
         {
             return result;
         }
-        self.append_alone(entry).await
-    }
-
-    /// One entry in a transaction of its own, retried when a concurrent writer took the
-    /// same sequence number.
-    async fn append_alone(&self, entry: &NewAuditEntry) -> StoreResult<i64> {
-        let mut last_error = None;
-        for _ in 0..APPEND_ATTEMPTS {
-            match append_batch(&self.store.db, std::slice::from_ref(entry)).await {
-                Ok(seqs) => return Ok(seqs[0]),
-                // Another writer took the same sequence number: read the head again.
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| StoreError::Invalid("audit append failed".into())))
+        append_retrying(&self.store.db, std::slice::from_ref(entry)).await.map(|seqs| seqs[0])
     }
 
     /// Walks the whole chain in pages; `expected_head` (from an earlier run) also
@@ -248,6 +234,19 @@ async fn append_all_in(txn: &sea_orm::DatabaseTransaction, entries: &[NewAuditEn
     Ok(seqs)
 }
 
+/// [`append_batch`], again when it fails: another writer took the same sequence number
+/// (or, on SQLite, held the database busy) meanwhile.
+async fn append_retrying(db: &sea_orm::DatabaseConnection, entries: &[NewAuditEntry]) -> StoreResult<Vec<i64>> {
+    let mut last_error = None;
+    for _ in 0..APPEND_ATTEMPTS {
+        match append_batch(db, entries).await {
+            Ok(seqs) => return Ok(seqs),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| StoreError::Invalid("audit append failed".into())))
+}
+
 /// Entries appended in order in one transaction of their own.
 async fn append_batch(db: &sea_orm::DatabaseConnection, entries: &[NewAuditEntry]) -> StoreResult<Vec<i64>> {
     let txn = begin_writing(db).await?;
@@ -313,15 +312,7 @@ async fn write_groups(db: sea_orm::DatabaseConnection, mut queue: tokio::sync::m
             }
         }
         let entries: Vec<NewAuditEntry> = jobs.iter().map(|j| j.entry.clone()).collect();
-        let mut result = append_batch(&db, &entries).await;
-        for _ in 1..APPEND_ATTEMPTS {
-            if result.is_ok() {
-                break;
-            }
-            // A write in a unit of work took the head meanwhile (SQLite: busy): again.
-            result = append_batch(&db, &entries).await;
-        }
-        match result {
+        match append_retrying(&db, &entries).await {
             Ok(seqs) => {
                 for (job, seq) in jobs.into_iter().zip(seqs) {
                     let _ = job.done.send(Ok(seq));
