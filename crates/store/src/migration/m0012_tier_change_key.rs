@@ -14,6 +14,14 @@ const COLUMNS: &str = "county_code, id, resident_id, community_code, from_tier, 
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// One transaction on SQLite too (sea-orm-migration wraps only PostgreSQL's): the
+    /// steps then run on one connection, and a table set aside is never left half-moved.
+    /// Without it the statements went to different pooled connections, and a fresh
+    /// database once failed with "index tier_change_community already exists".
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let db = m.get_connection();
         db.execute_unprepared("DROP INDEX tier_change_community").await?;
