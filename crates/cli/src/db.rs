@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use jiceng_store::Store;
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct DbArgs {
     /// SQLite 数据库文件 / SQLite database file
     #[arg(long, value_name = "PATH", global = true)]

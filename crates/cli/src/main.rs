@@ -4,6 +4,7 @@ mod db;
 mod demo;
 mod exchange;
 mod fieldwork;
+mod ops;
 mod org;
 mod progress;
 mod registry;
@@ -31,6 +32,12 @@ const DEFAULT_DB: &str = "jiceng.db";
 struct Cli {
     #[command(flatten)]
     db: DbArgs,
+    /// 配置文件（TOML）；命令行与环境变量优先于它 / configuration file (TOML); flags and the environment go over it
+    #[arg(long, env = "JICENG_CONFIG", value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// 日志格式 / log format: text, or json (one object a line)
+    #[arg(long, env = "JICENG_LOG_FORMAT", value_enum, global = true)]
+    log_format: Option<ops::config::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,9 +74,9 @@ enum Command {
     },
     /// 启动网站 / run the web server
     Serve {
-        /// 监听地址 / address to listen on
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// 监听地址（默认 127.0.0.1:8080）/ address to listen on (default 127.0.0.1:8080)
+        #[arg(long)]
+        listen: Option<SocketAddr>,
         /// Cookie 仅经 HTTPS 发送（部署在 TLS 之后时使用）/ send cookies over HTTPS only (behind TLS)
         #[arg(long)]
         secure_cookies: bool,
@@ -188,10 +195,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// 备份数据库（服务运行时亦可；SQLite 在线复制，PostgreSQL 用 pg_dump），写完即检查
+    /// / back up the database while it runs (SQLite: an online copy; PostgreSQL: pg_dump), checked once written
+    Backup {
+        /// 备份文件（不得已存在）/ backup file (must not exist)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// 从备份恢复到 --db / --database-url 所指数据库，再运行全部核对；核对不过时退出码为1
+    /// / restore a backup into the database given by --db / --database-url, then run every check; exit 1 if one fails
+    Restore {
+        file: PathBuf,
+        /// 覆盖已有的数据库 / replace an existing database
+        #[arg(long)]
+        force: bool,
+    },
+    /// 配置 / configuration
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// 性能基准（打印数据）/ benchmarks (print figures)
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// 检查配置：列出每项设置及其来源，检查数据库、数据目录、Cookie 与指标令牌；有问题时退出码为1
+    /// / check the configuration: every setting and where it came from; the database, data directory,
+    /// cookies and metrics token; exit 1 when something is wrong
+    Check {
+        /// 以一个 JSON 对象输出 / print one JSON object
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -429,21 +468,14 @@ fn parse_date(text: &str) -> anyhow::Result<time::Date> {
 }
 
 /// The server's settings: its data directory (given, else beside the SQLite file, else
-/// the current folder) and the read limits from the environment.
-fn server_config(
-    db: &db::DbArgs,
-    default_file: &str,
-    data_dir: Option<PathBuf>,
-    secure_cookies: bool,
-) -> anyhow::Result<jiceng_server::ServerConfig> {
-    let data_dir = data_dir.unwrap_or_else(|| match (&db.database_url, &db.db) {
-        (Some(_), _) => PathBuf::from("jiceng-data"),
-        (None, Some(path)) => path.parent().map(PathBuf::from).unwrap_or_default(),
-        (None, None) => PathBuf::from(default_file).parent().map(PathBuf::from).unwrap_or_default(),
-    });
-    let data_dir = if data_dir.as_os_str().is_empty() { PathBuf::from(".") } else { data_dir };
-    let mut config = jiceng_server::ServerConfig::new(data_dir).map_err(anyhow::Error::msg)?;
-    config.secure_cookies = secure_cookies;
+/// the current folder), cookies, read limits and metrics, as resolved from flags, the
+/// environment and the configuration file.
+fn server_config(settings: &ops::config::Settings, default_file: &str) -> anyhow::Result<jiceng_server::ServerConfig> {
+    let mut config =
+        jiceng_server::ServerConfig::new(ops::check::data_dir(settings, default_file)).map_err(anyhow::Error::msg)?;
+    config.secure_cookies = settings.secure_cookies.0;
+    config.read_limits = settings.read_limits.0;
+    config.metrics = settings.metrics.0.clone();
     Ok(config)
 }
 
@@ -453,7 +485,7 @@ async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
         .with_context(|| format!("无法监听 {listen}（端口被占用？可用 --listen 换一个）/ cannot listen on {listen} (port in use? choose another with --listen)"))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo { no_serve, population: Population { residents, county, seed }, fresh, listen } => {
             let county = county_code(&county)?;
@@ -483,13 +515,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("  用户名 Username: {username}");
             println!("  密码 Password:   {password}");
             println!("  按 Ctrl-C 停止 / press Ctrl-C to stop");
-            let state = AppState::new(store, server_config(&cli.db, DEMO_DB, None, false)?)?;
+            let state = AppState::new(store, server_config(&settings, DEMO_DB)?)?;
             jiceng_server::serve(state, listener).await?;
         }
-        Command::Serve { listen, secure_cookies, data_dir } => {
+        Command::Serve { .. } => {
             let store = cli.db.open(DEFAULT_DB).await?;
-            let state = AppState::new(store, server_config(&cli.db, DEFAULT_DB, data_dir, secure_cookies)?)?;
-            let listener = bind(listen).await?;
+            let state = AppState::new(store, server_config(&settings, DEFAULT_DB)?)?;
+            let listener = bind(settings.listen.0).await?;
             println!("jiceng 已启动 listening on http://{}/", listener.local_addr()?);
             jiceng_server::serve(state, listener).await?;
         }
@@ -626,6 +658,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
             store.close().await?;
         }
+        Command::Backup { out } => {
+            ops::backup::backup(&cli.db, DEFAULT_DB, &out).await?;
+        }
+        Command::Restore { file, force } => {
+            let all_pass = ops::backup::restore(&cli.db, DEFAULT_DB, &file, force).await?;
+            return Ok(if all_pass { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Command::Config { command: ConfigCommand::Check { json } } => {
+            let checks = ops::check::run(&settings, DEFAULT_DB).await;
+            let fine = ops::check::print(&settings, DEFAULT_DB, &checks, json);
+            return Ok(if fine { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
         Command::Bench { command: BenchCommand::Fieldwork { residents, county, keep, json } } => {
             let url = cli.db.database_url.as_deref();
             fieldwork::bench::run(residents, &county_code(&county)?, keep.as_deref(), url, json).await?;
@@ -650,14 +694,44 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads the configuration file and works out every setting (flags, then the
+/// environment, then the file, then defaults); the database of the file is filled into
+/// the command's `--db` / `--database-url`.
+fn settings(cli: &mut Cli) -> anyhow::Result<ops::config::Settings> {
+    let loaded = ops::config::load(cli.config.as_deref())?;
+    let serve = match &cli.command {
+        Command::Serve { listen, secure_cookies, data_dir } => {
+            ops::config::ServeFlags { listen: *listen, secure_cookies: *secure_cookies, data_dir: data_dir.clone() }
+        }
+        _ => ops::config::ServeFlags::default(),
+    };
+    let settings = ops::config::Settings::resolve(loaded, &cli.db, cli.log_format, &serve)?;
+    cli.db = settings.db.clone();
+    Ok(settings)
+}
+
+/// Log lines on standard error, as text or one JSON object a line. Spans carry no
+/// arguments (ADR 013), so no line holds a name, an ID number or a phone.
+fn init_logging(settings: &ops::config::Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_filter.0)
+        .unwrap_or_else(|_| ops::config::DEFAULT_LOG_FILTER.into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match settings.log_format.0 {
+        ops::config::LogFormat::Text => builder.init(),
+        ops::config::LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("JICENG_LOG").unwrap_or_else(|_| "warn,jiceng=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    let settings = match settings(&mut cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("错误 error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&settings);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -665,7 +739,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, settings)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("错误 error: {e:#}");

@@ -91,8 +91,7 @@ async fn demo_builds_a_database_and_users_can_be_added() {
     let sqlite = dir.path().join("demo.db");
     let mut targets = vec![("sqlite", vec!["--db".to_string(), sqlite.to_str().unwrap().to_string()], None)];
     if let Some(pg) = testing::postgres().await {
-        let schema = pg.schema().unwrap().to_string();
-        let url = format!("{}?options=-c%20search_path%3D{schema}", pg.url());
+        let url = pg.connection_url();
         targets.push(("postgres", vec!["--database-url".to_string(), url], Some(pg)));
     }
     for (label, db, pg) in targets {
@@ -263,7 +262,7 @@ async fn targets(dir: &std::path::Path, names: &[&str]) -> Vec<(String, Vec<Stri
     }
     for name in names {
         if let Some(pg) = testing::postgres().await {
-            let url = format!("{}?options=-c%20search_path%3D{}", pg.url(), pg.schema().unwrap());
+            let url = pg.connection_url();
             out.push((format!("postgres {name}"), vec!["--database-url".to_string(), url], Some(pg)));
         }
     }
@@ -446,7 +445,7 @@ async fn demo_with_one_seed_gives_the_same_figures_every_run() {
     }
     for run in ["a", "b"] {
         if let Some(pg) = testing::postgres().await {
-            let url = format!("{}?options=-c%20search_path%3D{}", pg.url(), pg.schema().unwrap());
+            let url = pg.connection_url();
             targets.push((format!("postgres {run}"), vec!["--database-url".into(), url], Some(pg)));
         }
     }
@@ -475,4 +474,157 @@ async fn demo_with_one_seed_gives_the_same_figures_every_run() {
         assert_eq!(&runs[0].1, summary, "{label}: the demo's summary differs from {}", runs[0].0);
         assert_eq!(&runs[0].2, report, "{label}: the report cells differ from {}", runs[0].0);
     }
+}
+
+/// A backup taken while an import is writing restores into an empty database where
+/// every check passes (audit chain, projections, report cells); a restore never
+/// replaces a database without --force. On SQLite and PostgreSQL.
+#[tokio::test]
+async fn a_backup_taken_while_importing_restores_and_every_check_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("arrivals.csv");
+    let out = jiceng(
+        &[
+            "generate",
+            "--residents",
+            "6000",
+            "--county",
+            "440306",
+            "--seed",
+            "31",
+            "--as-of",
+            "2026-11-01",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (label, db, pg) in targets(dir.path(), &["source"]).await {
+        // Longgang's demo, and Bao'an's divisions for the arrivals.
+        let out = run_on(&db, &["demo", "--no-serve", "--residents", "1500", "--seed", "4"]);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        let out = run_on(&db, &["regions", "load", "--county", "440306"]);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        if pg.is_some() && Command::new("pg_dump").arg("--version").output().is_err() {
+            testing::skip_or_fail("pg_dump", "not on PATH (package postgresql-client)");
+            continue;
+        }
+        // The import writes chunk after chunk while the backup is taken.
+        let args: Vec<&str> = db
+            .iter()
+            .map(String::as_str)
+            .chain(["import", "residents", file.to_str().unwrap(), "--chunk-rows", "300"])
+            .collect();
+        let mut import = Command::new(env!("CARGO_BIN_EXE_jiceng")).args(&args).stdout(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let backup = dir.path().join(format!("{}.backup", label.replace(' ', "-")));
+        let out = run_on(&db, &["backup", "--out", backup.to_str().unwrap()]);
+        let import_ended_first = import.try_wait().unwrap().is_some();
+        assert!(out.status.success(), "{label}: {}{}", stdout(&out), stderr(&out));
+        assert!(stdout(&out).contains("Backed up to"), "{label}: {}", stdout(&out));
+        assert!(import.wait().unwrap().success(), "{label}: the import goes on during the backup");
+        if import_ended_first {
+            eprintln!("{label}: the import ended before the backup did; the backup still ran beside it");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{label}: a backup holds everyone's records");
+        }
+        // Never over a file.
+        let again = run_on(&db, &["backup", "--out", backup.to_str().unwrap()]);
+        assert_eq!(again.status.code(), Some(2), "{label}");
+
+        let (target, scratch) = match &pg {
+            None => (vec!["--db".to_string(), dir.path().join("restored.db").to_str().unwrap().to_string()], None),
+            Some(pg) => {
+                let scratch = testing::ScratchDatabase::create().await.expect("a scratch database");
+                let schema = pg.schema().unwrap();
+                let url = format!("{}?options=-c%20search_path%3D{schema}", scratch.url);
+                (vec!["--database-url".to_string(), url], Some(scratch))
+            }
+        };
+        let out = run_on(&target, &["restore", backup.to_str().unwrap()]);
+        assert!(out.status.success(), "{label}: {}{}", stdout(&out), stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("every check passed"), "{label}: {text}");
+        assert!(text.contains("audit log intact") && text.contains("agree with the registry"), "{label}: {text}");
+        // The restored database answers as the source did at the backup.
+        for check in [&["audit", "verify"][..], &["verify"], &["report", "verify"]] {
+            let out = run_on(&target, check);
+            assert!(out.status.success(), "{label} {check:?}: {}{}", stdout(&out), stderr(&out));
+        }
+        let out = run_on(&target, &["restore", backup.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{label}: a restore never replaces a database unasked");
+        assert!(stderr(&out).contains("--force"), "{label}: {}", stderr(&out));
+        let out = run_on(&target, &["restore", "--force", backup.to_str().unwrap()]);
+        assert!(out.status.success(), "{label}: {}{}", stdout(&out), stderr(&out));
+        // Not a backup at all.
+        let out = run_on(&target, &["restore", "--force", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{label}");
+        assert!(stderr(&out).contains("not a jiceng backup"), "{label}: {}", stderr(&out));
+        if let Some(scratch) = scratch {
+            scratch.drop_now().await;
+        }
+        if let Some(pg) = pg {
+            pg.finish().await;
+        }
+    }
+}
+
+/// `config check` shows where every setting came from and exits 1 on a problem; a
+/// misspelt key is refused naming it; flags go over the file.
+#[test]
+fn config_check_names_each_setting_source_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("jiceng.toml");
+    let token = dir.path().join("metrics-token");
+    std::fs::write(&token, "short\n").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\npath = \"{}\"\n[server]\nlisten = \"0.0.0.0:9000\"\ndata_dir = \"{}\"\n[metrics]\ntoken_file = \"{}\"\n",
+            dir.path().join("j.db").display(),
+            dir.path().display(),
+            token.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = jiceng(&["--config", config, "config", "check", "--json"], None);
+    assert_eq!(out.status.code(), Some(1), "a 5-character token is a problem: {}", stdout(&out));
+    let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let setting =
+        |name: &str| report["settings"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+    assert_eq!(setting("listen")["source"], "file");
+    assert_eq!(setting("listen")["value"], "0.0.0.0:9000");
+    assert_eq!(setting("database")["source"], "file");
+    let status = |name: &str| {
+        report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).map(|c| c["status"].clone())
+    };
+    assert_eq!(status("metrics"), Some("problem".into()));
+    assert_eq!(status("secure_cookies"), Some("warning".into()), "0.0.0.0 without secure cookies");
+
+    std::fs::write(&token, "a-scraper-token-long-enough\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = jiceng(
+        &["--config", config, "--db", dir.path().join("other.db").to_str().unwrap(), "config", "check", "--json"],
+        None,
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    let database = report["settings"].as_array().unwrap().iter().find(|s| s["name"] == "database").unwrap().clone();
+    assert_eq!(database["source"], "flag", "{database}");
+    assert!(database["value"].as_str().unwrap().contains("other.db"));
+
+    std::fs::write(dir.path().join("bad.toml"), "[server]\nlisen = \"127.0.0.1:1\"\n").unwrap();
+    let out = jiceng(&["--config", dir.path().join("bad.toml").to_str().unwrap(), "config", "check"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("lisen") && stderr(&out).contains("bad.toml"), "{}", stderr(&out));
 }

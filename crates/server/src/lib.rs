@@ -5,6 +5,7 @@ pub mod error;
 pub mod exchange;
 pub mod fieldwork;
 mod form;
+pub mod ops;
 pub mod org;
 pub mod page;
 pub mod registry;
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     pub read_limits: jiceng_store::exchange::ReadLimits,
     /// How long an import's error file (names, ID numbers) is kept for its owner.
     pub error_file_ttl: std::time::Duration,
+    /// Who may read `/metrics` (nobody by default).
+    pub metrics: ops::MetricsAccess,
 }
 
 impl ServerConfig {
@@ -42,6 +45,7 @@ impl ServerConfig {
             data_dir,
             read_limits: jiceng_store::exchange::ReadLimits::from_env()?,
             error_file_ttl: std::time::Duration::from_secs(24 * 3600),
+            metrics: ops::MetricsAccess::Off,
         })
     }
 }
@@ -57,17 +61,21 @@ pub struct AppState {
     /// Place names for 户籍地 columns, read from the division data on the first upload
     /// and kept for the server's life.
     pub places: std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<jiceng_store::exchange::PlaceIndex>>>,
+    /// Who may read `/metrics`.
+    pub metrics: std::sync::Arc<ops::MetricsAccess>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: ServerConfig) -> std::io::Result<AppState> {
         let imports = exchange::ImportJobs::new(config.data_dir.join("uploads"), config.error_file_ttl)?;
+        ops::install(&config.metrics);
         Ok(AppState {
             store,
             secure_cookies: config.secure_cookies,
             read_limits: config.read_limits,
             imports,
             places: Default::default(),
+            metrics: std::sync::Arc::new(config.metrics),
         })
     }
 }
@@ -77,8 +85,16 @@ impl AppState {
 pub type Routes = Vec<(&'static str, axum::routing::MethodRouter<AppState>)>;
 
 /// Every feature's routes, mounted in this order. A new domain adds one line here.
-const FEATURES: &[fn() -> Routes] =
-    &[registry::routes, org::routes, api::routes, exchange::routes, reporting::routes, fieldwork::routes, page::routes];
+const FEATURES: &[fn() -> Routes] = &[
+    registry::routes,
+    org::routes,
+    api::routes,
+    exchange::routes,
+    reporting::routes,
+    fieldwork::routes,
+    page::routes,
+    ops::routes,
+];
 
 /// Every path the router serves (read from the mounted features, so the scope test covers
 /// a new module the moment it is mounted).
@@ -100,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(ops::track_requests))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -152,14 +169,34 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
     response
 }
 
-/// Serves on an already bound listener until Ctrl-C.
+/// Serves on an already bound listener until Ctrl-C or SIGTERM (what systemd sends on
+/// stop), letting requests under way finish.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]

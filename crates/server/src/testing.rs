@@ -63,6 +63,7 @@ pub(crate) fn test_state(store: &Store) -> AppState {
         data_dir: dir,
         read_limits: Default::default(),
         error_file_ttl: std::time::Duration::from_secs(3600),
+        metrics: Default::default(),
     };
     AppState::new(store.clone(), config).unwrap()
 }

@@ -15,8 +15,17 @@ pub fn sqlite_url(path: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
+/// Opens the pool and brings the schema up to date (migrations run on every start).
 #[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn connect(url: &str, schema: Option<&str>) -> StoreResult<DatabaseConnection> {
+    let db = connect_unmigrated(url, schema).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// Opens the pool and changes nothing (`config check` looks before a server starts).
+#[tracing::instrument(level = "debug", skip_all)]
+pub(crate) async fn connect_unmigrated(url: &str, schema: Option<&str>) -> StoreResult<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_string());
     options.sqlx_logging(false).connect_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
@@ -47,9 +56,7 @@ pub(crate) async fn connect(url: &str, schema: Option<&str>) -> StoreResult<Data
     } else {
         return Err(StoreError::UnsupportedUrl { url: redact(url) });
     }
-    let db = Database::connect(options).await?;
-    Migrator::up(&db, None).await?;
-    Ok(db)
+    Ok(Database::connect(options).await?)
 }
 
 /// The URL without its password, for messages.

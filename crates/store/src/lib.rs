@@ -18,6 +18,7 @@ mod error;
 pub mod exchange;
 pub mod fieldwork;
 mod migration;
+pub mod ops;
 pub mod org;
 pub mod registry;
 pub mod reporting;

@@ -30,6 +30,15 @@ impl TestDb {
         self.schema.as_deref()
     }
 
+    /// The URL a separate process opens this same database with (on PostgreSQL, the
+    /// test's schema as its search path).
+    pub fn connection_url(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}?options=-c%20search_path%3D{schema}", self.url),
+            None => self.url.clone(),
+        }
+    }
+
     /// Drops the PostgreSQL schema; the SQLite file goes with its temporary directory.
     pub async fn finish(self) {
         if let Some(schema) = &self.schema {
@@ -95,6 +104,41 @@ pub async fn postgres() -> Option<TestDb> {
     Some(TestDb { label: "postgres", store, url, schema: Some(schema), _dir: None })
 }
 
+/// A PostgreSQL database of its own (for a restore, which needs an empty target), on
+/// the test server; dropped by [`ScratchDatabase::drop_now`].
+pub struct ScratchDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl ScratchDatabase {
+    /// A new empty database, or `None` (after a loud skip) without PostgreSQL.
+    pub async fn create() -> Option<ScratchDatabase> {
+        let url = postgres_url();
+        let (server, _) = url.rsplit_once('/')?;
+        let name = format!("jiceng_scratch_{}", uuid::Uuid::new_v4().simple());
+        let admin = match Database::connect(format!("{server}/postgres")).await {
+            Ok(db) => db,
+            Err(e) => {
+                skip_or_fail("PostgreSQL", &e.to_string());
+                return None;
+            }
+        };
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create a scratch database");
+        let _ = admin.close().await;
+        Some(ScratchDatabase { url: format!("{server}/{name}"), name })
+    }
+
+    pub async fn drop_now(self) {
+        if let Some((server, _)) = self.url.rsplit_once('/')
+            && let Ok(admin) = Database::connect(format!("{server}/postgres")).await
+        {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
 /// Creates the test database if it does not exist yet.
 async fn ensure_database(url: &str) -> Result<(), String> {
     let (server, name) = url.rsplit_once('/').ok_or("no database name in the URL")?;
@@ -125,6 +169,19 @@ pub async fn backends() -> Vec<TestDb> {
 }
 
 /// A division code from a literal (tests only: panics on a bad one).
+/// An audit entry of a resident read by `actor` (tests of the chain and its figures).
+pub fn audit_entry(actor: &str) -> crate::org::NewAuditEntry {
+    crate::org::NewAuditEntry {
+        actor: actor.to_string(),
+        action: jiceng_domain::org::audit::AuditAction::ReadResident,
+        target: "resident/440307/0".to_string(),
+        county: "440307".to_string(),
+        origin: "127.0.0.1".to_string(),
+        purpose: Some(jiceng_domain::org::audit::AccessPurpose::Verification),
+        detail: String::new(),
+    }
+}
+
 pub fn code(s: &str) -> jiceng_domain::org::DivisionCode {
     jiceng_domain::org::DivisionCode::parse(s).expect("a division code")
 }

@@ -142,6 +142,12 @@ impl ReadLimits {
     /// `_CELL_BYTES`, `_ROW_BYTES`, `_UNPACKED_BYTES`, `_SHARED_STRINGS_BYTES`, `_SECONDS` from the
     /// environment.
     pub fn from_env() -> Result<ReadLimits, String> {
+        ReadLimits::default().with_env()
+    }
+
+    /// These limits, with any set in the environment in their place (the environment
+    /// goes over a configuration file).
+    pub fn with_env(self) -> Result<ReadLimits, String> {
         fn var<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
             match std::env::var(format!("JICENG_READ_MAX_{name}")) {
                 Ok(v) => v
@@ -151,7 +157,7 @@ impl ReadLimits {
                 Err(_) => Ok(default),
             }
         }
-        let d = ReadLimits::default();
+        let d = self;
         Ok(ReadLimits {
             max_rows: var("ROWS", d.max_rows)?,
             max_columns: var("COLUMNS", d.max_columns)?,

@@ -102,6 +102,13 @@ impl ImportJobs {
     }
 
     /// The owner's jobs, newest first.
+    /// How many imports are running and how many have ended (`/metrics`).
+    pub fn counts(&self) -> (usize, usize) {
+        let jobs = self.lock();
+        let running = jobs.values().filter(|j| matches!(j.state, JobState::Running { .. })).count();
+        (running, jobs.len() - running)
+    }
+
     pub fn of(&self, owner: &str) -> Vec<ImportJob> {
         let mut jobs: Vec<ImportJob> = self.lock().values().filter(|j| j.owner == owner).cloned().collect();
         jobs.sort_by_key(|j| std::cmp::Reverse(j.started_at));

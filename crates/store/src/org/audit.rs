@@ -271,9 +271,16 @@ struct Job {
 #[derive(Default)]
 pub(crate) struct AuditQueue {
     sender: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
+    /// Entries queued and not yet answered (shown by `/metrics`).
+    waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AuditQueue {
+    /// Entries queued and not yet answered.
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Queues `entry`; `None` when no writer can run here (no runtime).
     fn submit(
         &self,
@@ -285,15 +292,19 @@ impl AuditQueue {
         let mut sender = self.sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for _ in 0..2 {
             if let Some(s) = sender.as_ref() {
+                self.waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match s.send(job) {
                     Ok(()) => return Some(receiver),
                     // The writer ended with its runtime: start another.
-                    Err(tokio::sync::mpsc::error::SendError(back)) => job = back,
+                    Err(tokio::sync::mpsc::error::SendError(back)) => {
+                        self.waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        job = back;
+                    }
                 }
             }
             let runtime = tokio::runtime::Handle::try_current().ok()?;
             let (s, r) = tokio::sync::mpsc::unbounded_channel();
-            runtime.spawn(write_groups(db.clone(), r));
+            runtime.spawn(write_groups(db.clone(), r, self.waiting.clone()));
             *sender = Some(s);
         }
         None
@@ -302,7 +313,11 @@ impl AuditQueue {
 
 /// The group-commit writer: takes every entry waiting, appends them in one transaction,
 /// and answers each caller after the commit.
-async fn write_groups(db: sea_orm::DatabaseConnection, mut queue: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+async fn write_groups(
+    db: sea_orm::DatabaseConnection,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Job>,
+    waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -312,7 +327,9 @@ async fn write_groups(db: sea_orm::DatabaseConnection, mut queue: tokio::sync::m
             }
         }
         let entries: Vec<NewAuditEntry> = jobs.iter().map(|j| j.entry.clone()).collect();
-        match append_retrying(&db, &entries).await {
+        let result = append_retrying(&db, &entries).await;
+        waiting.fetch_sub(jobs.len(), std::sync::atomic::Ordering::Relaxed);
+        match result {
             Ok(seqs) => {
                 for (job, seq) in jobs.into_iter().zip(seqs) {
                     let _ = job.done.send(Ok(seq));
