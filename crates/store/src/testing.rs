@@ -85,6 +85,21 @@ pub fn postgres_url() -> String {
 }
 
 pub async fn postgres() -> Option<TestDb> {
+    postgres_schema(false).await
+}
+
+/// PostgreSQL on a schema whose county-level tables are `PARTITION BY LIST
+/// (county_code)`, with partitions of their own for [`PARTITION_COUNTIES`] and a default
+/// one: the key rules a table sharded by county must keep (issue 15).
+pub async fn postgres_partitioned() -> Option<TestDb> {
+    postgres_schema(true).await
+}
+
+/// Counties with partitions of their own in the partitioned test schema; every other
+/// county's rows go to a default partition.
+pub const PARTITION_COUNTIES: [&str; 2] = ["440307", "440306"];
+
+async fn postgres_schema(partitioned: bool) -> Option<TestDb> {
     let url = postgres_url();
     if let Err(why) = ensure_database(&url).await {
         skip_or_fail("PostgreSQL", &format!("{} unreachable: {why}", crate::redact(&url)));
@@ -99,9 +114,88 @@ pub async fn postgres() -> Option<TestDb> {
         }
     };
     admin.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.expect("create a test schema");
+    let mut store = Store::open_in_schema(&url, &schema).await.expect("open PostgreSQL test schema");
+    let mut label = "postgres";
+    if partitioned {
+        let _ = store.close().await;
+        if let Err(e) = partition_by_county(&admin, &schema).await {
+            panic!("the schema cannot be partitioned by county: {e}");
+        }
+        store = Store::open_in_schema(&url, &schema).await.expect("open the partitioned schema");
+        label = "postgres-partitioned";
+    }
     let _ = admin.close().await;
-    let store = Store::open_in_schema(&url, &schema).await.expect("open PostgreSQL test schema");
-    Some(TestDb { label: "postgres", store, url, schema: Some(schema), _dir: None })
+    Some(TestDb { label, store, url, schema: Some(schema), _dir: None })
+}
+
+/// Remakes every table of `schema` that has a `county_code` column (still empty, just
+/// migrated) as a table partitioned by county, with the same columns, defaults, keys,
+/// indexes and foreign keys. PostgreSQL refuses a key or unique index without the
+/// partition column, as Citus does for a table distributed by it.
+async fn partition_by_county(admin: &sea_orm::DatabaseConnection, schema: &str) -> Result<(), String> {
+    let rows = |sql: &str| sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [schema.into()]);
+    let tables: Vec<String> = admin
+        .query_all_raw(rows(
+            "SELECT table_name::text AS t FROM information_schema.columns \
+             WHERE table_schema = $1 AND column_name = 'county_code' ORDER BY 1",
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|r| r.try_get::<String>("", "t"))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    // Foreign keys are taken off while their tables are remade, then put back as written.
+    let foreign_keys: Vec<(String, String, String)> = admin
+        .query_all_raw(rows(
+            "SELECT c.conrelid::regclass::text AS tbl, c.conname::text AS name, pg_get_constraintdef(c.oid) AS def \
+             FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+             WHERE c.contype = 'f' AND n.nspname = $1 ORDER BY 1, 2",
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|r| Ok((r.try_get("", "tbl")?, r.try_get("", "name")?, r.try_get("", "def")?)))
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .map_err(|e| e.to_string())?;
+    let run = |sql: String| async move {
+        admin.execute_unprepared(&sql).await.map(|_| ()).map_err(|e| format!("{sql}: {e}"))
+    };
+    for (table, name, _) in &foreign_keys {
+        run(format!("ALTER TABLE {table} DROP CONSTRAINT \"{name}\"")).await?;
+    }
+    let mut refused = Vec::new();
+    for table in &tables {
+        let plain = format!("{table}__plain");
+        run(format!("ALTER TABLE \"{schema}\".\"{table}\" RENAME TO \"{plain}\"")).await?;
+        let made = run(format!(
+            "CREATE TABLE \"{schema}\".\"{table}\" (LIKE \"{schema}\".\"{plain}\" INCLUDING ALL) PARTITION BY LIST (county_code)"
+        ))
+        .await;
+        match made {
+            Ok(()) => {
+                run(format!("DROP TABLE \"{schema}\".\"{plain}\"")).await?;
+                for county in PARTITION_COUNTIES {
+                    run(format!(
+                        "CREATE TABLE \"{schema}\".\"{table}_c{county}\" PARTITION OF \"{schema}\".\"{table}\" FOR VALUES IN ('{county}')"
+                    ))
+                    .await?;
+                }
+                run(format!(
+                    "CREATE TABLE \"{schema}\".\"{table}_rest\" PARTITION OF \"{schema}\".\"{table}\" DEFAULT"
+                ))
+                .await?;
+            }
+            Err(e) => refused.push(e),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(refused.join("\n"));
+    }
+    for (table, name, definition) in &foreign_keys {
+        run(format!("ALTER TABLE {table} ADD CONSTRAINT \"{name}\" {definition}")).await?;
+    }
+    Ok(())
 }
 
 /// A PostgreSQL database of its own (for a restore, which needs an empty target), on
@@ -161,10 +255,11 @@ async fn ensure_database(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// SQLite always, PostgreSQL when reachable.
+/// SQLite always; PostgreSQL, plain and partitioned by county, when reachable.
 pub async fn backends() -> Vec<TestDb> {
     let mut all = vec![sqlite().await];
     all.extend(postgres().await);
+    all.extend(postgres_partitioned().await);
     all
 }
 
