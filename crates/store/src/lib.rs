@@ -22,6 +22,7 @@ pub mod ops;
 pub mod org;
 pub mod registry;
 pub mod reporting;
+pub mod sharding;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub(crate) mod write;

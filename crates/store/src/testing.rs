@@ -264,6 +264,16 @@ pub async fn backends() -> Vec<TestDb> {
 }
 
 /// A division code from a literal (tests only: panics on a bad one).
+impl Store {
+    /// A handle on the same pool that hands every statement it runs to `seen` (tests
+    /// that look at the SQL a piece of work sends).
+    pub fn observed(&self, seen: impl Fn(&sea_orm::Statement) + Send + Sync + 'static) -> Store {
+        let mut db = self.db.clone();
+        db.set_metric_callback(move |info| seen(info.statement));
+        Store { db, audit_queue: Default::default() }
+    }
+}
+
 /// An audit entry of a resident read by `actor` (tests of the chain and its figures).
 pub fn audit_entry(actor: &str) -> crate::org::NewAuditEntry {
     crate::org::NewAuditEntry {

@@ -100,13 +100,16 @@ impl TouchedPlaces {
 }
 
 impl Tally {
+    /// Counts `delta` in the community and each node above it up to its county. A
+    /// city's or a province's figures are the sum of its counties' (so every cell a
+    /// change touches belongs to one county: one partition, one shard).
     pub fn add(&mut self, community: &DivisionCode, month: Month, cell: &str, delta: i64) {
         if delta == 0 {
             return;
         }
         let mut node = Some(community.clone());
         while let Some(n) = node {
-            let parent = n.parent();
+            let parent = n.parent().filter(|p| p.at_level(crate::org::DivisionLevel::County).is_some());
             *self.deltas.entry((n, month, cell.to_string())).or_default() += delta;
             node = parent;
         }
@@ -480,13 +483,18 @@ mod tests {
     }
 
     #[test]
-    fn adding_to_a_community_adds_to_every_ancestor() {
+    fn adding_to_a_community_adds_to_every_ancestor_up_to_its_county() {
         let mut t = Tally::default();
         let oct = Month::new(2026, 10).unwrap();
         t.add(&code("440307001001"), oct, "births.male", 2);
-        for node in ["440307001001", "440307001", "440307", "4403", "44"] {
+        for node in ["440307001001", "440307001", "440307"] {
             assert_eq!(t.get(&code(node), oct, "births.male"), 2, "{node}");
         }
+        // A city's and a province's figures are their counties' cells summed: none kept.
+        for node in ["4403", "44"] {
+            assert_eq!(t.get(&code(node), oct, "births.male"), 0, "{node}");
+        }
+        assert!(t.deltas().all(|(n, ..)| n.as_str().starts_with("440307")));
         assert_eq!(t.get(&code("440307002"), oct, "births.male"), 0);
     }
 

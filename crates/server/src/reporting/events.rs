@@ -585,7 +585,7 @@ async fn event_page(
     )
     .await?;
     // The street office has now seen an urgent event it was notified of.
-    reporting.mark_read(&format!("/events/{county}/{id}"), user.user.role).await?;
+    reporting.mark_read(county, &format!("/events/{county}/{id}"), user.user.role).await?;
     let lang = user.lang;
     let pick = |zh: &str, en: &str| lang.pick(zh, en).to_string();
     let mut facts = vec![

@@ -355,7 +355,7 @@ impl<'a> ResidentImport<'a> {
         let q = Query::select()
             .columns(["id", "number", "name"])
             .from("grid")
-            .and_where(Expr::col("community_code").eq(code.as_str()))
+            .cond_where(crate::registry::subtree(code, "community_code"))
             .to_owned();
         for r in store.db.query_all(&q).await? {
             let number: i32 = r.try_get("", "number")?;
@@ -366,7 +366,7 @@ impl<'a> ResidentImport<'a> {
         let q = Query::select()
             .columns(["id", "grid_id", "name", "floors", "units"])
             .from("building")
-            .and_where(Expr::col("community_code").eq(code.as_str()))
+            .cond_where(crate::registry::subtree(code, "community_code"))
             .to_owned();
         for r in store.db.query_all(&q).await? {
             buildings.insert(
@@ -507,6 +507,98 @@ impl<'a> ResidentImport<'a> {
         Ok((kept, recorded))
     }
 
+    /// Refuses the rows whose 户编号 is already the number of a household at another
+    /// address (recorded before, or named by an earlier row of the file): a household
+    /// is found by where it is, and one number cannot name two places. Before, such a
+    /// row stopped the whole import on the database's unique key.
+    async fn refuse_taken_household_numbers(
+        &self,
+        txn: &DatabaseTransaction,
+        accepted: Vec<Accepted>,
+        rejected: &mut Vec<Rejected>,
+    ) -> StoreResult<Vec<Accepted>> {
+        type Place = (String, String, i16, i16, String);
+        let place = |a: &Accepted| -> Place {
+            (a.community.as_str().to_string(), a.row.building.clone(), a.row.unit, a.row.floor, a.row.room.clone())
+        };
+        // Where each number is: recorded (earlier chunks are committed), or named by an
+        // earlier row of this chunk. Per chunk, so memory does not grow with the file.
+        let mut places: HashMap<(DivisionCode, String), Place> = HashMap::new();
+        let mut numbers: HashMap<DivisionCode, HashSet<String>> = HashMap::new();
+        for a in &accepted {
+            if let Some(n) = &a.row.household_no {
+                let county = a.community.at_level(DivisionLevel::County).unwrap_or_else(|| a.community.clone());
+                numbers.entry(county).or_default().insert(n.clone());
+            }
+        }
+        for (county, wanted) in &numbers {
+            let wanted: Vec<&String> = wanted.iter().collect();
+            for chunk in wanted.chunks(500) {
+                let q = Query::select()
+                    .column(("h", "household_no"))
+                    .columns([("v", "community_code"), ("v", "unit_no"), ("v", "floor_no"), ("v", "room_no")])
+                    .column(("b", "name"))
+                    .from_as("household", "h")
+                    .join_as(
+                        sea_orm::sea_query::JoinType::InnerJoin,
+                        "household_version",
+                        "v",
+                        Expr::col(("v", "county_code"))
+                            .equals(("h", "county_code"))
+                            .and(Expr::col(("v", "household_id")).equals(("h", "id"))),
+                    )
+                    .join_as(
+                        sea_orm::sea_query::JoinType::InnerJoin,
+                        "building",
+                        "b",
+                        Expr::col(("b", "county_code"))
+                            .equals(("v", "county_code"))
+                            .and(Expr::col(("b", "id")).equals(("v", "building_id"))),
+                    )
+                    .and_where(Expr::col(("h", "county_code")).eq(county.as_str()))
+                    .and_where(Expr::col(("h", "household_no")).is_in(chunk.iter().map(|n| n.as_str())))
+                    .and_where(Expr::col(("v", "valid_to")).is_null())
+                    .to_owned();
+                for r in txn.query_all(&q).await? {
+                    let number: String = r.try_get("", "household_no")?;
+                    let at: Place = (
+                        r.try_get("", "community_code")?,
+                        r.try_get("", "name")?,
+                        r.try_get("", "unit_no")?,
+                        r.try_get("", "floor_no")?,
+                        r.try_get("", "room_no")?,
+                    );
+                    places.insert((county.clone(), number), at);
+                }
+            }
+        }
+        let mut kept = Vec::with_capacity(accepted.len());
+        for a in accepted {
+            let Some(number) = a.row.household_no.clone() else {
+                kept.push(a);
+                continue;
+            };
+            let county = a.community.at_level(DivisionLevel::County).unwrap_or_else(|| a.community.clone());
+            let here = place(&a);
+            match places.get(&(county.clone(), number.clone())) {
+                Some(there) if *there != here => rejected.push(Rejected::single(
+                    a.source,
+                    Column::HouseholdNo,
+                    format!(
+                        "户编号{number}已登记在另一地址（{} {}单元{}层{}室），同一户编号不能对应两处 / household number {number} is recorded at another address ({} unit {} floor {} room {}); one number cannot name two places",
+                        there.1, there.2, there.3, there.4, there.1, there.2, there.3, there.4
+                    ),
+                )),
+                Some(_) => kept.push(a),
+                None => {
+                    places.insert((county, number), here);
+                    kept.push(a);
+                }
+            }
+        }
+        Ok(kept)
+    }
+
     async fn write(&mut self, accepted: Vec<Accepted>, rejected: &mut Vec<Rejected>) -> StoreResult<()> {
         let store = self.registry.store;
         let now = OffsetDateTime::now_utc();
@@ -514,6 +606,7 @@ impl<'a> ResidentImport<'a> {
         let txn = &work.txn;
         let lines = (accepted.first().map(|a| a.source.line), accepted.last().map(|a| a.source.line));
         let (accepted, mut recorded_by_id) = self.refuse_outside_scope(txn, accepted, rejected).await?;
+        let accepted = self.refuse_taken_household_numbers(txn, accepted, rejected).await?;
 
         // Places: buildings (and grids) first, then the households in them.
         let written = accepted.len();

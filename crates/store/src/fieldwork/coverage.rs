@@ -243,7 +243,7 @@ impl Fieldwork<'_> {
                     .and(Expr::col(("m", "floor_no")).equals(("s", "floor_no")))
                     .and(Expr::col(("m", "month")).eq(key.as_str())),
             )
-            .and_where(Expr::col(("s", "community_code")).eq(community.as_str()))
+            .cond_where(crate::registry::subtree(community, ("s", "community_code")))
             .and_where(Expr::col(("s", "households")).gt(0));
         let mut floors = Vec::new();
         let mut walked_buildings: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
@@ -279,7 +279,7 @@ impl Fieldwork<'_> {
             .expr_as(Expr::cust("SUM(CASE WHEN m.subject_id IS NULL THEN 1 ELSE 0 END)"), "unverified")
             .from_as("resident_version", "v")
             .join_as(JoinType::LeftJoin, "coverage_mark", "m", marked(key.as_str(), "resident", "resident_id"))
-            .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
+            .cond_where(crate::registry::subtree(community, ("v", "community_code")))
             .and_where(Expr::col(("v", "valid_to")).is_null())
             .group_by_col(("v", "household_id"));
         let mut residents: HashMap<Uuid, u64> = HashMap::new();
@@ -302,7 +302,7 @@ impl Fieldwork<'_> {
         .from_as("household_version", "v");
         crate::registry::join_household(&mut q);
         q.join_as(JoinType::LeftJoin, "coverage_mark", "m", marked(key.as_str(), "household", "household_id"))
-            .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
+            .cond_where(crate::registry::subtree(community, ("v", "community_code")))
             .and_where(Expr::col(("v", "valid_to")).is_null())
             .and_where(Expr::col(("m", "subject_id")).is_null());
         let mut households = Vec::new();
@@ -337,7 +337,7 @@ impl Fieldwork<'_> {
         let mut q = Query::select();
         q.column("id")
             .from("grid")
-            .and_where(Expr::col("community_code").eq(community.as_str()))
+            .cond_where(crate::registry::subtree(community, "community_code"))
             .and_where(Expr::col("number").eq(number));
         match self.store.db.query_one(&q).await? {
             Some(r) => Ok(Some(r.try_get("", "id")?)),

@@ -169,7 +169,7 @@ async fn apply(db: &impl ConnectionTrait, changes: &Changes) -> StoreResult<()> 
         tier_changed_for(db, county, *resident).await?;
     }
     for community in &changes.tiers_in {
-        tier_changed(db, Cond::all().add(Expr::col("community_code").eq(community.as_str()))).await?;
+        tier_changed(db, crate::registry::subtree(community, "community_code")).await?;
     }
     Ok(())
 }

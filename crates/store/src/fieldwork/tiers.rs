@@ -398,7 +398,7 @@ impl Fieldwork<'_> {
         let mut work = UnitOfWork::begin(self.store).await?;
         let txn = &work.txn;
         let mut q = resident_select();
-        q.and_where(Expr::col("community_code").eq(community.as_str())).and_where(Expr::col("valid_to").is_null());
+        q.cond_where(crate::registry::subtree(community, "community_code")).and_where(Expr::col("valid_to").is_null());
         let residents: Vec<ResidentVersion> =
             txn.query_all(&q).await?.iter().map(resident_row).collect::<StoreResult<_>>()?;
         // Side tables of the community, keyed by resident.
@@ -432,7 +432,7 @@ impl Fieldwork<'_> {
         let mut q = Query::select();
         q.columns(["resident_id", "tier"])
             .from("resident_tier")
-            .and_where(Expr::col("community_code").eq(community.as_str()));
+            .cond_where(crate::registry::subtree(community, "community_code"));
         let mut gone = Vec::new();
         for r in txn.query_all(&q).await? {
             let id: Uuid = r.try_get("", "resident_id")?;
@@ -449,7 +449,7 @@ impl Fieldwork<'_> {
             txn.execute(
                 Query::delete()
                     .from_table("resident_tier")
-                    .and_where(Expr::col("community_code").eq(community.as_str()))
+                    .cond_where(crate::registry::subtree(community, "community_code"))
                     .and_where(Expr::col("resident_id").is_in(chunk.iter().copied())),
             )
             .await?;
@@ -536,7 +536,7 @@ impl Fieldwork<'_> {
         let work = UnitOfWork::begin(self.store).await?;
         let txn = &work.txn;
         let mut q = resident_select();
-        q.and_where(Expr::col("community_code").eq(community.as_str())).and_where(Expr::col("valid_to").is_null());
+        q.cond_where(crate::registry::subtree(community, "community_code")).and_where(Expr::col("valid_to").is_null());
         let mut residents: Vec<ResidentVersion> =
             txn.query_all(&q).await?.iter().map(resident_row).collect::<StoreResult<_>>()?;
         // Not by resident_id: the UUIDs are new in every run (same seed, same answers).

@@ -156,7 +156,7 @@ pub(crate) async fn verify_in(
         .from("resident_verification")
         .and_where(Expr::col("county_code").eq(current.county.as_str()))
         .and_where(Expr::col("resident_id").eq(current.resident_id))
-        .and_where(Expr::col("community_code").eq(current.community.as_str()))
+        .cond_where(crate::registry::subtree(&current.community, "community_code"))
         .and_where(Expr::col("counted_in").eq(counted.key()))
         .limit(1);
     let first_this_month = txn.query_one(&already).await?.is_none();

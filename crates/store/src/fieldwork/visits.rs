@@ -16,7 +16,7 @@ use super::Fieldwork;
 use super::tiers::{current_rules, reassess_in};
 use super::verify_in;
 use crate::error::{StoreError, StoreResult, decode_opt};
-use crate::registry::{current_household, join_household, members, subtree};
+use crate::registry::{current_household, in_counties, join_household, members, subtree};
 use crate::reporting::{Actor, NewEvent, Reporting};
 use crate::write::{FloorCount, UnitOfWork};
 
@@ -210,7 +210,7 @@ impl Fieldwork<'_> {
             None => (None, None),
         };
         let mut items = match (low, high) {
-            (Some(low), Some(high)) => context.read(db, &low, &high).await?,
+            (Some(low), Some(high)) => context.read(db, node, &low, &high).await?,
             _ => Vec::new(),
         };
         order_for_walking(&mut items);
@@ -248,7 +248,7 @@ impl Fieldwork<'_> {
         let mut q = Query::select();
         q.columns(["household_id", "outcome"])
             .from("visit")
-            .and_where(Expr::col("community_code").eq(community.as_str()))
+            .cond_where(crate::registry::subtree(community, "community_code"))
             .and_where(Expr::col("visited_on").eq(day));
         let mut out = HashMap::new();
         for r in self.store.db.query_all(&q).await? {
@@ -332,7 +332,13 @@ impl PlanContext<'_> {
     /// residents; per row and per value, the driver (SQLite hands each row over from its
     /// own thread) cost twice the query itself, and grouping per household in SQL cost
     /// more than doing it here. Both scans read one covering index in order.
-    async fn read(&self, db: &sea_orm::DatabaseConnection, low: &str, high: &str) -> StoreResult<Vec<PlanItem>> {
+    async fn read(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        node: &DivisionCode,
+        low: &str,
+        high: &str,
+    ) -> StoreResult<Vec<PlanItem>> {
         let pack = crate::dialect::Dialect::of(db);
         // Residents: "id,tier,date" joined by ';'. Tier keys and ISO dates hold neither.
         let mut q = Query::select();
@@ -348,6 +354,7 @@ impl PlanContext<'_> {
                 "residents",
             )
             .from_as("resident_followup", "f")
+            .cond_where(in_counties(node, ("f", "county_code")))
             .and_where(Expr::col(("f", "community_code")).gte(low))
             .and_where(Expr::col(("f", "community_code")).lte(high))
             .group_by_col(("f", "community_code"));
@@ -387,7 +394,7 @@ impl PlanContext<'_> {
         // Households: JSON arrays, as room numbers and 户编号 are free text.
         // One community: each household's 户编号 by its key. Several: one pass over the
         // counties' households instead (a million lookups cost more than the scan).
-        let numbers = if low == high { None } else { Some(household_numbers(db, &pack, low, high).await?) };
+        let numbers = if low == high { None } else { Some(household_numbers(db, &pack, node).await?) };
         let number = if numbers.is_some() { "NULL" } else { "h.household_no" };
         let households = pack.json_arrays(&format!(
             "{}, {}, {}, v.unit_no, v.floor_no, v.room_no, {number}",
@@ -402,7 +409,8 @@ impl PlanContext<'_> {
         if numbers.is_none() {
             join_household(&mut q);
         }
-        q.and_where(Expr::col(("v", "community_code")).gte(low))
+        q.cond_where(in_counties(node, ("v", "county_code")))
+            .and_where(Expr::col(("v", "community_code")).gte(low))
             .and_where(Expr::col(("v", "community_code")).lte(high))
             .and_where(Expr::col(("v", "valid_to")).is_null())
             .group_by_col(("v", "community_code"));
@@ -474,19 +482,17 @@ impl PlanContext<'_> {
     }
 }
 
-/// 户编号 of every household in the counties of the communities `low` to `high`.
+/// 户编号 of every household in the counties of `node`.
 async fn household_numbers(
     db: &sea_orm::DatabaseConnection,
     pack: &crate::dialect::Dialect,
-    low: &str,
-    high: &str,
+    node: &DivisionCode,
 ) -> StoreResult<HashMap<Uuid, String>> {
     let mut q = Query::select();
     q.column("county_code")
         .expr_as(Expr::cust(pack.json_arrays(&format!("{}, household_no", pack.uuid_text("id")))), "numbers")
         .from("household")
-        .and_where(Expr::col("county_code").gte(low.get(..6).unwrap_or(low)))
-        .and_where(Expr::col("county_code").lte(high.get(..6).unwrap_or(high)))
+        .cond_where(in_counties(node, "county_code"))
         .group_by_col("county_code");
     let mut numbers = HashMap::new();
     let mut rows = db.stream(&q).await?;

@@ -21,6 +21,7 @@ mod m0009_plan_index;
 mod m0010_login_attempts;
 mod m0011_search_index;
 mod m0012_tier_change_key;
+mod m0013_county_keys;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_login_attempts::Migration),
             Box::new(m0011_search_index::Migration),
             Box::new(m0012_tier_change_key::Migration),
+            Box::new(m0013_county_keys::Migration),
         ]
     }
 }

@@ -76,6 +76,20 @@ pub fn counties() -> StoreResult<Vec<ReferenceDivision>> {
     read_level(DivisionLevel::County, |_| true)
 }
 
+/// The codes of the counties under `node` (a province or a city), from the shipped
+/// division data, read once: what `county_code IN (…)` names above county level.
+pub fn counties_under(node: &DivisionCode) -> Vec<String> {
+    static COUNTIES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = COUNTIES.get_or_init(|| match counties() {
+        Ok(list) => list.into_iter().map(|d| d.code.as_str().to_string()).collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "the shipped county list could not be read");
+            Vec::new()
+        }
+    });
+    all.iter().filter(|c| c.starts_with(node.as_str())).cloned().collect()
+}
+
 /// The village-level communities under `node` (a county or a town).
 pub fn communities_under(node: &DivisionCode) -> StoreResult<Vec<ReferenceDivision>> {
     read_level(DivisionLevel::Village, |c| node.contains(c))

@@ -9,7 +9,7 @@ pub(crate) mod rows;
 mod search;
 mod structure;
 
-use jiceng_domain::org::DivisionCode;
+use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::registry::{ExitReason, HouseholdLocation, ResidenceStatus, ResidentFacts};
 use sea_orm::sea_query::{Alias, ColumnRef, Cond, Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
@@ -506,11 +506,42 @@ impl Registry<'_> {
 }
 
 /// Codes in the subtree of `node`: the same prefix. A range keeps it index-friendly.
+/// Rows under `node`, by a division-code column (`community_code`, `node_code`, …)
+/// whose table has `county_code` beside it (same table alias). At or below a county:
+/// `county_code = …` — so a table partitioned or sharded by county reads one partition
+/// or shard — and, below it, a byte range on the code. Above a county: the counties
+/// under it by name, `county_code IN (…)`, never only a range (issue 15).
 pub(crate) fn subtree(node: &DivisionCode, column: impl Into<ColumnRef>) -> Cond {
     let column = column.into();
-    let low = node.as_str().to_string();
-    let high = format!("{low}~"); // '~' sorts after every digit
-    Cond::all().add(Expr::col(column.clone()).gte(low)).add(Expr::col(column).lt(high))
+    let cond = Cond::all().add(in_counties(node, beside(&column, "county_code")));
+    match node.level() {
+        DivisionLevel::Province | DivisionLevel::City | DivisionLevel::County => cond,
+        DivisionLevel::Village => cond.add(Expr::col(column).eq(node.as_str())),
+        DivisionLevel::Town => {
+            let low = node.as_str().to_string();
+            let high = format!("{low}~"); // '~' sorts after every digit
+            cond.add(Expr::col(column.clone()).gte(low)).add(Expr::col(column).lt(high))
+        }
+    }
+}
+
+/// Rows of the counties `node` lies in or holds, by the county column: `= …` at or
+/// below a county, `IN (…)` above it.
+pub(crate) fn in_counties(node: &DivisionCode, county_column: impl Into<ColumnRef>) -> Cond {
+    match node.at_level(DivisionLevel::County) {
+        Some(county) => Cond::all().add(Expr::col(county_column.into()).eq(county.as_str())),
+        None => Cond::all().add(Expr::col(county_column.into()).is_in(crate::org::reference::counties_under(node))),
+    }
+}
+
+/// The column `name` of the same table as `column` (its alias kept).
+pub(crate) fn beside(column: &ColumnRef, name: &'static str) -> ColumnRef {
+    use sea_orm::sea_query::{ColumnName, IntoIden};
+    let table = match column {
+        ColumnRef::Column(ColumnName(table, _)) => table.clone(),
+        _ => None,
+    };
+    ColumnRef::Column(ColumnName(table, name.into_iden()))
 }
 
 /// Every county with households or statistics, for checks over the whole database.

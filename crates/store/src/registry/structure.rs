@@ -199,14 +199,14 @@ impl Registry<'_> {
         let mut q = Query::select();
         q.columns(GRID_COLUMNS)
             .from("grid")
-            .and_where(Expr::col("community_code").eq(community.as_str()))
+            .cond_where(crate::registry::subtree(community, "community_code"))
             .order_by("number", Order::Asc);
         let grids: Vec<Grid> = self.store.db.query_all(&q).await?.iter().map(grid_row).collect::<StoreResult<_>>()?;
 
         let count_by = |table: &'static str, counted: &'static str| {
             let mut q = Query::select();
             q.column("grid_id").expr(Expr::col(counted).count()).from(table);
-            q.and_where(Expr::col("community_code").eq(community.as_str())).group_by_col("grid_id");
+            q.cond_where(crate::registry::subtree(community, "community_code")).group_by_col("grid_id");
             q
         };
         let buildings = count_by("building", "id");
@@ -223,7 +223,7 @@ impl Registry<'_> {
                 "h",
                 crate::registry::current_version(("h", "household_id"), "r"),
             )
-            .and_where(Expr::col(("r", "community_code")).eq(community.as_str()))
+            .cond_where(crate::registry::subtree(community, ("r", "community_code")))
             .and_where(Expr::col(("r", "valid_to")).is_null())
             .group_by_col(("h", "grid_id"));
         let tally = |rows: Vec<QueryResult>| -> StoreResult<HashMap<Uuid, u64>> {
@@ -257,7 +257,7 @@ impl Registry<'_> {
         let mut q = Query::select();
         q.columns(BUILDING_COLUMNS)
             .from("building")
-            .and_where(Expr::col("community_code").eq(community.as_str()))
+            .cond_where(crate::registry::subtree(community, "community_code"))
             .order_by("grid_id", Order::Asc)
             .order_by("name", Order::Asc);
         read_rows(&self.store.db, &q, building_row).await

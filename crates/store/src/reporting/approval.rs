@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{Actor, Reporting};
 use crate::error::{StoreError, StoreResult};
 use crate::read_rows;
+use crate::reporting::cells::{cells_of, county_of};
 use crate::write::UnitOfWork;
 use jiceng_domain::org::audit::AuditAction;
 
@@ -60,7 +61,7 @@ impl Reporting<'_> {
         let mut q = Query::select();
         q.columns(["approved_by", "approved_at"])
             .from("report_approval")
-            .and_where(Expr::col("node_code").eq(node.as_str()))
+            .cond_where(cells_of(node))
             .and_where(Expr::col("period").eq(month.key()));
         match db.query_one(&q).await? {
             Some(r) => Ok(Some((r.try_get("", "approved_by")?, r.try_get("", "approved_at")?))),
@@ -72,7 +73,7 @@ impl Reporting<'_> {
         let mut q = Query::select();
         q.column("node_code")
             .from("report_cell")
-            .and_where(Expr::col("node_code").eq(node.as_str()))
+            .cond_where(cells_of(node))
             .and_where(Expr::col("period").lte(month.key()))
             .limit(1);
         Ok(db.query_one(&q).await?.is_some())
@@ -149,8 +150,14 @@ impl Reporting<'_> {
         txn.execute(
             Query::insert()
                 .into_table("report_approval")
-                .columns(["node_code", "period", "approved_by", "approved_at"])
-                .values_panic([node.as_str().into(), month.key().into(), actor.username.into(), now.into()]),
+                .columns(["county_code", "node_code", "period", "approved_by", "approved_at"])
+                .values_panic([
+                    county_of(node).into(),
+                    node.as_str().into(),
+                    month.key().into(),
+                    actor.username.into(),
+                    now.into(),
+                ]),
         )
         .await?;
         log(txn, node, month, "approve", actor.username, None).await?;
@@ -184,7 +191,7 @@ impl Reporting<'_> {
         txn.execute(
             Query::delete()
                 .from_table("report_approval")
-                .and_where(Expr::col("node_code").eq(node.as_str()))
+                .cond_where(cells_of(node))
                 .and_where(Expr::col("period").eq(month.key())),
         )
         .await?;
@@ -202,7 +209,7 @@ impl Reporting<'_> {
         let mut q = Query::select();
         q.columns(["action", "actor", "at", "reason"])
             .from("report_approval_log")
-            .and_where(Expr::col("node_code").eq(node.as_str()))
+            .cond_where(cells_of(node))
             .and_where(Expr::col("period").eq(month.key()))
             .order_by("at", Order::Asc);
         read_rows(&self.store.db, &q, |r| {
@@ -210,11 +217,6 @@ impl Reporting<'_> {
         })
         .await
     }
-}
-
-/// The county part of a node's code (empty above county level), for audit entries.
-fn county_of(node: &DivisionCode) -> String {
-    node.at_level(jiceng_domain::org::DivisionLevel::County).map(|c| c.as_str().to_string()).unwrap_or_default()
 }
 
 async fn log(
@@ -228,8 +230,9 @@ async fn log(
     db.execute(
         Query::insert()
             .into_table("report_approval_log")
-            .columns(["id", "node_code", "period", "action", "actor", "at", "reason"])
+            .columns(["county_code", "id", "node_code", "period", "action", "actor", "at", "reason"])
             .values_panic([
+                county_of(node).into(),
                 Uuid::now_v7().into(),
                 node.as_str().into(),
                 month.key().into(),

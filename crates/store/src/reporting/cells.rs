@@ -37,18 +37,42 @@ async fn write_tally(db: &impl ConnectionTrait, tally: &Tally) -> StoreResult<()
     let rows: Vec<_> = tally.deltas().collect();
     for chunk in rows.chunks(100) {
         let mut insert = Query::insert();
-        insert.into_table("report_cell").columns(["node_code", "period", "indicator", "value"]);
+        insert.into_table("report_cell").columns(["county_code", "node_code", "period", "indicator", "value"]);
         for (node, month, name, delta) in chunk {
-            insert.values_panic([node.as_str().into(), month.key().into(), (*name).into(), (*delta).into()]);
+            insert.values_panic([
+                county_of(node).into(),
+                node.as_str().into(),
+                month.key().into(),
+                (*name).into(),
+                (*delta).into(),
+            ]);
         }
         insert.on_conflict(
-            OnConflict::columns(["node_code", "period", "indicator"])
+            OnConflict::columns(["county_code", "node_code", "period", "indicator"])
                 .value("value", Expr::col(("report_cell", "value")).add(Expr::col(("excluded", "value"))))
                 .to_owned(),
         );
         db.execute(&insert).await?;
     }
     Ok(())
+}
+
+/// The county a node at or below county level belongs to (its cells' and approvals'
+/// `county_code`); a node above county level is its own code (it has no cells).
+pub(crate) fn county_of(node: &DivisionCode) -> String {
+    node.at_level(DivisionLevel::County).unwrap_or_else(|| node.clone()).as_str().to_string()
+}
+
+/// Which stored cells make up `node`'s figures: its own at or below county level; above
+/// it, its counties' (`county_code IN (…)`), summed.
+pub(crate) fn cells_of(node: &DivisionCode) -> sea_orm::sea_query::Cond {
+    use sea_orm::sea_query::Cond;
+    if node.at_level(DivisionLevel::County).is_some() {
+        Cond::all().add(Expr::col("county_code").eq(county_of(node))).add(Expr::col("node_code").eq(node.as_str()))
+    } else {
+        let counties = crate::org::reference::counties_under(node);
+        Cond::all().add(Expr::col("county_code").is_in(counties.clone())).add(Expr::col("node_code").is_in(counties))
+    }
 }
 
 /// How many months before a county's first record its statistics open (期初). Changes
@@ -71,11 +95,16 @@ impl Locks {
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn under(db: &impl ConnectionTrait, node: &DivisionCode) -> StoreResult<Locks> {
         // The node's subtree and its ancestors: a street's approval locks its
-        // communities too, even those that had no figures to approve.
+        // communities too, even those that had no figures to approve. Approvals are
+        // at county level and below, in the node's county.
         let mut nodes = sea_orm::sea_query::Cond::any().add(subtree(node, "node_code"));
         let mut ancestor = node.parent();
-        while let Some(a) = ancestor {
-            nodes = nodes.add(Expr::col("node_code").eq(a.as_str()));
+        while let Some(a) = ancestor.filter(|a| a.at_level(DivisionLevel::County).is_some()) {
+            nodes = nodes.add(
+                sea_orm::sea_query::Cond::all()
+                    .add(Expr::col("county_code").eq(county_of(&a)))
+                    .add(Expr::col("node_code").eq(a.as_str())),
+            );
             ancestor = a.parent();
         }
         let mut q = Query::select();
@@ -182,7 +211,7 @@ pub(crate) async fn read(
     q.column("indicator")
         .expr(Expr::cust(SUM_VALUE))
         .from("report_cell")
-        .and_where(Expr::col("node_code").eq(node.as_str()))
+        .cond_where(cells_of(node))
         .and_where(Expr::col("period").lt(first.key()))
         .cond_where(stock_condition())
         .group_by_col("indicator");
@@ -191,18 +220,22 @@ pub(crate) async fn read(
         let name: String = row.try_get_by_index(0)?;
         start.insert(name, sum_value(&row, 1)?);
     }
+    // Summed: one row per cell at or below a county, one per county's cell above it.
     let mut q = Query::select();
-    q.columns(["period", "indicator", "value"])
+    q.columns(["period", "indicator"])
+        .expr(Expr::cust(SUM_VALUE))
         .from("report_cell")
-        .and_where(Expr::col("node_code").eq(node.as_str()))
+        .cond_where(cells_of(node))
         .and_where(Expr::col("period").gte(first.key()))
         .and_where(Expr::col("period").lte(last.key()))
+        .group_by_col("period")
+        .group_by_col("indicator")
         .order_by("period", Order::Asc);
     let mut rows = Vec::new();
     for row in db.query_all(&q).await? {
         let period: String = row.try_get("", "period")?;
         let month = decode("report_cell", "period", &period, Month::parse)?;
-        rows.push((month, row.try_get("", "indicator")?, row.try_get::<i64>("", "value")?));
+        rows.push((month, row.try_get("", "indicator")?, sum_value(&row, 2)?));
     }
     Ok((start, rows))
 }

@@ -887,8 +887,9 @@ async fn notify_street(
     txn.execute(
         Query::insert()
             .into_table("notification")
-            .columns(["id", "division_code", "role", "title", "link", "created_at"])
+            .columns(["county_code", "id", "division_code", "role", "title", "link", "created_at"])
             .values_panic([
+                county.as_str().into(),
                 Uuid::now_v7().into(),
                 street.as_str().into(),
                 jiceng_domain::org::Role::Street.key().into(),

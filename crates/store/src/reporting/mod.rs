@@ -139,15 +139,17 @@ impl Reporting<'_> {
         Ok(self.store.db.query_one(&q).await?.is_some())
     }
 
-    /// Marks the notices pointing at `link` for `role` read (the office opened it).
+    /// Marks the notices of `county` pointing at `link` for `role` read (the office
+    /// opened it).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn mark_read(&self, link: &str, role: Role) -> StoreResult<()> {
+    pub async fn mark_read(&self, county: &DivisionCode, link: &str, role: Role) -> StoreResult<()> {
         self.store
             .db
             .execute(
                 Query::update()
                     .table("notification")
                     .value("read_at", OffsetDateTime::now_utc())
+                    .and_where(Expr::col("county_code").eq(county.as_str()))
                     .and_where(Expr::col("link").eq(link))
                     .and_where(Expr::col("role").eq(role.key()))
                     .and_where(Expr::col("read_at").is_null()),

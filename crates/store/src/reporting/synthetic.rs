@@ -104,7 +104,7 @@ impl Reporting<'_> {
         let mut summary = HistorySummary::default();
         for (i, community) in communities.iter().enumerate() {
             let mut q = resident_select();
-            q.and_where(Expr::col("community_code").eq(community.code.as_str()))
+            q.cond_where(crate::registry::subtree(&community.code, "community_code"))
                 .and_where(Expr::col("valid_to").is_null());
             let mut residents: Vec<ResidentVersion> = sea_orm::ConnectionTrait::query_all(&self.store.db, &q)
                 .await?
@@ -417,7 +417,7 @@ impl Reporting<'_> {
         let mut q = sea_orm::sea_query::Query::select();
         q.column("node_code")
             .from("report_cell")
-            .and_where(Expr::col("node_code").eq(node.as_str()))
+            .cond_where(crate::reporting::cells::cells_of(node))
             .and_where(Expr::col("period").lte(month.key()))
             .limit(1);
         Ok(sea_orm::ConnectionTrait::query_one(&self.store.db, &q).await?.is_some())

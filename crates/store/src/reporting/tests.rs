@@ -73,7 +73,7 @@ async fn an_event_climbs_the_chain_and_approved_months_stay_put() {
         let notices = reporting.notifications(std::slice::from_ref(&street), Role::Street).await.unwrap();
         assert_eq!(notices.len(), 1, "{label}");
         assert!(notices[0].link.contains(&id.to_string()));
-        reporting.mark_read(&notices[0].link, Role::Street).await.unwrap();
+        reporting.mark_read(&county, &notices[0].link, Role::Street).await.unwrap();
         assert!(reporting.notifications(std::slice::from_ref(&street), Role::Street).await.unwrap().is_empty());
 
         // Only the awaited level decides; a return needs a reason.

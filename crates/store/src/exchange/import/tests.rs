@@ -360,3 +360,48 @@ async fn a_street_code_column_checks_the_community() {
     let text = std::fs::read_to_string(report.error_file.unwrap()).unwrap();
     assert!(text.contains("街道 street") && text.contains("is not in street 440307006"), "{text}");
 }
+
+/// A 户编号 already used by a household at another address (recorded, or named earlier
+/// in the same file) refuses that row, naming the column and the address; the rest
+/// lands. Before, the database's unique key stopped the whole import.
+#[tokio::test]
+async fn a_household_number_recorded_at_another_address_refuses_the_row() {
+    for db in testing::backends().await {
+        let store = &db.store;
+        let dir = tempfile::tempdir().unwrap();
+        let header =
+            "户编号,姓名,性别,公民身份号码,出生日期,民族,与户主关系,人口类型,户籍地,社区代码,楼栋,单元,楼层,房号\n";
+        let first = dir.path().join("first.csv");
+        std::fs::write(&first, format!("{header}H-1,张伟,男,430582198803150116,1988/3/15,汉族,户主,流入人口,430582,440307003002,8栋,2,12,1203\n"))
+            .unwrap();
+        let report = import(store.registry(), &first).await;
+        let errors = report.error_file.as_ref().map(|f| std::fs::read_to_string(f).unwrap()).unwrap_or_default();
+        assert_eq!(report.totals.created, 1, "{}: {errors}", db.label);
+        // H-1 is at 8栋 2-12-1203: a row putting it in room 1204 is refused; so is a
+        // second row of one file naming H-2 in two rooms.
+        let second = dir.path().join("second.csv");
+        std::fs::write(
+            &second,
+            format!(
+                "{header}H-1,李娜,女,430582199007200228,19900720,汉族,户主,流入人口,430582,440307003002,8栋,2,12,1204\n\
+                 H-2,王芳,女,440307198501010020,19850101,汉族,户主,流入人口,430582,440307003002,9栋,1,3,301\n\
+                 H-2,赵强,男,440307198001010016,19800101,汉族,户主,流入人口,430582,440307003002,9栋,1,3,302\n"
+            ),
+        )
+        .unwrap();
+        let report = import(store.registry(), &second).await;
+        let t = report.totals;
+        assert_eq!((t.created, t.rejected), (1, 2), "{}: {t:?}", db.label);
+        let rows = error_rows(&report);
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|(_, columns)| columns.contains("户编号")), "{rows:?}");
+        let text = std::fs::read_to_string(report.error_file.as_ref().unwrap()).unwrap();
+        assert!(
+            text.contains("household number H-1 is recorded at another address (8栋 unit 2 floor 12 room 1203)"),
+            "{text}"
+        );
+        assert_eq!(count(store, "household").await, 2, "{}", db.label);
+        db.assert_floor_counts("440307", "after refused rows").await;
+        db.finish().await;
+    }
+}
