@@ -210,6 +210,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// 数据库 / database
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// 配置 / configuration
     Config {
         #[command(subcommand)]
@@ -219,6 +224,18 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// 在 Citus 协调节点上按县分布：代码表为参考表，含县代码的表按 county_code 分片并与 grid 共置
+    /// / on a Citus coordinator: code tables become reference tables, tables with county_code are
+    /// sharded by it, colocated with grid
+    Distribute {
+        /// 只打印将执行的调用 / print the calls without running them
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -664,6 +681,11 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
         Command::Restore { file, force } => {
             let all_pass = ops::backup::restore(&cli.db, DEFAULT_DB, &file, force).await?;
             return Ok(if all_pass { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Command::Db { command: DbCommand::Distribute { dry_run } } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            ops::distribute::run(&store, dry_run).await?;
+            store.close().await?;
         }
         Command::Config { command: ConfigCommand::Check { json } } => {
             let checks = ops::check::run(&settings, DEFAULT_DB).await;
