@@ -448,6 +448,9 @@ enum AuditCommand {
         #[arg(long, value_name = "HASH")]
         expect_head: Option<String>,
     },
+    /// 在系统链中记下各县链的末条（服务每小时自动运行）/ record every county chain's head in the system chain
+    /// (the server does it hourly)
+    Anchor,
 }
 
 #[derive(Subcommand)]
@@ -567,6 +570,11 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
             let intact = org::audit::verify(&store, expect_head.as_deref()).await?;
             store.close().await?;
             return Ok(if intact { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Command::Audit { command: AuditCommand::Anchor } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            org::audit::anchor(&store).await?;
+            store.close().await?;
         }
         Command::User { command: UserCommand::Add { username, role, scope, display_name } } => {
             let store = cli.db.open(DEFAULT_DB).await?;

@@ -173,9 +173,26 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
 /// stop), letting requests under way finish.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+    let anchors = tokio::spawn(anchor_hourly(state.store.clone()));
+    let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    anchors.abort();
+    served
+}
+
+/// Every hour, every county chain's head is recorded in the system chain (ADR 016), so
+/// the head hash an operator keeps covers the county chains too.
+async fn anchor_hourly(store: Store) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(e) = store.audit().anchor("jiceng-serve").await {
+            tracing::error!(error = %e, "audit anchor failed");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -7,10 +7,13 @@ use jiceng_store::org::AuditVerifyError;
 pub async fn verify(store: &Store, expect_head: Option<&str>) -> anyhow::Result<bool> {
     match store.audit().verify(expect_head).await {
         Ok(head) => {
-            println!("审计日志完整 / audit log intact: {} 条记录 entries", head.entries);
+            println!(
+                "审计日志完整 / audit log intact: {} 条记录 entries, {} 条链 chains (每县一条 one per county)",
+                head.entries, head.chains
+            );
             println!("末条哈希 head hash: {}", head.hash);
             println!(
-                "（请另行保存此哈希，下次用 --expect-head 核对，可发现末尾被删除的记录 / keep this hash elsewhere and pass it with --expect-head next time to detect entries removed from the end）"
+                "（请另行保存此哈希，下次用 --expect-head 核对，可发现末尾被删除的记录；它是系统链的末条，先运行 jiceng audit anchor 则涵盖各县链 / keep this hash elsewhere and pass it with --expect-head next time to detect entries removed from the end; it heads the system chain, and covers every county's chain after jiceng audit anchor）"
             );
             Ok(true)
         }
@@ -20,4 +23,11 @@ pub async fn verify(store: &Store, expect_head: Option<&str>) -> anyhow::Result<
             Ok(false)
         }
     }
+}
+
+/// Records every county chain's head in the system chain.
+pub async fn anchor(store: &Store) -> anyhow::Result<()> {
+    let chains = store.audit().anchor("audit-anchor").await?;
+    println!("已锚定 Anchored {chains} 条县链 county chains");
+    Ok(())
 }

@@ -111,7 +111,7 @@ async fn measure(database: &'static str, store: Store, attempts: usize) -> anyho
     let seconds = start.elapsed().as_secs_f64();
     let peak = peak_rss_mb();
     drop(server);
-    let entries = store.audit().for_target("login", (attempts * 2) as u64).await?;
+    let entries = store.audit().for_target(None, "login", (attempts * 2) as u64).await?;
     let passwords_checked =
         entries.iter().filter(|e| e.actor == username && matches!(e.detail.as_str(), "rejected" | "success")).count();
     Ok(LoginBench {

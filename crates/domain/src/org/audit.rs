@@ -24,10 +24,13 @@ pub enum AuditAction {
     ManageUser,
     /// Rules or settings were changed (tier rules, a month approved or reopened).
     Configure,
+    /// Every county chain's head, recorded in the system chain (so a verify of the
+    /// whole log also catches a county chain cut short before the anchor).
+    Anchor,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 8] = [
+    pub const ALL: [AuditAction; 9] = [
         AuditAction::ReadResident,
         AuditAction::ReadHousehold,
         AuditAction::Search,
@@ -36,6 +39,7 @@ impl AuditAction {
         AuditAction::Login,
         AuditAction::ManageUser,
         AuditAction::Configure,
+        AuditAction::Anchor,
     ];
 
     pub fn key(self) -> &'static str {
@@ -48,6 +52,7 @@ impl AuditAction {
             AuditAction::Login => "login",
             AuditAction::ManageUser => "manage_user",
             AuditAction::Configure => "configure",
+            AuditAction::Anchor => "anchor",
         }
     }
 
@@ -65,6 +70,7 @@ impl AuditAction {
             AuditAction::Login => "登录",
             AuditAction::ManageUser => "管理用户",
             AuditAction::Configure => "设置",
+            AuditAction::Anchor => "锚定各县链头",
         }
     }
 
@@ -78,6 +84,7 @@ impl AuditAction {
             AuditAction::Login => "login",
             AuditAction::ManageUser => "manage users",
             AuditAction::Configure => "settings",
+            AuditAction::Anchor => "anchor of county chains",
         }
     }
 }

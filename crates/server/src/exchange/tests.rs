@@ -48,7 +48,7 @@ async fn a_worker_uploads_a_sheet_sees_it_land_and_downloads_the_rejected_rows()
     assert_eq!(status, StatusCode::OK);
     assert!(body.starts_with("\u{feff}户编号,社区代码") && body.contains("张伟"), "{}", &body[..200.min(body.len())]);
     assert!(!body.contains("440307003004,"), "only the user's community is exported");
-    let exports = store.audit().for_target("export/440307003002", 10).await.unwrap();
+    let exports = store.audit().for_target(Some("440307"), "export/440307003002", 10).await.unwrap();
     assert_eq!(exports.len(), 1);
     let (status, _, _) = client.get("/regions/440307003004/export?format=csv").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -347,7 +347,7 @@ pub async fn access_log(
     let entries = state
         .store
         .audit()
-        .for_target(&format!("resident/{county}/{id}"), 500)
+        .for_target(Some(county.as_str()), &format!("resident/{county}/{id}"), 500)
         .await?
         .into_iter()
         .map(|e| AccessRow {

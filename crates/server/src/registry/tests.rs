@@ -266,10 +266,10 @@ async fn every_page_showing_personal_data_is_audited() {
         ("/coverage/440307003002".to_string(), "coverage/440307003002".to_string()),
         ("/coverage/440307003002?format=xlsx".to_string(), "coverage/440307003002".to_string()),
     ] {
-        let before = store.audit().for_target(&target, 100).await.unwrap().len();
+        let before = store.audit().for_target(Some("440307"), &target, 100).await.unwrap().len();
         let (status, _, _) = client.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
-        let after = store.audit().for_target(&target, 100).await.unwrap();
+        let after = store.audit().for_target(Some("440307"), &target, 100).await.unwrap();
         assert_eq!(after.len(), before + 1, "{path} is not audited");
         assert_eq!(after[0].actor, "worker_a");
     }

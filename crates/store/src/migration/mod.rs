@@ -22,6 +22,7 @@ mod m0010_login_attempts;
 mod m0011_search_index;
 mod m0012_tier_change_key;
 mod m0013_county_keys;
+mod m0014_audit_chains;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_search_index::Migration),
             Box::new(m0012_tier_change_key::Migration),
             Box::new(m0013_county_keys::Migration),
+            Box::new(m0014_audit_chains::Migration),
         ]
     }
 }

@@ -44,7 +44,7 @@ async fn a_write_that_fails_after_its_changes_leaves_neither_the_change_nor_an_a
         let registry = db.store.registry_by(&caller);
         let target = format!("resident/{county}/{resident}");
         let entries = db.store.audit().verify(None).await.unwrap().entries;
-        let audited = db.store.audit().for_target(&target, 100).await.unwrap().len();
+        let audited = db.store.audit().for_target(Some(county.as_str()), &target, 100).await.unwrap().len();
 
         // The floor counters' projection fails after the new version is written.
         db.store.raw_execute("ALTER TABLE floor_stock RENAME TO floor_stock_away").await.unwrap();
@@ -54,13 +54,18 @@ async fn a_write_that_fails_after_its_changes_leaves_neither_the_change_nor_an_a
         assert!(failed.is_err(), "{}", db.label);
         assert_eq!(registry.resident_history(&county, resident).await.unwrap().len(), 1, "{}", db.label);
         assert_eq!(db.store.audit().verify(None).await.unwrap().entries, entries, "{}", db.label);
-        assert_eq!(db.store.audit().for_target(&target, 100).await.unwrap().len(), audited, "{}", db.label);
+        assert_eq!(
+            db.store.audit().for_target(Some(county.as_str()), &target, 100).await.unwrap().len(),
+            audited,
+            "{}",
+            db.label
+        );
 
         // The same change succeeding leaves both, the entry naming the caller.
         registry.record_resident_change(&county, resident, &changed, date!(2024 - 06 - 01), "wang").await.unwrap();
         assert_eq!(registry.resident_history(&county, resident).await.unwrap().len(), 2, "{}", db.label);
         assert_eq!(db.store.audit().verify(None).await.unwrap().entries, entries + 1, "{}", db.label);
-        let written = db.store.audit().for_target(&target, 100).await.unwrap();
+        let written = db.store.audit().for_target(Some(county.as_str()), &target, 100).await.unwrap();
         assert_eq!(written.len(), audited + 1, "{}", db.label);
         assert_eq!((written[0].actor.as_str(), written[0].origin.as_str()), ("wang", "10.0.0.7"), "{}", db.label);
         assert_eq!(written[0].action, "write", "{}", db.label);
