@@ -8,7 +8,7 @@
 //!   month, added to by visits and verifications where the household was at the time.
 //!   `coverage_mark` makes a household or resident count once per month.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::reporting::{Month, TouchedPlaces};
@@ -21,8 +21,8 @@ use crate::error::StoreResult;
 use crate::registry::subtree;
 use crate::write::{Changes, Checked, FloorCount, Projection};
 
-/// Floors recounted per statement.
-const FLOORS_PER_STATEMENT: usize = 50;
+/// Buildings recounted per statement.
+const BUILDINGS_PER_STATEMENT: usize = 200;
 
 const STOCK_COLUMNS: [&str; 7] =
     ["county_code", "building_id", "floor_no", "community_code", "grid_id", "households", "residents"];
@@ -56,17 +56,6 @@ fn stock_select(cond: Cond) -> SelectStatement {
             ("b", "grid_id"),
         ]);
     q
-}
-
-fn floor_is(table: Option<&'static str>, county: &DivisionCode, building: Uuid, floor: i16) -> Cond {
-    let col = |c: &'static str| match table {
-        Some(t) => Expr::col((t, c)),
-        None => Expr::col(c),
-    };
-    Cond::all()
-        .add(col("county_code").eq(county.as_str()))
-        .add(col("building_id").eq(building))
-        .add(col("floor_no").eq(floor))
 }
 
 /// The 四不漏 counters: floors recounted where a write touched them, visits and
@@ -208,16 +197,26 @@ async fn refresh(db: &impl ConnectionTrait, places: &TouchedPlaces) -> StoreResu
             }
         }
     }
-    let floors: Vec<_> = floors.into_iter().collect();
-    for chunk in floors.chunks(FLOORS_PER_STATEMENT) {
-        let mut old = Cond::any();
-        let mut new = Cond::any();
-        for (county, building, floor) in chunk {
-            old = old.add(floor_is(None, county, *building, *floor));
-            new = new.add(floor_is(Some("h"), county, *building, *floor));
+    // Whole buildings are recounted: `building_id IN (…)` plans as index lookups on
+    // both databases, where fifty (building, floor) pairs ORed together made PostgreSQL
+    // scan the county's households for every statement (98 ms each, a third of a
+    // 50 k import). A recount is the truth, so a floor recounted needlessly is harmless.
+    let mut buildings: BTreeMap<&DivisionCode, BTreeSet<Uuid>> = BTreeMap::new();
+    for (county, building, _) in &floors {
+        buildings.entry(county).or_default().insert(*building);
+    }
+    for (county, ids) in buildings {
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        for chunk in ids.chunks(BUILDINGS_PER_STATEMENT) {
+            let old = Cond::all()
+                .add(Expr::col("county_code").eq(county.as_str()))
+                .add(Expr::col("building_id").is_in(chunk.iter().copied()));
+            let new = Cond::all()
+                .add(Expr::col(("h", "county_code")).eq(county.as_str()))
+                .add(Expr::col(("h", "building_id")).is_in(chunk.iter().copied()));
+            db.execute(Query::delete().from_table("floor_stock").cond_where(old)).await?;
+            insert_stock(db, new).await?;
         }
-        db.execute(Query::delete().from_table("floor_stock").cond_where(old)).await?;
-        insert_stock(db, new).await?;
     }
     Ok(())
 }
