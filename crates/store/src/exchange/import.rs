@@ -534,19 +534,26 @@ impl<'a> ResidentImport<'a> {
         for (county, wanted) in &numbers {
             let wanted: Vec<&String> = wanted.iter().collect();
             for chunk in wanted.chunks(500) {
+                // Two steps: the households by number, then where those few are. As one
+                // join, SQLite walked every household version of the county per chunk.
                 let q = Query::select()
-                    .column(("h", "household_no"))
+                    .columns(["id", "household_no"])
+                    .from("household")
+                    .and_where(Expr::col("county_code").eq(county.as_str()))
+                    .and_where(Expr::col("household_no").is_in(chunk.iter().map(|n| n.as_str())))
+                    .to_owned();
+                let mut numbers: HashMap<Uuid, String> = HashMap::new();
+                for r in txn.query_all(&q).await? {
+                    numbers.insert(r.try_get("", "id")?, r.try_get("", "household_no")?);
+                }
+                if numbers.is_empty() {
+                    continue;
+                }
+                let q = Query::select()
+                    .column(("v", "household_id"))
                     .columns([("v", "community_code"), ("v", "unit_no"), ("v", "floor_no"), ("v", "room_no")])
                     .column(("b", "name"))
-                    .from_as("household", "h")
-                    .join_as(
-                        sea_orm::sea_query::JoinType::InnerJoin,
-                        "household_version",
-                        "v",
-                        Expr::col(("v", "county_code"))
-                            .equals(("h", "county_code"))
-                            .and(Expr::col(("v", "household_id")).equals(("h", "id"))),
-                    )
+                    .from_as("household_version", "v")
                     .join_as(
                         sea_orm::sea_query::JoinType::InnerJoin,
                         "building",
@@ -555,12 +562,13 @@ impl<'a> ResidentImport<'a> {
                             .equals(("v", "county_code"))
                             .and(Expr::col(("b", "id")).equals(("v", "building_id"))),
                     )
-                    .and_where(Expr::col(("h", "county_code")).eq(county.as_str()))
-                    .and_where(Expr::col(("h", "household_no")).is_in(chunk.iter().map(|n| n.as_str())))
+                    .and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
+                    .and_where(Expr::col(("v", "household_id")).is_in(numbers.keys().copied()))
                     .and_where(Expr::col(("v", "valid_to")).is_null())
                     .to_owned();
                 for r in txn.query_all(&q).await? {
-                    let number: String = r.try_get("", "household_no")?;
+                    let household: Uuid = r.try_get("", "household_id")?;
+                    let Some(number) = numbers.get(&household) else { continue };
                     let at: Place = (
                         r.try_get("", "community_code")?,
                         r.try_get("", "name")?,
@@ -568,7 +576,7 @@ impl<'a> ResidentImport<'a> {
                         r.try_get("", "floor_no")?,
                         r.try_get("", "room_no")?,
                     );
-                    places.insert((county.clone(), number), at);
+                    places.insert((county.clone(), number.clone()), at);
                 }
             }
         }

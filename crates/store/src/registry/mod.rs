@@ -505,7 +505,6 @@ impl Registry<'_> {
     }
 }
 
-/// Codes in the subtree of `node`: the same prefix. A range keeps it index-friendly.
 /// Rows under `node`, by a division-code column (`community_code`, `node_code`, …)
 /// whose table has `county_code` beside it (same table alias). At or below a county:
 /// `county_code = …` — so a table partitioned or sharded by county reads one partition

@@ -187,3 +187,25 @@ async fn one_county_s_reads_and_writes_touch_only_its_partitions() {
     );
     db.finish().await;
 }
+
+/// Cells are kept up to the county; a city's report is its counties' summed, on every
+/// database (ADR 016).
+#[tokio::test]
+async fn a_city_s_report_is_the_sum_of_its_counties() {
+    for db in testing::backends().await {
+        let store = &db.store;
+        populate(store, OURS, 5).await;
+        populate(store, THEIRS, 6).await;
+        let month = Period::Month(Month::of(OffsetDateTime::now_utc().date()));
+        let reporting = store.reporting();
+        let city = reporting.report(&code("4403"), month).await.unwrap();
+        let ours = reporting.report(&code(OURS), month).await.unwrap();
+        let theirs = reporting.report(&code(THEIRS), month).await.unwrap();
+        for figure in ["population.end", "households.end", "population.end.registered.female"] {
+            assert_eq!(city.count(figure), ours.count(figure) + theirs.count(figure), "{} {figure}", db.label);
+        }
+        assert_eq!(city.count("population.end"), 600, "{}", db.label);
+        assert_eq!(reporting.report(&code("44"), month).await.unwrap().count("population.end"), 600);
+        db.finish().await;
+    }
+}
