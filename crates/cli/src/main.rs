@@ -495,7 +495,7 @@ fn server_config(settings: &ops::config::Settings, default_file: &str) -> anyhow
         jiceng_server::ServerConfig::new(ops::check::data_dir(settings, default_file)).map_err(anyhow::Error::msg)?;
     config.secure_cookies = settings.secure_cookies.0;
     config.read_limits = settings.read_limits.0;
-    config.metrics = settings.metrics.0.clone();
+    config.metrics = settings.metrics_access()?;
     Ok(config)
 }
 

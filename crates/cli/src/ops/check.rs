@@ -160,21 +160,26 @@ pub async fn run(settings: &Settings, default_file: &str) -> Vec<Check> {
         checks.push(check("listen", Status::Ok, listen.to_string()));
     }
 
-    match &settings.metrics.0 {
-        MetricsAccess::Off => checks.push(check("metrics", Status::Ok, "/metrics 关闭 off")),
-        MetricsAccess::Open => checks.push(check(
+    let token_file = match &settings.metrics.0 {
+        super::config::MetricsSetting::TokenFile(path) => Some(path.as_path()),
+        _ => None,
+    };
+    match settings.metrics_access() {
+        Err(e) => checks.push(check("metrics", Status::Problem, format!("{e:#}"))),
+        Ok(MetricsAccess::Off) => checks.push(check("metrics", Status::Ok, "/metrics 关闭 off")),
+        Ok(MetricsAccess::Open) => checks.push(check(
             "metrics",
             Status::Warning,
             "/metrics 无需令牌，请勿对外暴露 / /metrics needs no token: keep it off public networks",
         )),
-        MetricsAccess::Token(token) => {
+        Ok(MetricsAccess::Token(token)) => {
             if token.chars().count() < 16 {
                 checks.push(check(
                     "metrics",
                     Status::Problem,
                     "指标令牌少于 16 个字符 / the metrics token is shorter than 16 characters",
                 ));
-            } else if let Some(bits) = settings.metrics_token_file.as_deref().and_then(open_to_others) {
+            } else if let Some(bits) = token_file.and_then(open_to_others) {
                 checks.push(check(
                     "metrics",
                     Status::Problem,
@@ -195,9 +200,10 @@ pub fn print(settings: &Settings, default_file: &str, checks: &[Check], json_out
     let redacted_db = jiceng_store::redact(&settings.db.url(default_file));
     let limits = settings.read_limits.0;
     let metrics = match &settings.metrics.0 {
-        MetricsAccess::Off => "off".to_string(),
-        MetricsAccess::Open => "open".to_string(),
-        MetricsAccess::Token(_) => "token".to_string(),
+        super::config::MetricsSetting::Off => "off".to_string(),
+        super::config::MetricsSetting::Open => "open".to_string(),
+        super::config::MetricsSetting::Token(_) => "token".to_string(),
+        super::config::MetricsSetting::TokenFile(path) => format!("token ({})", path.display()),
     };
     let rows: Vec<(&str, String, Source)> = vec![
         ("database", redacted_db, settings.db_source),

@@ -169,10 +169,40 @@ pub struct Settings {
     pub secure_cookies: (bool, Source),
     /// `None`: beside the SQLite file, else `jiceng-data`.
     pub data_dir: (Option<PathBuf>, Source),
-    pub metrics: (MetricsAccess, Source),
-    /// The token file, when one is configured (checked by `config check`).
-    pub metrics_token_file: Option<PathBuf>,
+    pub metrics: (MetricsSetting, Source),
     pub read_limits: (ReadLimits, Source),
+}
+
+/// Who may read `/metrics`, as configured. A token file is read only by the commands
+/// that serve (and `config check`): an administrator running `jiceng user add` with the
+/// same file need not be able to read the scraper's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsSetting {
+    Off,
+    Open,
+    Token(String),
+    TokenFile(PathBuf),
+}
+
+impl Settings {
+    /// The metrics access the server runs with (reads the token file, if any).
+    pub fn metrics_access(&self) -> anyhow::Result<MetricsAccess> {
+        Ok(match &self.metrics.0 {
+            MetricsSetting::Off => MetricsAccess::Off,
+            MetricsSetting::Open => MetricsAccess::Open,
+            MetricsSetting::Token(token) => MetricsAccess::Token(token.clone()),
+            MetricsSetting::TokenFile(path) => {
+                let token = std::fs::read_to_string(path).with_context(|| {
+                    format!("无法读取指标令牌文件 / cannot read the metrics token file {}", path.display())
+                })?;
+                let token = token.trim().to_string();
+                if token.is_empty() {
+                    anyhow::bail!("指标令牌文件为空 / the metrics token file {} is empty", path.display());
+                }
+                MetricsAccess::Token(token)
+            }
+        })
+    }
 }
 
 /// The flags of `serve` that settings can come from (absent for other commands).
@@ -240,24 +270,16 @@ impl Settings {
             (None, None) => (None, Source::Default),
         };
 
-        let metrics_token_file = file.metrics.token_file.clone();
         let metrics = if let Some(token) = env("JICENG_METRICS_TOKEN") {
-            (MetricsAccess::Token(token.trim().to_string()), Source::Env)
+            (MetricsSetting::Token(token.trim().to_string()), Source::Env)
         } else if file.metrics.enabled == Some(false) {
-            (MetricsAccess::Off, Source::File)
+            (MetricsSetting::Off, Source::File)
         } else if let Some(token_file) = &file.metrics.token_file {
-            let token = std::fs::read_to_string(token_file).with_context(|| {
-                format!("无法读取指标令牌文件 / cannot read the metrics token file {}", token_file.display())
-            })?;
-            let token = token.trim().to_string();
-            if token.is_empty() {
-                anyhow::bail!("指标令牌文件为空 / the metrics token file {} is empty", token_file.display());
-            }
-            (MetricsAccess::Token(token), Source::File)
+            (MetricsSetting::TokenFile(token_file.clone()), Source::File)
         } else if file.metrics.enabled == Some(true) {
-            (MetricsAccess::Open, Source::File)
+            (MetricsSetting::Open, Source::File)
         } else {
-            (MetricsAccess::Off, Source::Default)
+            (MetricsSetting::Off, Source::Default)
         };
 
         let r = &file.read_limits;
@@ -298,8 +320,7 @@ impl Settings {
             listen,
             secure_cookies,
             data_dir,
-            metrics: metrics.clone(),
-            metrics_token_file,
+            metrics,
             read_limits: (with_env, limits_source),
         })
     }
@@ -350,7 +371,8 @@ mod tests {
         assert_eq!(s.listen, ("0.0.0.0:9000".parse().unwrap(), Source::File));
         assert_eq!(s.secure_cookies, (true, Source::File));
         assert_eq!(s.log_format, (LogFormat::Json, Source::File));
-        assert_eq!(s.metrics.0, MetricsAccess::Token("a-long-scraper-token".into()));
+        assert_eq!(s.metrics.0, MetricsSetting::TokenFile(token.clone()));
+        assert_eq!(s.metrics_access().unwrap(), MetricsAccess::Token("a-long-scraper-token".into()));
         assert_eq!(s.read_limits.0.max_rows, 1000);
         assert_eq!(s.read_limits.0.max_columns, ReadLimits::default().max_columns);
 
@@ -365,7 +387,7 @@ mod tests {
         // No file: the defaults.
         let s = Settings::resolve(Loaded::default(), &DbArgs::default(), None, &ServeFlags::default()).unwrap();
         assert_eq!(s.listen.1, Source::Default);
-        assert_eq!(s.metrics, (MetricsAccess::Off, Source::Default));
+        assert_eq!(s.metrics, (MetricsSetting::Off, Source::Default));
         assert_eq!(s.db_source, Source::Default);
     }
 }
