@@ -87,30 +87,34 @@ fn stability_row(r: &sea_orm::QueryResult) -> StoreResult<RecordedStability> {
     })
 }
 
-/// Writes one resident's assessment; returns the change if the tier changed.
-async fn store_assessment(
+/// Assessments stored per statement (eight columns of `resident_tier` each).
+const ASSESSMENTS_PER_STATEMENT: usize = 200;
+
+/// Writes residents' assessments (each with the tier stored before, if any), and a tier
+/// change for each whose tier changed: a few multi-row statements, not two per person
+/// (a county's nightly reassessment is millions of rows; one round trip each was most
+/// of its time on PostgreSQL).
+async fn store_assessments(
     db: &impl ConnectionTrait,
-    resident: &ResidentVersion,
-    assessment: &Assessment,
-    previous: Option<Tier>,
+    assessed: &[(&ResidentVersion, Assessment, Option<Tier>)],
     cause: &str,
-) -> StoreResult<bool> {
+) -> StoreResult<()> {
     let now = OffsetDateTime::now_utc();
-    let reasons = serde_json::to_string(&assessment.reasons).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    db.execute(
-        Query::insert()
-            .into_table("resident_tier")
-            .columns([
-                "county_code",
-                "resident_id",
-                "community_code",
-                "tier",
-                "points",
-                "reasons",
-                "rules_version",
-                "computed_at",
-            ])
-            .values_panic([
+    for chunk in assessed.chunks(ASSESSMENTS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        insert.into_table("resident_tier").columns([
+            "county_code",
+            "resident_id",
+            "community_code",
+            "tier",
+            "points",
+            "reasons",
+            "rules_version",
+            "computed_at",
+        ]);
+        for (resident, assessment, _) in chunk {
+            let reasons = serde_json::to_string(&assessment.reasons).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            insert.values_panic([
                 resident.county.as_str().into(),
                 resident.resident_id.into(),
                 resident.community.as_str().into(),
@@ -119,22 +123,31 @@ async fn store_assessment(
                 reasons.into(),
                 (assessment.rules_version as i32).into(),
                 now.into(),
-            ])
-            .on_conflict(
-                OnConflict::columns(["county_code", "resident_id"])
-                    .update_columns(["community_code", "tier", "points", "reasons", "rules_version", "computed_at"])
-                    .to_owned(),
-            ),
-    )
-    .await?;
-    if previous == Some(assessment.tier) {
-        return Ok(false);
-    }
-    db.execute(
-        Query::insert()
-            .into_table("tier_change")
-            .columns(["id", "county_code", "resident_id", "community_code", "from_tier", "to_tier", "at", "cause"])
-            .values_panic([
+            ]);
+        }
+        insert.on_conflict(
+            OnConflict::columns(["county_code", "resident_id"])
+                .update_columns(["community_code", "tier", "points", "reasons", "rules_version", "computed_at"])
+                .to_owned(),
+        );
+        db.execute(&insert).await?;
+        let changed: Vec<_> = chunk.iter().filter(|(_, a, previous)| *previous != Some(a.tier)).collect();
+        if changed.is_empty() {
+            continue;
+        }
+        let mut insert = Query::insert();
+        insert.into_table("tier_change").columns([
+            "id",
+            "county_code",
+            "resident_id",
+            "community_code",
+            "from_tier",
+            "to_tier",
+            "at",
+            "cause",
+        ]);
+        for (resident, assessment, previous) in changed {
+            insert.values_panic([
                 Uuid::now_v7().into(),
                 resident.county.as_str().into(),
                 resident.resident_id.into(),
@@ -143,10 +156,11 @@ async fn store_assessment(
                 assessment.tier.key().into(),
                 now.into(),
                 cause.into(),
-            ]),
-    )
-    .await?;
-    Ok(true)
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
 }
 
 /// Reassesses one resident inside a caller's transaction (after a verification or a
@@ -188,9 +202,10 @@ pub(crate) async fn reassess_in(
         None => None,
     };
     let assessment = rules.assess(&StabilityFacts::of(&resident.facts, recorded, last_verified), today);
-    store_assessment(txn, resident, &assessment, previous, cause).await?;
+    let tier = assessment.tier;
+    store_assessments(txn, &[(resident, assessment, previous)], cause).await?;
     work.changes.tiers_of.insert((resident.county.clone(), resident.resident_id));
-    Ok(assessment.tier)
+    Ok(tier)
 }
 
 impl Fieldwork<'_> {
@@ -458,6 +473,7 @@ impl Fieldwork<'_> {
         work.changes.tiers_of.extend(gone.iter().map(|id| (county.clone(), *id)));
         let txn = &work.txn;
         let mut summary = ReassessSummary::default();
+        let mut assessed = Vec::new();
         for resident in &residents {
             let facts = StabilityFacts::of(
                 &resident.facts,
@@ -470,9 +486,10 @@ impl Fieldwork<'_> {
             if previous == Some(assessment.tier) {
                 continue;
             }
-            store_assessment(txn, resident, &assessment, previous, "reassessed").await?;
+            assessed.push((resident, assessment, previous));
             summary.changed += 1;
         }
+        store_assessments(txn, &assessed, "reassessed").await?;
         if summary.changed > 0 {
             work.changes.tiers_in.insert(community.clone());
         }
