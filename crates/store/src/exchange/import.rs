@@ -589,14 +589,22 @@ impl<'a> ResidentImport<'a> {
             let county = a.community.at_level(DivisionLevel::County).unwrap_or_else(|| a.community.clone());
             let here = place(&a);
             match places.get(&(county.clone(), number.clone())) {
-                Some(there) if *there != here => rejected.push(Rejected::single(
-                    a.source,
-                    Column::HouseholdNo,
-                    format!(
-                        "户编号{number}已登记在另一地址（{} {}单元{}层{}室），同一户编号不能对应两处 / household number {number} is recorded at another address ({} unit {} floor {} room {}); one number cannot name two places",
-                        there.1, there.2, there.3, there.4, there.1, there.2, there.3, there.4
-                    ),
-                )),
+                Some(there) if *there != here => {
+                    // An address outside the importer's scope is not shown (ADR 004).
+                    let visible =
+                        DivisionCode::parse(&there.0).is_ok_and(|c| self.registry.require_scope(&c, "").is_ok());
+                    let message = if visible {
+                        format!(
+                            "户编号{number}已登记在另一地址（{} {}单元{}层{}室），同一户编号不能对应两处 / household number {number} is recorded at another address ({} unit {} floor {} room {}); one number cannot name two places",
+                            there.1, there.2, there.3, there.4, there.1, there.2, there.3, there.4
+                        )
+                    } else {
+                        format!(
+                            "户编号{number}已用于另一地址，同一户编号不能对应两处 / household number {number} is used for another address; one number cannot name two places"
+                        )
+                    };
+                    rejected.push(Rejected::single(a.source, Column::HouseholdNo, message));
+                }
                 Some(_) => kept.push(a),
                 None => {
                     places.insert((county, number), here);

@@ -402,6 +402,21 @@ async fn a_household_number_recorded_at_another_address_refuses_the_row() {
         );
         assert_eq!(count(store, "household").await, 2, "{}", db.label);
         db.assert_floor_counts("440307", "after refused rows").await;
+        // To an importer of another community the address is not shown (ADR 004).
+        let theirs = dir.path().join("theirs.csv");
+        std::fs::write(
+            &theirs,
+            format!(
+                "{header}H-1,钱七,男,440307198001010016,19800101,汉族,户主,流入人口,430582,440307003004,1栋,1,1,101\n"
+            ),
+        )
+        .unwrap();
+        let scope = Scope::new(Role::Specialist, vec![code("440307003004")]);
+        let report = import(store.registry_in(&scope), &theirs).await;
+        assert_eq!(report.totals.rejected, 1, "{}", db.label);
+        let text = std::fs::read_to_string(report.error_file.as_ref().unwrap()).unwrap();
+        assert!(text.contains("household number H-1 is used for another address"), "{text}");
+        assert!(!text.contains("8栋") && !text.contains("1203"), "{text}");
         db.finish().await;
     }
 }
