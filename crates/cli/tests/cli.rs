@@ -533,9 +533,18 @@ async fn a_backup_taken_while_importing_restores_and_every_check_passes() {
             let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{label}: a backup holds everyone's records");
         }
-        // Never over a file.
+        // Never over a file, never of a database that is not there.
         let again = run_on(&db, &["backup", "--out", backup.to_str().unwrap()]);
         assert_eq!(again.status.code(), Some(2), "{label}");
+        if pg.is_none() {
+            let missing = dir.path().join("missing.db");
+            let out = jiceng(
+                &["--db", missing.to_str().unwrap(), "backup", "--out", dir.path().join("m.backup").to_str().unwrap()],
+                None,
+            );
+            assert_eq!(out.status.code(), Some(2));
+            assert!(stderr(&out).contains("does not exist") && !missing.exists(), "{}", stderr(&out));
+        }
 
         let (target, scratch) = match &pg {
             None => (vec!["--db".to_string(), dir.path().join("restored.db").to_str().unwrap().to_string()], None),

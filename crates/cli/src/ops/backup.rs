@@ -131,6 +131,10 @@ pub async fn backup(db: &DbArgs, default_file: &str, out: &Path) -> anyhow::Resu
         println!("已备份 Backed up to {} ({}, {tables} tables; pg_restore --list reads it)", out.display(), size(out)?);
         return Ok(());
     }
+    let source = sqlite_target(db, default_file)?;
+    if !source.exists() {
+        anyhow::bail!("数据库文件 {0} 不存在 / the database file {0} does not exist", source.display());
+    }
     let store = db.open(default_file).await?;
     store.backup_sqlite(out).await.with_context(|| format!("VACUUM INTO {}", out.display()))?;
     make_private(out)?;
