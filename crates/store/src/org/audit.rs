@@ -67,7 +67,7 @@ pub fn chain_of(county: &str) -> &str {
 pub enum AuditVerifyError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("链 {chain}：{source} / chain {chain}: {source}")]
+    #[error("链 {chain} / chain {chain}: {source}")]
     Broken { chain: String, source: ChainBreak },
     #[error(
         "链 {chain} 在锚点 {anchor} 记下的第{seq}条处不符（被截断或改写）/ chain {chain} does not hold the entry {seq} that anchor {anchor} recorded (cut short or rewritten)"
