@@ -210,7 +210,7 @@ pub fn print(settings: &Settings, default_file: &str, checks: &[Check], json_out
         ("listen", settings.listen.0.to_string(), settings.listen.1),
         ("secure_cookies", settings.secure_cookies.0.to_string(), settings.secure_cookies.1),
         ("data_dir", data_dir(settings, default_file).display().to_string(), settings.data_dir.1),
-        ("log.format", format!("{:?}", settings.log_format.0).to_lowercase(), settings.log_format.1),
+        ("log.format", settings.log_format.0.name().to_string(), settings.log_format.1),
         ("log.filter", settings.log_filter.0.clone(), settings.log_filter.1),
         ("metrics", metrics, settings.metrics.1),
         (

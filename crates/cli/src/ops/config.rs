@@ -87,7 +87,7 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             LogFormat::Text => "text",
             LogFormat::Json => "json",

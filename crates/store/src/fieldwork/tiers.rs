@@ -87,6 +87,10 @@ fn stability_row(r: &sea_orm::QueryResult) -> StoreResult<RecordedStability> {
     })
 }
 
+/// The columns of a tier change, as every writer of one gives them.
+const TIER_CHANGE_COLUMNS: [&str; 8] =
+    ["id", "county_code", "resident_id", "community_code", "from_tier", "to_tier", "at", "cause"];
+
 /// Assessments stored per statement (eight columns of `resident_tier` each).
 const ASSESSMENTS_PER_STATEMENT: usize = 200;
 
@@ -136,16 +140,7 @@ async fn store_assessments(
             continue;
         }
         let mut insert = Query::insert();
-        insert.into_table("tier_change").columns([
-            "id",
-            "county_code",
-            "resident_id",
-            "community_code",
-            "from_tier",
-            "to_tier",
-            "at",
-            "cause",
-        ]);
+        insert.into_table("tier_change").columns(TIER_CHANGE_COLUMNS);
         for (resident, assessment, previous) in changed {
             insert.values_panic([
                 Uuid::now_v7().into(),
@@ -372,30 +367,16 @@ impl Fieldwork<'_> {
         )
         .await?;
         if let Some(t) = tier.filter(|t| *t != before) {
-            txn.execute(
-                Query::insert()
-                    .into_table("tier_change")
-                    .columns([
-                        "id",
-                        "county_code",
-                        "resident_id",
-                        "community_code",
-                        "from_tier",
-                        "to_tier",
-                        "at",
-                        "cause",
-                    ])
-                    .values_panic([
-                        Uuid::now_v7().into(),
-                        county.as_str().into(),
-                        resident_id.into(),
-                        current.community.as_str().into(),
-                        before.key().into(),
-                        t.key().into(),
-                        OffsetDateTime::now_utc().into(),
-                        format!("override: {reason}").into(),
-                    ]),
-            )
+            txn.execute(Query::insert().into_table("tier_change").columns(TIER_CHANGE_COLUMNS).values_panic([
+                Uuid::now_v7().into(),
+                county.as_str().into(),
+                resident_id.into(),
+                current.community.as_str().into(),
+                before.key().into(),
+                t.key().into(),
+                OffsetDateTime::now_utc().into(),
+                format!("override: {reason}").into(),
+            ]))
             .await?;
         }
         work.changes.tiers_of.insert((county.clone(), resident_id));

@@ -25,14 +25,7 @@ impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let db = m.get_connection();
         db.execute_unprepared("DROP INDEX tier_change_community").await?;
-        db.execute_unprepared("ALTER TABLE tier_change RENAME TO tier_change_unkeyed").await?;
-        if m.get_database_backend() == sea_orm::DbBackend::Postgres {
-            // The new table's key takes the usual name, as on a database made fresh.
-            db.execute_unprepared(
-                "ALTER TABLE tier_change_unkeyed RENAME CONSTRAINT tier_change_pkey TO tier_change_unkeyed_pkey",
-            )
-            .await?;
-        }
+        set_aside(m, "tier_change", "tier_change_unkeyed").await?;
         m.create_table(table! { tier_change (
             county_code: text, id: uuid, resident_id: uuid, community_code: text,
             from_tier: text_null, to_tier: text, at: timestamp, cause: text,

@@ -41,14 +41,7 @@ impl MigrationTrait for Migration {
         let db = m.get_connection();
         db.execute_unprepared("DROP INDEX notification_division").await?;
         for (table, _, _, _) in MOVES {
-            db.execute_unprepared(&format!("ALTER TABLE {table} RENAME TO {table}_unkeyed")).await?;
-            if m.get_database_backend() == sea_orm::DbBackend::Postgres {
-                // The new table's key takes the usual name, as on a database made fresh.
-                db.execute_unprepared(&format!(
-                    "ALTER TABLE {table}_unkeyed RENAME CONSTRAINT {table}_pkey TO {table}_unkeyed_pkey"
-                ))
-                .await?;
-            }
+            set_aside(m, table, &format!("{table}_unkeyed")).await?;
         }
         m.create_table(table! { report_cell (
             county_code: text, node_code: text, period: text, indicator: text, value: big,

@@ -26,13 +26,7 @@ impl MigrationTrait for Migration {
         let db = m.get_connection();
         db.execute_unprepared("DROP INDEX audit_entry_target").await?;
         db.execute_unprepared("DROP INDEX audit_entry_actor").await?;
-        db.execute_unprepared("ALTER TABLE audit_entry RENAME TO audit_entry_global").await?;
-        if m.get_database_backend() == sea_orm::DbBackend::Postgres {
-            db.execute_unprepared(
-                "ALTER TABLE audit_entry_global RENAME CONSTRAINT audit_entry_pkey TO audit_entry_global_pkey",
-            )
-            .await?;
-        }
+        set_aside(m, "audit_entry", "audit_entry_global").await?;
         m.create_table(table! { audit_entry (
             county_code: text, seq: big,
             // Stored as the exact RFC 3339 text that was hashed.

@@ -45,6 +45,19 @@ columns! {
     count => integer.not_null().default(0);
 }
 
+/// Renames `table` to `aside` so that a new `table` can be made under a new key. On
+/// PostgreSQL its key constraint is renamed too, so the new table's key takes the
+/// usual name, as on a database made fresh. (Migrations that change a key: SQLite
+/// cannot change one in place.)
+pub(super) async fn set_aside(m: &SchemaManager<'_>, table: &str, aside: &str) -> Result<(), DbErr> {
+    let db = m.get_connection();
+    db.execute_unprepared(&format!("ALTER TABLE {table} RENAME TO {aside}")).await?;
+    if m.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared(&format!("ALTER TABLE {aside} RENAME CONSTRAINT {table}_pkey TO {aside}_pkey")).await?;
+    }
+    Ok(())
+}
+
 pub(super) fn index(name: &'static str, table: &'static str, cols: &[&'static str]) -> IndexCreateStatement {
     let mut index = Index::create();
     index.name(name).table(table);

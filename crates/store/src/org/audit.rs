@@ -219,28 +219,29 @@ impl Audit<'_> {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn anchor(&self, actor: &str) -> StoreResult<usize> {
         let txn = begin_writing(&self.store.db).await?;
-        let q = Query::select()
+        // Each county chain's last entry, read in one statement.
+        let last = Query::select()
             .column("county_code")
             .expr_as(Func::max(Expr::col("seq")), "seq")
             .from("audit_entry")
             .and_where(Expr::col("county_code").ne(SYSTEM_CHAIN))
             .group_by_col("county_code")
             .to_owned();
+        let q = Query::select()
+            .columns([("a", "county_code"), ("a", "seq"), ("a", "hash")])
+            .from_as("audit_entry", "a")
+            .join_subquery(
+                sea_orm::sea_query::JoinType::InnerJoin,
+                last,
+                "h",
+                Expr::col(("h", "county_code"))
+                    .equals(("a", "county_code"))
+                    .and(Expr::col(("h", "seq")).equals(("a", "seq"))),
+            )
+            .to_owned();
         let mut heads: std::collections::BTreeMap<String, (i64, String)> = Default::default();
         for r in txn.query_all(&q).await? {
-            let chain: String = r.try_get("", "county_code")?;
-            let seq: i64 = r.try_get("", "seq")?;
-            let hash_q = Query::select()
-                .column("hash")
-                .from("audit_entry")
-                .and_where(Expr::col("county_code").eq(chain.as_str()))
-                .and_where(Expr::col("seq").eq(seq))
-                .to_owned();
-            let hash: String = match txn.query_one(&hash_q).await? {
-                Some(r) => r.try_get("", "hash")?,
-                None => continue,
-            };
-            heads.insert(chain, (seq, hash));
+            heads.insert(r.try_get("", "county_code")?, (r.try_get("", "seq")?, r.try_get("", "hash")?));
         }
         let anchored = heads.len();
         let entry = NewAuditEntry {
