@@ -83,23 +83,34 @@ pub async fn import_file(
     let (format, encoding, headers) = (reader.format, reader.encoding, reader.headers.clone());
     let error_path = options.error_file.clone().unwrap_or_else(|| default_error_file(path));
     let mut error_file: Option<ResidentFileWriter> = None;
-    let mut import = ResidentImport::new(registry, map, places, &options.recorded_by, options.today);
+    let mut import = ResidentImport::new(registry, map.clone(), places, &options.recorded_by, options.today);
     let chunk_rows = options.chunk_rows.max(1);
-    let mut reader = Some(reader);
-    loop {
-        let Some(mut r) = reader.take() else { break };
-        let (r, chunk) = off_runtime(move || {
-            let chunk: Result<Vec<SourceRow>, FileError> = r.by_ref().take(chunk_rows).collect();
-            (r, chunk)
-        })
-        .await?;
-        let chunk = chunk?;
+    // One blocking thread reads and parses chunk after chunk while the chunk before is
+    // written: the two cores each have their half. One chunk waits at most, so memory
+    // stays a few chunks whatever the file's size; when the writer stops (an error), the
+    // reader's next send fails and it stops too.
+    let (sender, mut chunks) = tokio::sync::mpsc::channel::<Result<(Vec<import::ParsedRow>, f64), FileError>>(1);
+    let (places_owned, today) = (places.clone(), options.today);
+    let reading = tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        loop {
+            let chunk: Result<Vec<SourceRow>, FileError> = reader.by_ref().take(chunk_rows).collect();
+            let last = !matches!(&chunk, Ok(rows) if !rows.is_empty());
+            let parsed = chunk.map(|rows| {
+                let parsed = rows.into_iter().map(|row| import::parse_row(row, &map, today, &places_owned)).collect();
+                (parsed, reader.fraction())
+            });
+            if sender.blocking_send(parsed).is_err() || last {
+                break;
+            }
+        }
+    });
+    while let Some(chunk) = chunks.recv().await {
+        let (chunk, fraction) = chunk?;
         if chunk.is_empty() {
             break;
         }
-        let fraction = r.fraction();
-        reader = Some(r);
-        for rejected in import.import_chunk(chunk).await? {
+        for rejected in import.import_parsed(chunk).await? {
             let writer = match &mut error_file {
                 Some(w) => w,
                 None => {
@@ -130,6 +141,7 @@ pub async fn import_file(
         }
         progress(ImportProgress { rows: import.totals.read, fraction });
     }
+    reading.await.map_err(|e| crate::StoreError::Internal(format!("file reader: {e}")))?;
     let error_file = match error_file {
         Some(writer) => Some(writer.finish()?),
         None => {

@@ -10,6 +10,7 @@ use crate::error::StoreResult;
 use crate::org::reference;
 
 /// Every province, city and county of the reference data, by code and by name path.
+#[derive(Clone)]
 pub struct PlaceIndex {
     codes: HashSet<String>,
     /// Name → code; `None` when the name means more than one place.

@@ -4,8 +4,8 @@
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::registry::synthetic::SyntheticCommunity;
 use jiceng_domain::registry::{HouseholdLocation, Identity, ResidentFacts};
-use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::sea_query::{Expr, Query, Value};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -54,11 +54,14 @@ impl Batch {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn flush(&mut self, txn: &DatabaseTransaction) -> StoreResult<()> {
+        let rows = std::mem::take(&mut self.rows);
+        if txn.get_database_backend() == DbBackend::Postgres {
+            return self.flush_as_json(txn, rows).await;
+        }
         // Statements of a fixed, modest number of rows: the same SQL text every time, so
         // the driver prepares it once and its statement cache stays small (a statement
         // with 32,000 parameters costs megabytes to prepare and to keep).
         let per_statement = ROWS_PER_STATEMENT.min(32_000 / self.columns.len()).max(1);
-        let rows = std::mem::take(&mut self.rows);
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let mut insert = Query::insert();
@@ -70,6 +73,104 @@ impl Batch {
         }
         Ok(())
     }
+
+    /// PostgreSQL: the rows as one JSON array, one parameter, turned back into rows of
+    /// the table's own type by `json_populate_recordset`. A multi-row VALUES statement
+    /// binds and plans every cell as a parameter: 72 µs a resident version against 30
+    /// for the same rows this way (ADR 017).
+    async fn flush_as_json(&self, txn: &DatabaseTransaction, rows: Vec<Vec<Expr>>) -> StoreResult<()> {
+        let columns = self.columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "INSERT INTO \"{table}\" ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::\"{table}\", $1::json)",
+            table = self.table
+        );
+        for chunk in rows.chunks(JSON_ROWS_PER_STATEMENT) {
+            let json = rows_as_json(&self.columns, chunk)?;
+            txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql.as_str(), [Value::from(json)]))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Rows per `json_populate_recordset` statement: a few megabytes of JSON at most.
+const JSON_ROWS_PER_STATEMENT: usize = 5_000;
+
+/// `[{"column": value, …}, …]` in the forms PostgreSQL reads back: dates as ISO dates,
+/// instants to the microsecond (as the driver sends them), UUIDs hyphenated.
+fn rows_as_json(columns: &[&str], rows: &[Vec<Expr>]) -> StoreResult<String> {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(rows.len() * columns.len() * 16);
+    out.push('[');
+    for (i, row) in rows.iter().enumerate() {
+        out.push_str(if i == 0 { "{" } else { ",{" });
+        for (j, (column, cell)) in columns.iter().zip(row).enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "\"{column}\":");
+            let Expr::Value(value) = cell else {
+                return Err(crate::StoreError::Internal(format!("bulk insert: {column} is not a value")));
+            };
+            json_value(&mut out, value).map_err(|()| {
+                crate::StoreError::Internal(format!("bulk insert: {column} holds a value of an unexpected type"))
+            })?;
+        }
+        out.push('}');
+    }
+    out.push(']');
+    Ok(out)
+}
+
+fn json_value(out: &mut String, value: &Value) -> Result<(), ()> {
+    use std::fmt::Write;
+    let quoted = |out: &mut String, text: &str| {
+        // serde_json escapes exactly what JSON requires.
+        out.push_str(&serde_json::to_string(text).unwrap_or_default());
+    };
+    match value {
+        Value::Bool(Some(b)) => out.push_str(if *b { "true" } else { "false" }),
+        Value::SmallInt(Some(n)) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Int(Some(n)) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::BigInt(Some(n)) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(Some(text)) => quoted(out, text),
+        Value::Uuid(Some(id)) => {
+            let _ = write!(out, "\"{id}\"");
+        }
+        Value::TimeDate(Some(date)) => {
+            let _ = write!(out, "\"{:04}-{:02}-{:02}\"", date.year(), u8::from(date.month()), date.day());
+        }
+        Value::TimeDateTimeWithTimeZone(Some(at)) => {
+            let at = at.to_offset(time::UtcOffset::UTC);
+            let _ = write!(
+                out,
+                "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\"",
+                at.year(),
+                u8::from(at.month()),
+                at.day(),
+                at.hour(),
+                at.minute(),
+                at.second(),
+                at.microsecond()
+            );
+        }
+        Value::Bool(None)
+        | Value::SmallInt(None)
+        | Value::Int(None)
+        | Value::BigInt(None)
+        | Value::String(None)
+        | Value::Uuid(None)
+        | Value::TimeDate(None)
+        | Value::TimeDateTimeWithTimeZone(None) => out.push_str("null"),
+        _ => return Err(()),
+    }
+    Ok(())
 }
 
 impl Registry<'_> {
