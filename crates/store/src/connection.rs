@@ -49,7 +49,14 @@ pub(crate) async fn connect_unmigrated(url: &str, schema: Option<&str>) -> Store
         // key, 40 % of the demo's time on PostgreSQL). Our statements plan in tens of
         // microseconds; community and county codes are skewed enough that custom plans
         // pay for themselves on reads too (ADR 015).
-        options.max_connections(16).map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
+        //
+        // A statement the driver has not prepared on this connection costs a round trip
+        // of its own (Parse, Describe) before it runs. The demo and an import use some
+        // 650 different statements (IN lists of every length among them); with the
+        // driver's 100 they kept pushing each other out.
+        options.max_connections(16).map_sqlx_postgres_opts(|o| {
+            o.options([("plan_cache_mode", "force_custom_plan")]).statement_cache_capacity(1000)
+        });
         if let Some(schema) = schema {
             options.set_schema_search_path(schema.to_string());
         }

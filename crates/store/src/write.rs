@@ -114,6 +114,9 @@ pub(crate) struct UnitOfWork {
     pub(crate) locks: Locks,
     locked: HashSet<DivisionCode>,
     pub(crate) changes: Changes,
+    /// The reporting deadlines, read at the first decision of this write and kept for
+    /// the rest of it (the demo decides a community's year of events in one).
+    pub(crate) deadlines: Option<jiceng_domain::reporting::Deadlines>,
 }
 
 impl UnitOfWork {
@@ -124,6 +127,7 @@ impl UnitOfWork {
             locks: Locks::default(),
             locked: HashSet::new(),
             changes: Changes::default(),
+            deadlines: None,
         })
     }
 

@@ -71,17 +71,7 @@ async fn apply(db: &impl ConnectionTrait, changes: &Changes) -> StoreResult<()> 
     for node in &changes.rebuilt {
         rebuild(db, node).await?;
     }
-    for count in &changes.floor_counts {
-        match count {
-            FloorCount::Visit { county, household, day } => {
-                count_at_household(db, county, *household, *day, None).await?
-            }
-            FloorCount::Verification { county, resident, household, day } => {
-                count_at_household(db, county, *household, *day, Some(*resident)).await?
-            }
-        }
-    }
-    Ok(())
+    count_at_households(db, &changes.floor_counts).await
 }
 
 /// Stored counters under `county` against a recount: floor stocks from the registry;
@@ -277,44 +267,69 @@ pub async fn stock_differences(db: &impl ConnectionTrait, node: &DivisionCode) -
     Ok(out)
 }
 
-/// Marks a household or resident covered in `month`; true when it was not yet.
-async fn mark(
+/// Where each of these households is now: building, floor, community, grid.
+async fn household_floors(
     db: &impl ConnectionTrait,
-    county: &DivisionCode,
-    month: Month,
-    kind: &str,
-    id: Uuid,
-) -> StoreResult<bool> {
-    let insert = Query::insert()
-        .into_table("coverage_mark")
-        .columns(["county_code", "month", "kind", "subject_id"])
-        .values_panic([county.as_str().into(), month.key().into(), kind.into(), id.into()])
-        .on_conflict(OnConflict::columns(["county_code", "month", "kind", "subject_id"]).do_nothing().to_owned())
-        .to_owned();
-    Ok(db.execute(&insert).await?.rows_affected() > 0)
+    households: &BTreeSet<(DivisionCode, Uuid)>,
+) -> StoreResult<HashMap<Uuid, (Uuid, i16, String, Uuid)>> {
+    let mut by_county: BTreeMap<&DivisionCode, Vec<Uuid>> = BTreeMap::new();
+    for (county, household) in households {
+        by_county.entry(county).or_default().push(*household);
+    }
+    let mut floors = HashMap::new();
+    for (county, ids) in by_county {
+        for chunk in ids.chunks(500) {
+            let mut q = Query::select();
+            q.columns(["household_id", "building_id", "floor_no", "community_code", "grid_id"])
+                .from("household_version")
+                .and_where(Expr::col("county_code").eq(county.as_str()))
+                .and_where(Expr::col("household_id").is_in(chunk.iter().copied()))
+                .and_where(Expr::col("valid_to").is_null());
+            for r in db.query_all(&q).await? {
+                floors.insert(
+                    r.try_get("", "household_id")?,
+                    (
+                        r.try_get("", "building_id")?,
+                        r.try_get("", "floor_no")?,
+                        r.try_get("", "community_code")?,
+                        r.try_get("", "grid_id")?,
+                    ),
+                );
+            }
+        }
+    }
+    Ok(floors)
 }
 
-/// Where a household is now: building, floor, community, grid.
-async fn household_floor(
-    db: &impl ConnectionTrait,
-    county: &DivisionCode,
-    household: Uuid,
-) -> StoreResult<Option<(Uuid, i16, String, Uuid)>> {
-    let mut q = Query::select();
-    q.columns(["building_id", "floor_no", "community_code", "grid_id"])
-        .from("household_version")
-        .and_where(Expr::col("county_code").eq(county.as_str()))
-        .and_where(Expr::col("household_id").eq(household))
-        .and_where(Expr::col("valid_to").is_null());
-    Ok(match db.query_one(&q).await? {
-        Some(r) => Some((
-            r.try_get("", "building_id")?,
-            r.try_get("", "floor_no")?,
-            r.try_get("", "community_code")?,
-            r.try_get("", "grid_id")?,
-        )),
-        None => None,
-    })
+/// A coverage mark: (county, month, "household" or "resident", subject).
+type Mark = (String, String, &'static str, Uuid);
+
+/// Writes the marks not yet made and returns those it wrote: a household or resident
+/// counts once a month, whichever write marks it first (the key decides, so two writes
+/// at once cannot both count it).
+async fn new_marks(db: &impl ConnectionTrait, marks: Vec<Mark>) -> StoreResult<HashSet<Mark>> {
+    let mut written = HashSet::new();
+    for chunk in marks.chunks(200) {
+        let mut insert = Query::insert();
+        insert.into_table("coverage_mark").columns(["county_code", "month", "kind", "subject_id"]);
+        for (county, month, kind, id) in chunk {
+            insert.values_panic([county.as_str().into(), month.as_str().into(), (*kind).into(), (*id).into()]);
+        }
+        insert
+            .on_conflict(OnConflict::columns(["county_code", "month", "kind", "subject_id"]).do_nothing().to_owned())
+            .returning(Query::returning().columns(["county_code", "month", "kind", "subject_id"]));
+        for r in db.query_all(&insert).await? {
+            let kind: String = r.try_get("", "kind")?;
+            let kind = if kind == "resident" { "resident" } else { "household" };
+            written.insert((
+                r.try_get("", "county_code")?,
+                r.try_get("", "month")?,
+                kind,
+                r.try_get("", "subject_id")?,
+            ));
+        }
+    }
+    Ok(written)
 }
 
 /// One floor-month's additions.
@@ -370,33 +385,69 @@ async fn add_floor_months(
     Ok(())
 }
 
-/// A visit (`resident` none) or a resident's verification, added to the month of the
-/// floor the household is on; the household and resident count once a month.
-async fn count_at_household(
-    db: &impl ConnectionTrait,
-    county: &DivisionCode,
-    household: Uuid,
-    day: Date,
-    resident: Option<Uuid>,
-) -> StoreResult<()> {
-    let Some((building, floor, community, grid)) = household_floor(db, county, household).await? else {
-        return Ok(());
-    };
-    let month = Month::of(day);
-    let verified = match resident {
-        Some(r) => mark(db, county, month, "resident", r).await?,
-        None => false,
-    };
-    let covered = mark(db, county, month, "household", household).await?;
-    let add = FloorMonth {
-        visits: resident.is_none() as i32,
-        households_covered: covered as i32,
-        residents_verified: verified as i32,
-    };
-    if add == FloorMonth::default() {
+/// Counts visits and verifications on the floor where their household is now, in a
+/// few statements for all of them: the floors, the coverage marks (written in order,
+/// each subject once), then the floor-months summed.
+async fn count_at_households(db: &impl ConnectionTrait, counts: &[FloorCount]) -> StoreResult<()> {
+    if counts.is_empty() {
         return Ok(());
     }
-    add_floor_months(db, &[((county.to_string(), building, floor, month.key()), (community, grid), add)]).await
+    let households: BTreeSet<(DivisionCode, Uuid)> = counts
+        .iter()
+        .map(|c| match c {
+            FloorCount::Visit { county, household, .. } | FloorCount::Verification { county, household, .. } => {
+                (county.clone(), *household)
+            }
+        })
+        .collect();
+    let floors = household_floors(db, &households).await?;
+    // Each count with its floor (a household no longer recorded counts nowhere) and the
+    // marks it would make.
+    let mut placed = Vec::with_capacity(counts.len());
+    let mut marks: Vec<Mark> = Vec::new();
+    let mut seen: HashSet<Mark> = HashSet::new();
+    for count in counts {
+        let (county, household, day, resident) = match count {
+            FloorCount::Visit { county, household, day } => (county, *household, *day, None),
+            FloorCount::Verification { county, resident, household, day } => {
+                (county, *household, *day, Some(*resident))
+            }
+        };
+        let Some(floor) = floors.get(&household) else { continue };
+        let month = Month::of(day).key();
+        let resident_mark = resident.map(|r| (county.to_string(), month.clone(), "resident", r));
+        let household_mark = (county.to_string(), month.clone(), "household", household);
+        for mark in resident_mark.iter().chain(std::iter::once(&household_mark)) {
+            if seen.insert(mark.clone()) {
+                marks.push(mark.clone());
+            }
+        }
+        placed.push((county, month, floor, resident_mark, household_mark));
+    }
+    let mut written = new_marks(db, marks).await?;
+    let mut months: BTreeMap<FloorMonthKey, ((String, Uuid), FloorMonth)> = BTreeMap::new();
+    for (county, month, (building, floor, community, grid), resident_mark, household_mark) in placed {
+        // A mark written now is credited once, to the first count that made it.
+        let verified = resident_mark.as_ref().is_some_and(|m| written.remove(m));
+        let covered = written.remove(&household_mark);
+        let add = FloorMonth {
+            visits: resident_mark.is_none() as i32,
+            households_covered: covered as i32,
+            residents_verified: verified as i32,
+        };
+        if add == FloorMonth::default() {
+            continue;
+        }
+        let entry = months
+            .entry((county.to_string(), *building, *floor, month))
+            .or_insert_with(|| ((community.clone(), *grid), FloorMonth::default()));
+        entry.1.visits += add.visits;
+        entry.1.households_covered += add.households_covered;
+        entry.1.residents_verified += add.residents_verified;
+    }
+    let rows: Vec<(FloorMonthKey, (String, Uuid), FloorMonth)> =
+        months.into_iter().map(|(key, (place, add))| (key, place, add)).collect();
+    add_floor_months(db, &rows).await
 }
 
 /// Fills the counters from the registry, visits and verifications (migration m0006).

@@ -4,7 +4,9 @@
 
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::registry::{ExitReason, MaritalStatus, Sex};
-use jiceng_domain::reporting::{EventAction, EventDetails, EventKind, EventState, Month, ReviewLevel, cell, decide};
+use jiceng_domain::reporting::{
+    Deadlines, EventAction, EventDetails, EventKind, EventState, Month, ReviewLevel, cell, decide,
+};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
 use time::{Date, OffsetDateTime};
@@ -279,9 +281,9 @@ impl Reporting<'_> {
         actor: Actor<'_>,
         today: Date,
     ) -> StoreResult<Uuid> {
+        let deadlines = deadlines_of(work).await?;
         let txn = &work.txn;
         let subject = self.subject(txn, new, today).await?;
-        let deadlines = deadlines(txn).await?;
         let state = decide(EventState::Submitted, actor.role, EventAction::Submit, None)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let id = Uuid::now_v7();
@@ -321,7 +323,8 @@ impl Reporting<'_> {
             notify_street(txn, &new.county, id, &subject.community, new.details.kind()).await?;
         }
         if state == EventState::Accepted {
-            self.accept(work, &new.county, id, actor).await?;
+            let event = self.event_in(&work.txn, &new.county, id).await?;
+            self.accept(work, &event, actor).await?;
         }
         Ok(id)
     }
@@ -414,7 +417,8 @@ impl Reporting<'_> {
         let txn = &work.txn;
         let event = self.event_in(txn, county, id).await?;
         let state = decide(event.state, actor.role, action, reason).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let deadlines = deadlines(txn).await?;
+        let deadlines = deadlines_of(work).await?;
+        let txn = &work.txn;
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         txn.execute(
             Query::update()
@@ -434,25 +438,22 @@ impl Reporting<'_> {
         .map_err(decided_meanwhile)?;
         add_step(txn, county, id, actor.username, action, event.state, state, reason).await?;
         if state == EventState::Accepted {
-            self.accept(work, county, id, actor).await?;
+            self.accept(work, &event, actor).await?;
         }
         Ok(state)
     }
 
     /// Applies an accepted event: new versions in the registry (history intact) and its
     /// figures in the report cells of the month it is counted in.
-    async fn accept(
-        &self,
-        work: &mut UnitOfWork,
-        county: &DivisionCode,
-        id: Uuid,
-        actor: Actor<'_>,
-    ) -> StoreResult<()> {
-        let txn = &work.txn;
-        let event = self.event_in(txn, county, id).await?;
+    async fn accept(&self, work: &mut UnitOfWork, event: &ChangeEvent, actor: Actor<'_>) -> StoreResult<()> {
+        let (county, id) = (&event.county, event.id);
         let recorded_by = actor.username;
         let date = event.occurred_on;
-        let mut locks = Locks::under(txn, &event.community).await?;
+        // The unit of work reads each community's locks once (the demo accepts a year
+        // of a community's events in one).
+        work.lock(&event.community).await?;
+        let mut locks = work.locks.clone();
+        let txn = &work.txn;
         let tally = &mut work.changes.tally;
         let c = &event.community;
         let mut applied_resident = None;
@@ -474,7 +475,7 @@ impl Reporting<'_> {
                 m
             }
             EventDetails::Death | EventDetails::MoveOut { .. } => {
-                let current = self.resident_of(txn, &event).await?;
+                let current = self.resident_of(txn, event).await?;
                 let reason = if event.kind == EventKind::Death { ExitReason::Died } else { ExitReason::MovedAway };
                 let m = exit_resident(txn, &current, date, reason, recorded_by, &locks, tally).await?;
                 if event.kind == EventKind::Death {
@@ -515,7 +516,7 @@ impl Reporting<'_> {
                 m
             }
             EventDetails::MoveWithin { household_id } => {
-                let current = self.resident_of(txn, &event).await?;
+                let current = self.resident_of(txn, event).await?;
                 let target = current_household(txn, county, *household_id).await?;
                 locks.extend(Locks::under(txn, &target.location.community).await?);
                 let facts =
@@ -535,7 +536,7 @@ impl Reporting<'_> {
                 m
             }
             EventDetails::StatusChange { status } => {
-                let current = self.resident_of(txn, &event).await?;
+                let current = self.resident_of(txn, event).await?;
                 let facts =
                     jiceng_domain::registry::ResidentFacts { residence_status: *status, ..current.facts.clone() };
                 // Where the person lives now (they may have moved since the report).
@@ -554,7 +555,7 @@ impl Reporting<'_> {
                 m
             }
             EventDetails::Correction { facts } => {
-                let current = self.resident_of(txn, &event).await?;
+                let current = self.resident_of(txn, event).await?;
                 // A correction states every fact: applied over a record that changed since
                 // the report, it would undo those changes.
                 if event.subject_version.is_some_and(|v| v != current.stamp.version) {
@@ -835,6 +836,14 @@ fn birth_order(details: &EventDetails) -> Option<i16> {
     }
 }
 
+/// The deadlines, read once per unit of work.
+async fn deadlines_of(work: &mut UnitOfWork) -> StoreResult<Deadlines> {
+    match work.deadlines {
+        Some(d) => Ok(d),
+        None => Ok(*work.deadlines.insert(deadlines(&work.txn).await?)),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn add_step(
     txn: &DatabaseTransaction,
@@ -846,30 +855,26 @@ async fn add_step(
     to: EventState,
     reason: Option<&str>,
 ) -> StoreResult<()> {
-    let mut q = Query::select();
-    q.expr(Expr::col("seq").max())
+    // The next number and the row in one statement (an aggregate always gives one row).
+    let mut next = Query::select();
+    next.expr(Expr::val(county.as_str()))
+        .expr(Expr::val(id))
+        .expr(Expr::cust("COALESCE(MAX(seq), 0) + 1"))
+        .expr(Expr::val(OffsetDateTime::now_utc()))
+        .expr(Expr::val(actor))
+        .expr(Expr::val(action.key()))
+        .expr(Expr::val(from.key()))
+        .expr(Expr::val(to.key()))
+        .expr(Expr::val(reason))
         .from("change_event_step")
         .and_where(Expr::col("county_code").eq(county.as_str()))
         .and_where(Expr::col("event_id").eq(id));
-    let last: Option<i32> = match txn.query_one(&q).await? {
-        Some(r) => r.try_get_by_index(0)?,
-        None => None,
-    };
     txn.execute(
         Query::insert()
             .into_table("change_event_step")
             .columns(["county_code", "event_id", "seq", "at", "actor", "action", "from_state", "to_state", "reason"])
-            .values_panic([
-                county.as_str().into(),
-                id.into(),
-                (last.unwrap_or(0) + 1).into(),
-                OffsetDateTime::now_utc().into(),
-                actor.into(),
-                action.key().into(),
-                from.key().into(),
-                to.key().into(),
-                reason.into(),
-            ]),
+            .select_from(next)
+            .map_err(|e| StoreError::Internal(format!("change_event_step: {e}")))?,
     )
     .await?;
     Ok(())

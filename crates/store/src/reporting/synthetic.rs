@@ -390,36 +390,11 @@ impl Reporting<'_> {
         today: Date,
     ) -> StoreResult<u64> {
         let mut approved = 0;
-        let towns = self.store.divisions().children(Some(county)).await?;
         let mut month = first;
         while month <= last {
-            for town in &towns {
-                let status = self.approval_status(&town.code, month).await?;
-                for child in status.children.iter().filter(|c| c.has_data && c.approved.is_none()) {
-                    self.approve(&child.node, month, COMMUNITY, today).await?;
-                    approved += 1;
-                }
-                if status.approved.is_none() && self.has_any(&town.code, month).await? {
-                    self.approve(&town.code, month, STREET, today).await?;
-                    approved += 1;
-                }
-            }
-            if self.approval_status(county, month).await?.approved.is_none() {
-                self.approve(county, month, DISTRICT, today).await?;
-                approved += 1;
-            }
+            approved += self.approve_month_bottom_up(county, month, [COMMUNITY, STREET, DISTRICT], today).await?;
             month = month.next();
         }
         Ok(approved)
-    }
-
-    async fn has_any(&self, node: &DivisionCode, month: Month) -> StoreResult<bool> {
-        let mut q = sea_orm::sea_query::Query::select();
-        q.column("node_code")
-            .from("report_cell")
-            .cond_where(crate::reporting::cells::cells_of(node))
-            .and_where(Expr::col("period").lte(month.key()))
-            .limit(1);
-        Ok(sea_orm::ConnectionTrait::query_one(&self.store.db, &q).await?.is_some())
     }
 }

@@ -343,3 +343,55 @@ async fn approved_months_stay_put_for_children_without_figures_and_for_earlier_o
         db.finish().await;
     }
 }
+
+/// The demo's past months are approved in one write a month, with the same outcome as
+/// approving node by node: every community and street with figures, then the county;
+/// communities without figures are left alone; a second run approves nothing more.
+#[tokio::test]
+async fn past_months_are_approved_bottom_up_in_one_write() {
+    for db in testing::backends().await {
+        let store = &db.store;
+        let label = db.label;
+        let county = code("440307");
+        let street = code("440307003");
+        let with_people = code("440307003002");
+        let empty = code("440307003004");
+        let rows = crate::org::Divisions::reference(&crate::org::LoadScope::counties(vec![county.clone()])).unwrap();
+        store.divisions().load(&rows, |_| {}).await.unwrap();
+        let registry = store.registry();
+        let grid = registry.create_grid(&with_people, 1, "第1网格").await.unwrap();
+        let building = registry.create_building(&grid, "1栋", 6, 1).await.unwrap();
+        let location = HouseholdLocation {
+            community: with_people.clone(),
+            grid_id: grid.id,
+            building_id: building.id,
+            unit_no: 1,
+            floor_no: 2,
+            room_no: "201".into(),
+        };
+        let household = registry.create_household(&county, "A1", &location, date!(2020 - 01 - 01), "t").await.unwrap();
+        let facts = person("赵敏", Sex::Female, date!(1990 - 05 - 01), household);
+        registry.add_resident(&county, &facts, date!(2020 - 01 - 01), "t").await.unwrap();
+        let today = OffsetDateTime::now_utc().date();
+        let last_month = Month::of(today).previous();
+        let first = last_month.previous();
+        let reporting = store.reporting();
+        // Two months, three approvals each: the community, its street, the county.
+        assert_eq!(reporting.approve_months(&county, first, last_month, today).await.unwrap(), 6, "{label}");
+        for month in [first, last_month] {
+            let status = reporting.approval_status(&street, month).await.unwrap();
+            assert!(status.approved.is_some() && status.parent_approved, "{label} {month}");
+            let child = |node: &DivisionCode| status.children.iter().find(|c| &c.node == node).unwrap().clone();
+            assert!(child(&with_people).has_data && child(&with_people).approved.is_some(), "{label}");
+            assert!(!child(&empty).has_data && child(&empty).approved.is_none(), "{label}");
+            let community = reporting.approval_status(&with_people, month).await.unwrap();
+            assert_eq!(community.approved.map(|(by, _)| by), Some("demo-community".to_string()), "{label}");
+        }
+        assert_eq!(reporting.approve_months(&county, first, last_month, today).await.unwrap(), 0, "{label}");
+        // A month not yet over is refused.
+        assert!(reporting.approve_months(&county, Month::of(today), Month::of(today), today).await.is_err());
+        // And the figures agree with the records (the approvals locked nothing wrongly).
+        assert!(reporting.verify(&county).await.unwrap().differences.is_empty(), "{label}");
+        db.finish().await;
+    }
+}

@@ -77,3 +77,75 @@ async fn a_confirmation_moves_the_last_verified_date_forward_only() {
         db.assert_floor_counts("440307", "after verifications").await;
     }
 }
+
+/// Verifications written together (the demo writes a community's year in one unit of
+/// work) count as they would one by one: each resident and each household once a month,
+/// on the floor where the household is.
+#[tokio::test]
+async fn verifications_written_together_count_each_resident_and_household_once_a_month() {
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    for db in testing::backends().await {
+        let store = &db.store;
+        let world = World::new(store, "1栋", 6, 1).await;
+        let county = world.county.clone();
+        let household = store
+            .registry()
+            .create_household(&county, "H1", &world.location(1, 2, "201"), date!(2020 - 01 - 01), "tester")
+            .await
+            .unwrap();
+        let mut residents = Vec::new();
+        for (name, sex) in [("李四", Sex::Male), ("王芳", Sex::Female)] {
+            let facts = person(name, sex, date!(1990 - 05 - 01), household);
+            residents
+                .push(store.registry().add_resident(&county, &facts, date!(2020 - 01 - 01), "tester").await.unwrap());
+        }
+        let mut work = crate::write::UnitOfWork::begin(store).await.unwrap();
+        for (resident, day) in [
+            (residents[0], date!(2026 - 03 - 02)),
+            (residents[0], date!(2026 - 03 - 20)),
+            (residents[1], date!(2026 - 03 - 09)),
+            (residents[1], date!(2026 - 04 - 01)),
+        ] {
+            let current = crate::registry::current_resident(&work.txn, &county, resident).await.unwrap();
+            crate::fieldwork::verify_in(&mut work, &current, day, VerificationMethod::InPerson, "tester")
+                .await
+                .unwrap();
+        }
+        work.commit(testing::audit_entry("tester")).await.unwrap();
+        let q = Query::select()
+            .columns(["month"])
+            .expr_as(Expr::cust("CAST(SUM(households_covered) AS BIGINT)"), "households")
+            .expr_as(Expr::cust("CAST(SUM(residents_verified) AS BIGINT)"), "residents")
+            .from("floor_month")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("floor_no").eq(2))
+            .group_by_col("month")
+            .order_by("month", sea_orm::Order::Asc)
+            .to_owned();
+        let counted: Vec<(String, i64, i64)> = store
+            .db
+            .query_all(&q)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "month").unwrap(),
+                    r.try_get("", "households").unwrap(),
+                    r.try_get("", "residents").unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(counted, [("2026-03".to_string(), 1, 2), ("2026-04".to_string(), 1, 1)], "{}", db.label);
+        for check in store.verify_projections(Some(&county)).await.unwrap() {
+            assert!(
+                check.checked.differences.is_empty(),
+                "{} {}: {:?}",
+                db.label,
+                check.projection,
+                check.checked.differences
+            );
+        }
+    }
+}
