@@ -344,6 +344,19 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// 导出速度：一个县的居民信息表导出对比直接读出同一批人的基线（PostgreSQL 用 COPY；给出 --database-url 时也测 PostgreSQL）
+    /// / export speed: a county's resident file against reading the same people the fastest way (COPY on PostgreSQL; PostgreSQL too with --database-url)
+    Export {
+        /// 居民人数 / residents
+        #[arg(long, default_value_t = 200_000)]
+        residents: u64,
+        /// 县级区划代码 / county code
+        #[arg(long, default_value = "440307")]
+        county: String,
+        /// 以 JSON 输出 / print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// 走访：全区一个月的走访计划与四不漏覆盖率的用时（加 --database-url 在 PostgreSQL 上）
     /// / planning a district's month and its coverage report (with --database-url, on PostgreSQL)
     Fieldwork {
@@ -719,6 +732,10 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
         Command::Bench { command: BenchCommand::Import { residents, county, json } } => {
             let county = county_code(&county)?;
             exchange::bench::run(residents, &county, cli.db.database_url.as_deref(), json).await?;
+        }
+        Command::Bench { command: BenchCommand::Export { residents, county, json } } => {
+            let county = county_code(&county)?;
+            exchange::bench::export(residents, &county, cli.db.database_url.as_deref(), json).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

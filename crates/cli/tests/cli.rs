@@ -404,6 +404,34 @@ async fn bench_logins_checks_no_guess_beyond_the_limit() {
     }
 }
 
+/// `bench export` writes every resident of the county through `export residents` and
+/// through the floor, on each database, and says how the two compare.
+#[tokio::test]
+async fn bench_export_writes_every_resident_on_each_database() {
+    let mut args: Vec<String> = ["bench", "export", "--residents", "600", "--json"].map(String::from).into();
+    let mut databases = vec!["sqlite"];
+    if let Some(db) = testing::postgres().await {
+        args.extend(["--database-url".to_string(), db.url().to_string()]);
+        databases.push("postgres");
+        db.finish().await;
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = jiceng(&args, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let measurements = result["measurements"].as_array().unwrap();
+    assert_eq!(measurements.len(), databases.len() * 2, "{result}");
+    let rows = measurements[0]["rows"].as_u64().unwrap();
+    assert!(rows >= 600, "{result}");
+    for m in measurements {
+        assert!(databases.contains(&m["database"].as_str().unwrap()), "{m}");
+        // The same people on every database and by both paths (the generator is seeded).
+        assert_eq!(m["rows"].as_u64(), Some(rows), "{m}");
+        assert!(m["rows_per_second"].as_f64().unwrap() > 0.0, "{m}");
+    }
+    assert_eq!(result["export_vs_floor"].as_array().unwrap().len(), databases.len(), "{result}");
+}
+
 /// `bench search` serves real search pages to every client, on each database, and
 /// measures the store's own search beside them.
 #[tokio::test]

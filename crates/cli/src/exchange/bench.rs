@@ -179,3 +179,105 @@ pub async fn run(residents: u64, county: &DivisionCode, postgres_url: Option<&st
     }
     Ok(())
 }
+
+/// `jiceng bench export`: rows per second of `export residents` for a whole county (the
+/// county's current residents with their households, grids and buildings, in the file's
+/// order, audited by the caller) against the floor — the same residents' person columns
+/// read by the fastest path each database has and written as CSV (`bench::floor_export`).
+pub async fn export(
+    residents: u64,
+    county: &DivisionCode,
+    postgres_url: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("临时目录 / temporary directory")?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut measurements = Vec::new();
+    let sqlite = Store::open(&jiceng_store::sqlite_url(&dir.path().join("export.db"))).await?;
+    measurements.extend(measure_export("sqlite", &sqlite, dir.path(), residents, county, today).await?);
+    sqlite.close().await?;
+    if let Some(url) = postgres_url {
+        let schema = format!("jiceng_bench_export_{}", std::process::id());
+        let pg = bench::postgres_schema(url, &schema).await?;
+        let result = measure_export("postgres", &pg, dir.path(), residents, county, today).await;
+        pg.close().await?;
+        bench::drop_postgres_schema(url, &schema).await?;
+        measurements.extend(result?);
+    }
+    let mut export_vs_floor = Vec::new();
+    for pair in measurements.chunks(2) {
+        if let [floor, export] = pair {
+            export_vs_floor.push((floor.database.to_string(), export.rows_per_second / floor.rows_per_second));
+        }
+    }
+    let result = serde_json::json!({
+        "residents": residents,
+        "measurements": measurements,
+        "export_vs_floor": export_vs_floor,
+    });
+    if json {
+        println!("{result}");
+        return Ok(());
+    }
+    println!("导出基准 export benchmark: {residents} residents of {county}");
+    println!("{:<10} {:<8} {:>10} {:>9} {:>12} {:>12}", "database", "kind", "rows", "seconds", "rows/s", "peak RSS MB");
+    for m in &measurements {
+        println!(
+            "{:<10} {:<8} {:>10} {:>9.2} {:>12.0} {:>12.0}",
+            m.database, m.kind, m.rows, m.seconds, m.rows_per_second, m.peak_rss_mb
+        );
+    }
+    for (database, ratio) in &export_vs_floor {
+        println!(
+            "{database}: 导出速度为基线的 {:.0}% / export runs at {:.0}% of the floor",
+            ratio * 100.0,
+            ratio * 100.0
+        );
+    }
+    Ok(())
+}
+
+async fn measure_export(
+    database: &'static str,
+    store: &Store,
+    dir: &Path,
+    residents: u64,
+    county: &DivisionCode,
+    today: time::Date,
+) -> anyhow::Result<[Measurement; 2]> {
+    prepare(store, county).await?;
+    let plan = generate::plan(county, residents, 1, today)?;
+    generate::populate(store, plan, "bench").await?;
+    store.refresh_statistics().await?;
+    let timed = |kind: &'static str, rows: u64, seconds: f64| Measurement {
+        database,
+        kind,
+        rows,
+        seconds,
+        rows_per_second: rows as f64 / seconds,
+        peak_rss_mb: peak_rss_mb(),
+    };
+    reset_peak();
+    let start = Instant::now();
+    let rows = bench::floor_export(store, county, &dir.join(format!("{database}-floor.csv"))).await?;
+    let floor = timed("floor", rows, start.elapsed().as_secs_f64());
+    reset_peak();
+    let headers: Vec<String> = jiceng_domain::exchange::resident_file::headers().map(String::from).collect();
+    let out = dir.join(format!("{database}-export.csv"));
+    let mut writer = jiceng_store::exchange::ResidentFileWriter::create(
+        &out,
+        jiceng_store::exchange::FileFormat::Csv,
+        jiceng_store::exchange::TextEncoding::Utf8,
+        &headers,
+    )?;
+    let bar = progress::bar(rows, &format!("{database} 导出 export"));
+    let start = Instant::now();
+    let exported = store.registry().export_residents(county, &mut writer, |n| bar.set_position(n)).await?;
+    writer.finish()?;
+    let export = timed("export", exported, start.elapsed().as_secs_f64());
+    bar.finish_and_clear();
+    if exported != rows {
+        anyhow::bail!("导出 {exported} 人，基线 {rows} 人 / the export wrote {exported} residents, the floor {rows}");
+    }
+    Ok([floor, export])
+}
