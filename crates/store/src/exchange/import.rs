@@ -176,6 +176,9 @@ pub fn parse_row(source: SourceRow, map: &ColumnMap, today: Date, places: &Place
     }
 }
 
+/// Rows written before an import first refreshes the statistics (one default chunk).
+const FIRST_ANALYZE_AT: u64 = 2_000;
+
 /// The grid a row names when it names none and its building is new.
 const UNASSIGNED_GRID: &str = "未分网格";
 
@@ -915,11 +918,14 @@ impl<'a> ResidentImport<'a> {
     /// a table that grows from empty during the import would otherwise keep the empty
     /// table's plan (a sequential scan per chunk: 4 s a statement by the third chunk of a
     /// 50 k import). Statistics are refreshed in the chunk's own transaction, which sees
-    /// its own rows, before the projections run: at the first chunk, then each time the
-    /// rows written have doubled, so a 4.14 M import samples the tables a dozen times.
+    /// its own rows, before the projections run: once 2,000 rows are written, then each
+    /// time the rows written have doubled, so a 4.14 M import samples the tables a dozen
+    /// times.
     async fn refresh_statistics(&mut self, txn: &DatabaseTransaction) -> StoreResult<()> {
         let written = self.totals.created + self.totals.updated;
-        if written > 0 && written >= self.analyzed_at * 2 {
+        // A small upload leaves statistics to autovacuum: ANALYZE holds its tables'
+        // statistics lock to the end of the chunk, and samples a large registry anew.
+        if written >= FIRST_ANALYZE_AT && written >= self.analyzed_at * 2 {
             // The projections' tables grow with the registry's, and so must their plans.
             let tables = [
                 "resident_version",

@@ -23,6 +23,7 @@ mod m0011_search_index;
 mod m0012_tier_change_key;
 mod m0013_county_keys;
 mod m0014_audit_chains;
+mod m0015_superseded_name_indexes;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_tier_change_key::Migration),
             Box::new(m0013_county_keys::Migration),
             Box::new(m0014_audit_chains::Migration),
+            Box::new(m0015_superseded_name_indexes::Migration),
         ]
     }
 }
