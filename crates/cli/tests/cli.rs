@@ -404,17 +404,24 @@ async fn bench_logins_checks_no_guess_beyond_the_limit() {
     }
 }
 
-/// `bench export` writes every resident of the county through `export residents` and
-/// through the floor, on each database, and says how the two compare.
-#[tokio::test]
-async fn bench_export_writes_every_resident_on_each_database() {
-    let mut args: Vec<String> = ["bench", "export", "--residents", "600", "--json"].map(String::from).into();
+/// A bench command's arguments made to run on PostgreSQL too, when it is here: the
+/// databases its output should name.
+async fn on_each_database(args: &mut Vec<String>) -> Vec<&'static str> {
     let mut databases = vec!["sqlite"];
     if let Some(db) = testing::postgres().await {
         args.extend(["--database-url".to_string(), db.url().to_string()]);
         databases.push("postgres");
         db.finish().await;
     }
+    databases
+}
+
+/// `bench export` writes every resident of the county through `export residents` and
+/// through the floor, on each database, and says how the two compare.
+#[tokio::test]
+async fn bench_export_writes_every_resident_on_each_database() {
+    let mut args: Vec<String> = ["bench", "export", "--residents", "600", "--json"].map(String::from).into();
+    let databases = on_each_database(&mut args).await;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = jiceng(&args, None);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -439,12 +446,7 @@ async fn bench_search_serves_every_client_on_each_database() {
     let mut args: Vec<String> = ["bench", "search", "--residents", "400", "--clients", "4", "--seconds", "1", "--json"]
         .map(String::from)
         .into();
-    let mut databases = vec!["sqlite"];
-    if let Some(db) = testing::postgres().await {
-        args.extend(["--database-url".to_string(), db.url().to_string()]);
-        databases.push("postgres");
-        db.finish().await;
-    }
+    let databases = on_each_database(&mut args).await;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = jiceng(&args, None);
     assert!(out.status.success(), "{}", stderr(&out));

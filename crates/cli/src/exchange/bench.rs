@@ -149,12 +149,7 @@ pub async fn run(residents: u64, county: &DivisionCode, postgres_url: Option<&st
         }
         measurements.extend(result?);
     }
-    let mut import_vs_floor = Vec::new();
-    for pair in measurements.chunks(2) {
-        if let [floor, import] = pair {
-            import_vs_floor.push((floor.database.to_string(), import.rows_per_second / floor.rows_per_second));
-        }
-    }
+    let import_vs_floor = versus_floor(&measurements);
     let result = ImportBench { residents, file_mb, generate_seconds, measurements, import_vs_floor };
     if json {
         println!("{}", serde_json::to_string(&result)?);
@@ -163,21 +158,36 @@ pub async fn run(residents: u64, county: &DivisionCode, postgres_url: Option<&st
     println!(
         "导入基准 import benchmark: {residents} residents, file {file_mb:.0} MB (generated in {generate_seconds:.1} s)"
     );
+    print_table(&result.measurements, &result.import_vs_floor, ("导入", "import"));
+    Ok(())
+}
+
+/// Each database's second measurement (the work) against its first (the floor), in rows
+/// per second.
+fn versus_floor(measurements: &[Measurement]) -> Vec<(String, f64)> {
+    measurements
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [floor, work] => Some((floor.database.to_string(), work.rows_per_second / floor.rows_per_second)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The measurements as a table, then each database's share of its floor; `work` names
+/// the work measured (Chinese, English).
+fn print_table(measurements: &[Measurement], versus: &[(String, f64)], work: (&str, &str)) {
     println!("{:<10} {:<8} {:>10} {:>9} {:>12} {:>12}", "database", "kind", "rows", "seconds", "rows/s", "peak RSS MB");
-    for m in &result.measurements {
+    for m in measurements {
         println!(
-            "{:<10} {:<8} {:>10} {:>9.1} {:>12.0} {:>12.0}",
+            "{:<10} {:<8} {:>10} {:>9.2} {:>12.0} {:>12.0}",
             m.database, m.kind, m.rows, m.seconds, m.rows_per_second, m.peak_rss_mb
         );
     }
-    for (database, ratio) in &result.import_vs_floor {
-        println!(
-            "{database}: 导入速度为基线的 {:.0}% / import runs at {:.0}% of the floor",
-            ratio * 100.0,
-            ratio * 100.0
-        );
+    for (database, ratio) in versus {
+        let percent = ratio * 100.0;
+        println!("{database}: {}速度为基线的 {percent:.0}% / {} runs at {percent:.0}% of the floor", work.0, work.1);
     }
-    Ok(())
 }
 
 /// `jiceng bench export`: rows per second of `export residents` for a whole county (the
@@ -204,12 +214,7 @@ pub async fn export(
         bench::drop_postgres_schema(url, &schema).await?;
         measurements.extend(result?);
     }
-    let mut export_vs_floor = Vec::new();
-    for pair in measurements.chunks(2) {
-        if let [floor, export] = pair {
-            export_vs_floor.push((floor.database.to_string(), export.rows_per_second / floor.rows_per_second));
-        }
-    }
+    let export_vs_floor = versus_floor(&measurements);
     let result = serde_json::json!({
         "residents": residents,
         "measurements": measurements,
@@ -220,20 +225,7 @@ pub async fn export(
         return Ok(());
     }
     println!("导出基准 export benchmark: {residents} residents of {county}");
-    println!("{:<10} {:<8} {:>10} {:>9} {:>12} {:>12}", "database", "kind", "rows", "seconds", "rows/s", "peak RSS MB");
-    for m in &measurements {
-        println!(
-            "{:<10} {:<8} {:>10} {:>9.2} {:>12.0} {:>12.0}",
-            m.database, m.kind, m.rows, m.seconds, m.rows_per_second, m.peak_rss_mb
-        );
-    }
-    for (database, ratio) in &export_vs_floor {
-        println!(
-            "{database}: 导出速度为基线的 {:.0}% / export runs at {:.0}% of the floor",
-            ratio * 100.0,
-            ratio * 100.0
-        );
-    }
+    print_table(&measurements, &export_vs_floor, ("导出", "export"));
     Ok(())
 }
 

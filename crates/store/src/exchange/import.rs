@@ -185,8 +185,6 @@ const UNASSIGNED_GRID: &str = "未分网格";
 /// An import in progress. Feed it chunks of rows with [`ResidentImport::import_chunk`].
 pub struct ResidentImport<'a> {
     registry: Registry<'a>,
-    map: ColumnMap,
-    places: &'a PlaceIndex,
     recorded_by: String,
     today: Date,
     communities: HashMap<DivisionCode, Option<CommunityState>>,
@@ -205,17 +203,9 @@ pub struct ResidentImport<'a> {
 }
 
 impl<'a> ResidentImport<'a> {
-    pub fn new(
-        registry: Registry<'a>,
-        map: ColumnMap,
-        places: &'a PlaceIndex,
-        recorded_by: &str,
-        today: Date,
-    ) -> ResidentImport<'a> {
+    pub fn new(registry: Registry<'a>, recorded_by: &str, today: Date) -> ResidentImport<'a> {
         ResidentImport {
             registry,
-            map,
-            places,
             recorded_by: recorded_by.to_string(),
             today,
             communities: HashMap::new(),
@@ -230,17 +220,11 @@ impl<'a> ResidentImport<'a> {
         }
     }
 
-    /// Reads, checks and stores one chunk of rows in one transaction; returns the rows
-    /// that did not land. An error (the database failing) leaves the chunk unwritten.
-    pub async fn import_chunk(&mut self, rows: Vec<SourceRow>) -> StoreResult<Vec<Rejected>> {
-        let parsed = rows.into_iter().map(|row| parse_row(row, &self.map, self.today, self.places)).collect();
-        self.import_parsed(parsed).await
-    }
-
-    /// [`Self::import_chunk`] for rows already through [`parse_row`] (on the reader's
-    /// thread, while the chunk before was being written).
+    /// Checks and stores one chunk of rows, already through [`parse_row`] (on the reader's
+    /// thread, while the chunk before was being written), in one transaction; returns the
+    /// rows that did not land. An error (the database failing) leaves the chunk unwritten.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn import_parsed(&mut self, rows: Vec<ParsedRow>) -> StoreResult<Vec<Rejected>> {
+    pub async fn import_chunk(&mut self, rows: Vec<ParsedRow>) -> StoreResult<Vec<Rejected>> {
         let mut rejected = Vec::new();
         let mut accepted = Vec::with_capacity(rows.len());
         for row in rows {

@@ -83,7 +83,7 @@ pub async fn import_file(
     let (format, encoding, headers) = (reader.format, reader.encoding, reader.headers.clone());
     let error_path = options.error_file.clone().unwrap_or_else(|| default_error_file(path));
     let mut error_file: Option<ResidentFileWriter> = None;
-    let mut import = ResidentImport::new(registry, map.clone(), places, &options.recorded_by, options.today);
+    let mut import = ResidentImport::new(registry, &options.recorded_by, options.today);
     let chunk_rows = options.chunk_rows.max(1);
     // One blocking thread reads and parses chunk after chunk while the chunk before is
     // written: the two cores each have their half. One chunk waits at most, so memory
@@ -110,7 +110,7 @@ pub async fn import_file(
         if chunk.is_empty() {
             break;
         }
-        for rejected in import.import_parsed(chunk).await? {
+        for rejected in import.import_chunk(chunk).await? {
             let writer = match &mut error_file {
                 Some(w) => w,
                 None => {

@@ -210,16 +210,12 @@ impl Reporting<'_> {
         }
         let now = OffsetDateTime::now_utc();
         txn.execute(
-            Query::insert()
-                .into_table("report_approval")
-                .columns(["county_code", "node_code", "period", "approved_by", "approved_at"])
-                .values_panic([
-                    county_of(node).into(),
-                    node.as_str().into(),
-                    month.key().into(),
-                    actor.username.into(),
-                    now.into(),
-                ]),
+            Query::insert().into_table("report_approval").columns(APPROVAL_COLUMNS).values_panic(approval_row(
+                node,
+                month,
+                actor.username,
+                now,
+            )),
         )
         .await?;
         log(txn, node, month, "approve", actor.username, None).await?;
@@ -273,32 +269,11 @@ impl Reporting<'_> {
             ready.push((county.clone(), county_actor.username));
         }
         let now = OffsetDateTime::now_utc();
-        let mut approvals = crate::registry::population::Batch::new(
-            "report_approval",
-            ["county_code", "node_code", "period", "approved_by", "approved_at"],
-        );
-        let mut logged = crate::registry::population::Batch::new(
-            "report_approval_log",
-            ["county_code", "id", "node_code", "period", "action", "actor", "at", "reason"],
-        );
+        let mut approvals = crate::registry::population::Batch::new("report_approval", APPROVAL_COLUMNS);
+        let mut logged = crate::registry::population::Batch::new("report_approval_log", LOG_COLUMNS);
         for (node, actor) in &ready {
-            approvals.rows.push(vec![
-                county_of(node).into(),
-                node.as_str().into(),
-                month.key().into(),
-                (*actor).into(),
-                now.into(),
-            ]);
-            logged.rows.push(vec![
-                county_of(node).into(),
-                Uuid::now_v7().into(),
-                node.as_str().into(),
-                month.key().into(),
-                "approve".into(),
-                (*actor).into(),
-                now.into(),
-                None::<String>.into(),
-            ]);
+            approvals.rows.push(approval_row(node, month, actor, now).into());
+            logged.rows.push(log_row(node, month, "approve", actor, None, now).into());
         }
         approvals.flush(txn).await?;
         logged.flush(txn).await?;
@@ -360,6 +335,36 @@ impl Reporting<'_> {
     }
 }
 
+const APPROVAL_COLUMNS: [&str; 5] = ["county_code", "node_code", "period", "approved_by", "approved_at"];
+
+/// A `report_approval` row, in [`APPROVAL_COLUMNS`] order.
+fn approval_row(node: &DivisionCode, month: Month, actor: &str, at: OffsetDateTime) -> [Expr; 5] {
+    [county_of(node).into(), node.as_str().into(), month.key().into(), actor.into(), at.into()]
+}
+
+const LOG_COLUMNS: [&str; 8] = ["county_code", "id", "node_code", "period", "action", "actor", "at", "reason"];
+
+/// A `report_approval_log` row, in [`LOG_COLUMNS`] order.
+fn log_row(
+    node: &DivisionCode,
+    month: Month,
+    action: &str,
+    actor: &str,
+    reason: Option<&str>,
+    at: OffsetDateTime,
+) -> [Expr; 8] {
+    [
+        county_of(node).into(),
+        Uuid::now_v7().into(),
+        node.as_str().into(),
+        month.key().into(),
+        action.into(),
+        actor.into(),
+        at.into(),
+        reason.into(),
+    ]
+}
+
 async fn log(
     db: &impl ConnectionTrait,
     node: &DivisionCode,
@@ -368,21 +373,7 @@ async fn log(
     actor: &str,
     reason: Option<&str>,
 ) -> StoreResult<()> {
-    db.execute(
-        Query::insert()
-            .into_table("report_approval_log")
-            .columns(["county_code", "id", "node_code", "period", "action", "actor", "at", "reason"])
-            .values_panic([
-                county_of(node).into(),
-                Uuid::now_v7().into(),
-                node.as_str().into(),
-                month.key().into(),
-                action.into(),
-                actor.into(),
-                OffsetDateTime::now_utc().into(),
-                reason.into(),
-            ]),
-    )
-    .await?;
+    let row = log_row(node, month, action, actor, reason, OffsetDateTime::now_utc());
+    db.execute(Query::insert().into_table("report_approval_log").columns(LOG_COLUMNS).values_panic(row)).await?;
     Ok(())
 }

@@ -356,19 +356,11 @@ async fn past_months_are_approved_bottom_up_in_one_write() {
         let street = code("440307003");
         let with_people = code("440307003002");
         let empty = code("440307003004");
-        let rows = crate::org::Divisions::reference(&crate::org::LoadScope::counties(vec![county.clone()])).unwrap();
-        store.divisions().load(&rows, |_| {}).await.unwrap();
+        testing::load_county(store, "440307").await;
         let registry = store.registry();
-        let grid = registry.create_grid(&with_people, 1, "第1网格").await.unwrap();
-        let building = registry.create_building(&grid, "1栋", 6, 1).await.unwrap();
-        let location = HouseholdLocation {
-            community: with_people.clone(),
-            grid_id: grid.id,
-            building_id: building.id,
-            unit_no: 1,
-            floor_no: 2,
-            room_no: "201".into(),
-        };
+        let world = World::new(store, "1栋", 6, 1).await;
+        assert_eq!(world.community, with_people);
+        let location = world.location(1, 2, "201");
         let household = registry.create_household(&county, "A1", &location, date!(2020 - 01 - 01), "t").await.unwrap();
         let facts = person("赵敏", Sex::Female, date!(1990 - 05 - 01), household);
         registry.add_resident(&county, &facts, date!(2020 - 01 - 01), "t").await.unwrap();
