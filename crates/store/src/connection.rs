@@ -37,6 +37,8 @@ pub(crate) async fn connect_unmigrated(url: &str, schema: Option<&str>) -> Store
                 .busy_timeout(Duration::from_secs(30))
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory")
+                // ANALYZE samples this many rows an index instead of reading all of it.
+                .pragma("analysis_limit", "1000")
                 // Bulk inserts prepare statements of thousands of parameters; a small
                 // cache keeps their compiled programs from piling up in memory.
                 .statement_cache_capacity(16)

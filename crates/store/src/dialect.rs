@@ -73,11 +73,20 @@ impl Dialect {
         Ok(())
     }
 
-    /// Refreshes the planner's statistics of `tables` (PostgreSQL's `ANALYZE`; SQLite
-    /// plans from its indexes without them).
+    /// Refreshes the planner's statistics of `tables`. Both plan from them: without
+    /// them SQLite takes an index on `county_code` — every row of the county — over one
+    /// on a community. SQLite samples (`analysis_limit`, set per connection), so this
+    /// costs milliseconds whatever the table's size.
     pub(crate) async fn analyze(self, db: &impl ConnectionTrait, tables: &[&str]) -> StoreResult<()> {
-        if self == Dialect::Postgres {
-            db.execute_unprepared(&format!("ANALYZE {}", tables.join(", "))).await?;
+        match self {
+            Dialect::Postgres => {
+                db.execute_unprepared(&format!("ANALYZE {}", tables.join(", "))).await?;
+            }
+            Dialect::Sqlite => {
+                for table in tables {
+                    db.execute_unprepared(&format!("ANALYZE \"{table}\"")).await?;
+                }
+            }
         }
         Ok(())
     }

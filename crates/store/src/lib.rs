@@ -106,14 +106,12 @@ impl Store {
         Ok(())
     }
 
-    /// Brings the planner's statistics up to date after a bulk load (PostgreSQL's
-    /// `ANALYZE`; autovacuum would get there, later). Until then a table loaded from empty
-    /// is planned as empty.
+    /// Brings the planner's statistics up to date after a bulk load (`ANALYZE`; on
+    /// PostgreSQL autovacuum would get there, later; SQLite has nothing that would).
+    /// Until then a table loaded from empty is planned as empty.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn refresh_statistics(&self) -> StoreResult<()> {
-        if self.is_postgres() {
-            sea_orm::ConnectionTrait::execute_unprepared(&self.db, "ANALYZE").await?;
-        }
+        sea_orm::ConnectionTrait::execute_unprepared(&self.db, "ANALYZE").await?;
         Ok(())
     }
 

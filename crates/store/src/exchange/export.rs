@@ -1,23 +1,38 @@
 //! 导出: the current residents of a subtree as a resident file, in the import's columns
 //! and in an order that does not depend on the database (so export → import → export
 //! gives the same file).
+//!
+//! A community at a time: one query returns the community's residents, with where they
+//! live, as one JSON array (ADR 018) — a row per resident through the driver cost more
+//! than reading it — and the next community's query runs while this one is sorted and
+//! written. Memory is one community's residents, whatever the county's size.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use futures_util::{StreamExt, TryStreamExt};
 use jiceng_domain::exchange::resident_file::ResidentLine;
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
-use sea_orm::{QueryResult, StreamTrait};
+use jiceng_domain::registry::{
+    Ethnicity, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus,
+    Sex,
+};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use serde::Deserialize;
 use time::Date;
 
-use crate::error::StoreResult;
-use crate::registry::rows::{RESIDENT_FACT_COLUMNS, VERSION_COLUMNS, resident_row};
-use crate::registry::{Registry, ResidentVersion, subtree};
+use crate::dialect::Dialect;
+use crate::error::{StoreError, StoreResult, decode, decode_opt};
+use crate::registry::Registry;
 use jiceng_files::exchange::ResidentFileWriter;
+
+/// Communities whose queries are under way at once: the next one is read while this
+/// one is written.
+const COMMUNITIES_AHEAD: usize = 4;
 
 /// A resident with where they live, as exported.
 struct ExportRow {
-    resident: ResidentVersion,
     household_no: String,
     grid_number: i32,
     grid: String,
@@ -25,16 +40,94 @@ struct ExportRow {
     unit: i16,
     floor: i16,
     room: String,
+    name: PersonName,
+    sex: Sex,
+    identity: Identity,
+    birth_date: Date,
+    ethnicity: Ethnicity,
+    phone: Option<Phone>,
+    registered_residence: DivisionCode,
+    relationship: Relationship,
+    residence_status: ResidenceStatus,
+    arrival_date: Option<Date>,
+    marital_status: MaritalStatus,
     last_verified: Option<Date>,
+}
+
+/// One resident as a community's JSON array holds it: household, then [`resident_columns`].
+#[derive(Deserialize)]
+struct PackedResident<'a>(
+    &'a str,
+    #[serde(borrow)] Cow<'a, str>,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    Option<&'a str>,
+);
+
+/// The columns after the household, `county` written into the subquery as a literal (a
+/// `DivisionCode` is digits only) so that the plan names the county's partition alone
+/// (a correlated `r.county_code = v.county_code` is pruned only when it runs).
+fn resident_columns(county: &DivisionCode) -> String {
+    format!(
+        "v.name, v.sex, v.birth_date, v.id_number, v.id_missing_reason, v.ethnicity, v.phone, \
+         v.registered_residence, v.relationship, v.residence_status, v.arrival_date, v.marital_status, \
+         (SELECT r.last_verified_on FROM resident r WHERE r.county_code = '{county}' AND r.id = v.resident_id)",
+        county = county.as_str()
+    )
+}
+
+/// One household as a community's JSON array holds it: household, 户编号, grid, building,
+/// unit, floor, room.
+#[derive(Deserialize)]
+struct PackedHousehold<'a>(
+    &'a str,
+    #[serde(borrow)] Cow<'a, str>,
+    &'a str,
+    &'a str,
+    i16,
+    i16,
+    #[serde(borrow)] Cow<'a, str>,
+);
+
+/// Where a household lives, as exported.
+struct Dwelling<'a> {
+    household_no: Cow<'a, str>,
+    grid: Option<&'a (i32, String)>,
+    building: Option<&'a String>,
+    unit: i16,
+    floor: i16,
+    room: Cow<'a, str>,
+}
+
+/// A county's grids (number and name) and buildings (name), by their IDs as text.
+#[derive(Default)]
+struct Places {
+    grids: HashMap<String, (i32, String)>,
+    buildings: HashMap<String, String>,
+}
+
+/// A community's residents and its households, each as one JSON array.
+struct PackedCommunity {
+    residents: Option<String>,
+    households: Option<String>,
 }
 
 impl Registry<'_> {
     /// Writes every current resident of `node`'s subtree (within this registry's scope)
     /// to `writer`, community by community; returns how many were written.
     ///
-    /// One streamed query per county (carrying its `county_code`, so that a county is
-    /// read from its own partition or shard), in community order; each community's rows
-    /// are sorted here and written before the next community is read.
+    /// Every query carries its `county_code`, so that it reads its county's own
+    /// partition or shard, and each is driven by one community's rows: no plan depends
+    /// on how well the statistics know the county.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn export_residents(
         &self,
@@ -50,151 +143,225 @@ impl Registry<'_> {
                 .filter(|c| c.as_str().starts_with(node.as_str()))
                 .collect(),
         };
+        let today = time::OffsetDateTime::now_utc().date();
         let mut written = 0;
         for county in counties {
-            let q = self.export_query(&county, node);
-            let mut rows = self.store.db.stream(&q).await?;
-            let mut community: Option<DivisionCode> = None;
-            let mut batch: Vec<ExportRow> = Vec::new();
-            let mut grid_names: HashMap<i32, String> = HashMap::new();
-            while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-                let row = export_row(&r, &mut grid_names)?;
-                if community.as_ref() != Some(&row.resident.community) {
-                    if let Some(done) = community.take() {
-                        written += self.write_exported(&done, &mut batch, writer).await?;
-                        progress(written);
-                    }
-                    community = Some(row.resident.community.clone());
-                    grid_names.clear();
-                }
-                batch.push(row);
-            }
-            drop(rows);
-            if let Some(done) = community {
-                written += self.write_exported(&done, &mut batch, writer).await?;
+            let places = self.places(&county).await?;
+            // Above a county, the whole county; at or below it, the node's own subtree.
+            let within = if node.level() < DivisionLevel::County { &county } else { node };
+            let communities = self.store.divisions().under(within, DivisionLevel::Village).await?;
+            let codes: Vec<DivisionCode> = communities.iter().map(|c| c.code.clone()).collect();
+            let mut packed = futures_util::stream::iter(codes)
+                .map(|community| {
+                    let county = county.clone();
+                    async move { self.packed_community(&county, &community).await }
+                })
+                .buffered(COMMUNITIES_AHEAD);
+            let mut names = communities.iter();
+            while let Some(packed) = packed.try_next().await? {
+                let Some(community) = names.next() else { break };
+                let (Some(residents), Some(households)) = (&packed.residents, &packed.households) else { continue };
+                let mut rows = unpack(&community.code, residents, households, &places, today)?;
+                written += write_community(&community.code, &community.name, &mut rows, writer)?;
                 progress(written);
             }
         }
         Ok(written)
     }
 
-    /// The current residents of `node`'s subtree in `county`, with where they live, in
-    /// community order.
-    fn export_query(&self, county: &DivisionCode, node: &DivisionCode) -> SelectStatement {
-        let on = |a: &'static str, b: &'static str, a_col: &'static str, b_col: &'static str| {
-            Expr::col((a, "county_code")).equals((b, "county_code")).and(Expr::col((a, a_col)).equals((b, b_col)))
-        };
+    /// The grids and buildings of `county`.
+    async fn places(&self, county: &DivisionCode) -> StoreResult<Places> {
+        let pack = Dialect::of(&self.store.db);
+        let mut places = Places::default();
         let mut q = Query::select();
-        q.expr_as(Expr::col(("v", "county_code")), Alias::new("county_code"))
-            .column(("v", "resident_id"))
-            .columns(VERSION_COLUMNS.map(|c| ("v", c)))
-            .columns(RESIDENT_FACT_COLUMNS.map(|c| ("v", c)))
-            .expr_as(Expr::col(("h", "household_no")), Alias::new("household_no"))
-            .expr_as(Expr::col(("hv", "unit_no")), Alias::new("unit_no"))
-            .expr_as(Expr::col(("hv", "floor_no")), Alias::new("floor_no"))
-            .expr_as(Expr::col(("hv", "room_no")), Alias::new("room_no"))
-            .expr_as(Expr::col(("g", "number")), Alias::new("grid_number"))
-            .expr_as(Expr::col(("g", "name")), Alias::new("grid_name"))
-            .expr_as(Expr::col(("b", "name")), Alias::new("building_name"))
-            .expr_as(Expr::col(("r", "last_verified_on")), Alias::new("last_verified_on"))
-            .from_as("resident_version", "v")
-            .join_as(
-                JoinType::InnerJoin,
-                "household_version",
-                "hv",
-                on("hv", "v", "household_id", "household_id").and(Expr::col(("hv", "valid_to")).is_null()),
-            )
-            .join_as(JoinType::InnerJoin, "household", "h", on("h", "v", "id", "household_id"))
-            .join_as(JoinType::InnerJoin, "building", "b", on("b", "hv", "id", "building_id"))
-            .join_as(JoinType::InnerJoin, "grid", "g", on("g", "hv", "id", "grid_id"))
-            .join_as(JoinType::InnerJoin, "resident", "r", on("r", "v", "id", "resident_id"))
-            .and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
-            .cond_where(subtree(node, ("v", "community_code")))
-            .and_where(Expr::col(("v", "valid_to")).is_null())
-            .cond_where(self.in_scope(("v", "community_code")))
-            // Division codes are ASCII digits: every collation orders them alike.
-            .order_by(("v", "community_code"), Order::Asc);
-        q
+        q.expr(Expr::cust(pack.uuid_text("id")))
+            .columns(["number", "name"])
+            .from("grid")
+            .and_where(Expr::col("county_code").eq(county.as_str()));
+        for r in self.store.db.query_all(&q).await? {
+            places.grids.insert(r.try_get_by_index(0)?, (r.try_get_by_index(1)?, r.try_get_by_index(2)?));
+        }
+        let mut q = Query::select();
+        q.expr(Expr::cust(pack.uuid_text("id")))
+            .column("name")
+            .from("building")
+            .and_where(Expr::col("county_code").eq(county.as_str()));
+        for r in self.store.db.query_all(&q).await? {
+            places.buildings.insert(r.try_get_by_index(0)?, r.try_get_by_index(1)?);
+        }
+        Ok(places)
     }
 
-    /// Sorts one community's rows (here, not in SQL, so that every database orders text
-    /// alike) and writes them; empties `rows`.
-    async fn write_exported(
-        &self,
-        community: &DivisionCode,
-        rows: &mut Vec<ExportRow>,
-        writer: &mut ResidentFileWriter,
-    ) -> StoreResult<u64> {
-        let name = self.store.divisions().get(community).await?.map(|d| d.name).unwrap_or_default();
-        rows.sort_by(|a, b| {
-            fn key(r: &ExportRow) -> impl Ord + '_ {
-                let f = &r.resident.facts;
-                (
-                    r.grid_number,
-                    &r.building,
-                    r.unit,
-                    r.floor,
-                    &r.room,
-                    &r.household_no,
-                    f.relationship.key(),
-                    f.birth_date,
-                    f.name.as_str(),
-                    f.identity.number().map(|n| n.as_str()),
-                )
-            }
-            key(a).cmp(&key(b))
-        });
-        for r in rows.iter() {
-            let f = &r.resident.facts;
-            let line = ResidentLine {
-                household_no: &r.household_no,
-                community_code: community,
-                community_name: &name,
-                grid: &r.grid,
-                building: &r.building,
-                unit: r.unit,
-                floor: r.floor,
-                room: &r.room,
-                name: &f.name,
-                sex: f.sex,
-                identity: &f.identity,
-                birth_date: f.birth_date,
-                ethnicity: f.ethnicity,
-                phone: f.phone.as_ref(),
-                registered_residence: &f.registered_residence,
-                relationship: f.relationship,
-                residence_status: f.residence_status,
-                arrival_date: f.arrival_date,
-                marital_status: f.marital_status,
-                last_verified: r.last_verified,
-            };
-            writer.write_row(&line.cells())?;
-        }
-        let written = rows.len() as u64;
-        rows.clear();
-        Ok(written)
+    /// The current residents of `community` (in `county`, within this registry's scope)
+    /// and its households, each as one JSON array; `None` for none.
+    async fn packed_community(&self, county: &DivisionCode, community: &DivisionCode) -> StoreResult<PackedCommunity> {
+        let pack = Dialect::of(&self.store.db);
+        let db = &self.store.db;
+        let mut q = Query::select();
+        q.expr(Expr::cust(pack.json_arrays(&format!(
+            "{}, {}",
+            pack.uuid_text("v.household_id"),
+            resident_columns(county)
+        ))))
+        .from_as("resident_version", "v")
+        .and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
+        .and_where(Expr::col(("v", "community_code")).eq(community.as_str()))
+        .and_where(Expr::col(("v", "valid_to")).is_null())
+        .cond_where(self.in_scope(("v", "community_code")));
+        let residents = match db.query_one(&q).await? {
+            Some(row) => row.try_get_by_index::<Option<String>>(0)?,
+            None => None,
+        };
+        let mut q = Query::select();
+        q.expr(Expr::cust(pack.json_arrays(&format!(
+            "{}, (SELECT h.household_no FROM household h WHERE h.county_code = '{}' AND h.id = hv.household_id), \
+             {}, {}, hv.unit_no, hv.floor_no, hv.room_no",
+            pack.uuid_text("hv.household_id"),
+            county.as_str(),
+            pack.uuid_text("hv.grid_id"),
+            pack.uuid_text("hv.building_id")
+        ))))
+        .from_as("household_version", "hv")
+        .and_where(Expr::col(("hv", "county_code")).eq(county.as_str()))
+        .and_where(Expr::col(("hv", "valid_to")).is_null())
+        .and_where(
+            // The households of the community's residents: a resident's community is
+            // their household's (`move_household` moves the members with it).
+            Expr::col(("hv", "community_code")).eq(community.as_str()),
+        );
+        let households = match db.query_one(&q).await? {
+            Some(row) => row.try_get_by_index::<Option<String>>(0)?,
+            None => None,
+        };
+        Ok(PackedCommunity { residents, households })
     }
 }
 
-fn export_row(r: &QueryResult, grid_names: &mut HashMap<i32, String>) -> StoreResult<ExportRow> {
-    let grid_number: i32 = r.try_get("", "grid_number")?;
-    let grid = match grid_names.get(&grid_number) {
-        Some(name) => name.clone(),
-        None => {
-            let name: String = r.try_get("", "grid_name")?;
-            grid_names.insert(grid_number, name.clone());
-            name
+/// A community's JSON arrays read back into rows, each value checked as the registry
+/// checks it.
+fn unpack(
+    community: &DivisionCode,
+    residents: &str,
+    households: &str,
+    places: &Places,
+    today: Date,
+) -> StoreResult<Vec<ExportRow>> {
+    const T: &str = "resident_version";
+    let corrupt = |table: &'static str, value: String| StoreError::Corrupt { table, column: "export", value };
+    let households: Vec<PackedHousehold<'_>> =
+        serde_json::from_str(households).map_err(|e| corrupt("household_version", format!("{community}: {e}")))?;
+    let dwellings: HashMap<&str, Dwelling<'_>> = households
+        .into_iter()
+        .map(|h| {
+            let dwelling = Dwelling {
+                household_no: h.1,
+                grid: places.grids.get(h.2),
+                building: places.buildings.get(h.3),
+                unit: h.4,
+                floor: h.5,
+                room: h.6,
+            };
+            (h.0, dwelling)
+        })
+        .collect();
+    let packed: Vec<PackedResident<'_>> =
+        serde_json::from_str(residents).map_err(|e| corrupt(T, format!("{community}: {e}")))?;
+    let date = |column: &'static str, text: &str| decode(T, column, text, |t| Date::parse(t, DATE));
+    packed
+        .into_iter()
+        .map(|p| {
+            let Some(dwelling) = dwellings.get(p.0) else {
+                return Err(corrupt(
+                    "household_version",
+                    format!("{community}: {} 不在本社区 / not in the community", p.0),
+                ));
+            };
+            let identity = match (p.4, p.5) {
+                (Some(n), _) => Identity::Number(decode(T, "id_number", n, |n| IdNumber::parse_as_of(n, today))?),
+                (None, Some(m)) => Identity::Missing(decode_opt(T, "id_missing_reason", m, IdMissingReason::from_key)?),
+                (None, None) => Identity::Missing(IdMissingReason::Unknown),
+            };
+            let (grid_number, grid) = dwelling.grid.cloned().unwrap_or_default();
+            Ok(ExportRow {
+                household_no: dwelling.household_no.to_string(),
+                grid_number,
+                grid,
+                building: dwelling.building.cloned().unwrap_or_default(),
+                unit: dwelling.unit,
+                floor: dwelling.floor,
+                room: dwelling.room.to_string(),
+                name: decode(T, "name", &p.1, PersonName::parse)?,
+                sex: decode_opt(T, "sex", p.2, Sex::from_key)?,
+                birth_date: date("birth_date", p.3)?,
+                identity,
+                ethnicity: decode_opt(T, "ethnicity", p.6, Ethnicity::from_code)?,
+                phone: p.7.map(|t| decode(T, "phone", t, Phone::parse)).transpose()?,
+                registered_residence: decode(T, "registered_residence", p.8, DivisionCode::parse)?,
+                relationship: decode_opt(T, "relationship", p.9, Relationship::from_key)?,
+                residence_status: decode_opt(T, "residence_status", p.10, ResidenceStatus::from_key)?,
+                arrival_date: p.11.map(|t| date("arrival_date", t)).transpose()?,
+                marital_status: decode_opt(T, "marital_status", p.12, MaritalStatus::from_key)?,
+                last_verified: p.13.map(|t| date("last_verified_on", t)).transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// Dates as both databases write them into JSON.
+const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// Sorts one community's rows (here, not in SQL, so that every database orders text
+/// alike) and writes them; empties `rows`.
+fn write_community(
+    community: &DivisionCode,
+    name: &str,
+    rows: &mut Vec<ExportRow>,
+    writer: &mut ResidentFileWriter,
+) -> StoreResult<u64> {
+    rows.sort_by(|a, b| {
+        fn key(r: &ExportRow) -> impl Ord + '_ {
+            (
+                r.grid_number,
+                &r.building,
+                r.unit,
+                r.floor,
+                &r.room,
+                &r.household_no,
+                r.relationship.key(),
+                r.birth_date,
+                r.name.as_str(),
+                r.identity.number().map(|n| n.as_str()),
+            )
         }
-    };
-    Ok(ExportRow {
-        resident: resident_row(r)?,
-        household_no: r.try_get("", "household_no")?,
-        grid_number,
-        grid,
-        building: r.try_get("", "building_name")?,
-        unit: r.try_get("", "unit_no")?,
-        floor: r.try_get("", "floor_no")?,
-        room: r.try_get("", "room_no")?,
-        last_verified: r.try_get("", "last_verified_on")?,
-    })
+        key(a).cmp(&key(b))
+    });
+    for r in rows.iter() {
+        let line = ResidentLine {
+            household_no: &r.household_no,
+            community_code: community,
+            community_name: name,
+            grid: &r.grid,
+            building: &r.building,
+            unit: r.unit,
+            floor: r.floor,
+            room: &r.room,
+            name: &r.name,
+            sex: r.sex,
+            identity: &r.identity,
+            birth_date: r.birth_date,
+            ethnicity: r.ethnicity,
+            phone: r.phone.as_ref(),
+            registered_residence: &r.registered_residence,
+            relationship: r.relationship,
+            residence_status: r.residence_status,
+            arrival_date: r.arrival_date,
+            marital_status: r.marital_status,
+            last_verified: r.last_verified,
+        };
+        writer.write_row(&line.cells())?;
+    }
+    let written = rows.len() as u64;
+    rows.clear();
+    Ok(written)
 }

@@ -916,6 +916,8 @@ impl<'a> ResidentImport<'a> {
                 "resident",
                 "household_version",
                 "household",
+                "building",
+                "grid",
                 "resident_followup",
                 "floor_stock",
                 "report_cell",

@@ -120,6 +120,21 @@ impl Divisions<'_> {
         read_rows(&self.store.db, &query, row).await
     }
 
+    /// The divisions of `level` in `node`'s subtree (`node` itself if it is of that
+    /// level), by code.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn under(&self, node: &DivisionCode, level: DivisionLevel) -> StoreResult<Vec<Division>> {
+        let low = node.as_str();
+        let mut query = select();
+        query
+            .and_where(Expr::col("level").eq(level.number()))
+            .and_where(Expr::col("code").gte(low))
+            // '~' sorts after every digit.
+            .and_where(Expr::col("code").lt(format!("{low}~")))
+            .order_by("code", Order::Asc);
+        read_rows(&self.store.db, &query, row).await
+    }
+
     /// The divisions of `level` called `name` (a name can repeat across the country).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn named(&self, name: &str, level: DivisionLevel) -> StoreResult<Vec<Division>> {
