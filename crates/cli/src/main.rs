@@ -314,6 +314,12 @@ enum BenchCommand {
         /// 同时查询的客户端数 / clients searching at once
         #[arg(long, default_value_t = 200)]
         clients: usize,
+        /// 闭环之后再按这些速率各测一次：所有客户端合计每秒的请求数，各按计划发送（开环），可重复或用逗号分隔
+        /// / after the closed loop (each client's next request as soon as the last is answered),
+        /// one run per rate: requests a second from all clients together, each on its schedule
+        /// (open loop); repeat the flag or separate rates with commas
+        #[arg(long, value_delimiter = ',')]
+        rate: Vec<f64>,
         /// 每项测量的秒数 / seconds each measurement runs
         #[arg(long, default_value_t = 20)]
         seconds: u64,
@@ -721,10 +727,10 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
             let county = county_code(&county)?;
             reporting::bench::run(residents, &county, cli.db.database_url.as_deref(), verified_per_month, json).await?;
         }
-        Command::Bench { command: BenchCommand::Search { residents, county, clients, seconds, json } } => {
+        Command::Bench { command: BenchCommand::Search { residents, county, clients, rate, seconds, json } } => {
             let county = county_code(&county)?;
             let url = cli.db.database_url.as_deref();
-            registry::bench::run(residents, &county, clients, seconds, url, json).await?;
+            registry::bench::run(residents, &county, clients, &rate, seconds, url, json).await?;
         }
         Command::Bench { command: BenchCommand::Logins { attempts, json } } => {
             org::bench::run(attempts, cli.db.database_url.as_deref(), json).await?;

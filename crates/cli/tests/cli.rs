@@ -440,23 +440,32 @@ async fn bench_export_writes_every_resident_on_each_database() {
 }
 
 /// `bench search` serves real search pages to every client, on each database, and
-/// measures the store's own search beside them.
+/// measures the store's own search beside them, in a closed loop and then at each
+/// `--rate`, where the clients together send what was scheduled, no more (4 clients at
+/// 20 a second for 1 s: 20 each way).
 #[tokio::test]
 async fn bench_search_serves_every_client_on_each_database() {
-    let mut args: Vec<String> = ["bench", "search", "--residents", "400", "--clients", "4", "--seconds", "1", "--json"]
-        .map(String::from)
-        .into();
+    let mut args: Vec<String> =
+        ["bench", "search", "--residents", "400", "--clients", "4", "--seconds", "1", "--rate", "20", "--json"]
+            .map(String::from)
+            .into();
     let databases = on_each_database(&mut args).await;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = jiceng(&args, None);
     assert!(out.status.success(), "{}", stderr(&out));
     let results: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     let results = results.as_array().unwrap();
-    assert_eq!(results.len(), databases.len() * 2, "{results:?}");
-    for r in results {
+    assert_eq!(results.len(), databases.len() * 4, "{results:?}");
+    for (i, r) in results.iter().enumerate() {
         assert!(databases.contains(&r["database"].as_str().unwrap()), "{r}");
         assert!(r["requests"].as_u64().unwrap() > 0 && r["errors"] == 0, "{r}");
         assert!(r["p99_ms"].as_f64().unwrap() >= r["p50_ms"].as_f64().unwrap(), "{r}");
+        // Per database: floor and page closed, then floor and page at 20 a second.
+        if i % 4 < 2 {
+            assert!(r["rate"].is_null(), "{r}");
+        } else {
+            assert_eq!((r["rate"].as_f64(), r["requests"].as_u64()), (Some(20.0), Some(20)), "{r}");
+        }
     }
 }
 

@@ -75,8 +75,8 @@ impl Dialect {
 
     /// Refreshes the planner's statistics of `tables`. Both plan from them: without
     /// them SQLite takes an index on `county_code` — every row of the county — over one
-    /// on a community. SQLite samples (`analysis_limit`, set per connection), so this
-    /// costs milliseconds whatever the table's size.
+    /// on a community. SQLite reads the tables' indexes whole (about 1.6 s for 1 M
+    /// residents), PostgreSQL samples.
     pub(crate) async fn analyze(self, db: &impl ConnectionTrait, tables: &[&str]) -> StoreResult<()> {
         match self {
             Dialect::Postgres => {

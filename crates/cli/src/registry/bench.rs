@@ -3,6 +3,13 @@
 //! the floor of the same work: the same searches run on the store directly (no HTTP, no
 //! page, no audit), with as many tasks at once. On SQLite and, given `--database-url`,
 //! PostgreSQL, on a synthetic county of `--residents` people.
+//!
+//! Clients either send as fast as answers come (closed loop: the throughput a machine
+//! can give, where latency is mostly waiting in line), or, with `--rate`, each on a
+//! fixed schedule so that together they send that many a second (open loop, as people
+//! searching now and then do): a late answer does not push the next request's due time
+//! back, and latency counts from when a request was due, not when it could be sent
+//! (as wrk2 does, against coordinated omission).
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +36,9 @@ pub struct SearchMeasurement {
     /// `floor` (the store's search alone) or `http` (the search page).
     pub kind: &'static str,
     pub clients: usize,
+    /// Requests a second all clients were scheduled to send together; `None` for a
+    /// closed loop.
+    pub rate: Option<f64>,
     pub requests: u64,
     pub errors: u64,
     pub seconds: f64,
@@ -37,6 +47,50 @@ pub struct SearchMeasurement {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+}
+
+/// When a client sends its requests.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// The next as soon as the last is answered.
+    Closed,
+    /// Client `i` of `n` at `start + interval × (k + i / n)` for its `k`-th request, where
+    /// `interval` is `n / rate`.
+    Open { rate: f64 },
+}
+
+impl Pace {
+    fn rate(self) -> Option<f64> {
+        match self {
+            Pace::Closed => None,
+            Pace::Open { rate } => Some(rate),
+        }
+    }
+
+    /// A client's schedule: when its `k`-th request is due.
+    fn schedule(self, start: Instant, client: usize, clients: usize) -> impl Fn(u64) -> Option<Instant> {
+        let timing = match self {
+            Pace::Closed => None,
+            Pace::Open { rate } => {
+                let interval = Duration::from_secs_f64(clients as f64 / rate);
+                Some((start + interval.mul_f64(client as f64 / clients as f64), interval))
+            }
+        };
+        move |k| timing.map(|(first, interval)| first + interval.mul_f64(k as f64))
+    }
+}
+
+/// Waits until a request is due (open loop) and returns the instant its latency counts
+/// from; `None` once that is past `until`.
+async fn due(schedule: &impl Fn(u64) -> Option<Instant>, k: u64, until: Instant) -> Option<Instant> {
+    match schedule(k) {
+        None => Some(Instant::now()).filter(|now| *now < until),
+        Some(due) if due >= until => None,
+        Some(due) => {
+            tokio::time::sleep_until(due.into()).await;
+            Some(due)
+        }
+    }
 }
 
 /// Latencies of every request one client made, and how many failed.
@@ -50,6 +104,7 @@ fn summarise(
     database: &'static str,
     kind: &'static str,
     clients: usize,
+    pace: Pace,
     seconds: f64,
     runs: Vec<ClientRun>,
 ) -> SearchMeasurement {
@@ -67,6 +122,7 @@ fn summarise(
         database,
         kind,
         clients,
+        rate: pace.rate(),
         requests: micros.len() as u64,
         errors,
         seconds,
@@ -107,12 +163,21 @@ async fn log_in(address: std::net::SocketAddr, username: &str, password: &str) -
     cookie.with_context(|| format!("登录失败 / the bench user could not log in ({})", response.status()))
 }
 
-/// One client: a kept-alive connection sending searches one after another until `until`.
-async fn http_client(address: std::net::SocketAddr, cookie: String, first: usize, until: Instant) -> ClientRun {
+/// One client: a kept-alive connection sending searches one after another, at its pace,
+/// until `until`.
+async fn http_client(
+    address: std::net::SocketAddr,
+    cookie: String,
+    schedule: impl Fn(u64) -> Option<Instant>,
+    first: usize,
+    until: Instant,
+) -> ClientRun {
     let mut run = ClientRun::default();
     let mut connection = None;
     let mut n = first;
-    while Instant::now() < until {
+    let mut k = 0;
+    while let Some(start) = due(&schedule, k, until).await {
+        k += 1;
         if connection.is_none() {
             let Ok(stream) = tokio::net::TcpStream::connect(address).await else {
                 run.errors += 1;
@@ -140,7 +205,6 @@ async fn http_client(address: std::net::SocketAddr, cookie: String, first: usize
             run.errors += 1;
             continue;
         };
-        let start = Instant::now();
         let outcome = match sender.send_request(request).await {
             Ok(response) => {
                 let ok = response.status() == hyper::StatusCode::OK;
@@ -159,49 +223,22 @@ async fn http_client(address: std::net::SocketAddr, cookie: String, first: usize
     run
 }
 
+/// Builds the county, then for each pace measures the store's search (the floor) and
+/// the search page.
 async fn measure(
     database: &'static str,
     store: Store,
     residents: u64,
     county: &DivisionCode,
     clients: usize,
+    paces: &[Pace],
     seconds: u64,
-) -> anyhow::Result<[SearchMeasurement; 2]> {
+) -> anyhow::Result<Vec<SearchMeasurement>> {
     let today = time::OffsetDateTime::now_utc().date();
     store.divisions().load(&Divisions::reference(&LoadScope::counties(vec![county.clone()]))?, |_| {}).await?;
     generate::populate(&store, generate::plan(county, residents, 1, today)?, "bench").await?;
     store.refresh_statistics().await?;
     let scope = Scope::new(Role::District, vec![county.clone()]);
-
-    // The floor: the store's search alone, from as many tasks at once.
-    let until = Instant::now() + Duration::from_secs(seconds);
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|i| {
-            let (store, scope) = (store.clone(), scope.clone());
-            tokio::spawn(async move {
-                let mut run = ClientRun::default();
-                let mut n = i;
-                while Instant::now() < until {
-                    let Some(query) = SearchQuery::parse(TERMS[n % TERMS.len()]) else { break };
-                    n += 1;
-                    let t = Instant::now();
-                    match store.registry_in(&scope).search(&query, jiceng_server::registry::search::SEARCH_LIMIT).await
-                    {
-                        Ok(_) => run.micros.push(t.elapsed().as_micros() as u64),
-                        Err(_) => run.errors += 1,
-                    }
-                }
-                run
-            })
-        })
-        .collect();
-    let mut runs = Vec::new();
-    for task in tasks {
-        runs.push(task.await?);
-    }
-    let floor = summarise(database, "floor", clients, start.elapsed().as_secs_f64(), runs);
-
     // The search page, through a server on a free local port.
     let username = format!("bench-search-{}", std::process::id());
     let password = jiceng_store::org::generate_password();
@@ -218,34 +255,81 @@ async fn measure(
     .await?;
     let address = server.address;
     let cookie = log_in(address, &username, &password).await?;
-    let until = Instant::now() + Duration::from_secs(seconds);
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..clients).map(|i| tokio::spawn(http_client(address, cookie.clone(), i, until))).collect();
-    let mut runs = Vec::new();
-    for task in tasks {
-        runs.push(task.await?);
+
+    let mut measurements = Vec::new();
+    for &pace in paces {
+        // The floor: the store's search alone, from as many tasks at once.
+        let start = Instant::now();
+        let until = start + Duration::from_secs(seconds);
+        let tasks: Vec<_> = (0..clients)
+            .map(|i| {
+                let (store, scope) = (store.clone(), scope.clone());
+                let schedule = pace.schedule(start, i, clients);
+                tokio::spawn(async move {
+                    let mut run = ClientRun::default();
+                    let mut n = i;
+                    let mut k = 0;
+                    while let Some(t) = due(&schedule, k, until).await {
+                        k += 1;
+                        let Some(query) = SearchQuery::parse(TERMS[n % TERMS.len()]) else { break };
+                        n += 1;
+                        let limit = jiceng_server::registry::search::SEARCH_LIMIT;
+                        match store.registry_in(&scope).search(&query, limit).await {
+                            Ok(_) => run.micros.push(t.elapsed().as_micros() as u64),
+                            Err(_) => run.errors += 1,
+                        }
+                    }
+                    run
+                })
+            })
+            .collect();
+        let mut runs = Vec::new();
+        for task in tasks {
+            runs.push(task.await?);
+        }
+        measurements.push(summarise(database, "floor", clients, pace, start.elapsed().as_secs_f64(), runs));
+
+        let start = Instant::now();
+        let until = start + Duration::from_secs(seconds);
+        let tasks: Vec<_> = (0..clients)
+            .map(|i| tokio::spawn(http_client(address, cookie.clone(), pace.schedule(start, i, clients), i, until)))
+            .collect();
+        let mut runs = Vec::new();
+        for task in tasks {
+            runs.push(task.await?);
+        }
+        measurements.push(summarise(database, "http", clients, pace, start.elapsed().as_secs_f64(), runs));
     }
-    let http = summarise(database, "http", clients, start.elapsed().as_secs_f64(), runs);
     drop(server);
-    Ok([floor, http])
+    Ok(measurements)
 }
 
+/// `rates`: besides the closed loop, one open-loop measurement per rate (requests a
+/// second from all clients together, each on its schedule).
 pub async fn run(
     residents: u64,
     county: &DivisionCode,
     clients: usize,
+    rates: &[f64],
     seconds: u64,
     postgres_url: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
+    let mut paces = vec![Pace::Closed];
+    for &rate in rates {
+        if !(rate > 0.0 && rate.is_finite()) {
+            anyhow::bail!("--rate 须为正数 / --rate must be a positive number, not {rate}");
+        }
+        paces.push(Pace::Open { rate });
+    }
     let dir = tempfile::tempdir().context("临时目录 / temporary directory")?;
     let sqlite = Store::open(&jiceng_store::sqlite_url(&dir.path().join("search.db"))).await?;
     let mut results = Vec::new();
-    results.extend(measure("sqlite", sqlite.clone(), residents, county, clients, seconds).await?);
+    results.extend(measure("sqlite", sqlite.clone(), residents, county, clients, &paces, seconds).await?);
     sqlite.close().await?;
     if let Some(url) = postgres_url {
         let pg = jiceng_store::exchange::bench::postgres_schema(url, POSTGRES_SCHEMA).await?;
-        let result = measure("postgres", pg.clone(), residents, county, clients, seconds).await;
+        let result = measure("postgres", pg.clone(), residents, county, clients, &paces, seconds).await;
         pg.close().await?;
         jiceng_store::exchange::bench::drop_postgres_schema(url, POSTGRES_SCHEMA).await?;
         results.extend(result?);
@@ -259,13 +343,26 @@ pub async fn run(
         TERMS.join(" ")
     );
     println!(
-        "{:<10} {:<6} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "database", "kind", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        "闭环 closed loop: each client's next request when the last is answered; \
+         开环 open loop: requests scheduled at the given rate, latency counted from when each was due"
+    );
+    println!(
+        "{:<10} {:<6} {:<14} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "database", "kind", "pace", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
     for m in &results {
         println!(
-            "{:<10} {:<6} {:>9} {:>8} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
-            m.database, m.kind, m.requests, m.errors, m.per_second, m.p50_ms, m.p90_ms, m.p99_ms, m.max_ms
+            "{:<10} {:<6} {:<14} {:>9} {:>8} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            m.database,
+            m.kind,
+            m.rate.map_or("closed".to_string(), |r| format!("open {r}/s")),
+            m.requests,
+            m.errors,
+            m.per_second,
+            m.p50_ms,
+            m.p90_ms,
+            m.p99_ms,
+            m.max_ms
         );
     }
     Ok(())
