@@ -41,6 +41,8 @@ pub struct SearchMeasurement {
     pub rate: Option<f64>,
     pub requests: u64,
     pub errors: u64,
+    /// Why the first failed request failed.
+    pub first_error: Option<String>,
     pub seconds: f64,
     pub per_second: f64,
     pub p50_ms: f64,
@@ -93,11 +95,21 @@ async fn due(schedule: &impl Fn(u64) -> Option<Instant>, k: u64, until: Instant)
     }
 }
 
-/// Latencies of every request one client made, and how many failed.
+/// Latencies of every request one client made, how many failed, and why the first did.
 #[derive(Default)]
 struct ClientRun {
     micros: Vec<u64>,
     errors: u64,
+    first_error: Option<String>,
+}
+
+impl ClientRun {
+    fn fail(&mut self, why: impl FnOnce() -> String) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(why());
+        }
+    }
 }
 
 fn summarise(
@@ -109,6 +121,7 @@ fn summarise(
     runs: Vec<ClientRun>,
 ) -> SearchMeasurement {
     let errors = runs.iter().map(|r| r.errors).sum();
+    let first_error = runs.iter().find_map(|r| r.first_error.clone());
     let mut micros: Vec<u64> = runs.into_iter().flat_map(|r| r.micros).collect();
     micros.sort_unstable();
     let at = |q: f64| -> f64 {
@@ -125,6 +138,7 @@ fn summarise(
         rate: pace.rate(),
         requests: micros.len() as u64,
         errors,
+        first_error,
         seconds,
         per_second: micros.len() as f64 / seconds,
         p50_ms: at(0.50),
@@ -179,17 +193,20 @@ async fn http_client(
     while let Some(start) = due(&schedule, k, until).await {
         k += 1;
         if connection.is_none() {
-            let Ok(stream) = tokio::net::TcpStream::connect(address).await else {
-                run.errors += 1;
-                continue;
+            let stream = match tokio::net::TcpStream::connect(address).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    run.fail(|| format!("connect: {e}"));
+                    continue;
+                }
             };
             match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await {
                 Ok((sender, conn)) => {
                     tokio::spawn(conn);
                     connection = Some(sender);
                 }
-                Err(_) => {
-                    run.errors += 1;
+                Err(e) => {
+                    run.fail(|| format!("handshake: {e}"));
                     continue;
                 }
             }
@@ -201,23 +218,31 @@ async fn http_client(
             .header("host", address.to_string())
             .header("cookie", cookie.as_str())
             .body(Empty::<Bytes>::new());
-        let Ok(request) = request else {
-            run.errors += 1;
-            continue;
+        let request = match request {
+            Ok(request) => request,
+            Err(e) => {
+                run.fail(|| format!("request: {e}"));
+                continue;
+            }
         };
         let outcome = match sender.send_request(request).await {
-            Ok(response) => {
-                let ok = response.status() == hyper::StatusCode::OK;
-                // The whole page is read: a search is done when its page has arrived.
-                ok && response.into_body().collect().await.is_ok()
-            }
-            Err(_) => false,
+            // The whole page is read: a search is done when its page has arrived.
+            Ok(response) => match (response.status(), response.into_body().collect().await) {
+                (hyper::StatusCode::OK, Ok(_)) => Ok(()),
+                (status, Ok(body)) => {
+                    let body = body.to_bytes();
+                    Err(format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])))
+                }
+                (status, Err(e)) => Err(format!("{status}, body: {e}")),
+            },
+            Err(e) => Err(format!("send: {e}")),
         };
-        if outcome {
-            run.micros.push(start.elapsed().as_micros() as u64);
-        } else {
-            run.errors += 1;
-            connection = None;
+        match outcome {
+            Ok(()) => run.micros.push(start.elapsed().as_micros() as u64),
+            Err(why) => {
+                run.fail(|| why);
+                connection = None;
+            }
         }
     }
     run
@@ -276,7 +301,7 @@ async fn measure(
                         let limit = jiceng_server::registry::search::SEARCH_LIMIT;
                         match store.registry_in(&scope).search(&query, limit).await {
                             Ok(_) => run.micros.push(t.elapsed().as_micros() as u64),
-                            Err(_) => run.errors += 1,
+                            Err(e) => run.fail(|| e.to_string()),
                         }
                     }
                     run
@@ -351,6 +376,9 @@ pub async fn run(
         "database", "kind", "pace", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
     for m in &results {
+        if let Some(why) = &m.first_error {
+            eprintln!("{} {}: {} 次失败，首次 / {} failed, the first: {why}", m.database, m.kind, m.errors, m.errors);
+        }
         println!(
             "{:<10} {:<6} {:<14} {:>9} {:>8} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
             m.database,

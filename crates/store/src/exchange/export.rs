@@ -2,10 +2,11 @@
 //! and in an order that does not depend on the database (so export → import → export
 //! gives the same file).
 //!
-//! A community at a time: one query returns the community's residents, with where they
-//! live, as one JSON array (ADR 018) — a row per resident through the driver cost more
-//! than reading it — and the next community's query runs while this one is sorted and
-//! written. Memory is one community's residents, whatever the county's size.
+//! A community at a time: one query returns the community's residents and another its
+//! households, each as one JSON array (ADR 018) — a row per resident through the driver
+//! cost more than reading it — and the next communities' queries run while this one is
+//! sorted and written. Memory is a few communities' residents, whatever the county's
+//! size.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -281,12 +282,19 @@ fn unpack(
                 (None, Some(m)) => Identity::Missing(decode_opt(T, "id_missing_reason", m, IdMissingReason::from_key)?),
                 (None, None) => Identity::Missing(IdMissingReason::Unknown),
             };
-            let (grid_number, grid) = dwelling.grid.cloned().unwrap_or_default();
+            // A foreign key holds the building, and the grid is written with it: a
+            // household without them is a damaged database.
+            let (Some((grid_number, grid)), Some(building)) = (dwelling.grid, dwelling.building) else {
+                return Err(corrupt(
+                    "household_version",
+                    format!("{community}: {} 网格或楼栋缺失 / grid or building missing", p.0),
+                ));
+            };
             Ok(ExportRow {
                 household_no: dwelling.household_no.to_string(),
-                grid_number,
-                grid,
-                building: dwelling.building.cloned().unwrap_or_default(),
+                grid_number: *grid_number,
+                grid: grid.clone(),
+                building: building.clone(),
                 unit: dwelling.unit,
                 floor: dwelling.floor,
                 room: dwelling.room.to_string(),

@@ -898,17 +898,18 @@ impl<'a> ResidentImport<'a> {
         work.commit(self.registry.change_entry("import".into(), county, detail)).await
     }
 
-    /// PostgreSQL plans the projections' recounts and the lookups from table statistics;
+    /// Both databases plan the projections' recounts and the lookups from table statistics;
     /// a table that grows from empty during the import would otherwise keep the empty
     /// table's plan (a sequential scan per chunk: 4 s a statement by the third chunk of a
     /// 50 k import). Statistics are refreshed in the chunk's own transaction, which sees
     /// its own rows, before the projections run: once 2,000 rows are written, then each
-    /// time the rows written have doubled, so a 4.14 M import samples the tables a dozen
-    /// times.
+    /// time the rows written have doubled, so a 4.14 M import refreshes them a dozen
+    /// times (on SQLite, which reads them whole, about 13 s in all; ADR 018).
     async fn refresh_statistics(&mut self, txn: &DatabaseTransaction) -> StoreResult<()> {
         let written = self.totals.created + self.totals.updated;
-        // A small upload leaves statistics to autovacuum: ANALYZE holds its tables'
-        // statistics lock to the end of the chunk, and samples a large registry anew.
+        // A small upload leaves statistics to autovacuum (SQLite: to the next open's
+        // `PRAGMA optimize`): ANALYZE holds its tables' statistics lock to the end of the
+        // chunk, and reads a large registry anew.
         if written >= FIRST_ANALYZE_AT && written >= self.analyzed_at * 2 {
             // The projections' tables grow with the registry's, and so must their plans.
             let tables = [
