@@ -14,18 +14,16 @@ use std::collections::HashMap;
 use futures_util::{StreamExt, TryStreamExt};
 use jiceng_domain::exchange::resident_file::ResidentLine;
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
-use jiceng_domain::registry::{
-    Ethnicity, IdMissingReason, IdNumber, Identity, MaritalStatus, PersonName, Phone, Relationship, ResidenceStatus,
-    Sex,
-};
+use jiceng_domain::registry::ResidentFacts;
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use serde::Deserialize;
 use time::Date;
 
 use crate::dialect::Dialect;
-use crate::error::{StoreError, StoreResult, decode, decode_opt};
+use crate::error::{StoreError, StoreResult, decode};
 use crate::registry::Registry;
+use crate::registry::rows::StoredFacts;
 use jiceng_files::exchange::ResidentFileWriter;
 
 /// Communities whose queries are under way at once: the next one is read while this
@@ -41,17 +39,7 @@ struct ExportRow {
     unit: i16,
     floor: i16,
     room: String,
-    name: PersonName,
-    sex: Sex,
-    identity: Identity,
-    birth_date: Date,
-    ethnicity: Ethnicity,
-    phone: Option<Phone>,
-    registered_residence: DivisionCode,
-    relationship: Relationship,
-    residence_status: ResidenceStatus,
-    arrival_date: Option<Date>,
-    marital_status: MaritalStatus,
+    facts: ResidentFacts,
     last_verified: Option<Date>,
 }
 
@@ -118,8 +106,8 @@ struct Places {
 
 /// A community's residents and its households, each as one JSON array.
 struct PackedCommunity {
-    residents: Option<String>,
-    households: Option<String>,
+    residents: String,
+    households: String,
 }
 
 impl Registry<'_> {
@@ -151,18 +139,18 @@ impl Registry<'_> {
             // Above a county, the whole county; at or below it, the node's own subtree.
             let within = if node.level() < DivisionLevel::County { &county } else { node };
             let communities = self.store.divisions().under(within, DivisionLevel::Village).await?;
-            let codes: Vec<DivisionCode> = communities.iter().map(|c| c.code.clone()).collect();
-            let mut packed = futures_util::stream::iter(codes)
+            let mut packed = futures_util::stream::iter(communities)
                 .map(|community| {
                     let county = county.clone();
-                    async move { self.packed_community(&county, &community).await }
+                    async move {
+                        let packed = self.packed_community(&county, &community.code).await?;
+                        Ok::<_, StoreError>((community, packed))
+                    }
                 })
                 .buffered(COMMUNITIES_AHEAD);
-            let mut names = communities.iter();
-            while let Some(packed) = packed.try_next().await? {
-                let Some(community) = names.next() else { break };
-                let (Some(residents), Some(households)) = (&packed.residents, &packed.households) else { continue };
-                let mut rows = unpack(&community.code, residents, households, &places, today)?;
+            while let Some((community, packed)) = packed.try_next().await? {
+                let Some(packed) = packed else { continue };
+                let mut rows = unpack(&community.code, &packed, &places, today)?;
                 written += write_community(&community.code, &community.name, &mut rows, writer)?;
                 progress(written);
             }
@@ -194,8 +182,12 @@ impl Registry<'_> {
     }
 
     /// The current residents of `community` (in `county`, within this registry's scope)
-    /// and its households, each as one JSON array; `None` for none.
-    async fn packed_community(&self, county: &DivisionCode, community: &DivisionCode) -> StoreResult<PackedCommunity> {
+    /// and its households, each as one JSON array; `None` when it has no such resident.
+    async fn packed_community(
+        &self,
+        county: &DivisionCode,
+        community: &DivisionCode,
+    ) -> StoreResult<Option<PackedCommunity>> {
         let pack = Dialect::of(&self.store.db);
         let db = &self.store.db;
         let mut q = Query::select();
@@ -213,6 +205,7 @@ impl Registry<'_> {
             Some(row) => row.try_get_by_index::<Option<String>>(0)?,
             None => None,
         };
+        let Some(residents) = residents else { return Ok(None) };
         let mut q = Query::select();
         q.expr(Expr::cust(pack.json_arrays(&format!(
             "{}, (SELECT h.household_no FROM household h WHERE h.county_code = '{}' AND h.id = hv.household_id), \
@@ -234,7 +227,8 @@ impl Registry<'_> {
             Some(row) => row.try_get_by_index::<Option<String>>(0)?,
             None => None,
         };
-        Ok(PackedCommunity { residents, households })
+        // Residents without a household would be caught as damage when unpacked.
+        Ok(Some(PackedCommunity { residents, households: households.unwrap_or_else(|| "[]".to_string()) }))
     }
 }
 
@@ -242,15 +236,14 @@ impl Registry<'_> {
 /// checks it.
 fn unpack(
     community: &DivisionCode,
-    residents: &str,
-    households: &str,
+    packed: &PackedCommunity,
     places: &Places,
     today: Date,
 ) -> StoreResult<Vec<ExportRow>> {
     const T: &str = "resident_version";
     let corrupt = |table: &'static str, value: String| StoreError::Corrupt { table, column: "export", value };
-    let households: Vec<PackedHousehold<'_>> =
-        serde_json::from_str(households).map_err(|e| corrupt("household_version", format!("{community}: {e}")))?;
+    let households: Vec<PackedHousehold<'_>> = serde_json::from_str(&packed.households)
+        .map_err(|e| corrupt("household_version", format!("{community}: {e}")))?;
     let dwellings: HashMap<&str, Dwelling<'_>> = households
         .into_iter()
         .map(|h| {
@@ -265,10 +258,10 @@ fn unpack(
             (h.0, dwelling)
         })
         .collect();
-    let packed: Vec<PackedResident<'_>> =
-        serde_json::from_str(residents).map_err(|e| corrupt(T, format!("{community}: {e}")))?;
+    let residents: Vec<PackedResident<'_>> =
+        serde_json::from_str(&packed.residents).map_err(|e| corrupt(T, format!("{community}: {e}")))?;
     let date = |column: &'static str, text: &str| decode(T, column, text, |t| Date::parse(t, DATE));
-    packed
+    residents
         .into_iter()
         .map(|p| {
             let Some(dwelling) = dwellings.get(p.0) else {
@@ -276,11 +269,6 @@ fn unpack(
                     "household_version",
                     format!("{community}: {} 不在本社区 / not in the community", p.0),
                 ));
-            };
-            let identity = match (p.4, p.5) {
-                (Some(n), _) => Identity::Number(decode(T, "id_number", n, |n| IdNumber::parse_as_of(n, today))?),
-                (None, Some(m)) => Identity::Missing(decode_opt(T, "id_missing_reason", m, IdMissingReason::from_key)?),
-                (None, None) => Identity::Missing(IdMissingReason::Unknown),
             };
             // A foreign key holds the building, and the grid is written with it: a
             // household without them is a damaged database.
@@ -298,17 +286,22 @@ fn unpack(
                 unit: dwelling.unit,
                 floor: dwelling.floor,
                 room: dwelling.room.to_string(),
-                name: decode(T, "name", &p.1, PersonName::parse)?,
-                sex: decode_opt(T, "sex", p.2, Sex::from_key)?,
-                birth_date: date("birth_date", p.3)?,
-                identity,
-                ethnicity: decode_opt(T, "ethnicity", p.6, Ethnicity::from_code)?,
-                phone: p.7.map(|t| decode(T, "phone", t, Phone::parse)).transpose()?,
-                registered_residence: decode(T, "registered_residence", p.8, DivisionCode::parse)?,
-                relationship: decode_opt(T, "relationship", p.9, Relationship::from_key)?,
-                residence_status: decode_opt(T, "residence_status", p.10, ResidenceStatus::from_key)?,
-                arrival_date: p.11.map(|t| date("arrival_date", t)).transpose()?,
-                marital_status: decode_opt(T, "marital_status", p.12, MaritalStatus::from_key)?,
+                facts: StoredFacts {
+                    name: &p.1,
+                    sex: p.2,
+                    birth_date: date("birth_date", p.3)?,
+                    id_number: p.4,
+                    id_missing_reason: p.5,
+                    ethnicity: p.6,
+                    phone: p.7,
+                    registered_residence: p.8,
+                    household_id: decode(T, "household_id", p.0, uuid::Uuid::parse_str)?,
+                    relationship: p.9,
+                    residence_status: p.10,
+                    arrival_date: p.11.map(|t| date("arrival_date", t)).transpose()?,
+                    marital_status: p.12,
+                }
+                .decode(today)?,
                 last_verified: p.13.map(|t| date("last_verified_on", t)).transpose()?,
             })
         })
@@ -336,10 +329,10 @@ fn write_community(
                 r.floor,
                 &r.room,
                 &r.household_no,
-                r.relationship.key(),
-                r.birth_date,
-                r.name.as_str(),
-                r.identity.number().map(|n| n.as_str()),
+                r.facts.relationship.key(),
+                r.facts.birth_date,
+                r.facts.name.as_str(),
+                r.facts.identity.number().map(|n| n.as_str()),
             )
         }
         key(a).cmp(&key(b))
@@ -354,17 +347,17 @@ fn write_community(
             unit: r.unit,
             floor: r.floor,
             room: &r.room,
-            name: &r.name,
-            sex: r.sex,
-            identity: &r.identity,
-            birth_date: r.birth_date,
-            ethnicity: r.ethnicity,
-            phone: r.phone.as_ref(),
-            registered_residence: &r.registered_residence,
-            relationship: r.relationship,
-            residence_status: r.residence_status,
-            arrival_date: r.arrival_date,
-            marital_status: r.marital_status,
+            name: &r.facts.name,
+            sex: r.facts.sex,
+            identity: &r.facts.identity,
+            birth_date: r.facts.birth_date,
+            ethnicity: r.facts.ethnicity,
+            phone: r.facts.phone.as_ref(),
+            registered_residence: &r.facts.registered_residence,
+            relationship: r.facts.relationship,
+            residence_status: r.facts.residence_status,
+            arrival_date: r.facts.arrival_date,
+            marital_status: r.facts.marital_status,
             last_verified: r.last_verified,
         };
         writer.write_row(&line.cells())?;

@@ -124,13 +124,10 @@ impl Divisions<'_> {
     /// level), by code.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn under(&self, node: &DivisionCode, level: DivisionLevel) -> StoreResult<Vec<Division>> {
-        let low = node.as_str();
         let mut query = select();
         query
             .and_where(Expr::col("level").eq(level.number()))
-            .and_where(Expr::col("code").gte(low))
-            // '~' sorts after every digit.
-            .and_where(Expr::col("code").lt(format!("{low}~")))
+            .cond_where(crate::registry::code_prefix(node, "code"))
             .order_by("code", Order::Asc);
         read_rows(&self.store.db, &query, row).await
     }

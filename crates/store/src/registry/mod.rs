@@ -516,12 +516,17 @@ pub(crate) fn subtree(node: &DivisionCode, column: impl Into<ColumnRef>) -> Cond
     match node.level() {
         DivisionLevel::Province | DivisionLevel::City | DivisionLevel::County => cond,
         DivisionLevel::Village => cond.add(Expr::col(column).eq(node.as_str())),
-        DivisionLevel::Town => {
-            let low = node.as_str().to_string();
-            let high = format!("{low}~"); // '~' sorts after every digit
-            cond.add(Expr::col(column.clone()).gte(low)).add(Expr::col(column).lt(high))
-        }
+        DivisionLevel::Town => cond.add(code_prefix(node, column)),
     }
+}
+
+/// Codes in `column` that start with `node`'s: a byte range, so that an index on the
+/// column serves it.
+pub(crate) fn code_prefix(node: &DivisionCode, column: impl Into<ColumnRef>) -> Cond {
+    let column = column.into();
+    let low = node.as_str().to_string();
+    let high = format!("{low}~"); // '~' sorts after every digit
+    Cond::all().add(Expr::col(column.clone()).gte(low)).add(Expr::col(column).lt(high))
 }
 
 /// Rows of the counties `node` lies in or holds, by the county column: `= …` at or

@@ -162,33 +162,73 @@ fn text(r: &QueryResult, column: &str) -> StoreResult<String> {
     Ok(r.try_get("", column)?)
 }
 
+/// A resident's facts as the database holds them: text where the registry's own types
+/// parse it, typed where the driver reads it typed. Every reader of resident rows (a
+/// version row, the export's JSON arrays) decodes through [`StoredFacts::decode`].
+pub(crate) struct StoredFacts<'a> {
+    pub name: &'a str,
+    pub sex: &'a str,
+    pub birth_date: Date,
+    pub id_number: Option<&'a str>,
+    pub id_missing_reason: Option<&'a str>,
+    pub ethnicity: &'a str,
+    pub phone: Option<&'a str>,
+    pub registered_residence: &'a str,
+    pub household_id: Uuid,
+    pub relationship: &'a str,
+    pub residence_status: &'a str,
+    pub arrival_date: Option<Date>,
+    pub marital_status: &'a str,
+}
+
+impl StoredFacts<'_> {
+    /// Each value checked as the registry checks it; an ID number's birth date against
+    /// `today`.
+    pub(crate) fn decode(&self, today: Date) -> StoreResult<ResidentFacts> {
+        const T: &str = "resident_version";
+        let identity = match (self.id_number, self.id_missing_reason) {
+            (Some(n), _) => Identity::Number(decode(T, "id_number", n, |n| IdNumber::parse_as_of(n, today))?),
+            (None, Some(m)) => Identity::Missing(decode_opt(T, "id_missing_reason", m, IdMissingReason::from_key)?),
+            (None, None) => Identity::Missing(IdMissingReason::Unknown),
+        };
+        Ok(ResidentFacts {
+            name: decode(T, "name", self.name, PersonName::parse)?,
+            sex: decode_opt(T, "sex", self.sex, Sex::from_key)?,
+            birth_date: self.birth_date,
+            identity,
+            ethnicity: decode_opt(T, "ethnicity", self.ethnicity, Ethnicity::from_code)?,
+            phone: self.phone.map(|p| decode(T, "phone", p, Phone::parse)).transpose()?,
+            registered_residence: decode(T, "registered_residence", self.registered_residence, DivisionCode::parse)?,
+            household_id: self.household_id,
+            relationship: decode_opt(T, "relationship", self.relationship, Relationship::from_key)?,
+            residence_status: decode_opt(T, "residence_status", self.residence_status, ResidenceStatus::from_key)?,
+            arrival_date: self.arrival_date,
+            marital_status: decode_opt(T, "marital_status", self.marital_status, MaritalStatus::from_key)?,
+        })
+    }
+}
+
 pub(crate) fn resident_row(r: &QueryResult) -> StoreResult<ResidentVersion> {
     const T: &str = "resident_version";
     let id_number: Option<String> = r.try_get("", "id_number")?;
-    let missing: Option<String> = r.try_get("", "id_missing_reason")?;
-    let identity = match (id_number, missing) {
-        (Some(n), _) => Identity::Number(decode(T, "id_number", &n, IdNumber::parse)?),
-        (None, Some(m)) => Identity::Missing(decode_opt(T, "id_missing_reason", &m, IdMissingReason::from_key)?),
-        (None, None) => Identity::Missing(IdMissingReason::Unknown),
-    };
+    let id_missing_reason: Option<String> = r.try_get("", "id_missing_reason")?;
     let phone: Option<String> = r.try_get("", "phone")?;
-    let facts = from_row!(r => ResidentFacts {
-        birth_date, household_id, arrival_date;
-        name: decode(T, "name", &text(r, "name")?, PersonName::parse)?,
-        sex: decode_opt(T, "sex", &text(r, "sex")?, Sex::from_key)?,
-        identity,
-        ethnicity: decode_opt(T, "ethnicity", &text(r, "ethnicity")?, Ethnicity::from_code)?,
-        phone: phone.map(|p| decode(T, "phone", &p, Phone::parse)).transpose()?,
-        registered_residence: decode(
-            T,
-            "registered_residence",
-            &text(r, "registered_residence")?,
-            DivisionCode::parse,
-        )?,
-        relationship: decode_opt(T, "relationship", &text(r, "relationship")?, Relationship::from_key)?,
-        residence_status: decode_opt(T, "residence_status", &text(r, "residence_status")?, ResidenceStatus::from_key)?,
-        marital_status: decode_opt(T, "marital_status", &text(r, "marital_status")?, MaritalStatus::from_key)?,
-    });
+    let facts = StoredFacts {
+        name: &text(r, "name")?,
+        sex: &text(r, "sex")?,
+        birth_date: r.try_get("", "birth_date")?,
+        id_number: id_number.as_deref(),
+        id_missing_reason: id_missing_reason.as_deref(),
+        ethnicity: &text(r, "ethnicity")?,
+        phone: phone.as_deref(),
+        registered_residence: &text(r, "registered_residence")?,
+        household_id: r.try_get("", "household_id")?,
+        relationship: &text(r, "relationship")?,
+        residence_status: &text(r, "residence_status")?,
+        arrival_date: r.try_get("", "arrival_date")?,
+        marital_status: &text(r, "marital_status")?,
+    }
+    .decode(OffsetDateTime::now_utc().date())?;
     Ok(ResidentVersion {
         county: decode(T, "county_code", &text(r, "county_code")?, DivisionCode::parse)?,
         resident_id: r.try_get("", "resident_id")?,
