@@ -4,6 +4,7 @@ mod db;
 mod demo;
 mod exchange;
 mod fieldwork;
+mod linkage;
 mod ops;
 mod org;
 mod progress;
@@ -101,6 +102,11 @@ enum Command {
         /// 输出文件 / output file
         #[arg(long, value_name = "FILE.csv")]
         out: PathBuf,
+    },
+    /// 记录匹配 / record linkage
+    Linkage {
+        #[command(subcommand)]
+        command: LinkageCommand,
     },
     /// 公民身份号码 / identity numbers
     Id {
@@ -301,7 +307,46 @@ enum ExportCommand {
 }
 
 #[derive(Subcommand)]
+enum LinkageCommand {
+    /// 生成带真值的合成匹配数据（登记库、部门来件、真值三个 CSV）
+    /// / write synthetic linkage data with its truth (registry.csv, incoming.csv, truth.csv)
+    Generate {
+        /// 登记库人数 / registry records
+        #[arg(long, default_value_t = 200_000)]
+        registry: usize,
+        /// 部门来件条数 / incoming records
+        #[arg(long, default_value_t = 20_000)]
+        incoming: usize,
+        /// 随机种子 / seed
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// 输出目录 / output folder
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchCommand {
+    /// 记录匹配：用只从两份文件训练的模型把来件匹配到登记库，对照真值给出精确率、召回率、F1
+    /// / record linkage: link incoming records to a registry with a model trained on those two files alone; precision, recall and F1 against the truth
+    Linkage {
+        /// 登记库 / the registry: person_id,name,sex,dob,id_number,community,phone
+        #[arg(long, value_name = "R.csv")]
+        registry: PathBuf,
+        /// 来件 / incoming records: incoming_id,name,sex,dob,id_number,community,phone
+        #[arg(long, value_name = "I.csv")]
+        incoming: PathBuf,
+        /// 真值 / the truth: incoming_id,person_id
+        #[arg(long, value_name = "T.csv")]
+        truth: PathBuf,
+        /// 另写出每条来件的最佳匹配 / also write each incoming record's best match: incoming_id,person_id,probability
+        #[arg(long, value_name = "FILE")]
+        matches: Option<PathBuf>,
+        /// 以 JSON 输出 / print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// 查询：许多人同时查询居民（查询页面对比直接查库的基线；给出 --database-url 时也测 PostgreSQL）
     /// / search: many people searching at once (the search page against the store's search alone; PostgreSQL too with --database-url)
     Search {
@@ -579,6 +624,15 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
             let plan = registry::generate::plan(&county_code(&county)?, residents, seed, date)?;
             let written = registry::generate::write_csv(plan, &out)?;
             println!("已写入 Wrote {written} residents to {}", out.display());
+        }
+        Command::Linkage { command: LinkageCommand::Generate { registry, incoming, seed, out } } => {
+            let plan =
+                jiceng_domain::linkage::synthetic::LinkagePlan { registry, incoming, seed, ..Default::default() };
+            linkage::write_generated(&plan, &out)?;
+        }
+        Command::Bench { command: BenchCommand::Linkage { registry, incoming, truth, matches, json } } => {
+            let run = move || linkage::bench::run(&registry, &incoming, &truth, matches.as_deref(), json);
+            tokio::task::spawn_blocking(run).await??;
         }
         Command::Id { command: IdCommand::Check { json, ids } } => {
             let all_valid = registry::id_check::run(&ids, json)?;

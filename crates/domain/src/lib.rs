@@ -6,6 +6,7 @@
 pub mod exchange;
 pub mod fieldwork;
 pub mod label;
+pub mod linkage;
 pub mod org;
 pub mod registry;
 pub mod reporting;

@@ -5,6 +5,7 @@
 
 pub mod exchange;
 pub mod fieldwork;
+pub mod linkage;
 pub mod reporting;
 
 /// A file this crate was asked to write could not be made.

@@ -1,0 +1,172 @@
+//! `jiceng bench linkage`: links incoming records to a registry from files made
+//! elsewhere, with a model trained on those two files alone, and scores the best match
+//! of each incoming record against the truth.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use jiceng_domain::linkage::blocking::RULES;
+use jiceng_domain::linkage::{FIELDS, Features, LinkRecord, Linker, Outcome, Settings};
+use serde::Serialize;
+
+use crate::exchange::bench::peak_rss_mb;
+
+#[derive(Debug, Serialize)]
+pub struct LinkageBench {
+    pub seconds: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub pairs_compared: u64,
+    pub peak_rss_mb: f64,
+    pub registry: usize,
+    pub incoming: usize,
+    pub matches: usize,
+    pub possible: usize,
+    /// Pairs each blocking rule brought.
+    pub blocking: Vec<BlockingLine>,
+    /// Seconds of each step: reading, features, index, comparing, training, deciding.
+    pub steps: Vec<(&'static str, f64)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BlockingLine {
+    pub rule: &'static str,
+    pub pairs: u64,
+    pub oversized_blocks: u64,
+}
+
+fn features(records: &[(String, LinkRecord)], threads: usize) -> Vec<Features> {
+    let chunk = records.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = records
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(_, r)| Features::of(r)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+pub fn run(registry: &Path, incoming: &Path, truth: &Path, matches: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let settings = Settings::default();
+    let start = Instant::now();
+    let mut steps = Vec::new();
+    let mut step = |name: &'static str, since: &mut Instant| {
+        steps.push((name, since.elapsed().as_secs_f64()));
+        *since = Instant::now();
+    };
+    let mut since = Instant::now();
+    let spinner = crate::progress::spinner("读取 Reading");
+    let (r, i) = std::thread::scope(|scope| {
+        let r = scope.spawn(|| jiceng_files::linkage::read_records(registry, "person_id"));
+        let i = jiceng_files::linkage::read_records(incoming, "incoming_id");
+        (r.join().map_err(|_| anyhow::anyhow!("reader thread")), i)
+    });
+    let (r, i) = (r??, i?);
+    step("read", &mut since);
+    spinner.set_message("特征 Features");
+    let rf = features(&r, threads);
+    let inf = features(&i, threads);
+    step("features", &mut since);
+    spinner.set_message("索引 Blocking index");
+    let linker = Linker::new(&rf);
+    step("index", &mut since);
+    spinner.set_message("比较 Comparing");
+    let comparisons = linker.compare(&inf, threads);
+    step("compare", &mut since);
+    spinner.set_message("训练 Training");
+    let model = linker.train(&inf, &comparisons, &settings);
+    step("train", &mut since);
+    let linked = linker.decide(&model, &inf, &comparisons, &settings);
+    step("decide", &mut since);
+    spinner.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+
+    let truth = jiceng_files::linkage::read_truth(truth)?;
+    let truth: std::collections::HashMap<&str, Option<&str>> =
+        truth.iter().map(|(i, p)| (i.as_str(), p.as_deref())).collect();
+    let mut found: Vec<(&str, &str, f64)> = Vec::new();
+    let mut correct = 0usize;
+    let mut possible = 0usize;
+    for l in &linked {
+        let incoming_id = i[l.incoming as usize].0.as_str();
+        match (l.outcome, l.best) {
+            (Outcome::Match, Some((row, _, _))) => {
+                let person = r[row as usize].0.as_str();
+                if truth.get(incoming_id).copied().flatten() == Some(person) {
+                    correct += 1;
+                }
+                found.push((incoming_id, person, l.probability));
+            }
+            (Outcome::Possible, _) => possible += 1,
+            _ => {}
+        }
+    }
+    let actual = i.iter().filter(|(id, _)| truth.get(id.as_str()).copied().flatten().is_some()).count();
+    let precision = if found.is_empty() { 0.0 } else { correct as f64 / found.len() as f64 };
+    let recall = if actual == 0 { 0.0 } else { correct as f64 / actual as f64 };
+    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+    if let Some(path) = matches {
+        let file = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
+        jiceng_files::linkage::write_matches(std::io::BufWriter::new(file), &path.display().to_string(), &found)?;
+    }
+    let result = LinkageBench {
+        seconds,
+        precision,
+        recall,
+        f1,
+        pairs_compared: comparisons.counts.compared,
+        peak_rss_mb: peak_rss_mb(),
+        registry: r.len(),
+        incoming: i.len(),
+        matches: found.len(),
+        possible,
+        blocking: RULES
+            .iter()
+            .enumerate()
+            .map(|(n, rule)| BlockingLine {
+                rule: rule.label_en(),
+                pairs: comparisons.counts.pairs[n],
+                oversized_blocks: comparisons.counts.oversized[n],
+            })
+            .collect(),
+        steps,
+    };
+    if json {
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    println!("记录匹配 Record linkage: {} registry × {} incoming", result.registry, result.incoming);
+    println!("  用时 seconds {:.2}   峰值内存 peak RSS {:.0} MB", result.seconds, result.peak_rss_mb);
+    println!(
+        "  精确率 precision {:.4}   召回率 recall {:.4}   F1 {:.4}   匹配 matches {}   待审核 possible {}",
+        precision, recall, f1, result.matches, possible
+    );
+    println!("  比较的记录对 pairs compared {}", result.pairs_compared);
+    for (rule, line) in RULES.iter().zip(&result.blocking) {
+        println!(
+            "    {} / {}: {} pairs, {} oversized blocks left out",
+            rule.label_zh(),
+            line.rule,
+            line.pairs,
+            line.oversized_blocks
+        );
+    }
+    for (name, s) in &result.steps {
+        println!("    {name}: {s:.2} s");
+    }
+    println!("  模型 model (match weight log₂ m/u per level; prior {:.3e})", model.prior);
+    for field in FIELDS {
+        let p = model.field(field);
+        let levels: Vec<String> = field
+            .levels()
+            .iter()
+            .enumerate()
+            .map(|(n, (_, en))| format!("{en} {:+.1}", p.weight((n + 1) as u8)))
+            .collect();
+        println!("    {} / {}: {}", field.label_zh(), field.label_en(), levels.join(", "));
+    }
+    Ok(())
+}
