@@ -36,7 +36,7 @@ if ! "$venv/bin/python" -c "$have_pins" "${pins[@]}" 2>/dev/null; then
 fi
 
 mkdir -p "$outdir"
-"$jiceng" generate linkage --registry "$registry_size" --incoming "$incoming_size" --out "$outdir"
+"$jiceng" linkage generate --registry "$registry_size" --incoming "$incoming_size" --out "$outdir"
 files=(--registry "$outdir/registry.csv" --incoming "$outdir/incoming.csv" --truth "$outdir/truth.csv")
 
 # Run one after the other so neither competes with the other for the two cores.

@@ -679,3 +679,37 @@ fn config_check_names_each_setting_source_and_problem() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("lisen") && stderr(&out).contains("bad.toml"), "{}", stderr(&out));
 }
+
+/// `linkage generate` writes the three files the benchmark reads, and `bench linkage`
+/// links them with a model trained on the registry and incoming records alone, prints
+/// the keys the issue names and writes the matches; a file with a wrong header is named.
+#[test]
+fn bench_linkage_scores_generated_records_against_their_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let generated = jiceng(&["linkage", "generate", "--registry", "3000", "--incoming", "300", "--out", out], None);
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let truth = std::fs::read_to_string(file("truth.csv")).unwrap();
+    assert!(truth.starts_with("incoming_id,person_id\n"), "{truth}");
+    let (registry, incoming, truth, matches) =
+        (file("registry.csv"), file("incoming.csv"), file("truth.csv"), file("matches.csv"));
+    let args = ["bench", "linkage", "--registry", &registry, "--incoming", &incoming, "--truth", &truth];
+    let run = jiceng(&[&args[..], &["--json", "--matches", &matches]].concat(), None);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let result: serde_json::Value = serde_json::from_str(stdout(&run).trim()).unwrap();
+    for key in ["seconds", "precision", "recall", "f1", "pairs_compared"] {
+        assert!(result[key].is_number(), "{key}: {result}");
+    }
+    assert!(result["f1"].as_f64().unwrap() > 0.95, "{result}");
+    let written = std::fs::read_to_string(&matches).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(lines.next(), Some("incoming_id,person_id,probability"));
+    assert_eq!(lines.count() as u64, result["matches"].as_u64().unwrap());
+
+    std::fs::write(&registry, "id,name\nP1,张伟\n").unwrap();
+    let refused = jiceng(&args, None);
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(message.contains("registry.csv") && message.contains("person_id,name,sex,dob"), "{message}");
+}

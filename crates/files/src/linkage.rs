@@ -49,10 +49,29 @@ pub fn read_records(path: &Path, id_column: &str) -> Result<Vec<(String, LinkRec
 }
 
 pub fn read_records_from(reader: impl Read, file: &str, id_column: &str) -> Result<Vec<(String, LinkRecord)>> {
+    let mut out = Vec::new();
+    for_each_record(reader, file, id_column, |id, record| out.push((id.to_string(), record)))?;
+    Ok(out)
+}
+
+/// Reads a registry or incoming file record by record, handing each with its ID to
+/// `each`, so that a caller keeping less than the record needs no room for all of them.
+pub fn read_each(path: &Path, id_column: &str, each: impl FnMut(&str, LinkRecord)) -> Result<usize> {
+    let file = path.display().to_string();
+    let reader = std::fs::File::open(path).map_err(|source| LinkageFileError::Read { file: file.clone(), source })?;
+    for_each_record(std::io::BufReader::with_capacity(1 << 20, reader), &file, id_column, each)
+}
+
+fn for_each_record(
+    reader: impl Read,
+    file: &str,
+    id_column: &str,
+    mut each: impl FnMut(&str, LinkRecord),
+) -> Result<usize> {
     let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(reader);
     let expected: Vec<&str> = std::iter::once(id_column).chain(RECORD_COLUMNS).collect();
     check_header(&mut csv, file, &expected)?;
-    let mut out = Vec::new();
+    let mut count = 0usize;
     let mut row = csv::StringRecord::new();
     let mut line = 1;
     loop {
@@ -62,9 +81,10 @@ pub fn read_records_from(reader: impl Read, file: &str, id_column: &str) -> Resu
             Ok(true) => {}
             Err(source) => return Err(LinkageFileError::Csv { file: file.into(), row: line, source }),
         }
-        if out.len() >= MAX_ROWS {
+        if count >= MAX_ROWS {
             return Err(LinkageFileError::TooManyRows { file: file.into() });
         }
+        count += 1;
         let field = |i: usize| row.get(i).unwrap_or("").trim();
         let bad = |field: &'static str, value: &str, reason_zh, reason_en| LinkageFileError::Field {
             file: file.into(),
@@ -92,19 +112,17 @@ pub fn read_records_from(reader: impl Read, file: &str, id_column: &str) -> Resu
             ),
         };
         let optional = |i: usize| Some(field(i).to_string()).filter(|s| !s.is_empty());
-        out.push((
-            id.to_string(),
-            LinkRecord {
-                name: field(1).to_string(),
-                sex,
-                birth_date: dob,
-                id_number: optional(4),
-                community: optional(5),
-                phone: optional(6),
-            },
-        ));
+        let record = LinkRecord {
+            name: field(1).to_string(),
+            sex,
+            birth_date: dob,
+            id_number: optional(4),
+            community: optional(5),
+            phone: optional(6),
+        };
+        each(id, record);
     }
-    Ok(out)
+    Ok(count)
 }
 
 /// The names of the ID columns as `'static` for errors.

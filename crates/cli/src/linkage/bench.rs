@@ -37,14 +37,84 @@ pub struct BlockingLine {
     pub oversized_blocks: u64,
 }
 
-fn features(records: &[(String, LinkRecord)], threads: usize) -> Vec<Features> {
-    let chunk = records.len().div_ceil(threads.max(1)).max(1);
+/// Record IDs end to end in one string: a registry of millions holds no string each.
+#[derive(Default)]
+struct Ids {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Ids {
+    fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len() as u32);
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+/// Records a chunk of the reader hands to the workers.
+const CHUNK: usize = 8_192;
+
+/// Reads a file's records and works out their features on `threads` workers while the
+/// reader goes on; only IDs and features are kept.
+fn read_features(path: &Path, id_column: &str, threads: usize) -> anyhow::Result<(Ids, Vec<Features>)> {
+    use std::sync::{Mutex, mpsc};
+    let (chunks_tx, chunks_rx) = mpsc::sync_channel::<(usize, Vec<LinkRecord>)>(threads * 2);
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<Features>)>();
+    let chunks_rx = Mutex::new(chunks_rx);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = records
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|(_, r)| Features::of(r)).collect::<Vec<_>>()))
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        for _ in 0..threads {
+            let done_tx = done_tx.clone();
+            let chunks_rx = &chunks_rx;
+            scope.spawn(move || {
+                loop {
+                    let next = chunks_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
+                    let Ok((n, records)) = next else { break };
+                    let _ = done_tx.send((n, records.iter().map(Features::of).collect()));
+                }
+            });
+        }
+        drop(done_tx);
+        let reader = scope.spawn(move || {
+            let mut ids = Ids::default();
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut n = 0;
+            let read = jiceng_files::linkage::read_each(path, id_column, |id, record| {
+                ids.push(id);
+                chunk.push(record);
+                if chunk.len() == CHUNK {
+                    let _ = chunks_tx.send((n, std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))));
+                    n += 1;
+                }
+            });
+            if !chunk.is_empty() {
+                let _ = chunks_tx.send((n, chunk));
+            }
+            read.map(|_| ids)
+        });
+        // Chunks are appended in order as they come, so that the features are never held
+        // twice (a registry's are 400 MB).
+        let mut features = Vec::new();
+        let mut waiting = std::collections::BTreeMap::new();
+        for (n, part) in done_rx.iter() {
+            waiting.insert(n, part);
+            while let Some(part) = waiting.remove(&(features.len() / CHUNK)) {
+                features.extend(part);
+            }
+        }
+        let ids = reader.join().map_err(|_| anyhow::anyhow!("读取线程失败 / the reader thread failed"))??;
+        for (_, part) in waiting {
+            features.extend(part);
+        }
+        Ok((ids, features))
     })
 }
 
@@ -59,17 +129,9 @@ pub fn run(registry: &Path, incoming: &Path, truth: &Path, matches: Option<&Path
     };
     let mut since = Instant::now();
     let spinner = crate::progress::spinner("读取 Reading");
-    let (r, i) = std::thread::scope(|scope| {
-        let r = scope.spawn(|| jiceng_files::linkage::read_records(registry, "person_id"));
-        let i = jiceng_files::linkage::read_records(incoming, "incoming_id");
-        (r.join().map_err(|_| anyhow::anyhow!("reader thread")), i)
-    });
-    let (r, i) = (r??, i?);
-    step("read", &mut since);
-    spinner.set_message("特征 Features");
-    let rf = features(&r, threads);
-    let inf = features(&i, threads);
-    step("features", &mut since);
+    let (r, rf) = read_features(registry, "person_id", threads)?;
+    let (i, inf) = read_features(incoming, "incoming_id", threads)?;
+    step("read and features", &mut since);
     spinner.set_message("索引 Blocking index");
     let linker = Linker::new(&rf);
     step("index", &mut since);
@@ -91,10 +153,10 @@ pub fn run(registry: &Path, incoming: &Path, truth: &Path, matches: Option<&Path
     let mut correct = 0usize;
     let mut possible = 0usize;
     for l in &linked {
-        let incoming_id = i[l.incoming as usize].0.as_str();
+        let incoming_id = i.get(l.incoming as usize);
         match (l.outcome, l.best) {
             (Outcome::Match, Some((row, _, _))) => {
-                let person = r[row as usize].0.as_str();
+                let person = r.get(row as usize);
                 if truth.get(incoming_id).copied().flatten() == Some(person) {
                     correct += 1;
                 }
@@ -104,7 +166,7 @@ pub fn run(registry: &Path, incoming: &Path, truth: &Path, matches: Option<&Path
             _ => {}
         }
     }
-    let actual = i.iter().filter(|(id, _)| truth.get(id.as_str()).copied().flatten().is_some()).count();
+    let actual = (0..i.len()).filter(|&n| truth.get(i.get(n)).copied().flatten().is_some()).count();
     let precision = if found.is_empty() { 0.0 } else { correct as f64 / found.len() as f64 };
     let recall = if actual == 0 { 0.0 } else { correct as f64 / actual as f64 };
     let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };

@@ -155,13 +155,19 @@ fn id_level(a: &Features, b: &Features) -> u8 {
     if x == y {
         return if a.id_legacy != b.id_legacy { id::LEGACY_FORM } else { id::EXACT };
     }
+    // Two numbers with right check characters are two people, however alike: people
+    // born on the same day in the same county differ only in the three-digit sequence.
+    if a.id_valid && b.id_valid {
+        return id::DIFFERENT;
+    }
     let differing: Vec<usize> = (0..18).filter(|&i| x[i] != y[i]).collect();
+    let swapped = |i: usize, j: usize| j == i + 1 && x[i] == y[j] && x[j] == y[i];
     match differing.as_slice() {
         [_] => id::SUBSTITUTION,
-        [i, j] if *j == i + 1 && x[*i] == y[*j] && x[*j] == y[*i] => id::TRANSPOSITION,
-        // A transposition in the first 17 digits usually leaves the check character
-        // wrong in the typed number, or right in a recomputed one: both count.
-        [i, j, 17] if *j == i + 1 && x[*i] == y[*j] && x[*j] == y[*i] => id::TRANSPOSITION,
+        [i, j] if swapped(*i, *j) => id::TRANSPOSITION,
+        // A typo in the first 17 digits with the check character recomputed on one
+        // side: that side's check character differs too.
+        [i, j, 17] if swapped(*i, *j) => id::TRANSPOSITION,
         [i, 17] if *i < 17 => id::SUBSTITUTION,
         _ => id::DIFFERENT,
     }
@@ -249,17 +255,36 @@ mod tests {
         Features::of(&LinkRecord { birth_date: Some(d), ..Default::default() })
     }
 
+    /// An 18-character number from 17 digits, with its right check character.
+    fn valid(first17: &str) -> String {
+        format!("{first17}{}", crate::linkage::record::check_character(first17.as_bytes()) as char)
+    }
+
+    fn is_valid(id: &str) -> bool {
+        crate::linkage::record::check_character(&id.as_bytes()[..17]) == id.as_bytes()[17]
+    }
+
     #[test]
     fn id_number_levels() {
-        let base = with_id("11010519491231002X");
+        let number = valid("11010519491231002");
+        let base = with_id(&number);
         let level = |other: &str| Field::IdNumber.compare(&base, &with_id(other));
-        assert_eq!(level("11010519491231002X"), id::EXACT);
+        let typo = |body: &str| {
+            // The check character left as it was: a clerk's typo.
+            let typed = format!("{body}{}", &number[17..]);
+            assert!(!is_valid(&typed), "{typed} must be a mistyped number for this case");
+            typed
+        };
+        assert_eq!(level(&number), id::EXACT);
         assert_eq!(level("110105491231002"), id::LEGACY_FORM);
-        assert_eq!(level("11010519491231003X"), id::SUBSTITUTION);
-        assert_eq!(level("11010519491321002X"), id::TRANSPOSITION);
-        // The same transposition with the check character recomputed.
-        assert_eq!(level("110105194913210025"), id::TRANSPOSITION);
-        assert_eq!(level("110105194912310021"), id::SUBSTITUTION);
+        assert_eq!(level(&typo("11010519491231003")), id::SUBSTITUTION);
+        assert_eq!(level(&typo("11010519491321002")), id::TRANSPOSITION);
+        assert_eq!(
+            level(&format!("{}{}", &number[..17], if &number[17..] == "0" { "1" } else { "0" })),
+            id::SUBSTITUTION
+        );
+        // Two right numbers a digit apart are two people born the same day.
+        assert_eq!(level(&valid("11010519491231004")), id::DIFFERENT);
         assert_eq!(level("440305198001010011"), id::DIFFERENT);
         assert_eq!(Field::IdNumber.compare(&base, &with_id("")), MISSING);
     }

@@ -44,8 +44,13 @@ pub struct Model {
     pub prior: f64,
 }
 
-/// Smallest probability a level is given, so that no level is impossible.
+/// Smallest u a level is given, so that no level is impossible among random pairs.
 const FLOOR: f64 = 1e-7;
+
+/// Smallest m a level is given: data where true matches never disagree on a field
+/// (synthetic, or a small clean batch) would otherwise make one disagreement veto a
+/// match outright. One true match in a thousand disagreeing is assumed possible.
+const M_FLOOR: f64 = 1e-3;
 
 impl Model {
     /// Starting values before anything is estimated: m from what such data usually
@@ -116,8 +121,8 @@ impl Model {
             // impossible.
             let seen: u64 = counts[1..].iter().sum();
             let levels = counts.len() - 1;
-            for l in 1..counts.len() {
-                p.u[l] = ((counts[l] as f64 + 1.0) / (seen as f64 + levels as f64)).max(FLOOR);
+            for (u, count) in p.u.iter_mut().zip(&counts).skip(1) {
+                *u = ((*count as f64 + 1.0) / (seen as f64 + levels as f64)).max(FLOOR);
             }
         }
     }
@@ -165,7 +170,7 @@ impl Model {
                 }
                 let fm = &mut m[f.index()];
                 for l in 1..fm.len() {
-                    fm[l] = (e[l] / seen).max(FLOOR);
+                    fm[l] = (e[l] / seen).max(M_FLOOR);
                 }
                 let sum: f64 = fm[1..].iter().sum();
                 for v in fm[1..].iter_mut() {

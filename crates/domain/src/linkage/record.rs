@@ -69,6 +69,9 @@ pub struct Features {
     pub id: Option<[u8; 18]>,
     /// Whether the number was written in its 15-digit form.
     pub id_legacy: bool,
+    /// Whether its check character is right. Two right numbers that differ are two
+    /// people: a clerk's typo almost always leaves the check character wrong.
+    pub id_valid: bool,
     pub community: u64,
     pub phone: u64,
 }
@@ -76,6 +79,7 @@ pub struct Features {
 impl Features {
     pub fn of(record: &LinkRecord) -> Features {
         let (id, id_legacy) = record.id_number.as_deref().map(normalize_id).unwrap_or((None, false));
+        let id_valid = id.is_some_and(|id| check_character(&id[..17]) == id[17]);
         Features {
             name: name_features(&record.name),
             sex: match record.sex {
@@ -86,6 +90,7 @@ impl Features {
             birth_date: record.birth_date,
             id,
             id_legacy,
+            id_valid,
             community: record.community.as_deref().map_or(0, digits),
             phone: record.phone.as_deref().map_or(0, digits),
         }
