@@ -41,18 +41,18 @@ pub struct BlockingLine {
 #[derive(Default)]
 struct Ids {
     text: String,
-    ends: Vec<u32>,
+    ends: Vec<usize>,
 }
 
 impl Ids {
     fn push(&mut self, id: &str) {
         self.text.push_str(id);
-        self.ends.push(self.text.len() as u32);
+        self.ends.push(self.text.len());
     }
 
     fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
     }
 
     fn len(&self) -> usize {
@@ -66,14 +66,16 @@ const CHUNK: usize = 8_192;
 /// Reads a file's records and works out their features on `threads` workers while the
 /// reader goes on; only IDs and features are kept.
 fn read_features(path: &Path, id_column: &str, threads: usize) -> anyhow::Result<(Ids, Vec<Features>)> {
-    use std::sync::{Mutex, mpsc};
+    use std::sync::{Arc, Mutex, mpsc};
     let (chunks_tx, chunks_rx) = mpsc::sync_channel::<(usize, Vec<LinkRecord>)>(threads * 2);
     let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<Features>)>();
-    let chunks_rx = Mutex::new(chunks_rx);
+    // Held by the workers alone: if they all stop, the reader's next send fails
+    // instead of waiting for ever.
+    let chunks_rx = Arc::new(Mutex::new(chunks_rx));
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let done_tx = done_tx.clone();
-            let chunks_rx = &chunks_rx;
+            let chunks_rx = Arc::clone(&chunks_rx);
             scope.spawn(move || {
                 loop {
                     let next = chunks_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
@@ -83,6 +85,7 @@ fn read_features(path: &Path, id_column: &str, threads: usize) -> anyhow::Result
             });
         }
         drop(done_tx);
+        drop(chunks_rx);
         let reader = scope.spawn(move || {
             let mut ids = Ids::default();
             let mut chunk = Vec::with_capacity(CHUNK);
@@ -111,14 +114,20 @@ fn read_features(path: &Path, id_column: &str, threads: usize) -> anyhow::Result
             }
         }
         let ids = reader.join().map_err(|_| anyhow::anyhow!("读取线程失败 / the reader thread failed"))??;
-        for (_, part) in waiting {
-            features.extend(part);
+        if !waiting.is_empty() || features.len() != ids.len() {
+            anyhow::bail!("特征计算线程失败 / a features worker failed ({} of {} records)", features.len(), ids.len());
         }
         Ok((ids, features))
     })
 }
 
-pub fn run(registry: &Path, incoming: &Path, truth: &Path, matches: Option<&Path>, json: bool) -> anyhow::Result<()> {
+pub fn run(
+    registry: &Path,
+    incoming: &Path,
+    truth_path: &Path,
+    matches: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let settings = Settings::default();
     let start = Instant::now();
@@ -128,6 +137,8 @@ pub fn run(registry: &Path, incoming: &Path, truth: &Path, matches: Option<&Path
         *since = Instant::now();
     };
     let mut since = Instant::now();
+    // The truth is checked before anything is linked, and is not used to link.
+    let truth_rows = jiceng_files::linkage::read_truth(truth_path)?;
     let spinner = crate::progress::spinner("读取 Reading");
     let (r, rf) = read_features(registry, "person_id", threads)?;
     let (i, inf) = read_features(incoming, "incoming_id", threads)?;
@@ -146,9 +157,14 @@ pub fn run(registry: &Path, incoming: &Path, truth: &Path, matches: Option<&Path
     spinner.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
 
-    let truth = jiceng_files::linkage::read_truth(truth)?;
     let truth: std::collections::HashMap<&str, Option<&str>> =
-        truth.iter().map(|(i, p)| (i.as_str(), p.as_deref())).collect();
+        truth_rows.iter().map(|(i, p)| (i.as_str(), p.as_deref())).collect();
+    if let Some(missing) = (0..i.len()).map(|n| i.get(n)).find(|id| !truth.contains_key(id)) {
+        anyhow::bail!(
+            "{}: 没有来件 {missing} 的真值 / has no line for incoming record {missing}",
+            truth_path.display()
+        );
+    }
     let mut found: Vec<(&str, &str, f64)> = Vec::new();
     let mut correct = 0usize;
     let mut possible = 0usize;

@@ -60,6 +60,7 @@ impl Field {
                 ("15 位与 18 位相同", "same number, 15- and 18-digit forms"),
                 ("一位不同", "one character substituted"),
                 ("相邻两位颠倒", "two adjacent characters transposed"),
+                ("两个有效号码不同", "two valid numbers that differ"),
                 ("不同", "different"),
             ],
             Field::Name => &[
@@ -129,7 +130,9 @@ pub mod id {
     pub const LEGACY_FORM: u8 = 2;
     pub const SUBSTITUTION: u8 = 3;
     pub const TRANSPOSITION: u8 = 4;
-    pub const DIFFERENT: u8 = 5;
+    /// Both check characters right: two people.
+    pub const OTHER_NUMBER: u8 = 5;
+    pub const DIFFERENT: u8 = 6;
 }
 
 pub mod name {
@@ -158,15 +161,15 @@ fn id_level(a: &Features, b: &Features) -> u8 {
     // Two numbers with right check characters are two people, however alike: people
     // born on the same day in the same county differ only in the three-digit sequence.
     if a.id_valid && b.id_valid {
-        return id::DIFFERENT;
+        return id::OTHER_NUMBER;
     }
     let differing: Vec<usize> = (0..18).filter(|&i| x[i] != y[i]).collect();
     let swapped = |i: usize, j: usize| j == i + 1 && x[i] == y[j] && x[j] == y[i];
     match differing.as_slice() {
         [_] => id::SUBSTITUTION,
         [i, j] if swapped(*i, *j) => id::TRANSPOSITION,
-        // A typo in the first 17 digits with the check character recomputed on one
-        // side: that side's check character differs too.
+        // A typo in the first 17 digits of a number whose check character is wrong,
+        // against one whose check character differs from it too.
         [i, j, 17] if swapped(*i, *j) => id::TRANSPOSITION,
         [i, 17] if *i < 17 => id::SUBSTITUTION,
         _ => id::DIFFERENT,
@@ -195,8 +198,11 @@ fn name_level(a: &Features, b: &Features) -> u8 {
     if x.len == 0 || y.len == 0 {
         return MISSING;
     }
+    if x.written == y.written {
+        return name::EXACT;
+    }
     if x.simplified == y.simplified {
-        return if x.traditional || y.traditional { name::SIMPLIFIED } else { name::EXACT };
+        return name::SIMPLIFIED;
     }
     if x.tone == y.tone {
         return name::PINYIN_TONES;
@@ -284,8 +290,9 @@ mod tests {
             id::SUBSTITUTION
         );
         // Two right numbers a digit apart are two people born the same day.
-        assert_eq!(level(&valid("11010519491231004")), id::DIFFERENT);
-        assert_eq!(level("440305198001010011"), id::DIFFERENT);
+        assert_eq!(level(&valid("11010519491231004")), id::OTHER_NUMBER);
+        assert_eq!(level(&valid("44030519800101001")), id::OTHER_NUMBER);
+        assert_eq!(level(&typo("44030519800101001")), id::DIFFERENT);
         assert_eq!(Field::IdNumber.compare(&base, &with_id("")), MISSING);
     }
 
@@ -294,6 +301,7 @@ mod tests {
         let level = |a: &str, b: &str| Field::Name.compare(&with_name(a), &with_name(b));
         assert_eq!(level("张伟", "张伟"), name::EXACT);
         assert_eq!(level("张伟", "張偉"), name::SIMPLIFIED);
+        assert_eq!(level("張偉", "張 偉"), name::EXACT);
         assert_eq!(level("张伟", "张炜"), name::PINYIN_TONES);
         assert_eq!(level("张伟", "张威"), name::PINYIN);
         assert_eq!(level("曾伟", "增伟"), name::PINYIN_TONES);

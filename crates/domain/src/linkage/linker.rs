@@ -63,8 +63,9 @@ pub struct Linked {
     pub best: Option<(u32, Gamma, f64)>,
     pub probability: f64,
     pub outcome: Outcome,
-    /// The second best candidate's weight: a close second makes a match doubtful.
-    pub runner_up: Option<f64>,
+    /// The second best candidate: a second one that could be a match as well makes a
+    /// match doubtful.
+    pub runner_up: Option<(u32, Gamma, f64)>,
 }
 
 /// The registry side, built once: its features, blocking index and term frequencies.
@@ -78,7 +79,8 @@ pub struct Linker<'a> {
 /// agree left out of the estimate.
 const SESSIONS: [(BlockingRule, &[Field]); 3] = [
     (BlockingRule::IdNumber, &[Field::IdNumber]),
-    (BlockingRule::NameBirthYear, &[Field::Name, Field::BirthDate]),
+    // Names are gendered: pairs alike in name agree on sex more than random pairs do.
+    (BlockingRule::NameBirthYear, &[Field::Name, Field::BirthDate, Field::Sex]),
     (BlockingRule::Phone, &[Field::Phone]),
 ];
 
@@ -116,7 +118,7 @@ impl<'a> Linker<'a> {
                     })
                 })
                 .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
         });
         let mut all = Comparisons::default();
         for part in parts {
@@ -177,12 +179,12 @@ impl<'a> Linker<'a> {
             let l = &mut linked[p.incoming as usize];
             match l.best {
                 Some((_, _, best)) if best >= w => {
-                    if l.runner_up.is_none_or(|r| r < w) {
-                        l.runner_up = Some(w);
+                    if l.runner_up.is_none_or(|(_, _, r)| r < w) {
+                        l.runner_up = Some((p.registry, p.gamma, w));
                     }
                 }
                 _ => {
-                    l.runner_up = l.best.map(|(_, _, b)| b);
+                    l.runner_up = l.best;
                     l.best = Some((p.registry, p.gamma, w));
                 }
             }
@@ -190,8 +192,13 @@ impl<'a> Linker<'a> {
         for l in &mut linked {
             let Some((_, g, w)) = l.best else { continue };
             l.probability = model.probability(w);
+            // Two registry records both above the threshold (a duplicate, twins): a
+            // person decides which.
+            let ambiguous = l
+                .runner_up
+                .is_some_and(|(_, rg, r)| model.probability(r) >= settings.match_threshold && enough_evidence(&rg));
             l.outcome = if l.probability >= settings.match_threshold {
-                if enough_evidence(&g) { Outcome::Match } else { Outcome::Possible }
+                if enough_evidence(&g) && !ambiguous { Outcome::Match } else { Outcome::Possible }
             } else if l.probability >= settings.review_threshold {
                 Outcome::Possible
             } else {
@@ -203,8 +210,12 @@ impl<'a> Linker<'a> {
 }
 
 /// Whether a pair agrees on more than its name, sex and year of birth: Chinese names
-/// are short and shared by thousands, so a match never rests on those alone.
+/// are short and shared by thousands, so a match never rests on those alone. Two valid
+/// ID numbers that differ are two people, whatever else agrees.
 pub fn enough_evidence(g: &Gamma) -> bool {
+    if g[Field::IdNumber.index()] == id::OTHER_NUMBER {
+        return false;
+    }
     let id_close =
         matches!(g[Field::IdNumber.index()], id::EXACT | id::LEGACY_FORM | id::SUBSTITUTION | id::TRANSPOSITION);
     let birth_close = matches!(g[Field::BirthDate.index()], birth::EXACT | birth::SWAPPED | birth::ONE_DAY);
@@ -228,7 +239,11 @@ mod tests {
                 name: "张伟".into(),
                 sex: Some(crate::registry::Sex::Male),
                 birth_date: Some(date!(1990 - 01 - 01) + time::Duration::days(i64::from(i % 365))),
-                id_number: Some(format!("440307199001{:02}{:03}X", 1 + i % 28, i % 1000)),
+                id_number: Some({
+                    let body = format!("440307199001{:02}{:03}", 1 + i % 28, i % 1000);
+                    let check = crate::linkage::record::check_character(body.as_bytes()) as char;
+                    format!("{body}{check}")
+                }),
                 community: Some(format!("4403070010{:02}", i % 50)),
                 phone: Some(format!("139{:08}", i)),
             })
@@ -264,6 +279,7 @@ mod tests {
         assert_eq!(linked[1].best.map(|b| b.0), Some(10));
         assert!(!enough_evidence(&[0, 1, 1, 4, 3, 0]));
         assert!(enough_evidence(&[0, 1, 1, 1, 3, 0]));
+        assert!(!enough_evidence(&[id::OTHER_NUMBER, 1, 1, 1, 1, 1]));
     }
 
     /// On generated data with known truth, the linker finds nearly all true matches
@@ -293,7 +309,8 @@ mod tests {
         let precision = f64::from(correct) / f64::from(predicted.max(1));
         let recall = f64::from(correct) / actual as f64;
         assert!(precision > 0.97 && recall > 0.9, "precision {precision}, recall {recall}");
-        // A common name agreeing weighs less than a rare one.
+        // An ID number agreeing is strong evidence; two valid numbers differing, against.
         assert!(model.field(Field::IdNumber).weight(id::EXACT) > 10.0);
+        assert!(model.field(Field::IdNumber).weight(id::OTHER_NUMBER) < 0.0);
     }
 }

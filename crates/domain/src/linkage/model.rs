@@ -58,7 +58,7 @@ impl Model {
     pub fn initial() -> Model {
         let m_of = |field: Field| -> Vec<f64> {
             let m: &[f64] = match field {
-                Field::IdNumber => &[0.85, 0.02, 0.05, 0.03, 0.05],
+                Field::IdNumber => &[0.85, 0.02, 0.05, 0.03, 0.01, 0.04],
                 Field::Name => &[0.80, 0.02, 0.05, 0.05, 0.03, 0.03, 0.02],
                 Field::Sex => &[0.98, 0.02],
                 Field::BirthDate => &[0.85, 0.03, 0.04, 0.03, 0.05],
@@ -266,8 +266,11 @@ impl TermFrequencies {
             return 0.0;
         }
         match level {
+            // The exact level's u for both: a name in traditional characters is as
+            // common as in simplified ones (the simplified level's u is small only
+            // because few records are written in traditional characters).
             name::EXACT | name::SIMPLIFIED => {
-                (params.u[usize::from(level)] / self.frequency(&self.names, a.name.simplified)).log2()
+                (params.u[usize::from(name::EXACT)] / self.frequency(&self.names, a.name.simplified)).log2()
             }
             name::PINYIN_TONES | name::PINYIN => {
                 (self.sounds_square / self.frequency(&self.sounds, a.name.plain)).log2()
@@ -294,7 +297,7 @@ mod tests {
             p.m[1..].copy_from_slice(m);
             p.u[1..].copy_from_slice(u);
         };
-        set(&mut truth.fields[0], &[0.9, 0.01, 0.03, 0.02, 0.04], &[1e-5, 1e-6, 1e-5, 1e-6, 0.99997]);
+        set(&mut truth.fields[0], &[0.9, 0.01, 0.03, 0.02, 0.01, 0.03], &[1e-5, 1e-6, 1e-5, 1e-6, 0.01, 0.98997]);
         set(
             &mut truth.fields[1],
             &[0.85, 0.02, 0.04, 0.04, 0.02, 0.02, 0.01],

@@ -47,8 +47,8 @@ pub struct NameFeatures {
     pub chars: [char; NAME_CHARS],
     /// Characters in the whole name; 0 for no name.
     pub len: u8,
-    /// Whether the name as written held traditional characters.
-    pub traditional: bool,
+    /// Key of the name as written (cleaned).
+    pub written: u64,
     /// Keys of the simplified name, its pinyin with tones and without (the surname in
     /// its surname reading).
     pub simplified: u64,
@@ -79,7 +79,9 @@ pub struct Features {
 impl Features {
     pub fn of(record: &LinkRecord) -> Features {
         let (id, id_legacy) = record.id_number.as_deref().map(normalize_id).unwrap_or((None, false));
-        let id_valid = id.is_some_and(|id| check_character(&id[..17]) == id[17]);
+        // A 15-digit number has no check character: its 18-digit form's is computed, so
+        // it proves nothing.
+        let id_valid = !id_legacy && id.is_some_and(|id| check_character(&id[..17]) == id[17]);
         Features {
             name: name_features(&record.name),
             sex: match record.sex {
@@ -92,7 +94,7 @@ impl Features {
             id_legacy,
             id_valid,
             community: record.community.as_deref().map_or(0, digits),
-            phone: record.phone.as_deref().map_or(0, digits),
+            phone: record.phone.as_deref().map_or(0, phone_digits),
         }
     }
 }
@@ -113,6 +115,19 @@ fn digits(text: &str) -> u64 {
         }
     }
     if any { value } else { 0 }
+}
+
+/// A phone's digits without the country code (+86, 0086, 86-) or an extension
+/// (转 123, ext. 123).
+fn phone_digits(text: &str) -> u64 {
+    let text: String = text.nfkc().collect();
+    let main = text.split(['转', '#', 'x', 'X', 'e', 'E']).next().unwrap_or("");
+    let main = main.trim();
+    let main = main.strip_prefix("+86").or_else(|| main.strip_prefix("0086")).unwrap_or(main);
+    let number = digits(main);
+    // 86 followed by an 11-digit mobile number.
+    const COUNTRY: u64 = 86 * 100_000_000_000;
+    if (COUNTRY..COUNTRY + 100_000_000_000).contains(&number) { number - COUNTRY } else { number }
 }
 
 /// The 18-character form of an ID number and whether it was written as 15 digits;
@@ -158,7 +173,7 @@ pub fn text_key(text: &str) -> u64 {
 
 /// A name without spaces or middle dots, NFKC-normalized.
 fn cleaned_name(name: &str) -> String {
-    name.nfkc().filter(|c| !c.is_whitespace() && !matches!(c, '·' | '•' | '.')).collect()
+    name.nfkc().filter(|c| !c.is_whitespace() && !matches!(c, '·' | '•' | '.' | '・' | '‧')).collect()
 }
 
 /// The simplified form of a name: cleaned, traditional characters simplified.
@@ -211,7 +226,6 @@ fn name_features(name: &str) -> NameFeatures {
     if len == 0 {
         return NameFeatures::default();
     }
-    let traditional = simplified != cleaned;
     let surname = chars[0];
     let (surname_tone, surname_plain) = surname_readings(surname).first().copied().unwrap_or(("", ""));
     let (tone, plain) = if surname_tone.is_empty() {
@@ -225,7 +239,7 @@ fn name_features(name: &str) -> NameFeatures {
     NameFeatures {
         chars,
         len: len.min(usize::from(u8::MAX)) as u8,
-        traditional,
+        written: text_key(&cleaned),
         simplified: text_key(&simplified),
         tone: text_key(&tone),
         plain: text_key(&plain),
@@ -253,7 +267,7 @@ mod tests {
         let simple = name_features("张伟");
         let traditional = name_features("張偉");
         assert_eq!(simple.simplified, traditional.simplified);
-        assert!(traditional.traditional && !simple.traditional);
+        assert_ne!(simple.written, traditional.written);
         assert_eq!(simple.chars[..2], ['张', '伟']);
     }
 
@@ -268,6 +282,10 @@ mod tests {
     #[test]
     fn digits_ignore_separators_and_refuse_letters() {
         assert_eq!(digits("138-0013 8000"), 13800138000);
+        assert_eq!(phone_digits("+86 138 0013 8000"), 13800138000);
+        assert_eq!(phone_digits("86-13800138000"), 13800138000);
+        assert_eq!(phone_digits("0755-2345 6789转 123"), 75523456789);
+        assert_eq!(phone_digits("13800138000"), 13800138000);
         assert_eq!(digits("unknown"), 0);
         assert_eq!(digits(""), 0);
     }
