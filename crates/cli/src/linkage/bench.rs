@@ -137,7 +137,8 @@ pub fn run(
         *since = Instant::now();
     };
     let mut since = Instant::now();
-    // The truth is checked before anything is linked, and is not used to link.
+    // The truth file is read, and its form checked, before anything is linked; it is
+    // not used to link.
     let truth_rows = jiceng_files::linkage::read_truth(truth_path)?;
     let spinner = crate::progress::spinner("读取 Reading");
     let (r, rf) = read_features(registry, "person_id", threads)?;
