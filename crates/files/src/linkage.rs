@@ -199,52 +199,64 @@ pub fn read_truth(path: &Path) -> Result<Vec<(String, Option<String>)>> {
 
 /// Writes records with their ID column first (for generated benchmark data).
 pub fn write_records(path: &Path, id_column: &str, records: &[(String, LinkRecord)]) -> Result<()> {
-    let file = path.display().to_string();
-    let write_err = |e: csv::Error| LinkageFileError::Write { file: file.clone(), source: e.into() };
-    let mut csv = csv::Writer::from_path(path).map_err(write_err)?;
     let header: Vec<&str> = std::iter::once(id_column).chain(RECORD_COLUMNS).collect();
-    csv.write_record(&header).map_err(write_err)?;
-    for (id, r) in records {
-        let sex = match r.sex {
-            Some(Sex::Male) => "男",
-            Some(Sex::Female) => "女",
-            None => "",
-        };
-        let dob = r.birth_date.map(|d| d.format(DATE).unwrap_or_default()).unwrap_or_default();
-        csv.write_record([
-            id.as_str(),
-            &r.name,
-            sex,
-            &dob,
-            r.id_number.as_deref().unwrap_or(""),
-            r.community.as_deref().unwrap_or(""),
-            r.phone.as_deref().unwrap_or(""),
-        ])
-        .map_err(write_err)?;
-    }
-    csv.flush().map_err(|source| LinkageFileError::Write { file: file.clone(), source })
+    write_csv(create(path)?, &path.display().to_string(), &header, |csv| {
+        for (id, r) in records {
+            let sex = match r.sex {
+                Some(Sex::Male) => "男",
+                Some(Sex::Female) => "女",
+                None => "",
+            };
+            let dob = r.birth_date.map(|d| d.format(DATE).unwrap_or_default()).unwrap_or_default();
+            csv.write_record([
+                id.as_str(),
+                &r.name,
+                sex,
+                &dob,
+                r.id_number.as_deref().unwrap_or(""),
+                r.community.as_deref().unwrap_or(""),
+                r.phone.as_deref().unwrap_or(""),
+            ])?;
+        }
+        Ok(())
+    })
 }
 
 /// Writes the truth file.
 pub fn write_truth(path: &Path, truth: &[(String, Option<String>)]) -> Result<()> {
-    let file = path.display().to_string();
-    let write_err = |e: csv::Error| LinkageFileError::Write { file: file.clone(), source: e.into() };
-    let mut csv = csv::Writer::from_path(path).map_err(write_err)?;
-    csv.write_record(["incoming_id", "person_id"]).map_err(write_err)?;
-    for (incoming, person) in truth {
-        csv.write_record([incoming.as_str(), person.as_deref().unwrap_or("")]).map_err(write_err)?;
-    }
-    csv.flush().map_err(|source| LinkageFileError::Write { file: file.clone(), source })
+    write_csv(create(path)?, &path.display().to_string(), &["incoming_id", "person_id"], |csv| {
+        for (incoming, person) in truth {
+            csv.write_record([incoming.as_str(), person.as_deref().unwrap_or("")])?;
+        }
+        Ok(())
+    })
 }
 
 /// Writes `incoming_id,person_id,probability` for each match.
 pub fn write_matches(out: impl Write, file: &str, matches: &[(&str, &str, f64)]) -> Result<()> {
-    let write_err = |e: csv::Error| LinkageFileError::Write { file: file.into(), source: e.into() };
+    write_csv(out, file, &["incoming_id", "person_id", "probability"], |csv| {
+        for (incoming, person, p) in matches {
+            csv.write_record([*incoming, *person, &format!("{p:.6}")])?;
+        }
+        Ok(())
+    })
+}
+
+fn create(path: &Path) -> Result<std::fs::File> {
+    std::fs::File::create(path).map_err(|source| LinkageFileError::Write { file: path.display().to_string(), source })
+}
+
+/// A header, the rows `rows` writes, and a flush; any failure named with `file`.
+fn write_csv<W: Write>(
+    out: W,
+    file: &str,
+    header: &[&str],
+    rows: impl FnOnce(&mut csv::Writer<W>) -> csv::Result<()>,
+) -> Result<()> {
+    let failed = |e: csv::Error| LinkageFileError::Write { file: file.into(), source: e.into() };
     let mut csv = csv::Writer::from_writer(out);
-    csv.write_record(["incoming_id", "person_id", "probability"]).map_err(write_err)?;
-    for (incoming, person, p) in matches {
-        csv.write_record([*incoming, *person, &format!("{p:.6}")]).map_err(write_err)?;
-    }
+    csv.write_record(header).map_err(failed)?;
+    rows(&mut csv).map_err(failed)?;
     csv.flush().map_err(|source| LinkageFileError::Write { file: file.into(), source })
 }
 

@@ -134,10 +134,9 @@ fn phone_digits(text: &str) -> u64 {
 /// `None` when it has neither length. A wrong check character is kept: a mistyped
 /// number is evidence too.
 pub fn normalize_id(text: &str) -> (Option<[u8; 18]>, bool) {
-    let chars: Vec<u8> = text
-        .nfkc()
-        .filter(|c| !c.is_whitespace())
-        .map(|c| if c.is_ascii() { c.to_ascii_uppercase() as u8 } else { b'?' })
+    let chars: Vec<u8> = crate::registry::id_number::normalize(text)
+        .chars()
+        .map(|c| if c.is_ascii() { c as u8 } else { b'?' })
         .collect();
     match chars.len() {
         18 if chars[..17].iter().all(u8::is_ascii_digit) => {
@@ -157,13 +156,8 @@ pub fn normalize_id(text: &str) -> (Option<[u8; 18]>, bool) {
     }
 }
 
-/// The check character of an ID number's first 17 digits (GB 11643).
-pub fn check_character(first17: &[u8]) -> u8 {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const CHECK: &[u8; 11] = b"10X98765432";
-    let sum: u32 = first17.iter().zip(WEIGHTS).map(|(b, w)| u32::from(b.wrapping_sub(b'0')) * w).sum();
-    CHECK[(sum % 11) as usize]
-}
+/// The check character of an ID number's first 17 digits: the registry's own.
+pub(crate) use crate::registry::id_number::check_character;
 
 /// FNV-1a: a stable key for text (the same in every run and on every machine, unlike
 /// the standard library's hasher).

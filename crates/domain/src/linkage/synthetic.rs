@@ -11,9 +11,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use time::{Date, Duration, Month};
 
-use super::record::{LinkRecord, check_character};
-use crate::registry::Sex;
-use crate::registry::names::{FEMALE_GIVEN, MALE_GIVEN, SURNAMES};
+use super::record::LinkRecord;
+use crate::registry::names::{MALE_GIVEN, SURNAMES};
+use crate::registry::synthetic::{mobile, person_name};
+use crate::registry::{IdNumber, Sex};
 
 /// How much to generate.
 #[derive(Debug, Clone)]
@@ -229,12 +230,7 @@ impl Generator {
     fn person(&mut self, rng: &mut ChaCha8Rng) -> LinkRecord {
         let sex = if rng.random_bool(0.5) { Sex::Male } else { Sex::Female };
         let surname = SURNAMES[self.surnames.sample(rng)].0;
-        let chars = if sex == Sex::Male { MALE_GIVEN } else { FEMALE_GIVEN };
-        let mut name = surname.to_string();
-        name.push_str(chars[rng.random_range(0..chars.len())]);
-        if rng.random_bool(0.7) {
-            name.push_str(chars[rng.random_range(0..chars.len())]);
-        }
+        let name = person_name(rng, surname, sex).as_str().to_string();
         let birth = Date::from_calendar_date(1935, Month::January, 1).unwrap_or(Date::MIN)
             + Duration::days(rng.random_range(0..365 * 88));
         // Three in ten were registered elsewhere (the area code of their birthplace).
@@ -245,24 +241,23 @@ impl Generator {
         };
         let id = loop {
             // The sequence's last digit is odd for men and even for women.
-            let sequence = rng.random_range(0..500) * 2 + u32::from(sex == Sex::Male);
-            let body =
-                format!("{area}{:04}{:02}{:02}{sequence:03}", birth.year(), u8::from(birth.month()), birth.day());
-            let check = check_character(body.as_bytes()) as char;
-            let id = format!("{body}{check}");
-            if self.issued.insert(id.clone()) {
-                break id;
+            let sequence = rng.random_range(0..500u32) * 2 + u32::from(sex == Sex::Male);
+            // Six digits of area and a sequence under 1,000 always make a number.
+            let Some(id) = u16::try_from(sequence).ok().and_then(|s| IdNumber::from_parts(&area, birth, s)) else {
+                break None;
+            };
+            if self.issued.insert(id.as_str().to_string()) {
+                break Some(id.as_str().to_string());
             }
         };
+        let missing_id = rng.random_bool(0.03);
         LinkRecord {
             name,
             sex: Some(sex),
             birth_date: Some(birth),
-            id_number: (!rng.random_bool(0.03)).then_some(id),
+            id_number: id.filter(|_| !missing_id),
             community: Some(self.community(rng)),
-            phone: rng
-                .random_bool(0.75)
-                .then(|| format!("1{}{:09}", rng.random_range(3..=9), rng.random_range(0..1_000_000_000u32))),
+            phone: rng.random_bool(0.75).then(|| mobile(rng).as_str().to_string()),
         }
     }
 
@@ -287,7 +282,7 @@ impl Generator {
         if roll < 0.40 {
             r.phone = None;
         } else if roll < 0.50 {
-            r.phone = Some(format!("1{}{:09}", rng.random_range(3..=9), rng.random_range(0..1_000_000_000u32)));
+            r.phone = Some(mobile(rng).as_str().to_string());
         }
         r
     }

@@ -219,13 +219,21 @@ impl From<IdNumber> for String {
 
 /// NFKC folds full-width digits and letters to ASCII; spaces inside are dropped
 /// because people group digits when they type.
-fn normalize(input: &str) -> String {
+/// What a person typed, as the number is compared: NFKC, no spaces, upper case.
+pub(crate) fn normalize(input: &str) -> String {
     input.nfkc().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect()
 }
 
 fn check_char(first17: &str) -> char {
-    let sum: u32 = first17.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
-    CHECK_CHARS[(sum % 11) as usize]
+    check_character(first17.as_bytes()) as char
+}
+
+/// The check character (GB 11643) of an ID number's first 17 digits, as a byte; a
+/// non-digit among them gives some character, never a panic (record linkage reads
+/// mistyped numbers).
+pub(crate) fn check_character(first17: &[u8]) -> u8 {
+    let sum: u32 = first17.iter().zip(WEIGHTS).map(|(b, w)| u32::from(b.wrapping_sub(b'0')) * w).sum();
+    CHECK_CHARS[(sum % 11) as usize] as u8
 }
 
 fn check_area(text: &str) -> Result<(), IdNumberError> {

@@ -2,7 +2,7 @@
 
 pub(crate) mod codes;
 mod household;
-mod id_number;
+pub(crate) mod id_number;
 pub mod names;
 mod phone;
 pub mod pinyin;

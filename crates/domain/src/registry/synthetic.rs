@@ -426,7 +426,7 @@ fn birth_date_for_age(rng: &mut ChaCha8Rng, today: Date, age: i32) -> Date {
     (year_ago - Duration::days(rng.random_range(0..365))).max(Date::MIN)
 }
 
-fn person_name(rng: &mut ChaCha8Rng, surname: &str, sex: Sex) -> PersonName {
+pub(crate) fn person_name(rng: &mut ChaCha8Rng, surname: &str, sex: Sex) -> PersonName {
     let chars = if sex == Sex::Male { MALE_GIVEN } else { FEMALE_GIVEN };
     let first = chars[rng.random_range(0..chars.len())];
     let given = if rng.random_bool(0.7) {
@@ -438,7 +438,7 @@ fn person_name(rng: &mut ChaCha8Rng, surname: &str, sex: Sex) -> PersonName {
         .unwrap_or_else(|_| unreachable!("names are built from constant characters"))
 }
 
-fn mobile(rng: &mut ChaCha8Rng) -> Phone {
+pub(crate) fn mobile(rng: &mut ChaCha8Rng) -> Phone {
     let second = rng.random_range(3..=9);
     let rest: u32 = rng.random_range(0..1_000_000_000);
     Phone::parse(&format!("1{second}{rest:09}"))
