@@ -17,6 +17,7 @@ mod dialect;
 mod error;
 pub mod exchange;
 pub mod fieldwork;
+pub mod linkage;
 mod migration;
 pub mod ops;
 pub mod org;

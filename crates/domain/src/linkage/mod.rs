@@ -8,6 +8,7 @@
 
 pub mod blocking;
 pub mod compare;
+pub mod feed;
 pub mod linker;
 pub mod model;
 pub mod record;
@@ -15,6 +16,7 @@ pub mod synthetic;
 
 pub use blocking::{BlockingCounts, BlockingIndex, BlockingRule};
 pub use compare::{FIELDS, Field, Gamma};
+pub use feed::{DepartmentKind, Effect, FeedColumn, FeedDetails, FeedKind, FeedOutcome, FeedRecord, HukouChange};
 pub use linker::{Comparisons, Linked, Linker, Outcome, Settings};
 pub use model::{Model, TermFrequencies};
 pub use record::{Features, LinkRecord};

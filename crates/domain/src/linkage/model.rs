@@ -195,6 +195,32 @@ impl Model {
         }
     }
 
+    /// Moves m toward the levels of pairs reviewers confirmed as matches: each field's
+    /// m becomes the estimate weighted as [`PRIOR_PAIRS`] pairs plus the confirmed
+    /// pairs' own counts (missing values count for nothing), floored like EM's.
+    pub fn learn_from_matches(&mut self, confirmed: &[Gamma]) {
+        for p in &mut self.fields {
+            let mut counts = vec![0.0f64; p.m.len()];
+            for g in confirmed {
+                let l = usize::from(g[p.field.index()]);
+                if l != usize::from(MISSING) && l < counts.len() {
+                    counts[l] += 1.0;
+                }
+            }
+            let seen: f64 = counts.iter().sum();
+            if seen == 0.0 {
+                continue;
+            }
+            for l in 1..p.m.len() {
+                p.m[l] = ((PRIOR_PAIRS * p.m[l] + counts[l]) / (PRIOR_PAIRS + seen)).max(M_FLOOR);
+            }
+            let total: f64 = p.m[1..].iter().sum();
+            for m in &mut p.m[1..] {
+                *m /= total;
+            }
+        }
+    }
+
     /// The prior: the fixed point of "expected matches among the candidate pairs
     /// (whose weights are `weights`) divided by all pairs". Blocking leaves out almost
     /// no true match, so the candidates hold almost all of them.
@@ -213,6 +239,9 @@ impl Model {
         }
     }
 }
+
+/// How many pairs the estimate from data counts as when reviewers' decisions are added.
+pub const PRIOR_PAIRS: f64 = 50.0;
 
 /// How often each name, name sound and surname occurs, for the term-frequency
 /// adjustment: agreeing on 张伟 says less than agreeing on 欧阳子轩.
@@ -286,6 +315,23 @@ impl TermFrequencies {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Confirmed matches that all agree exactly on the ID number pull its m there; a
+    /// field they never had (missing) keeps its estimate; m still sums to one.
+    #[test]
+    fn reviewers_matches_move_m_toward_what_they_confirmed() {
+        let mut model = Model::initial();
+        let before = model.clone();
+        let mut g: Gamma = [0; 6];
+        g[Field::IdNumber.index()] = 1;
+        model.learn_from_matches(&vec![g; 150]);
+        let id = model.field(Field::IdNumber);
+        let expected = (PRIOR_PAIRS * before.field(Field::IdNumber).m[1] + 150.0) / (PRIOR_PAIRS + 150.0);
+        assert!((id.m[1] - expected).abs() < 0.01, "{} vs {expected}", id.m[1]);
+        assert!((id.m[1..].iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(id.m[1..].iter().all(|&m| m >= M_FLOOR / 2.0));
+        assert_eq!(model.field(Field::Phone), before.field(Field::Phone));
+    }
 
     /// EM recovers m from patterns drawn from a model with known parameters.
     #[test]

@@ -343,7 +343,7 @@ fn is_blank(cells: &[String]) -> bool {
 
 /// The header row among the first rows: the one naming the most known columns, where a
 /// cell left empty under a merged heading takes the heading above it.
-fn find_header(rows: &[Vec<String>]) -> Option<(usize, Vec<String>)> {
+fn find_header(rows: &[Vec<String>], recognised: &dyn Fn(&[String]) -> usize) -> Option<(usize, Vec<String>)> {
     let mut best: Option<(usize, usize, Vec<String>)> = None;
     for i in 0..rows.len() {
         let mut combined = rows[i].clone();
@@ -354,7 +354,7 @@ fn find_header(rows: &[Vec<String>]) -> Option<(usize, Vec<String>)> {
                 }
             }
         }
-        let known = ColumnMap::recognised(&combined);
+        let known = recognised(&combined);
         if known >= 2 && best.as_ref().is_none_or(|(_, k, _)| known > *k) {
             best = Some((i, known, combined));
         }
@@ -484,6 +484,17 @@ impl ResidentFileReader {
         encoding: Option<TextEncoding>,
         limits: ReadLimits,
     ) -> Result<ResidentFileReader, FileError> {
+        Self::open_with_header(path, encoding, limits, &|cells| ColumnMap::recognised(cells))
+    }
+
+    /// [`Self::open_with`] for a file of other columns: the header row is the one of the
+    /// first ten in which `recognised` finds the most (at least two) headings.
+    pub fn open_with_header(
+        path: &Path,
+        encoding: Option<TextEncoding>,
+        limits: ReadLimits,
+        recognised: &dyn Fn(&[String]) -> usize,
+    ) -> Result<ResidentFileReader, FileError> {
         let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         if let Some(old @ ("xls" | "ods" | "et")) = extension.as_deref() {
             return Err(FileError::OldFormat { path: path.to_path_buf(), extension: old.to_string() });
@@ -515,7 +526,7 @@ impl ResidentFileReader {
         }
         let cells: Vec<Vec<String>> = head.iter().map(|r| r.cells.clone()).collect();
         let (index, mut headers) =
-            find_header(&cells).ok_or_else(|| FileError::NoHeader { path: path.to_path_buf() })?;
+            find_header(&cells, recognised).ok_or_else(|| FileError::NoHeader { path: path.to_path_buf() })?;
         // The header ends at its last named column (a header row of a million commas
         // would make every row "short" by a million columns).
         headers.truncate(headers.iter().rposition(|h| !h.trim().is_empty()).map_or(0, |i| i + 1));
@@ -855,7 +866,7 @@ mod tests {
             vec![String::new(), "楼栋".to_string(), "房号".to_string()],
             vec!["张三".to_string(), "1栋".to_string(), "101".to_string()],
         ];
-        let (index, headers) = find_header(&rows).unwrap();
+        let (index, headers) = find_header(&rows, &|cells| ColumnMap::recognised(cells)).unwrap();
         assert_eq!(index, 2);
         assert_eq!(headers, vec!["姓名", "楼栋", "房号"]);
     }

@@ -24,6 +24,7 @@ mod m0012_tier_change_key;
 mod m0013_county_keys;
 mod m0014_audit_chains;
 mod m0015_superseded_name_indexes;
+mod m0016_feeds;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_county_keys::Migration),
             Box::new(m0014_audit_chains::Migration),
             Box::new(m0015_superseded_name_indexes::Migration),
+            Box::new(m0016_feeds::Migration),
         ]
     }
 }

@@ -3,6 +3,8 @@
 //! (`incoming_id,person_id`), UTF-8 CSV; and the matches written back
 //! (`incoming_id,person_id,probability`).
 
+pub mod feed;
+
 use std::io::{Read, Write};
 use std::path::Path;
 
