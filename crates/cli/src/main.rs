@@ -108,6 +108,11 @@ enum Command {
         #[command(subcommand)]
         command: LinkageCommand,
     },
+    /// 部门通报：部门、接口令牌、导入 / department feeds: departments, API tokens, imports
+    Feed {
+        #[command(subcommand)]
+        command: FeedCommand,
+    },
     /// 公民身份号码 / identity numbers
     Id {
         #[command(subcommand)]
@@ -307,7 +312,123 @@ enum ExportCommand {
 }
 
 #[derive(Subcommand)]
+enum FeedCommand {
+    /// 报送部门 / departments that send feeds
+    Department {
+        #[command(subcommand)]
+        command: DepartmentCommand,
+    },
+    /// 部门接口令牌 / a department's API tokens
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// 导入部门通报文件（.csv 或 .xlsx）；全部读入时退出码为0，有被拒绝的行时为3
+    /// / import a department's feed file (.csv or .xlsx): exit 0 when every row was read, 3 when some were rejected
+    Import {
+        /// 部门代码 / department code
+        #[arg(long, value_name = "D")]
+        department: String,
+        /// 通报类型 / feed kind: marriage, divorce, hukou_change, hospital_birth, vaccination, school_entry, death
+        #[arg(long, value_name = "K")]
+        kind: String,
+        file: PathBuf,
+        /// 部门所在区县（部门代码在多个区县重复时）/ the department's county (when its code recurs in several)
+        #[arg(long, value_name = "CODE")]
+        county: Option<String>,
+        /// CSV 编码（默认自动识别）/ CSV encoding (detected by default): utf-8, gbk, gb18030
+        #[arg(long)]
+        encoding: Option<String>,
+        /// 错误文件（默认与输入同目录的 NAME.errors.EXT）/ error file (default NAME.errors.EXT beside the input)
+        #[arg(long, value_name = "FILE")]
+        error_file: Option<PathBuf>,
+        /// 以一个 JSON 对象输出汇总 / print the summary as one JSON object
+        #[arg(long)]
+        json: bool,
+        /// 记录为哪个用户所做 / the user the import is recorded as
+        #[arg(long = "as", value_name = "USERNAME", default_value = "feed")]
+        recorded_by: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DepartmentCommand {
+    /// 登记报送部门 / register a department
+    Add {
+        /// 部门代码（区县内唯一）/ code, unique in the county
+        #[arg(long)]
+        code: String,
+        /// 名称 / name
+        #[arg(long)]
+        name: String,
+        /// 类型 / kind: civil_affairs, public_security, health, disease_control, education
+        #[arg(long)]
+        kind: String,
+        /// 范围：区县或其下区划的代码 / region: a county or a division within one
+        #[arg(long, value_name = "CODE")]
+        region: String,
+        /// 可报送的通报类型（逗号分隔，默认按部门类型）/ feed kinds it may send, comma-separated (default: its kind's usual ones)
+        #[arg(long)]
+        feeds: Option<String>,
+        /// 记录为哪个用户所做 / the user the change is recorded as
+        #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
+        recorded_by: String,
+    },
+    /// 列出报送部门 / list departments
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// 为部门生成接口令牌（只显示一次）/ make an API token for a department (shown once)
+    Create {
+        #[arg(long, value_name = "D")]
+        department: String,
+        #[arg(long, value_name = "CODE")]
+        county: Option<String>,
+        /// 用途说明 / what it is for
+        #[arg(long, default_value = "")]
+        label: String,
+        #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
+        recorded_by: String,
+    },
+    /// 列出部门的令牌 / list a department's tokens
+    List {
+        #[arg(long, value_name = "D")]
+        department: String,
+        #[arg(long, value_name = "CODE")]
+        county: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// 吊销令牌 / revoke a token
+    Revoke {
+        #[arg(long, value_name = "D")]
+        department: String,
+        #[arg(long, value_name = "CODE")]
+        county: Option<String>,
+        /// 令牌编号 / token id
+        id: String,
+        #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
+        recorded_by: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum LinkageCommand {
+    /// 用已收通报与审核决定重新估计区县的匹配模型 / re-estimate a county's linkage model from the records received and the reviewers' decisions
+    Train {
+        /// 区县代码 / county code
+        #[arg(long, value_name = "CODE")]
+        county: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
+        recorded_by: String,
+    },
     /// 生成带真值的合成匹配数据（登记库、部门来件、真值三个 CSV）
     /// / write synthetic linkage data with its truth (registry.csv, incoming.csv, truth.csv)
     Generate {
@@ -629,6 +750,57 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
             let plan =
                 jiceng_domain::linkage::synthetic::LinkagePlan { registry, incoming, seed, ..Default::default() };
             linkage::write_generated(&plan, &out)?;
+        }
+        Command::Linkage { command: LinkageCommand::Train { county, json, recorded_by } } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            let caller = jiceng_store::Caller::local(&recorded_by);
+            linkage::feed::train(&store, &caller, &county, &settings.linkage.0, json).await?;
+            store.close().await?;
+        }
+        Command::Feed { command } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            let mut exit = ExitCode::SUCCESS;
+            match command {
+                FeedCommand::Department {
+                    command: DepartmentCommand::Add { code, name, kind, region, feeds, recorded_by },
+                } => {
+                    let caller = jiceng_store::Caller::local(&recorded_by);
+                    linkage::feed::add_department(&store, &caller, &code, &name, &kind, &region, feeds.as_deref())
+                        .await?;
+                }
+                FeedCommand::Department { command: DepartmentCommand::List { json } } => {
+                    linkage::feed::list_departments(&store, json).await?;
+                }
+                FeedCommand::Token { command: TokenCommand::Create { department, county, label, recorded_by } } => {
+                    let caller = jiceng_store::Caller::local(&recorded_by);
+                    linkage::feed::create_token(&store, &caller, &department, county.as_deref(), &label).await?;
+                }
+                FeedCommand::Token { command: TokenCommand::List { department, county, json } } => {
+                    linkage::feed::list_tokens(&store, &department, county.as_deref(), json).await?;
+                }
+                FeedCommand::Token { command: TokenCommand::Revoke { department, county, id, recorded_by } } => {
+                    let caller = jiceng_store::Caller::local(&recorded_by);
+                    linkage::feed::revoke_token(&store, &caller, &department, county.as_deref(), &id).await?;
+                }
+                FeedCommand::Import { department, kind, file, county, encoding, error_file, json, recorded_by } => {
+                    let caller = jiceng_store::Caller::local(&recorded_by);
+                    let args = linkage::feed::FeedImport {
+                        department: &department,
+                        county: county.as_deref(),
+                        kind: &kind,
+                        file: &file,
+                        encoding: encoding.as_deref(),
+                        error_file,
+                        json,
+                        settings: &settings.linkage.0,
+                    };
+                    if !linkage::feed::import(&store, &caller, args).await? {
+                        exit = ExitCode::from(3);
+                    }
+                }
+            }
+            store.close().await?;
+            return Ok(exit);
         }
         Command::Bench { command: BenchCommand::Linkage { registry, incoming, truth, matches, json } } => {
             let run = move || linkage::bench::run(&registry, &incoming, &truth, matches.as_deref(), json);

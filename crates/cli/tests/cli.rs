@@ -713,3 +713,69 @@ fn bench_linkage_scores_generated_records_against_their_truth() {
     let message = stderr(&refused);
     assert!(message.contains("registry.csv") && message.contains("person_id,name,sex,dob"), "{message}");
 }
+
+/// `feed department add`, `feed import` of a sample file (a second send changes
+/// nothing; a row that cannot be read goes to the error file, exit 3), a kind the
+/// department may not send refused, tokens made, listed and revoked, and `linkage
+/// train` on what was received — on both databases.
+#[tokio::test]
+async fn feeds_are_imported_once_with_an_error_file_and_tokens_are_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/feeds");
+    for (label, db, pg) in targets(dir.path(), &["feeds"]).await {
+        let ok = |out: &Output| assert!(out.status.success(), "{label}: {}", stderr(out));
+        ok(&run_on(&db, &["regions", "load", "--county", "440307"]));
+        let add = ["feed", "department", "add", "--code", "MZ", "--name", "区民政局", "--kind", "civil_affairs"];
+        ok(&run_on(&db, &[&add[..], &["--region", "440307"]].concat()));
+        let listed = run_on(&db, &["feed", "department", "list", "--json"]);
+        ok(&listed);
+        let listed: serde_json::Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+        assert_eq!(listed[0]["feeds"], serde_json::json!(["marriage", "divorce", "death"]), "{label}");
+
+        let file = dir.path().join(format!("{}-death.csv", label.replace(' ', "-")));
+        std::fs::copy(docs.join("death.csv"), &file).unwrap();
+        let import = |file: &std::path::Path, kind: &str| {
+            run_on(&db, &["feed", "import", "--department", "MZ", "--kind", kind, file.to_str().unwrap(), "--json"])
+        };
+        let out = import(&file, "death");
+        ok(&out);
+        let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        assert_eq!(
+            (summary["received"].as_u64(), summary["outcomes"]["no_match"].as_u64()),
+            (Some(1), Some(1)),
+            "{label}"
+        );
+        let again: serde_json::Value = serde_json::from_str(stdout(&import(&file, "death")).trim()).unwrap();
+        assert_eq!((again["received"].as_u64(), again["already_received"].as_u64()), (Some(0), Some(1)), "{label}");
+
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        text.push_str("MZ-2026-9002,上周,某人,男,,,\n");
+        std::fs::write(&file, text).unwrap();
+        let out = import(&file, "death");
+        assert_eq!(out.status.code(), Some(3), "{label}: {}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        let errors = std::fs::read_to_string(summary["error_file"].as_str().unwrap()).unwrap();
+        assert!(errors.contains("上周") && errors.contains("死亡日期"), "{label}: {errors}");
+
+        let refused = import(&file, "vaccination");
+        assert_eq!(refused.status.code(), Some(2));
+        assert!(stderr(&refused).contains("may not send"), "{label}: {}", stderr(&refused));
+
+        let made = run_on(&db, &["feed", "token", "create", "--department", "MZ", "--label", "接口"]);
+        ok(&made);
+        let id = stdout(&made).lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+        ok(&run_on(&db, &["feed", "token", "revoke", "--department", "MZ", &id]));
+        let tokens = run_on(&db, &["feed", "token", "list", "--department", "MZ", "--json"]);
+        let tokens: serde_json::Value = serde_json::from_str(stdout(&tokens).trim()).unwrap();
+        assert!(tokens[0]["revoked_at"].is_string(), "{label}: {tokens}");
+        assert_eq!(run_on(&db, &["feed", "token", "revoke", "--department", "MZ", &id]).status.code(), Some(2));
+
+        let trained = run_on(&db, &["linkage", "train", "--county", "440307", "--json"]);
+        ok(&trained);
+        let trained: serde_json::Value = serde_json::from_str(stdout(&trained).trim()).unwrap();
+        assert_eq!(trained["records"].as_u64(), Some(1), "{label}");
+        if let Some(pg) = pg {
+            pg.finish().await;
+        }
+    }
+}

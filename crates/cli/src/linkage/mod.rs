@@ -1,6 +1,7 @@
 //! `jiceng linkage …` and `jiceng bench linkage`: record linkage from the command line.
 
 pub mod bench;
+pub mod feed;
 
 use std::path::Path;
 

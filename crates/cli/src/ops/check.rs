@@ -228,6 +228,14 @@ pub fn print(settings: &Settings, default_file: &str, checks: &[Check], json_out
             ),
             settings.read_limits.1,
         ),
+        (
+            "linkage",
+            format!(
+                "match ≥ {} · review ≥ {}",
+                settings.linkage.0.match_threshold, settings.linkage.0.review_threshold
+            ),
+            settings.linkage.1,
+        ),
     ];
     let ok = !checks.iter().any(|c| c.status == Status::Problem);
     if json_output {

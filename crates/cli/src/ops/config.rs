@@ -26,6 +26,18 @@ pub struct ConfigFile {
     pub metrics: MetricsSection,
     #[serde(default)]
     pub read_limits: ReadLimitsSection,
+    #[serde(default)]
+    pub linkage: LinkageSection,
+}
+
+/// Record linkage thresholds (probabilities, 0–1): at or above `match_threshold` a
+/// department's record is a match, from `review_threshold` up a possible match for a
+/// reviewer, below it no match.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkageSection {
+    pub match_threshold: Option<f64>,
+    pub review_threshold: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +183,7 @@ pub struct Settings {
     pub data_dir: (Option<PathBuf>, Source),
     pub metrics: (MetricsSetting, Source),
     pub read_limits: (ReadLimits, Source),
+    pub linkage: (jiceng_domain::linkage::Settings, Source),
 }
 
 /// Who may read `/metrics`, as configured. A token file is read only by the commands
@@ -311,6 +324,26 @@ impl Settings {
             limits_source = Source::Env;
         }
 
+        let mut linkage = jiceng_domain::linkage::Settings::default();
+        let mut linkage_source = Source::Default;
+        if let Some(t) = file.linkage.match_threshold {
+            linkage.match_threshold = t;
+            linkage_source = Source::File;
+        }
+        if let Some(t) = file.linkage.review_threshold {
+            linkage.review_threshold = t;
+            linkage_source = Source::File;
+        }
+        let valid = |t: f64| t > 0.0 && t < 1.0;
+        if !valid(linkage.match_threshold)
+            || !valid(linkage.review_threshold)
+            || linkage.review_threshold > linkage.match_threshold
+        {
+            anyhow::bail!(
+                "[linkage] 阈值应在0与1之间，且 review_threshold 不大于 match_threshold / thresholds must lie between 0 and 1, review_threshold at most match_threshold"
+            );
+        }
+
         Ok(Settings {
             file: path,
             db: resolved_db,
@@ -322,6 +355,7 @@ impl Settings {
             data_dir,
             metrics,
             read_limits: (with_env, limits_source),
+            linkage: (linkage, linkage_source),
         })
     }
 }

@@ -62,6 +62,7 @@ pub struct IncomingRecord {
     pub county: DivisionCode,
     pub id: Uuid,
     pub department_id: Uuid,
+    #[serde(serialize_with = "super::feed_key")]
     pub kind: FeedKind,
     pub record_key: String,
     pub source_row: i64,
@@ -70,6 +71,7 @@ pub struct IncomingRecord {
     /// What they said, when they could be read.
     pub record: Option<FeedRecord>,
     pub community: Option<String>,
+    #[serde(serialize_with = "super::outcome_key")]
     pub outcome: FeedOutcome,
     pub reason: Option<String>,
     pub person_id: Option<Uuid>,
@@ -77,6 +79,7 @@ pub struct IncomingRecord {
     pub probability: Option<f64>,
     pub event_id: Option<Uuid>,
     pub duplicate_of: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
     pub decided_by: Option<String>,
 }
@@ -292,15 +295,7 @@ impl Linkage<'_> {
         today: Date,
     ) -> StoreResult<FeedReceipt> {
         self.require_scope(&department.region, "部门 / department")?;
-        if !department.feeds.contains(&kind) {
-            return Err(StoreError::Invalid(format!(
-                "部门“{}”未获准报送{} / department '{}' may not send {}",
-                department.code,
-                kind.label_zh(),
-                department.code,
-                kind.label_en()
-            )));
-        }
+        department.may_send(kind)?;
         let county = &department.county;
         let mut receipt = FeedReceipt { batch_id: Uuid::now_v7(), ..FeedReceipt::default() };
         // Records sent before are skipped before anything else: nothing about them changes.

@@ -52,10 +52,48 @@ pub struct Department {
     pub id: Uuid,
     pub code: String,
     pub name: String,
+    #[serde(serialize_with = "department_key")]
     pub kind: DepartmentKind,
     pub region: DivisionCode,
+    #[serde(serialize_with = "feed_keys")]
     pub feeds: Vec<FeedKind>,
     pub registered_by: String,
+}
+
+impl Department {
+    /// Refuses a kind of record the department is not registered to send.
+    pub fn may_send(&self, kind: FeedKind) -> StoreResult<()> {
+        if self.feeds.contains(&kind) {
+            return Ok(());
+        }
+        Err(StoreError::Invalid(format!(
+            "部门“{}”未获准报送{} / department '{}' may not send {}",
+            self.code,
+            kind.label_zh(),
+            self.code,
+            kind.label_en()
+        )))
+    }
+}
+
+// JSON carries the coded values' keys, as the file headings and the API do.
+fn department_key<S: serde::Serializer>(kind: &DepartmentKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.key())
+}
+
+fn feed_keys<S: serde::Serializer>(kinds: &[FeedKind], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(kinds.iter().map(|k| k.key()))
+}
+
+pub(crate) fn feed_key<S: serde::Serializer>(kind: &FeedKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.key())
+}
+
+pub(crate) fn outcome_key<S: serde::Serializer>(
+    outcome: &jiceng_domain::linkage::FeedOutcome,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(outcome.key())
 }
 
 /// A token as listed: never the token itself, which is shown once when made.
@@ -64,8 +102,10 @@ pub struct TokenInfo {
     pub id: Uuid,
     pub department: String,
     pub label: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub created_by: String,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
 }
 
