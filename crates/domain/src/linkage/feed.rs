@@ -76,6 +76,19 @@ impl FeedKind {
         matches!(self, FeedKind::HospitalBirth | FeedKind::Vaccination)
     }
 
+    /// Whether `role` may see records of this kind. Health feeds (a delivery, a
+    /// vaccination) go only to those who review births and receive the feeds: the
+    /// community specialist, the district office and administrators — not grid workers,
+    /// street offices or service providers.
+    pub fn visible_to(self, role: crate::org::Role) -> bool {
+        use crate::org::Role;
+        match role {
+            Role::Specialist | Role::District | Role::Administrator => true,
+            Role::GridWorker | Role::Street => !self.is_health(),
+            Role::ServiceProvider => false,
+        }
+    }
+
     /// The columns of this kind's file, in order, with whether each is required.
     pub fn columns(self) -> &'static [(FeedColumn, bool)] {
         use FeedColumn::*;
@@ -574,6 +587,16 @@ mod tests {
             read_record(kind, &cells(kind, &["H-1", "迁出", "2026-10-01", "王五", "", "", "", "", "", "440307"]))
                 .unwrap();
         assert!(!back.lives_elsewhere(&DivisionCode::parse("440307").unwrap()));
+    }
+
+    #[test]
+    fn health_feeds_are_seen_only_by_the_roles_that_need_them() {
+        use crate::org::Role;
+        for role in [Role::GridWorker, Role::Street, Role::ServiceProvider] {
+            assert!(!FeedKind::HospitalBirth.visible_to(role) && !FeedKind::Vaccination.visible_to(role), "{role:?}");
+        }
+        assert!(FeedKind::HospitalBirth.visible_to(Role::Specialist));
+        assert!(FeedKind::Death.visible_to(Role::Street));
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub enum Permission {
     /// Report change events (births, deaths, moves) into the review chain, and
     /// resubmit one that was returned.
     ReportEvents,
+    /// Take in departments' feed files and see what each department sent.
+    ReceiveFeeds,
 }
 
 impl Role {
@@ -39,9 +41,14 @@ impl Role {
                     ViewRegistry | SearchRegistry | EditRegistry | ExportRegistry | ViewAudit | ReportEvents
                 )
             }
-            Role::Street | Role::District => {
+            Role::Street => {
                 matches!(permission, ViewRegistry | SearchRegistry | ExportRegistry | ViewAudit | ReportEvents)
             }
+            // The district's population office is where departments' notices arrive.
+            Role::District => matches!(
+                permission,
+                ViewRegistry | SearchRegistry | ExportRegistry | ViewAudit | ReportEvents | ReceiveFeeds
+            ),
             Role::ServiceProvider => false,
             Role::Administrator => true,
         }

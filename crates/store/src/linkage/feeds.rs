@@ -125,6 +125,39 @@ pub struct TrainReport {
     pub model_id: Uuid,
 }
 
+/// One threshold's figures on the decisions made.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ThresholdRow {
+    pub threshold: f64,
+    /// Decided pairs at or above the threshold that reviewers accepted, of all at or
+    /// above it (`None` with none above).
+    pub precision: Option<f64>,
+    /// Accepted pairs at or above the threshold, of all accepted (`None` with none).
+    pub recall: Option<f64>,
+    pub decisions: u64,
+}
+
+/// The thresholds shown: the usual review and match settings and steps between.
+pub const THRESHOLDS: [f64; 9] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95];
+
+/// Precision and recall of each of [`THRESHOLDS`] on `(accepted, probability)` decisions.
+pub fn threshold_rows(decisions: &[(bool, f64)]) -> Vec<ThresholdRow> {
+    let accepted = decisions.iter().filter(|(a, _)| *a).count();
+    THRESHOLDS
+        .iter()
+        .map(|&t| {
+            let above: Vec<bool> = decisions.iter().filter(|(_, p)| *p >= t).map(|(a, _)| *a).collect();
+            let true_above = above.iter().filter(|a| **a).count();
+            ThresholdRow {
+                threshold: t,
+                precision: (!above.is_empty()).then(|| true_above as f64 / above.len() as f64),
+                recall: (accepted > 0).then(|| true_above as f64 / accepted as f64),
+                decisions: decisions.len() as u64,
+            }
+        })
+        .collect()
+}
+
 /// The key that makes a record the same record when sent again: the department's
 /// record number, or for a row too broken to have one, a digest of its cells.
 fn record_key(row: &FeedRow) -> String {
@@ -866,24 +899,28 @@ impl Linkage<'_> {
         if item.record.outcome != FeedOutcome::Possible {
             return Err(invalid("此记录不在待审核状态", "this record is not waiting for review"));
         }
-        let gamma = match person {
-            Some(p) => {
-                let mut q = Query::select();
-                q.column("gamma")
-                    .from("linkage_candidate")
-                    .and_where(Expr::col("county_code").eq(county.as_str()))
-                    .and_where(Expr::col("incoming_id").eq(id))
-                    .and_where(Expr::col("person_id").eq(p));
-                let row = self
-                    .store
-                    .db
-                    .query_one(&q)
-                    .await?
-                    .ok_or_else(|| invalid("只能从候选人中选择", "choose one of the candidates"))?;
-                Some(row.try_get::<String>("", "gamma")?)
-            }
+        // The pair decided on: the chosen candidate, or (none chosen) the best one.
+        let chosen = match person {
+            Some(p) => Some(
+                item.candidates
+                    .iter()
+                    .position(|c| c.person_id == p)
+                    .ok_or_else(|| invalid("只能从候选人中选择", "choose one of the candidates"))?,
+            ),
             None => None,
         };
+        let mut q = Query::select();
+        q.columns(["person_id", "gamma", "probability"])
+            .from("linkage_candidate")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("incoming_id").eq(id))
+            .order_by("rank", Order::Asc);
+        if let Some(i) = chosen {
+            q.and_where(Expr::col("person_id").eq(item.candidates[i].person_id));
+        }
+        let pair = self.store.db.query_one(&q).await?;
+        let gamma: Option<String> = pair.as_ref().map(|r| r.try_get("", "gamma")).transpose()?;
+        let probability: i32 = pair.as_ref().map(|r| r.try_get("", "probability")).transpose()?.unwrap_or(0);
         let record =
             item.record.record.clone().ok_or_else(|| StoreError::Internal("possible match without a record".into()))?;
         let mut work = UnitOfWork::begin(self.store).await?;
@@ -915,6 +952,7 @@ impl Linkage<'_> {
                         "person_id",
                         "accepted",
                         "gamma",
+                        "probability",
                         "decided_by",
                         "decided_at",
                     ])
@@ -925,6 +963,7 @@ impl Linkage<'_> {
                         person.into(),
                         person.is_some().into(),
                         gamma.into(),
+                        probability.into(),
                         actor.username.into(),
                         now.into(),
                     ]),
@@ -970,6 +1009,28 @@ impl Linkage<'_> {
         );
         work.commit(entry).await?;
         Ok(event)
+    }
+
+    /// Precision and recall each match threshold would give on the reviewers' decisions
+    /// so far: a decision counts as a true match when the reviewer accepted the pair,
+    /// and as predicted a match when its probability reaches the threshold.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn threshold_table(&self, county: &DivisionCode) -> StoreResult<Vec<ThresholdRow>> {
+        if let Some(scope) = self.scope
+            && !scope.covers(county)
+            && !scope.nodes().iter().any(|n| n.as_str().starts_with(county.as_str()))
+        {
+            return Err(StoreError::NotFound { what: "区县 / county".into() });
+        }
+        let mut q = Query::select();
+        q.columns(["accepted", "probability"])
+            .from("linkage_decision")
+            .and_where(Expr::col("county_code").eq(county.as_str()));
+        let decisions: Vec<(bool, f64)> = read_rows(&self.store.db, &q, |r| {
+            Ok((r.try_get("", "accepted")?, f64::from(r.try_get::<i32>("", "probability")?) / 1_000_000.0))
+        })
+        .await?;
+        Ok(threshold_rows(&decisions))
     }
 
     /// Re-estimates the county's model: EM on every record received so far, then m
@@ -1031,5 +1092,37 @@ impl Linkage<'_> {
             decisions: decisions.len() as u64,
             model_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod threshold_tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Raising the threshold never raises recall; precision and recall stay in 0–1.
+        #[test]
+        fn recall_falls_as_the_threshold_rises(decisions in proptest::collection::vec((proptest::bool::ANY, 0.0f64..1.0), 0..60)) {
+            let rows = threshold_rows(&decisions);
+            for pair in rows.windows(2) {
+                if let (Some(a), Some(b)) = (pair[0].recall, pair[1].recall) {
+                    proptest::prop_assert!(b <= a);
+                }
+            }
+            for r in &rows {
+                for v in [r.precision, r.recall].into_iter().flatten() {
+                    proptest::prop_assert!((0.0..=1.0).contains(&v));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn precision_and_recall_of_known_decisions() {
+        let rows = threshold_rows(&[(true, 0.9), (true, 0.4), (false, 0.6), (false, 0.1)]);
+        let at = |t: f64| rows.iter().find(|r| (r.threshold - t).abs() < 1e-9).unwrap().clone();
+        assert_eq!((at(0.5).precision, at(0.5).recall), (Some(0.5), Some(0.5)));
+        assert_eq!((at(0.3).precision, at(0.3).recall), (Some(2.0 / 3.0), Some(1.0)));
+        assert_eq!(at(0.95).precision, None);
     }
 }

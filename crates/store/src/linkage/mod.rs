@@ -8,7 +8,9 @@ mod registry_side;
 #[cfg(test)]
 mod tests;
 
-pub use feeds::{Candidate, FeedReceipt, IncomingRecord, ReviewItem, TrainReport};
+pub use feeds::{
+    Candidate, Evidence, FeedReceipt, IncomingRecord, ReviewItem, THRESHOLDS, ThresholdRow, TrainReport, threshold_rows,
+};
 
 use jiceng_domain::linkage::{DepartmentKind, FeedKind};
 use jiceng_domain::org::audit::AuditAction;

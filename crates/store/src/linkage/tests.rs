@@ -302,6 +302,8 @@ async fn a_possible_match_waits_for_a_reviewer_who_accepts_it() {
         accept(store, event, today).await;
         let now = store.registry().resident(&code("440307"), people[1]).await.unwrap().unwrap();
         assert_eq!(now.facts.marital_status, MaritalStatus::Married, "{label}");
+        let table = linkage.threshold_table(&code("440307")).await.unwrap();
+        assert!(table.iter().all(|r| r.decisions == 1), "{label}");
         // The decision trains the next model.
         let report = linkage.train(&code("440307"), &settings()).await.unwrap();
         assert_eq!((report.records, report.decisions), (1, 1), "{label}");

@@ -58,7 +58,7 @@ impl MigrationTrait for Migration {
             .await?;
         m.create_table(table! { linkage_decision (
             county_code: text, id: uuid, incoming_id: uuid, person_id: uuid_null, accepted: boolean, gamma: text_null,
-            decided_by: text, decided_at: timestamp,
+            probability: integer, decided_by: text, decided_at: timestamp,
         ) key(county_code, id) })
             .await?;
         m.create_table(table! { linkage_model (
