@@ -681,6 +681,7 @@ fn server_config(settings: &ops::config::Settings, default_file: &str) -> anyhow
     config.secure_cookies = settings.secure_cookies.0;
     config.read_limits = settings.read_limits.0;
     config.metrics = settings.metrics_access()?;
+    config.linkage = settings.linkage.0.clone();
     Ok(config)
 }
 

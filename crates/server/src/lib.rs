@@ -5,6 +5,7 @@ pub mod error;
 pub mod exchange;
 pub mod fieldwork;
 mod form;
+pub mod linkage;
 pub mod ops;
 pub mod org;
 pub mod page;
@@ -34,6 +35,8 @@ pub struct ServerConfig {
     pub error_file_ttl: std::time::Duration,
     /// Who may read `/metrics` (nobody by default).
     pub metrics: ops::MetricsAccess,
+    /// Record linkage thresholds for departments' feeds.
+    pub linkage: jiceng_domain::linkage::Settings,
 }
 
 impl ServerConfig {
@@ -46,6 +49,7 @@ impl ServerConfig {
             read_limits: jiceng_store::exchange::ReadLimits::from_env()?,
             error_file_ttl: std::time::Duration::from_secs(24 * 3600),
             metrics: ops::MetricsAccess::Off,
+            linkage: jiceng_domain::linkage::Settings::default(),
         })
     }
 }
@@ -63,6 +67,8 @@ pub struct AppState {
     pub places: std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<jiceng_store::exchange::PlaceIndex>>>,
     /// Who may read `/metrics`.
     pub metrics: std::sync::Arc<ops::MetricsAccess>,
+    /// Record linkage thresholds for departments' feeds.
+    pub linkage: std::sync::Arc<jiceng_domain::linkage::Settings>,
 }
 
 impl AppState {
@@ -76,6 +82,7 @@ impl AppState {
             imports,
             places: Default::default(),
             metrics: std::sync::Arc::new(config.metrics),
+            linkage: std::sync::Arc::new(config.linkage),
         })
     }
 }
@@ -92,6 +99,7 @@ const FEATURES: &[fn() -> Routes] = &[
     exchange::routes,
     reporting::routes,
     fieldwork::routes,
+    linkage::routes,
     page::routes,
     ops::routes,
 ];

@@ -64,6 +64,7 @@ pub(crate) fn test_state(store: &Store) -> AppState {
         read_limits: Default::default(),
         error_file_ttl: std::time::Duration::from_secs(3600),
         metrics: Default::default(),
+        linkage: Default::default(),
     };
     AppState::new(store.clone(), config).unwrap()
 }

@@ -76,6 +76,7 @@ pub type ApiResult<T> = Result<Json<T>, ApiError>;
         registry::household,
         reporting::report,
         crate::fieldwork::visits::record_visit,
+        crate::linkage::api::receive,
     ),
     components(schemas(
         ApiErrorBody,
@@ -92,6 +93,9 @@ pub type ApiResult<T> = Result<Json<T>, ApiError>;
         reporting::ReportRecord,
         crate::fieldwork::visits::VisitRequest,
         crate::fieldwork::visits::VisitReceipt,
+        crate::linkage::api::FeedBody,
+        crate::linkage::api::FeedAnswer,
+        crate::linkage::api::Refusal,
     ))
 )]
 pub struct ApiDoc;

@@ -71,6 +71,7 @@ async fn uploads_are_private_short_lived_and_their_failures_name_the_file() {
         read_limits: Default::default(),
         error_file_ttl: std::time::Duration::ZERO,
         metrics: Default::default(),
+        linkage: Default::default(),
     };
     let state = AppState::new(store.clone(), config).unwrap();
     let uploads = state.imports.dir.clone();

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use jiceng_domain::org::{DivisionCode, DivisionLevel, Permission, Scope};
 use jiceng_store::Store;
 use jiceng_store::fieldwork::{Fieldwork, Party};
+use jiceng_store::linkage::Linkage;
 use jiceng_store::registry::{HouseholdVersion, Registry, ResidentVersion};
 use jiceng_store::reporting::{ChangeEvent, Reporting};
 use uuid::Uuid;
@@ -47,8 +48,10 @@ needs! {
     Export => Some(Permission::ExportRegistry);
     /// Report events into the review chain (and review them, by level).
     Report => Some(Permission::ReportEvents);
-    /// Manage users.
+    /// Manage users (and departments and their tokens).
     Manage => Some(Permission::ManageUsers);
+    /// Take in departments' feed files.
+    Feeds => Some(Permission::ReceiveFeeds);
     /// See who read a record.
     Audit => Some(Permission::ViewAudit);
     /// Anyone signed in.
@@ -77,6 +80,11 @@ impl Scoped {
     /// Field work as this user sees and changes it.
     pub fn fieldwork(&self) -> Fieldwork<'_> {
         self.store.fieldwork_as(&self.scope, &self.session.caller)
+    }
+
+    /// Departments' feeds and their linkage as this user sees and changes them.
+    pub fn linkage(&self) -> Linkage<'_> {
+        self.store.linkage_as(&self.scope, &self.session.caller)
     }
 
     /// A resident's current record as this user may see it; outside the scope it reads

@@ -67,6 +67,40 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             .unwrap();
         // A landlord in B.
         let party = landlord(store, "440307003004", "乙房东", "13800002222").await;
+        // A department of B with a token, and a record it sent about somebody in B.
+        let linkage = store.linkage();
+        let department = linkage
+            .register_department(&jiceng_store::linkage::NewDepartment {
+                code: "B-MZ".into(),
+                name: "乙民政".into(),
+                kind: jiceng_domain::linkage::DepartmentKind::CivilAffairs,
+                region: code("440307003004"),
+                feeds: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let (token, _) = linkage.create_token(&department, "B").await.unwrap();
+        let death = jiceng_domain::linkage::feed::read_record(
+            jiceng_domain::linkage::FeedKind::Death,
+            &[
+                (jiceng_domain::linkage::FeedColumn::RecordNo, "B-1"),
+                (jiceng_domain::linkage::FeedColumn::OccurredOn, "2026-11-01"),
+                (jiceng_domain::linkage::FeedColumn::Name, "乙某"),
+                (jiceng_domain::linkage::FeedColumn::Community, "440307003004"),
+            ],
+        )
+        .unwrap();
+        let row = jiceng_files::linkage::feed::FeedRow { line: 2, cells: Vec::new(), record: Ok(death) };
+        let today = time::OffsetDateTime::now_utc().date();
+        let settings = jiceng_domain::linkage::Settings { random_pairs: 1000, ..Default::default() };
+        let receipt = linkage
+            .receive(&department, jiceng_domain::linkage::FeedKind::Death, "b.csv", vec![row], &settings, today)
+            .await
+            .unwrap();
+        let incoming =
+            linkage.records(&code("440307003004"), None, jiceng_domain::linkage::FeedKind::ALL, 1).await.unwrap()[0].id;
+        assert_eq!(receipt.received, 1);
+        let dept = department.id;
         let gets = [
             "/admin/users".to_string(),
             "/regions/440307003004".to_string(),
@@ -102,6 +136,11 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             "/coverage/440307003004".to_string(),
             "/parties/440307003004".to_string(),
             format!("/parties/440307/{party}"),
+            // Departments' feeds are the district office's; B's records are B's.
+            "/feeds".to_string(),
+            "/feeds/records/440307003004".to_string(),
+            format!("/feeds/review/440307/{incoming}"),
+            "/feeds/thresholds/440307".to_string(),
         ];
         let posts = [
             (
@@ -154,6 +193,11 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 format!("csrf={csrf}&movement=arrival&name=某某&id_number=x&date=2026-11-20"),
             ),
             (format!("/parties/440307/{party}/upload"), format!("csrf={csrf}")),
+            ("/feeds/departments".to_string(), format!("csrf={csrf}&code=X&name=x&kind=education&region=440307003004")),
+            (format!("/feeds/departments/440307/{dept}/tokens"), format!("csrf={csrf}&label=x")),
+            (format!("/feeds/departments/440307/{dept}/tokens/{token}/revoke"), format!("csrf={csrf}")),
+            ("/feeds/upload".to_string(), format!("csrf={csrf}")),
+            (format!("/feeds/review/440307/{incoming}"), format!("csrf={csrf}&person=none")),
         ];
         let visit_json = format!(
             r#"{{"id":"{}","county":"440307","household_id":"{h}","visited_on":"2026-11-20","outcome":"seen"}}"#,
@@ -183,6 +227,10 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                     .replace(&attachment.to_string(), "{attachment}")
                     .replace(&event.to_string(), "{id}")
                     .replace(&party.to_string(), "{id}")
+                    .replace(&dept.to_string(), "{id}")
+                    .replace(&incoming.to_string(), "{id}")
+                    .replace(&token.to_string(), "{token}")
+                    .replace("/feeds/thresholds/440307", "/feeds/thresholds/{code}")
                     .replace("440307003004", "{code}")
                     .replace("/440307/", "/{county}/")
             })
@@ -207,6 +255,9 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 "/reports",
                 // Counts without personal data, behind its own token (ops tests).
                 "/metrics",
+                // A department's token, not a session: it reaches its own department's
+                // county only (linkage tests).
+                "/api/feeds/{kind}",
             ]
             .contains(&route);
             assert!(open || covered.contains(route), "route {route} is not exercised by the scope test");
@@ -238,7 +289,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
         }
         // Out of scope reads exactly like unknown (ADR 004): each request again with every
         // real ID of B replaced by a random one gives the same status and the same text.
-        let real_ids = [r, h, g, b, event, party, attachment, admin_b];
+        let real_ids = [r, h, g, b, event, party, attachment, admin_b, dept, incoming, token];
         let random_ids: Vec<uuid::Uuid> = real_ids.iter().map(|_| uuid::Uuid::now_v7()).collect();
         let unknown = |text: &str| {
             real_ids

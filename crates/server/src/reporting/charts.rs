@@ -74,6 +74,61 @@ pub fn stacked_bars(title: &str, series: &[&str], bars: &[Bar]) -> String {
     svg
 }
 
+/// Bars side by side per label (values to compare, not to add up: precision and recall
+/// per threshold), on a scale from 0 to `max`.
+pub fn grouped_bars(title: &str, series: &[&str], bars: &[Bar], max: i64) -> String {
+    let (width, height, left, bottom, top) = (640.0, 240.0, 48.0, 36.0, 28.0);
+    let max = max.max(1);
+    let plot_h = height - bottom - top;
+    let step = (width - left - 8.0) / bars.len().max(1) as f64;
+    let width_each = step * 0.8 / series.len().max(1) as f64;
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"#9aa5b1\"/>\
+         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{max}</text>\
+         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">0</text>",
+        escape(title),
+        height - bottom,
+        left - 4.0,
+        top + 4.0,
+        left - 4.0,
+        height - bottom
+    );
+    for (i, bar) in bars.iter().enumerate() {
+        let x0 = left + 4.0 + i as f64 * step;
+        for (j, v) in bar.values.iter().enumerate() {
+            let h = (*v).clamp(0, max) as f64 / max as f64 * plot_h;
+            svg.push_str(&format!(
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{width_each:.1}\" height=\"{h:.1}\" fill=\"{}\"><title>{} {}: {v}</title></rect>",
+                x0 + j as f64 * width_each,
+                height - bottom - h,
+                COLOURS[j % COLOURS.len()],
+                escape(&bar.label),
+                escape(series.get(j).copied().unwrap_or(""))
+            ));
+        }
+        svg.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
+            x0 + step * 0.4,
+            height - bottom + 14.0,
+            escape(&bar.label)
+        ));
+    }
+    for (j, name) in series.iter().enumerate() {
+        let x = left + j as f64 * 150.0;
+        svg.push_str(&format!(
+            "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"11\">{}</text>",
+            height - 14.0,
+            COLOURS[j % COLOURS.len()],
+            x + 14.0,
+            height - 5.0,
+            escape(name)
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 /// The population pyramid: five-year bands, men to the left, women to the right.
 pub fn pyramid(title: &str, male: &str, female: &str, bands: &[(i32, i64, i64)]) -> String {
     let (width, row, top) = (640.0, 14.0, 24.0);

@@ -202,7 +202,8 @@ impl Linkage<'_> {
         self.department(&county, id).await
     }
 
-    async fn department(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Department> {
+    /// A department in scope (outside it: not found).
+    pub async fn department(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Department> {
         let mut q = Query::select();
         q.columns(DEPARTMENT_COLUMNS)
             .from("department")
