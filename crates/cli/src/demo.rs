@@ -67,6 +67,15 @@ pub async fn build(store: &Store, options: &DemoOptions) -> anyhow::Result<(Stri
     if parties > 0 {
         println!("已登记房东与用工单位 Registered {parties} landlords and employers, each with a report under review");
     }
+    if let Some(feeds) = crate::linkage::feed::demo(store, &options.county).await? {
+        let outcomes: Vec<String> = feeds.outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!(
+            "已登记报送部门并接收通报 Registered departments and received {} notices ({}); {} changes proposed",
+            feeds.received,
+            outcomes.join(", "),
+            feeds.events
+        );
+    }
     let password = jiceng_store::org::generate_password();
     let users = store.users();
     match users.by_username("admin").await? {

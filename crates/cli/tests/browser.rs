@@ -247,3 +247,106 @@ async fn a_days_visits_are_recorded_on_a_phone_including_one_offline() {
     assert_eq!(visits.len(), 2, "two households visited, each recorded once: {visits:?}");
     store.close().await.unwrap();
 }
+
+/// A department's record that could be either of two registry people (same name and
+/// birthday, no ID number) is reviewed side by side in chromium and accepted; the
+/// marriage it proposes is in the review chain and the record is matched.
+#[tokio::test]
+async fn a_possible_match_is_reviewed_side_by_side_and_accepted_in_chromium() {
+    use jiceng_domain::linkage::feed::{FeedColumn, read_record};
+    use jiceng_domain::linkage::{DepartmentKind, FeedKind, FeedOutcome};
+    let Some((chromium, browser_dir)) = browser_setup() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("feeds.db");
+    let db = db_path.to_str().unwrap();
+    jiceng(db, &["demo", "--no-serve", "--residents", "2000", "--seed", "6"], "");
+    let community = "440307003002";
+    jiceng(db, &["user", "add", "zhuan", "--role", "specialist", "--scope", community], "password-c\n");
+
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&db_path)).await.unwrap();
+    let county = DivisionCode::parse("440307").unwrap();
+    let scope = Scope::new(Role::Specialist, vec![DivisionCode::parse(community).unwrap()]);
+    let everyone = store.registry_in(&scope).search(&SearchQuery::Name(String::new()), 1000).await.unwrap();
+    let person = everyone
+        .iter()
+        .find(|r| {
+            r.facts.identity.number().is_some()
+                && r.facts.marital_status != jiceng_domain::registry::MaritalStatus::Married
+        })
+        .expect("an unmarried resident with an ID number")
+        .clone();
+    let twin = jiceng_domain::registry::ResidentFacts {
+        identity: jiceng_domain::registry::Identity::Missing(jiceng_domain::registry::IdMissingReason::Unknown),
+        relationship: jiceng_domain::registry::Relationship::Other,
+        phone: None,
+        ..person.facts.clone()
+    };
+    let since = time::macros::date!(2020 - 01 - 01);
+    store.registry().add_resident(&county, &twin, since, "setup").await.unwrap();
+    let linkage = store.linkage();
+    let department = linkage
+        .register_department(&jiceng_store::linkage::NewDepartment {
+            code: "MZ".into(),
+            name: "区民政局".into(),
+            kind: DepartmentKind::CivilAffairs,
+            region: county.clone(),
+            feeds: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let (name, born, on) = (
+        person.facts.name.to_string(),
+        person.facts.birth_date.to_string(),
+        (today - time::Duration::days(2)).to_string(),
+    );
+    let cells = [
+        (FeedColumn::RecordNo, "MZ-2026-0042"),
+        (FeedColumn::OccurredOn, on.as_str()),
+        (FeedColumn::Name, name.as_str()),
+        (FeedColumn::BirthDate, born.as_str()),
+        (FeedColumn::Community, community),
+    ];
+    let headed = cells.iter().map(|(c, v)| (c.heading(FeedKind::Marriage, false).to_string(), v.to_string())).collect();
+    let row = jiceng_files::linkage::feed::FeedRow {
+        line: 2,
+        cells: headed,
+        record: Ok(read_record(FeedKind::Marriage, &cells).unwrap()),
+    };
+    let settings = jiceng_domain::linkage::Settings::default();
+    let receipt =
+        linkage.receive(&department, FeedKind::Marriage, "婚姻登记.csv", vec![row], &settings, today).await.unwrap();
+    assert_eq!(receipt.outcomes.get("possible"), Some(&1), "{receipt:?}");
+    let waiting = linkage.records(&county, Some(FeedOutcome::Possible), FeedKind::ALL, 5).await.unwrap();
+    let review_path = format!("/feeds/review/440307/{}", waiting[0].id);
+    store.close().await.unwrap();
+
+    let (server, url) = serve(db);
+    let shots = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(browser_dir.join("feeds.mjs"))
+        .env("JICENG_URL", &url)
+        .env("CHROMIUM", &chromium)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("REVIEWER", "zhuan")
+        .env("PASSWORD", "password-c")
+        .env("COMMUNITY", community)
+        .env("REVIEW_PATH", &review_path)
+        .env("NAME", &name)
+        .env("PERSON_ID", person.resident_id.to_string())
+        .output()
+        .unwrap();
+    drop(server);
+    assert!(
+        out.status.success(),
+        "feeds story failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&db_path)).await.unwrap();
+    let decided = store.linkage().incoming(&county, waiting[0].id).await.unwrap();
+    assert_eq!((decided.outcome, decided.person_id), (FeedOutcome::Matched, Some(person.resident_id)));
+    assert!(decided.event_id.is_some(), "the marriage was proposed");
+    store.close().await.unwrap();
+}

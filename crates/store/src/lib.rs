@@ -67,19 +67,29 @@ pub struct Store {
     pub(crate) db: DatabaseConnection,
     /// Entries of reads, written in batches by one task (`org::audit`).
     pub(crate) audit_queue: std::sync::Arc<org::audit::AuditQueue>,
+    /// Each county's registry side of record linkage, kept between batches.
+    pub(crate) linkage_cache: std::sync::Arc<linkage::LinkageCache>,
 }
 
 impl Store {
     /// Opens (and migrates) the database at `url`: `sqlite://PATH?mode=rwc` or `postgres://…`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open(url: &str) -> StoreResult<Store> {
-        Ok(Store { db: connection::connect(url, None).await?, audit_queue: Default::default() })
+        Ok(Store {
+            db: connection::connect(url, None).await?,
+            audit_queue: Default::default(),
+            linkage_cache: Default::default(),
+        })
     }
 
     /// Opens a PostgreSQL database inside one schema (used to isolate tests).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open_in_schema(url: &str, schema: &str) -> StoreResult<Store> {
-        Ok(Store { db: connection::connect(url, Some(schema)).await?, audit_queue: Default::default() })
+        Ok(Store {
+            db: connection::connect(url, Some(schema)).await?,
+            audit_queue: Default::default(),
+            linkage_cache: Default::default(),
+        })
     }
 
     pub fn is_postgres(&self) -> bool {

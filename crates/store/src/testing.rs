@@ -270,7 +270,7 @@ impl Store {
     pub fn observed(&self, seen: impl Fn(&sea_orm::Statement) + Send + Sync + 'static) -> Store {
         let mut db = self.db.clone();
         db.set_metric_callback(move |info| seen(info.statement));
-        Store { db, audit_queue: Default::default() }
+        Store { db, audit_queue: Default::default(), linkage_cache: Default::default() }
     }
 }
 

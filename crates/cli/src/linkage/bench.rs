@@ -145,7 +145,8 @@ pub fn run(
     let (i, inf) = read_features(incoming, "incoming_id", threads)?;
     step("read and features", &mut since);
     spinner.set_message("索引 Blocking index");
-    let linker = Linker::new(&rf);
+    let index = jiceng_domain::linkage::RegistryIndex::build(rf);
+    let linker = Linker::new(&index);
     step("index", &mut since);
     spinner.set_message("比较 Comparing");
     let comparisons = linker.compare(&inf, threads);

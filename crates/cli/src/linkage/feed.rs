@@ -212,3 +212,222 @@ pub async fn train(
     }
     Ok(())
 }
+
+/// The demo's departments and a month of their notices about the demo's residents: a
+/// marriage, births in mothers' households, deaths (one reported by the hospital and by
+/// the police: a duplicate), a move out, vaccinations and school entries that confirm
+/// children, people not in the registry, a row that cannot be read, and a record that
+/// could be either of two people of the same name and birthday (a possible match for
+/// the community to review). Skipped when the county has departments already.
+pub async fn demo(store: &Store, county: &DivisionCode) -> anyhow::Result<Option<jiceng_store::linkage::FeedReceipt>> {
+    use jiceng_domain::linkage::feed::{FeedColumn as C, read_record};
+    use jiceng_domain::registry::{IdMissingReason, Identity, MaritalStatus, Relationship, Sex};
+    use jiceng_files::linkage::feed::FeedRow;
+    let caller = Caller::local("demo");
+    let linkage = store.linkage_by(&caller);
+    if linkage.departments().await?.iter().any(|d| &d.county == county) {
+        return Ok(None);
+    }
+    let mut departments = Vec::new();
+    for (code, name, kind) in [
+        ("MZ", "区民政局", DepartmentKind::CivilAffairs),
+        ("GA", "公安分局", DepartmentKind::PublicSecurity),
+        ("YY", "区人民医院", DepartmentKind::Health),
+        ("JK", "区疾控中心", DepartmentKind::DiseaseControl),
+        ("JY", "区教育局", DepartmentKind::Education),
+    ] {
+        let new =
+            NewDepartment { code: code.into(), name: name.into(), kind, region: county.clone(), feeds: Vec::new() };
+        departments.push(linkage.register_department(&new).await?);
+    }
+    // Residents of the county's first community with people in it.
+    let scope = jiceng_domain::org::Scope::new(jiceng_domain::org::Role::District, vec![county.clone()]);
+    let people =
+        store.registry_in(&scope).search(&jiceng_store::registry::SearchQuery::Name(String::new()), 1000).await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let day = |n: i64| (today - time::Duration::days(n)).to_string();
+    let age = |p: &jiceng_store::registry::ResidentVersion| p.facts.age_on(today);
+    let id = |p: &jiceng_store::registry::ResidentVersion| {
+        p.facts.identity.number().map(|n| n.to_string()).unwrap_or_default()
+    };
+    let row = |kind: FeedKind, line: u64, cells: Vec<(C, String)>| {
+        let refs: Vec<(C, &str)> = cells.iter().map(|(c, v)| (*c, v.as_str())).collect();
+        FeedRow {
+            line,
+            cells: cells.iter().map(|(c, v)| (c.heading(kind, false).to_string(), v.clone())).collect(),
+            record: read_record(kind, &refs),
+        }
+    };
+    let person_cells = |p: &jiceng_store::registry::ResidentVersion| {
+        vec![
+            (C::Name, p.facts.name.to_string()),
+            (C::Sex, p.facts.sex.label_zh().to_string()),
+            (C::BirthDate, p.facts.birth_date.to_string()),
+            (C::IdNumber, id(p)),
+            (C::Community, p.community.to_string()),
+        ]
+    };
+    let mut sends: Vec<(usize, FeedKind, Vec<FeedRow>)> = Vec::new();
+    // Marriages of unmarried adults; one with the ID number mistyped in one digit.
+    let single: Vec<_> = people
+        .iter()
+        .filter(|p| {
+            p.facts.marital_status == MaritalStatus::Unmarried && (22..40).contains(&age(p)) && !id(p).is_empty()
+        })
+        .take(4)
+        .collect();
+    let mut rows = Vec::new();
+    for (i, p) in single.iter().enumerate() {
+        let mut cells = person_cells(p);
+        if i == 1 {
+            let mut typo: Vec<char> = id(p).chars().collect();
+            typo[10] = if typo[10] == '1' { '7' } else { '1' };
+            cells[3].1 = typo.into_iter().collect();
+        }
+        cells.insert(0, (C::RecordNo, format!("MZ-{}-{:04}", today.year(), i + 1)));
+        cells.insert(1, (C::OccurredOn, day(10 + i as i64)));
+        rows.push(row(FeedKind::Marriage, i as u64 + 2, cells));
+    }
+    // Somebody the registry does not know, and a row with no date.
+    rows.push(row(
+        FeedKind::Marriage,
+        rows.len() as u64 + 2,
+        vec![
+            (C::RecordNo, "MZ-X-1".into()),
+            (C::OccurredOn, day(9)),
+            (C::Name, "欧阳明轩".into()),
+            (C::BirthDate, "1991-03-14".into()),
+        ],
+    ));
+    rows.push(row(
+        FeedKind::Marriage,
+        rows.len() as u64 + 2,
+        vec![(C::RecordNo, "MZ-X-2".into()), (C::Name, "张某".into())],
+    ));
+    sends.push((0, FeedKind::Marriage, rows));
+    // A possible match: a resident's namesake born the same day, in the same household.
+    if let Some(p) = people.iter().find(|p| {
+        (25..45).contains(&age(p))
+            && p.facts.marital_status == MaritalStatus::Unmarried
+            && !single.iter().any(|s| s.resident_id == p.resident_id)
+    }) {
+        let twin = jiceng_domain::registry::ResidentFacts {
+            identity: Identity::Missing(IdMissingReason::Unknown),
+            relationship: Relationship::Other,
+            phone: None,
+            ..p.facts.clone()
+        };
+        store.registry_by(&caller).add_resident(county, &twin, today - time::Duration::days(400), "demo").await?;
+        let cells = vec![
+            (C::RecordNo, format!("MZ-{}-0100", today.year())),
+            (C::OccurredOn, day(6)),
+            (C::Name, p.facts.name.to_string()),
+            (C::BirthDate, p.facts.birth_date.to_string()),
+            (C::Community, p.community.to_string()),
+        ];
+        sends.push((0, FeedKind::Marriage, vec![row(FeedKind::Marriage, 2, cells)]));
+    }
+    // Deaths of the oldest, the first also reported by the police the same day.
+    let mut old: Vec<_> = people.iter().filter(|p| age(p) >= 85 && !id(p).is_empty()).collect();
+    old.sort_by_key(|p| p.facts.birth_date);
+    let mut deaths = Vec::new();
+    for (i, p) in old.iter().take(2).enumerate() {
+        let mut cells = person_cells(p);
+        cells.insert(0, (C::RecordNo, format!("YY-D-{}", i + 1)));
+        cells.insert(1, (C::OccurredOn, day(3)));
+        deaths.push(row(FeedKind::Death, i as u64 + 2, cells));
+    }
+    sends.push((2, FeedKind::Death, deaths));
+    let mut hukou = Vec::new();
+    if let Some(p) = old.first() {
+        let mut cells = person_cells(p);
+        cells.insert(0, (C::RecordNo, "GA-1".into()));
+        cells.insert(1, (C::ChangeType, "死亡注销".into()));
+        cells.insert(2, (C::OccurredOn, day(3)));
+        hukou.push(row(FeedKind::HukouChange, 2, cells));
+    }
+    if let Some(p) = people.iter().find(|p| (30..50).contains(&age(p)) && !id(p).is_empty()) {
+        let mut cells = person_cells(p);
+        cells.insert(0, (C::RecordNo, "GA-2".into()));
+        cells.insert(1, (C::ChangeType, "迁出".into()));
+        cells.insert(2, (C::OccurredOn, day(8)));
+        cells.push((C::Region, "430702".into()));
+        hukou.push(row(FeedKind::HukouChange, 3, cells));
+    }
+    sends.push((1, FeedKind::HukouChange, hukou));
+    // Births to married women heading or partnering a household.
+    let mothers: Vec<_> = people
+        .iter()
+        .filter(|p| {
+            p.facts.sex == Sex::Female
+                && p.facts.marital_status == MaritalStatus::Married
+                && (23..38).contains(&age(p))
+                && matches!(p.facts.relationship, Relationship::Head | Relationship::Spouse)
+        })
+        .take(3)
+        .collect();
+    let births = mothers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let cells = vec![
+                (C::RecordNo, format!("YY-B-{}", i + 1)),
+                (C::OccurredOn, day(4 + i as i64)),
+                (C::Name, p.facts.name.to_string()),
+                (C::BirthDate, p.facts.birth_date.to_string()),
+                (C::IdNumber, id(p)),
+                (C::Community, p.community.to_string()),
+                (C::ChildSex, if i % 2 == 0 { "女" } else { "男" }.into()),
+                (C::Hospital, "区人民医院".into()),
+            ];
+            row(FeedKind::HospitalBirth, i as u64 + 2, cells)
+        })
+        .collect();
+    sends.push((2, FeedKind::HospitalBirth, births));
+    // Vaccinations of infants and school entries of six-year-olds confirm them.
+    let child = |lo: i32, hi: i32| people.iter().filter(move |p| (lo..hi).contains(&age(p))).take(3);
+    let shots = child(0, 2)
+        .filter(|p| p.facts.birth_date <= today - time::Duration::days(30))
+        .enumerate()
+        .map(|(i, p)| {
+            let mut cells = person_cells(p);
+            cells.retain(|(c, _)| *c != C::IdNumber);
+            cells.insert(0, (C::RecordNo, format!("JK-{}", i + 1)));
+            cells.insert(1, (C::OccurredOn, day(2)));
+            cells.push((C::Clinic, "社区卫生服务中心接种门诊".into()));
+            row(FeedKind::Vaccination, i as u64 + 2, cells)
+        })
+        .collect();
+    sends.push((3, FeedKind::Vaccination, shots));
+    let entries = child(6, 7)
+        .enumerate()
+        .map(|(i, p)| {
+            let mut cells = person_cells(p);
+            cells.insert(0, (C::RecordNo, format!("JY-{}", i + 1)));
+            cells.insert(
+                1,
+                (
+                    C::OccurredOn,
+                    format!("{}-09-01", if today.month() as u8 >= 9 { today.year() } else { today.year() - 1 }),
+                ),
+            );
+            cells.push((C::School, "区实验小学".into()));
+            row(FeedKind::SchoolEntry, i as u64 + 2, cells)
+        })
+        .collect();
+    sends.push((4, FeedKind::SchoolEntry, entries));
+    let settings = Settings::default();
+    let mut total = jiceng_store::linkage::FeedReceipt::default();
+    for (d, kind, rows) in sends {
+        if rows.is_empty() {
+            continue;
+        }
+        let r = linkage.receive(&departments[d], kind, &format!("{}.csv", kind.key()), rows, &settings, today).await?;
+        total.received += r.received;
+        total.events += r.events;
+        for (k, n) in r.outcomes {
+            *total.outcomes.entry(k).or_default() += n;
+        }
+    }
+    Ok(Some(total))
+}

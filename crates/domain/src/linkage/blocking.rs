@@ -135,6 +135,14 @@ impl BlockingIndex {
     /// added to.
     pub fn candidates(&self, f: &Features, out: &mut Vec<(u32, u8)>, counts: &mut BlockingCounts) {
         out.clear();
+        self.extend_candidates(f, 0, out, counts);
+        merge_rules(out);
+        counts.compared += out.len() as u64;
+    }
+
+    /// Adds the records `f` is to be compared with to `out`, their positions moved by
+    /// `offset` (an index over the records after the first `offset`), unmerged.
+    pub fn extend_candidates(&self, f: &Features, offset: u32, out: &mut Vec<(u32, u8)>, counts: &mut BlockingCounts) {
         for (r, (rule, index)) in self.rules.iter().enumerate() {
             let Some(key) = rule.key(f) else { continue };
             let start = index.keys.partition_point(|k| *k < key);
@@ -144,21 +152,24 @@ impl BlockingIndex {
                 continue;
             }
             counts.pairs[r] += (end - start) as u64;
-            out.extend(index.rows[start..end].iter().map(|&row| (row, 1u8 << r)));
+            out.extend(index.rows[start..end].iter().map(|&row| (row + offset, 1u8 << r)));
         }
-        out.sort_unstable();
-        let mut kept = 0;
-        for i in 0..out.len() {
-            if kept > 0 && out[kept - 1].0 == out[i].0 {
-                out[kept - 1].1 |= out[i].1;
-            } else {
-                out[kept] = out[i];
-                kept += 1;
-            }
-        }
-        out.truncate(kept);
-        counts.compared += out.len() as u64;
     }
+}
+
+/// Sorts candidates and makes each record one entry with every rule that brought it.
+pub fn merge_rules(out: &mut Vec<(u32, u8)>) {
+    out.sort_unstable();
+    let mut kept = 0;
+    for i in 0..out.len() {
+        if kept > 0 && out[kept - 1].0 == out[i].0 {
+            out[kept - 1].1 |= out[i].1;
+        } else {
+            out[kept] = out[i];
+            kept += 1;
+        }
+    }
+    out.truncate(kept);
 }
 
 #[cfg(test)]

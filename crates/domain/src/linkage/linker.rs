@@ -4,10 +4,11 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::blocking::{BlockingCounts, BlockingIndex, BlockingRule, RULES};
+use super::blocking::{BlockingCounts, BlockingRule, RULES};
 use super::compare::{Field, Gamma, birth, gamma, id};
 use super::model::{Model, TermFrequencies};
 use super::record::Features;
+use super::registry_index::RegistryIndex;
 
 /// Thresholds and training effort; configuration, not code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,11 +69,11 @@ pub struct Linked {
     pub runner_up: Option<(u32, Gamma, f64)>,
 }
 
-/// The registry side, built once: its features, blocking index and term frequencies.
+/// Links batches to a registry side ([`RegistryIndex`]: its features, blocking index and
+/// term frequencies, built once and kept up to date between batches).
 pub struct Linker<'a> {
     registry: &'a [Features],
-    index: BlockingIndex,
-    frequencies: TermFrequencies,
+    index: &'a RegistryIndex,
 }
 
 /// The training sessions: the pairs one rule brings, with the fields that rule made
@@ -85,12 +86,12 @@ const SESSIONS: [(BlockingRule, &[Field]); 3] = [
 ];
 
 impl<'a> Linker<'a> {
-    pub fn new(registry: &'a [Features]) -> Linker<'a> {
-        Linker { registry, index: BlockingIndex::build(registry), frequencies: TermFrequencies::count(registry) }
+    pub fn new(index: &'a RegistryIndex) -> Linker<'a> {
+        Linker { registry: index.features(), index }
     }
 
     pub fn frequencies(&self) -> &TermFrequencies {
-        &self.frequencies
+        self.index.frequencies()
     }
 
     /// Blocks and compares every incoming record, on `threads` threads.
@@ -158,9 +159,9 @@ impl<'a> Linker<'a> {
         let weights: Vec<f64> = comparisons
             .pairs
             .iter()
-            .map(|p| model.weight(&p.gamma, &incoming[p.incoming as usize], Some(&self.frequencies)))
+            .map(|p| model.weight(&p.gamma, &incoming[p.incoming as usize], Some(self.index.frequencies())))
             .collect();
-        model.estimate_prior(&weights, self.registry.len() as f64 * incoming.len() as f64);
+        model.estimate_prior(&weights, self.index.live() as f64 * incoming.len() as f64);
     }
 
     /// Each incoming record's best candidate and outcome.
@@ -175,7 +176,7 @@ impl<'a> Linker<'a> {
             .map(|i| Linked { incoming: i, best: None, probability: 0.0, outcome: Outcome::NoMatch, runner_up: None })
             .collect();
         for p in &comparisons.pairs {
-            let w = model.weight(&p.gamma, &incoming[p.incoming as usize], Some(&self.frequencies));
+            let w = model.weight(&p.gamma, &incoming[p.incoming as usize], Some(self.index.frequencies()));
             let l = &mut linked[p.incoming as usize];
             match l.best {
                 Some((_, _, best)) if best >= w => {
@@ -252,7 +253,7 @@ mod tests {
         let plan = LinkagePlan { registry: 5_000, incoming: 10, seed: 3, ..LinkagePlan::default() };
         let (others, _, _) = generate(&plan);
         registry.extend(others.into_iter().map(|(_, r)| r));
-        let features: Vec<Features> = registry.iter().map(Features::of).collect();
+        let features = RegistryIndex::build(registry.iter().map(Features::of).collect());
         let linker = Linker::new(&features);
         let incoming = vec![
             // Name, sex and year only: never a match.
@@ -288,7 +289,7 @@ mod tests {
     fn links_generated_records_accurately() {
         let plan = LinkagePlan { registry: 20_000, incoming: 2_000, seed: 11, ..LinkagePlan::default() };
         let (registry, incoming, truth) = generate(&plan);
-        let r: Vec<Features> = registry.iter().map(|(_, rec)| Features::of(rec)).collect();
+        let r = RegistryIndex::build(registry.iter().map(|(_, rec)| Features::of(rec)).collect());
         let i: Vec<Features> = incoming.iter().map(|(_, rec)| Features::of(rec)).collect();
         let linker = Linker::new(&r);
         let settings = Settings { random_pairs: 500_000, ..Settings::default() };

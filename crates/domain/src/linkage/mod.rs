@@ -12,6 +12,7 @@ pub mod feed;
 pub mod linker;
 pub mod model;
 pub mod record;
+pub mod registry_index;
 pub mod synthetic;
 
 pub use blocking::{BlockingCounts, BlockingIndex, BlockingRule};
@@ -20,3 +21,4 @@ pub use feed::{DepartmentKind, Effect, FeedColumn, FeedDetails, FeedKind, FeedOu
 pub use linker::{Comparisons, Linked, Linker, Outcome, Settings};
 pub use model::{Model, TermFrequencies};
 pub use record::{Features, LinkRecord};
+pub use registry_index::RegistryIndex;

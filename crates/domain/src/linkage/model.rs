@@ -261,22 +261,52 @@ impl TermFrequencies {
     pub fn count<'a>(records: impl IntoIterator<Item = &'a Features>) -> TermFrequencies {
         let mut tf = TermFrequencies::default();
         for r in records {
-            if r.name.len == 0 {
-                continue;
-            }
-            tf.total += 1.0;
-            *tf.names.entry(r.name.simplified).or_default() += 1;
-            *tf.sounds.entry(r.name.plain).or_default() += 1;
-            *tf.surnames.entry(r.name.surname).or_default() += 1;
+            tf.add(r);
         }
+        tf.settle();
+        tf
+    }
+
+    /// Counts one more record (a registry change; call [`Self::settle`] after a batch).
+    pub fn add(&mut self, r: &Features) {
+        if r.name.len == 0 {
+            return;
+        }
+        self.total += 1.0;
+        *self.names.entry(r.name.simplified).or_default() += 1;
+        *self.sounds.entry(r.name.plain).or_default() += 1;
+        *self.surnames.entry(r.name.surname).or_default() += 1;
+    }
+
+    /// Counts one record fewer (one that [`Self::add`] or [`Self::count`] counted).
+    pub fn remove(&mut self, r: &Features) {
+        if r.name.len == 0 {
+            return;
+        }
+        self.total = (self.total - 1.0).max(0.0);
+        for (map, key) in [
+            (&mut self.names, r.name.simplified),
+            (&mut self.sounds, r.name.plain),
+            (&mut self.surnames, r.name.surname),
+        ] {
+            if let Some(n) = map.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Recomputes the averages after records were added or removed.
+    pub fn settle(&mut self) {
         let square =
             |map: &HashMap<u64, u32>, total: f64| map.values().map(|&n| (f64::from(n) / total).powi(2)).sum::<f64>();
-        if tf.total > 0.0 {
-            tf.names_square = square(&tf.names, tf.total);
-            tf.sounds_square = square(&tf.sounds, tf.total);
-            tf.surnames_square = square(&tf.surnames, tf.total);
+        if self.total > 0.0 {
+            self.names_square = square(&self.names, self.total);
+            self.sounds_square = square(&self.sounds, self.total);
+            self.surnames_square = square(&self.surnames, self.total);
         }
-        tf
     }
 
     fn frequency(&self, map: &HashMap<u64, u32>, key: u64) -> f64 {

@@ -318,6 +318,22 @@ pub async fn records(
     .into_response())
 }
 
+/// One field of the side-by-side comparison.
+struct FieldRow {
+    field: &'static str,
+    incoming: String,
+    registry: String,
+    level: &'static str,
+    weight: String,
+}
+
+/// A candidate as the review page shows it.
+struct CandidateView {
+    person_id: Uuid,
+    probability: String,
+    fields: Vec<FieldRow>,
+}
+
 #[derive(Template)]
 #[template(path = "feed_review.html")]
 struct ReviewPage {
@@ -325,19 +341,72 @@ struct ReviewPage {
     item: ReviewItem,
     kind: String,
     outcome: String,
-    /// Each candidate's sex and (masked) ID number as shown.
-    shown: Vec<(String, String)>,
+    candidates: Vec<CandidateView>,
     pending: bool,
 }
 
-impl ReviewPage {
-    fn weight(&self, w: &f64) -> String {
-        format!("{w:+.1}")
+fn masked_id(number: Option<&str>) -> String {
+    match number {
+        None | Some("") => "—".into(),
+        Some(n) => match jiceng_domain::registry::IdNumber::parse(n) {
+            Ok(id) => id.masked(),
+            // A mistyped number is shown as typed but for its middle, like a valid one.
+            Err(_) => {
+                let chars: Vec<char> = n.chars().collect();
+                let keep = chars.len().min(4);
+                let tail: String = chars[chars.len().saturating_sub(keep)..].iter().collect();
+                format!(
+                    "{}{}{tail}",
+                    chars.iter().take(keep).collect::<String>(),
+                    "*".repeat(chars.len().saturating_sub(2 * keep))
+                )
+            }
+        },
     }
+}
 
-    fn percent(&self, p: &f64) -> String {
-        format!("{:.1}%", p * 100.0)
-    }
+/// The record's and each candidate's values field by field, with the level the pair
+/// compared at and its match weight.
+fn candidate_views(item: &ReviewItem, lang: crate::page::Lang) -> Vec<CandidateView> {
+    use jiceng_domain::linkage::Field;
+    let record = item.record.record.as_ref();
+    let sex = |s: Option<jiceng_domain::registry::Sex>| s.map(|s| lang.label(s).to_string()).unwrap_or_default();
+    let incoming = |f: Field| -> String {
+        let Some(r) = record else { return String::new() };
+        match f {
+            Field::IdNumber => masked_id(r.id_number.as_deref()),
+            Field::Name => r.name.clone(),
+            Field::Sex => sex(r.sex),
+            Field::BirthDate => r.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+            Field::Community => r.community.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+            Field::Phone => r.phone.clone().unwrap_or_default(),
+        }
+    };
+    item.candidates
+        .iter()
+        .map(|c| CandidateView {
+            person_id: c.person_id,
+            probability: format!("{:.1}%", c.probability * 100.0),
+            fields: jiceng_domain::linkage::FIELDS
+                .iter()
+                .zip(&c.evidence)
+                .map(|(&f, e)| FieldRow {
+                    field: lang.pick(e.field_zh, e.field_en),
+                    incoming: incoming(f),
+                    registry: match f {
+                        Field::IdNumber => masked_id(c.id_number.as_deref()),
+                        Field::Name => c.name.clone(),
+                        Field::Sex => sex(c.sex),
+                        Field::BirthDate => c.birth_date.to_string(),
+                        Field::Community => c.community.clone(),
+                        Field::Phone => c.phone.clone().unwrap_or_default(),
+                    },
+                    level: lang.pick(e.level_zh, e.level_en),
+                    weight: format!("{:+.1}", e.weight),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 async fn review_item(user: &Scoped, county: &DivisionCode, id: Uuid) -> AppResult<ReviewItem> {
@@ -366,25 +435,12 @@ pub async fn review(State(state): State<AppState>, user: Viewer<Report>, key: Re
     )
     .await?;
     let lang = user.lang;
-    let shown = item
-        .candidates
-        .iter()
-        .map(|c| {
-            let id = c
-                .id_number
-                .as_deref()
-                .and_then(|n| jiceng_domain::registry::IdNumber::parse(n).ok())
-                .map(|n| n.masked())
-                .unwrap_or_else(|| "—".into());
-            (c.sex.map(|s| lang.label(s).to_string()).unwrap_or_default(), id)
-        })
-        .collect();
     Ok(render(&ReviewPage {
         page: user.chrome("疑似匹配审核 Review a possible match"),
         kind: lang.label(item.record.kind).to_string(),
         outcome: lang.label(item.record.outcome).to_string(),
         pending: item.record.outcome == FeedOutcome::Possible,
-        shown,
+        candidates: candidate_views(&item, lang),
         item,
     })?
     .into_response())

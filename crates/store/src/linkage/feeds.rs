@@ -23,7 +23,7 @@ use sha2::Digest;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use super::registry_side::{RegistrySide, features_of};
+use super::registry_side::{Held, features_of};
 use super::{Department, Linkage, invalid};
 use crate::error::{StoreError, StoreResult, decode_opt};
 use crate::read_rows;
@@ -361,10 +361,11 @@ impl Linkage<'_> {
         let link_records =
             readable.iter().filter_map(|&i| fresh[i].1.record.as_ref().ok().map(FeedRecord::link_record)).collect();
         let incoming = features_of(link_records).await?;
-        let registry = RegistrySide::read(&self.store.db, county).await?;
         let stored = self.model(county).await?;
-        let (decided, model, trained, pairs) =
-            link(registry.features.clone(), incoming, stored, settings.clone()).await?;
+        // The county's registry side, up to date; held (its lock) until this batch is written.
+        let held = super::registry_side::current(self.store, county).await?;
+        let (decided, model, trained, pairs, held) = link(held, incoming, stored, settings.clone()).await?;
+        let registry = held.as_ref().ok_or_else(|| StoreError::Internal("linkage registry side".into()))?;
         receipt.trained = trained;
         receipt.pairs_compared = pairs;
         let mut decided_of: HashMap<usize, Decided> = readable.into_iter().zip(decided).collect();
@@ -613,7 +614,12 @@ impl Linkage<'_> {
             FeedDetails::HukouChange { .. } | FeedDetails::Vaccination { .. } | FeedDetails::SchoolEntry { .. } => None,
         };
         let Some((mut details, partner_number)) = details else {
-            set_reason(&work.txn, county, incoming_id, "登记簿已是如此 / the registry already shows this").await?;
+            let reason = if record.effect() == Effect::Confirms {
+                "部门记录印证此人在册 / the department's record confirms the person as recorded"
+            } else {
+                "登记簿已是如此 / the registry already shows this"
+            };
+            set_reason(&work.txn, county, incoming_id, reason).await?;
             return Ok(false);
         };
         if let Some(number) = partner_number.filter(|n| !n.is_empty()) {
@@ -732,16 +738,20 @@ fn no_match_note(record: &FeedRecord, county: &DivisionCode) -> &'static str {
 }
 
 /// Blocks, compares and decides on blocking threads. Returns the decisions (one per
-/// incoming record), the model used, whether it was trained here, and the pairs compared.
+/// incoming record), the model used, whether it was trained here, the pairs compared,
+/// and the registry side (still held).
 async fn link(
-    registry: Vec<Features>,
+    held: Held,
     incoming: Vec<Features>,
     stored: Option<Model>,
     settings: Settings,
-) -> StoreResult<(Vec<Decided>, Model, bool, u64)> {
+) -> StoreResult<(Vec<Decided>, Model, bool, u64, Held)> {
     tokio::task::spawn_blocking(move || {
+        let Some(registry) = held.as_ref() else {
+            return Err(StoreError::Internal("linkage registry side".into()));
+        };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let linker = Linker::new(&registry);
+        let linker = Linker::new(&registry.index);
         let comparisons = linker.compare(&incoming, threads);
         let (mut model, trained) = match stored {
             Some(model) => (model, false),
@@ -749,8 +759,9 @@ async fn link(
             None => {
                 let mut model = Model::initial();
                 // A small registry has fewer distinct pairs than the setting asks for.
-                let pairs = settings.random_pairs.min(registry.len().saturating_mul(registry.len()));
-                model.estimate_u(&registry, &registry, pairs, settings.seed);
+                let features = registry.index.features();
+                let pairs = settings.random_pairs.min(features.len().saturating_mul(features.len()));
+                model.estimate_u(features, features, pairs, settings.seed);
                 (model, false)
             }
         };
@@ -760,10 +771,12 @@ async fn link(
             .into_iter()
             .map(|l| Decided { outcome: l.outcome, probability: l.probability, best: l.best, runner_up: l.runner_up })
             .collect();
-        (decided, model, trained, comparisons.pairs.len() as u64)
+        let pairs = comparisons.pairs.len() as u64;
+        drop(linker);
+        Ok((decided, model, trained, pairs, held))
     })
     .await
-    .map_err(|e| StoreError::Internal(format!("linkage: {e}")))
+    .map_err(|e| StoreError::Internal(format!("linkage: {e}")))?
 }
 
 impl Linkage<'_> {
@@ -1064,19 +1077,20 @@ impl Linkage<'_> {
             return Err(invalid("本区县还没有收到通报记录", "no records have been received in this county"));
         }
         let incoming = features_of(records).await?;
-        let registry = RegistrySide::read(&self.store.db, county).await?;
+        let held = super::registry_side::current(self.store, county).await?;
         let settings = settings.clone();
         let record_count = incoming.len() as u64;
         let accepted: Vec<Gamma> = decisions.iter().filter(|(_, a)| *a).map(|(g, _)| *g).collect();
         let model = tokio::task::spawn_blocking(move || {
-            let linker = Linker::new(&registry.features);
+            let registry = held.as_ref().ok_or_else(|| StoreError::Internal("linkage registry side".into()))?;
+            let linker = Linker::new(&registry.index);
             let comparisons = linker.compare(&incoming, std::thread::available_parallelism().map_or(1, |n| n.get()));
             let mut model = linker.train(&incoming, &comparisons, &settings);
             model.learn_from_matches(&accepted);
-            model
+            Ok::<_, StoreError>(model)
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("linkage training: {e}")))?;
+        .map_err(|e| StoreError::Internal(format!("linkage training: {e}")))??;
         let work = UnitOfWork::begin(self.store).await?;
         let model_id = self.save_model(&work.txn, county, &model, "decisions").await?;
         let entry = self.entry(

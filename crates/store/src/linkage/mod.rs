@@ -11,6 +11,8 @@ mod tests;
 pub use feeds::{
     Candidate, Evidence, FeedReceipt, IncomingRecord, ReviewItem, THRESHOLDS, ThresholdRow, TrainReport, threshold_rows,
 };
+pub use registry_side::IndexStats;
+pub(crate) use registry_side::LinkageCache;
 
 use jiceng_domain::linkage::{DepartmentKind, FeedKind};
 use jiceng_domain::org::audit::AuditAction;
@@ -329,6 +331,11 @@ impl Linkage<'_> {
             "revoke token".into(),
         );
         work.commit(entry).await
+    }
+
+    /// How the county's registry side of linkage has been kept (none before its first batch).
+    pub async fn index_stats(&self, county: &DivisionCode) -> Option<IndexStats> {
+        registry_side::stats(self.store, county).await
     }
 
     /// The department a token belongs to, if the token is known and not revoked.

@@ -352,3 +352,50 @@ async fn tokens_are_kept_as_digests_and_a_revoked_one_is_refused() {
         db.finish().await;
     }
 }
+
+/// A second month's feed reuses the county's registry side: it is refreshed with the
+/// residents recorded since (a newcomer is found, one who left is not), not rebuilt.
+#[tokio::test]
+async fn a_new_months_feed_reuses_the_registry_side_with_what_changed() {
+    for db in testing::backends().await {
+        let label = db.label;
+        let store = &db.store;
+        let today = OffsetDateTime::now_utc().date();
+        let long_ago = date!(2015 - 01 - 01);
+        let world = World::new(store, "3栋", 3, 1).await;
+        neighbours(&world, 100).await;
+        let home = world.household("Q101", &world.location(1, 1, "101"), long_ago).await;
+        let wang = jiceng_domain::registry::ResidentFacts {
+            identity: id("440307199604120024"),
+            ..person("王芳", Sex::Female, date!(1996 - 04 - 12), home)
+        };
+        world.resident(&wang, long_ago).await;
+        let admin = crate::Caller::local("admin");
+        let linkage = store.linkage_by(&admin);
+        let civil = department(&linkage, "MZ", DepartmentKind::CivilAffairs).await;
+        let dir = tempfile::tempdir().unwrap();
+        let c = "440307003002";
+        let first = vec![format!("MZ-1,{},王芳,女,1996-04-12,440307199604120024,,{c},,", today - Duration::days(9))];
+        assert_eq!(
+            send(&linkage, dir.path(), &civil, FeedKind::Marriage, &first, today).await.outcomes.get("matched"),
+            Some(&1)
+        );
+        let county = code("440307");
+        let before = linkage.index_stats(&county).await.unwrap();
+        assert_eq!((before.builds, before.refreshes), (1, 0), "{label}");
+
+        // A newcomer recorded after the first month.
+        let zhou = jiceng_domain::registry::ResidentFacts {
+            identity: id("440307199002030013"),
+            relationship: Relationship::Other,
+            ..person("周强", Sex::Male, date!(1990 - 02 - 03), home)
+        };
+        world.resident(&zhou, today - Duration::days(1)).await;
+        let second = vec![format!("MZ-2,{},周强,男,1990-02-03,440307199002030013,,{c},,", today)];
+        let r = send(&linkage, dir.path(), &civil, FeedKind::Marriage, &second, today).await;
+        assert_eq!(r.outcomes.get("matched"), Some(&1), "{label}: the newcomer is found: {r:?}");
+        let after = linkage.index_stats(&county).await.unwrap();
+        assert_eq!((after.builds, after.refreshes, after.live), (1, 1, before.live + 1), "{label}");
+        db.finish().await;
+    }
+}
