@@ -155,6 +155,8 @@ pub struct Chrome {
     pub is_admin: bool,
     /// Show the import menu entry (the role records changes).
     pub can_import: bool,
+    /// Show the department feeds entry (the role receives them).
+    pub can_receive_feeds: bool,
     pub crumbs: Vec<Crumb>,
     pub lang: Lang,
     /// This page's path and query, for the language switch to come back to.
@@ -181,6 +183,7 @@ impl Chrome {
             csrf: String::new(),
             is_admin: false,
             can_import: false,
+            can_receive_feeds: false,
             crumbs: Vec::new(),
             lang,
             here: here.to_string(),
@@ -195,6 +198,7 @@ impl Chrome {
             csrf: user.csrf.clone(),
             is_admin: user.user.role.may(jiceng_domain::org::Permission::ManageUsers),
             can_import: user.user.role.may(jiceng_domain::org::Permission::EditRegistry),
+            can_receive_feeds: user.user.role.may(jiceng_domain::org::Permission::ReceiveFeeds),
             crumbs: Vec::new(),
             lang: user.lang,
             here: user.here.clone(),

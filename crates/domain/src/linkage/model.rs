@@ -211,8 +211,8 @@ impl Model {
             if seen == 0.0 {
                 continue;
             }
-            for l in 1..p.m.len() {
-                p.m[l] = ((PRIOR_PAIRS * p.m[l] + counts[l]) / (PRIOR_PAIRS + seen)).max(M_FLOOR);
+            for (m, count) in p.m.iter_mut().zip(&counts).skip(1) {
+                *m = ((PRIOR_PAIRS * *m + count) / (PRIOR_PAIRS + seen)).max(M_FLOOR);
             }
             let total: f64 = p.m[1..].iter().sum();
             for m in &mut p.m[1..] {

@@ -574,10 +574,10 @@ impl Linkage<'_> {
         let partner = |id_number: &Option<String>| id_number.clone();
         let details = match &record.details {
             FeedDetails::Marriage { partner_id_number, .. } => (current.facts.marital_status != MaritalStatus::Married)
-                .then(|| EventDetails::Marriage { partner: None })
+                .then_some(EventDetails::Marriage { partner: None })
                 .map(|d| (d, partner(partner_id_number))),
             FeedDetails::Divorce { partner_id_number, .. } => (current.facts.marital_status != MaritalStatus::Divorced)
-                .then(|| EventDetails::Divorce { partner: None })
+                .then_some(EventDetails::Divorce { partner: None })
                 .map(|d| (d, partner(partner_id_number))),
             FeedDetails::HukouChange { change: HukouChange::MoveOut, region } => {
                 Some((EventDetails::MoveOut { destination: region.as_ref().map(DivisionCode::province) }, None))
@@ -772,7 +772,6 @@ async fn link(
             .map(|l| Decided { outcome: l.outcome, probability: l.probability, best: l.best, runner_up: l.runner_up })
             .collect();
         let pairs = comparisons.pairs.len() as u64;
-        drop(linker);
         Ok((decided, model, trained, pairs, held))
     })
     .await
