@@ -254,7 +254,7 @@ async fn a_days_visits_are_recorded_on_a_phone_including_one_offline() {
 #[tokio::test]
 async fn a_possible_match_is_reviewed_side_by_side_and_accepted_in_chromium() {
     use jiceng_domain::linkage::feed::{FeedColumn, read_record};
-    use jiceng_domain::linkage::{DepartmentKind, FeedKind, FeedOutcome};
+    use jiceng_domain::linkage::{FeedKind, FeedOutcome};
     let Some((chromium, browser_dir)) = browser_setup() else { return };
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("feeds.db");
@@ -284,16 +284,8 @@ async fn a_possible_match_is_reviewed_side_by_side_and_accepted_in_chromium() {
     let since = time::macros::date!(2020 - 01 - 01);
     store.registry().add_resident(&county, &twin, since, "setup").await.unwrap();
     let linkage = store.linkage();
-    let department = linkage
-        .register_department(&jiceng_store::linkage::NewDepartment {
-            code: "MZ".into(),
-            name: "区民政局".into(),
-            kind: DepartmentKind::CivilAffairs,
-            region: county.clone(),
-            feeds: Vec::new(),
-        })
-        .await
-        .unwrap();
+    // The demo registered the district's civil affairs bureau.
+    let department = linkage.department_by_code("MZ", Some(&county)).await.unwrap();
     let today = time::OffsetDateTime::now_utc().date();
     let (name, born, on) = (
         person.facts.name.to_string(),

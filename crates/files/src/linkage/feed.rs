@@ -191,6 +191,39 @@ pub fn sample(kind: FeedKind) -> String {
     out
 }
 
+/// `docs/feeds/README.md`: every kind's columns, Chinese and English headings, whether
+/// each is required, and its sample file.
+pub fn columns_doc() -> String {
+    let mut out = String::from(
+        "# 部门通报文件格式 Department feed files\n\n\
+         Generated from `FeedKind::columns` (a test checks it is current). A file has one header row \
+         with these headings in Chinese or English (the English ones are also the JSON API's keys, \
+         `POST /api/feeds/{kind}`), in any order; other columns are ignored. CSV in UTF-8, GBK or \
+         GB18030, or xlsx. Dates as YYYY-MM-DD (other usual forms are read too). `record_no` is the \
+         department's own number for the record: sending a record with the same number again \
+         changes nothing.\n",
+    );
+    for kind in FeedKind::ALL {
+        out.push_str(&format!(
+            "\n## {} {} (`{}`)\n\nSample: [`{}.csv`]({}.csv)\n\n| 列 heading | column | 必填 required |\n|---|---|---|\n",
+            kind.label_zh(),
+            kind.label_en(),
+            kind.key(),
+            kind.key(),
+            kind.key()
+        ));
+        for (column, required) in kind.columns() {
+            out.push_str(&format!(
+                "| {} | `{}` | {} |\n",
+                column.heading(*kind, false),
+                column.heading(*kind, true),
+                if *required { "是 yes" } else { "" }
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +245,16 @@ mod tests {
                 assert!(row.record.is_ok(), "{kind:?} line {}: {:?}", row.line, row.record);
             }
         }
+    }
+
+    #[test]
+    fn the_column_document_is_current() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/feeds/README.md");
+        if std::env::var_os("JICENG_BLESS").is_some() {
+            std::fs::write(&path, columns_doc()).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text, columns_doc(), "{} is out of date: run the test with JICENG_BLESS=1", path.display());
     }
 
     #[test]

@@ -223,6 +223,13 @@ async fn every_feed_kind_reaches_the_registry_through_the_review_chain() {
         assert_eq!((r.outcomes.get("matched"), r.events), (Some(&1), 0), "{label}: {r:?}");
         let confirmed = event_of(&linkage, FeedKind::Vaccination, FeedOutcome::Matched).await;
         assert_eq!(confirmed[0].person_id, Some(sun), "{label}");
+        // A school entry of the same child confirms her too.
+        let school = department(&linkage, "JY", DepartmentKind::Education).await;
+        let entry = vec![format!("JY-1,{},孙小雨,女,{child_born},,{c},孙伟,13700137003,区实验小学", day(0))];
+        let r = send(&linkage, dir.path(), &school, FeedKind::SchoolEntry, &entry, today).await;
+        assert_eq!((r.outcomes.get("matched"), r.events), (Some(&1), 0), "{label}: {r:?}");
+        let entered = event_of(&linkage, FeedKind::SchoolEntry, FeedOutcome::Matched).await;
+        assert!(entered[0].reason.as_deref().is_some_and(|r| r.contains("confirms")), "{label}: {entered:?}");
 
         // Every proposal goes up the chain; only acceptance changes the registry.
         for kind in
