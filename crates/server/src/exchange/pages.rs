@@ -228,6 +228,28 @@ pub(crate) fn shown_name(name: &str) -> String {
 
 /// Creates a file only this user can read.
 #[tracing::instrument(level = "debug", skip_all)]
+/// Reads an uploaded file part of at most `max_bytes` (refused, naming the limit, past
+/// it) and writes it to a private file at `path`.
+pub(crate) async fn save_field(
+    field: &mut axum::extract::multipart::Field<'_>,
+    path: &std::path::Path,
+    max_bytes: usize,
+) -> AppResult<()> {
+    let bad = |message: String| AppError::BadRequest(message);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > max_bytes {
+            let mb = max_bytes >> 20;
+            return Err(bad(format!("文件超过{mb} MB / the file is over {mb} MB")));
+        }
+    }
+    let mut file = private_file(path).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(())
+}
+
 pub(crate) async fn private_file(path: &std::path::Path) -> AppResult<tokio::fs::File> {
     let mut options = tokio::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -180,18 +180,7 @@ pub async fn upload(State(state): State<AppState>, user: Editor<Feeds>, request:
                     return Err(bad(format!("“{name}”不是 .csv 或 .xlsx 文件 / '{name}' is not a .csv or .xlsx file")));
                 };
                 let path = dir.path().join(format!("feed.{extension}"));
-                let mut bytes = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
-                    bytes.extend_from_slice(&chunk);
-                    if bytes.len() > 64 << 20 {
-                        return Err(bad("文件超过64 MB / the file is over 64 MB".into()));
-                    }
-                }
-                let mut file = crate::exchange::pages::private_file(&path).await?;
-                tokio::io::AsyncWriteExt::write_all(&mut file, &bytes)
-                    .await
-                    .map_err(|e| AppError::Internal(e.to_string()))?;
-                tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| AppError::Internal(e.to_string()))?;
+                crate::exchange::pages::save_field(&mut field, &path, 64 << 20).await?;
                 saved = Some((name, path));
             }
             _ => {}

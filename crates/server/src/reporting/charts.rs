@@ -59,6 +59,13 @@ pub fn stacked_bars(title: &str, series: &[&str], bars: &[Bar]) -> String {
             escape(&bar.label)
         ));
     }
+    push_legend(&mut svg, series, left, height);
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The series' colours and names along the bottom of a chart.
+fn push_legend(svg: &mut String, series: &[&str], left: f64, height: f64) {
     for (j, name) in series.iter().enumerate() {
         let x = left + j as f64 * 150.0;
         svg.push_str(&format!(
@@ -70,8 +77,6 @@ pub fn stacked_bars(title: &str, series: &[&str], bars: &[Bar]) -> String {
             escape(name)
         ));
     }
-    svg.push_str("</svg>");
-    svg
 }
 
 /// Bars side by side per label (values to compare, not to add up: precision and recall
@@ -114,17 +119,7 @@ pub fn grouped_bars(title: &str, series: &[&str], bars: &[Bar], max: i64) -> Str
             escape(&bar.label)
         ));
     }
-    for (j, name) in series.iter().enumerate() {
-        let x = left + j as f64 * 150.0;
-        svg.push_str(&format!(
-            "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"11\">{}</text>",
-            height - 14.0,
-            COLOURS[j % COLOURS.len()],
-            x + 14.0,
-            height - 5.0,
-            escape(name)
-        ));
-    }
+    push_legend(&mut svg, series, left, height);
     svg.push_str("</svg>");
     svg
 }
