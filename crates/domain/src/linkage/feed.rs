@@ -19,6 +19,7 @@ coded_enum!(
         Health => ("health", "卫健/医院", "health commission or hospital"),
         DiseaseControl => ("disease_control", "疾控/接种点", "disease control or vaccination clinic"),
         Education => ("education", "教育", "education"),
+        PartnerRegion => ("partner_region", "协作地区", "partner region"),
     }
 );
 
@@ -32,6 +33,17 @@ coded_enum!(
         Vaccination => ("vaccination", "新生儿预防接种", "newborn vaccination"),
         SchoolEntry => ("school_entry", "入学", "school entry"),
         Death => ("death", "死亡", "death"),
+        Residence => ("residence", "居住登记变动", "residence registration change"),
+    }
+);
+
+coded_enum!(
+    /// 居住登记变动的类别: where a person lives, as the place they live in knows it
+    /// (a partner region's exchange, or public security's 居住证 office).
+    ResidenceChange {
+        Arrival => ("arrival", "登记居住", "arrived"),
+        Departure => ("departure", "注销居住", "left"),
+        AddressChange => ("address_change", "变更居住地址", "changed address"),
     }
 );
 
@@ -65,6 +77,10 @@ impl DepartmentKind {
             DepartmentKind::Health => &[FeedKind::HospitalBirth, FeedKind::Death],
             DepartmentKind::DiseaseControl => &[FeedKind::Vaccination],
             DepartmentKind::Education => &[FeedKind::SchoolEntry],
+            // What an exchange package carries (`exchange::package::RecordKind`).
+            DepartmentKind::PartnerRegion => {
+                &[FeedKind::Residence, FeedKind::HospitalBirth, FeedKind::Death, FeedKind::Marriage, FeedKind::Divorce]
+            }
         }
     }
 }
@@ -162,6 +178,19 @@ impl FeedKind {
                 (IdNumber, false),
                 (Community, false),
             ],
+            FeedKind::Residence => &[
+                (RecordNo, true),
+                (ChangeType, true),
+                (OccurredOn, true),
+                (Name, true),
+                (Sex, false),
+                (BirthDate, false),
+                (IdNumber, false),
+                (Phone, false),
+                (Community, false),
+                (Region, true),
+                (Address, false),
+            ],
         }
     }
 
@@ -175,6 +204,7 @@ impl FeedKind {
             FeedKind::Vaccination => ("接种日期", "vaccinated_on"),
             FeedKind::SchoolEntry => ("入学日期", "entered_on"),
             FeedKind::Death => ("死亡日期", "died_on"),
+            FeedKind::Residence => ("变动日期", "changed_on"),
         }
     }
 
@@ -211,6 +241,8 @@ pub enum FeedColumn {
     GuardianPhone,
     Clinic,
     School,
+    /// Where the person lives, as the region they live in writes it.
+    Address,
 }
 
 impl FeedColumn {
@@ -232,7 +264,10 @@ impl FeedColumn {
             FeedColumn::PartnerName => ("配偶姓名", "partner_name"),
             FeedColumn::PartnerIdNumber => ("配偶公民身份号码", "partner_id_number"),
             FeedColumn::ChangeType => ("变动类别", "change_type"),
-            FeedColumn::Region => ("迁自或迁往地区代码", "region"),
+            FeedColumn::Region => match kind {
+                FeedKind::Residence => ("居住地区代码", "region"),
+                _ => ("迁自或迁往地区代码", "region"),
+            },
             FeedColumn::ChildSex => ("婴儿性别", "baby_sex"),
             FeedColumn::ChildName => ("婴儿姓名", "baby_name"),
             FeedColumn::Hospital => ("助产机构", "hospital"),
@@ -240,6 +275,7 @@ impl FeedColumn {
             FeedColumn::GuardianPhone => ("监护人电话", "guardian_phone"),
             FeedColumn::Clinic => ("接种单位", "clinic"),
             FeedColumn::School => ("学校", "school"),
+            FeedColumn::Address => ("居住地址", "address"),
         };
         if english { en } else { zh }
     }
@@ -258,13 +294,40 @@ impl FeedColumn {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FeedDetails {
-    Marriage { partner_name: Option<String>, partner_id_number: Option<String> },
-    Divorce { partner_name: Option<String>, partner_id_number: Option<String> },
-    HukouChange { change: HukouChange, region: Option<DivisionCode> },
-    HospitalBirth { baby_sex: Sex, baby_name: Option<String>, hospital: String },
-    Vaccination { guardian_name: Option<String>, guardian_phone: Option<String>, clinic: String },
-    SchoolEntry { guardian_name: Option<String>, guardian_phone: Option<String>, school: String },
+    Marriage {
+        partner_name: Option<String>,
+        partner_id_number: Option<String>,
+    },
+    Divorce {
+        partner_name: Option<String>,
+        partner_id_number: Option<String>,
+    },
+    HukouChange {
+        change: HukouChange,
+        region: Option<DivisionCode>,
+    },
+    HospitalBirth {
+        baby_sex: Sex,
+        baby_name: Option<String>,
+        hospital: String,
+    },
+    Vaccination {
+        guardian_name: Option<String>,
+        guardian_phone: Option<String>,
+        clinic: String,
+    },
+    SchoolEntry {
+        guardian_name: Option<String>,
+        guardian_phone: Option<String>,
+        school: String,
+    },
     Death,
+    /// Where the person now lives (`region`), outside the registry's own knowledge.
+    Residence {
+        change: ResidenceChange,
+        region: DivisionCode,
+        address: Option<String>,
+    },
 }
 
 /// A department's record, read and checked.
@@ -295,6 +358,9 @@ pub enum Effect {
     /// The person is known and the record only confirms them (move in, birth
     /// registration, vaccination, school entry).
     Confirms,
+    /// The person lives in another region now (an arrival there): a registered resident
+    /// recorded as living here becomes 流出人口.
+    LivesElsewhere,
 }
 
 impl Effect {
@@ -306,6 +372,7 @@ impl Effect {
             Effect::Death => "death",
             Effect::Birth => "birth",
             Effect::Confirms => "confirms",
+            Effect::LivesElsewhere => "lives_elsewhere",
         }
     }
 }
@@ -320,6 +387,7 @@ impl FeedRecord {
             FeedDetails::Vaccination { .. } => FeedKind::Vaccination,
             FeedDetails::SchoolEntry { .. } => FeedKind::SchoolEntry,
             FeedDetails::Death => FeedKind::Death,
+            FeedDetails::Residence { .. } => FeedKind::Residence,
         }
     }
 
@@ -332,9 +400,11 @@ impl FeedRecord {
                 Effect::Death
             }
             FeedDetails::HospitalBirth { .. } => Effect::Birth,
-            FeedDetails::HukouChange { .. } | FeedDetails::Vaccination { .. } | FeedDetails::SchoolEntry { .. } => {
-                Effect::Confirms
-            }
+            FeedDetails::Residence { change: ResidenceChange::Arrival, .. } => Effect::LivesElsewhere,
+            FeedDetails::HukouChange { .. }
+            | FeedDetails::Vaccination { .. }
+            | FeedDetails::SchoolEntry { .. }
+            | FeedDetails::Residence { .. } => Effect::Confirms,
         }
     }
 
@@ -358,6 +428,11 @@ impl FeedRecord {
             FeedDetails::HukouChange { change: HukouChange::MoveOut, region: Some(r) } => {
                 r.at_level(crate::org::DivisionLevel::County).as_ref() != Some(county)
             }
+            FeedDetails::Residence {
+                change: ResidenceChange::Arrival | ResidenceChange::AddressChange,
+                region,
+                ..
+            } => !county.contains(region),
             _ => self.community.as_ref().is_some_and(|c| !c.as_str().starts_with(county.as_str())),
         }
     }
@@ -480,6 +555,26 @@ pub fn read_record(kind: FeedKind, cells: &[(FeedColumn, &str)]) -> Result<FeedR
             school: text(FeedColumn::School).unwrap_or_default(),
         },
         FeedKind::Death => FeedDetails::Death,
+        FeedKind::Residence => {
+            let change = text(FeedColumn::ChangeType).and_then(|t| {
+                let found = ResidenceChange::from_text(&t);
+                if found.is_none() {
+                    problem(
+                        FeedColumn::ChangeType,
+                        "应为 登记居住、注销居住 或 变更居住地址",
+                        "should be 登记居住, 注销居住 or 变更居住地址 (arrival, departure, address_change)",
+                    );
+                }
+                found
+            });
+            match (change, region.clone()) {
+                (Some(change), Some(region)) => {
+                    FeedDetails::Residence { change, region, address: text(FeedColumn::Address) }
+                }
+                // The problems are already noted (a required column); the row is refused.
+                _ => FeedDetails::Death,
+            }
+        }
     };
     if let (Some(born), Some(on)) = (birth_date, occurred_on)
         && born > on

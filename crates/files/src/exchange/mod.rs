@@ -12,6 +12,7 @@ use jiceng_domain::exchange::ColumnMap;
 
 #[cfg(test)]
 mod hostile_tests;
+pub mod package;
 mod xlsx;
 
 /// The two kinds of file offices use.

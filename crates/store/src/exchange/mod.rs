@@ -3,6 +3,10 @@
 pub mod bench;
 pub mod export;
 pub mod import;
+#[cfg(test)]
+mod package_tests;
+pub mod packages;
+pub mod partners;
 pub mod places;
 
 // The file formats are jiceng-files'; these are the ones this module's API carries.
@@ -10,6 +14,8 @@ pub use import::{ImportTotals, Rejected, ResidentImport};
 pub use jiceng_files::exchange::{
     FileError, FileFormat, Limit, ReadLimits, ResidentFileReader, ResidentFileWriter, SourceRow, TextEncoding, csv_cell,
 };
+pub use packages::{ExportReport, ImportOptions as PackageImportOptions, ImportReport as PackageImportReport};
+pub use partners::{Exchange, LastPackage, NewPartner, Partner, PartnerStatus};
 pub use places::PlaceIndex;
 
 use std::collections::HashMap;

@@ -8,13 +8,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiceng_domain::linkage::feed::FieldProblem;
+use jiceng_domain::linkage::feed::ResidenceChange;
 use jiceng_domain::linkage::{
     Effect, FIELDS, Features, FeedDetails, FeedKind, FeedOutcome, FeedRecord, Field, Gamma, HukouChange, Linker, Model,
     Outcome, Settings,
 };
 use jiceng_domain::org::audit::AuditAction;
 use jiceng_domain::org::{DivisionCode, DivisionLevel, Role};
-use jiceng_domain::registry::{MaritalStatus, PersonName, Sex};
+use jiceng_domain::registry::{MaritalStatus, PersonName, ResidenceStatus, Sex};
 use jiceng_domain::reporting::{BirthReport, EventDetails, Member, birth_details};
 use jiceng_files::linkage::feed::FeedRow;
 use sea_orm::ConnectionTrait;
@@ -611,7 +612,17 @@ impl Linkage<'_> {
                 }
                 Some((details, None))
             }
-            FeedDetails::HukouChange { .. } | FeedDetails::Vaccination { .. } | FeedDetails::SchoolEntry { .. } => None,
+            // Living in another region now (its exchange, or a 居住证 office): a
+            // registered resident recorded as living here becomes 流出人口.
+            FeedDetails::Residence { change: ResidenceChange::Arrival, region, .. }
+                if !county.contains(region) && current.facts.residence_status == ResidenceStatus::Registered =>
+            {
+                Some((EventDetails::StatusChange { status: ResidenceStatus::Outflow }, None))
+            }
+            FeedDetails::HukouChange { .. }
+            | FeedDetails::Vaccination { .. }
+            | FeedDetails::SchoolEntry { .. }
+            | FeedDetails::Residence { .. } => None,
         };
         let Some((mut details, partner_number)) = details else {
             let reason = if record.effect() == Effect::Confirms {

@@ -25,6 +25,7 @@ mod m0013_county_keys;
 mod m0014_audit_chains;
 mod m0015_superseded_name_indexes;
 mod m0016_feeds;
+mod m0017_exchange;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_audit_chains::Migration),
             Box::new(m0015_superseded_name_indexes::Migration),
             Box::new(m0016_feeds::Migration),
+            Box::new(m0017_exchange::Migration),
         ]
     }
 }
