@@ -113,6 +113,11 @@ enum Command {
         #[command(subcommand)]
         command: FeedCommand,
     },
+    /// 地区间信息交换：密钥、协作地区、交换包 / inter-region exchange: keys, partner regions, packages
+    Exchange {
+        #[command(subcommand)]
+        command: ExchangeCommand,
+    },
     /// 公民身份号码 / identity numbers
     Id {
         #[command(subcommand)]
@@ -348,6 +353,114 @@ enum FeedCommand {
         /// 记录为哪个用户所做 / the user the import is recorded as
         #[arg(long = "as", value_name = "USERNAME", default_value = "feed")]
         recorded_by: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExchangeCommand {
+    /// 生成本方密钥对：DIR/private.key（权限 0600）与 DIR/public.key
+    /// / make this side's key pair: DIR/private.key (mode 0600) and DIR/public.key
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// 签名算法：ed25519，或国密 sm2（摘要用 SM3）/ signature algorithm: ed25519, or sm2 (with SM3 digests)
+        #[arg(long, default_value = "ed25519")]
+        algorithm: String,
+    },
+    /// 协作地区 / partner regions
+    Partner {
+        #[command(subcommand)]
+        command: PartnerCommand,
+    },
+    /// 导出发给协作地区的交换包 / write the package for a partner region
+    Export {
+        /// 协作地区代码 / the partner's code
+        #[arg(long, value_name = "CODE")]
+        partner: String,
+        /// 本方私钥文件 / this side's private key file
+        #[arg(long, value_name = "PRIVATE_KEY_FILE")]
+        key: PathBuf,
+        /// 自该日起接收的变动（默认：上一个交换包之后）/ changes accepted since this day (default: since the last package)
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        since: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// 本方区县（数据库有多个区县时）/ this side's county (when the database has several)
+        #[arg(long, value_name = "CODE")]
+        local_county: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
+        recorded_by: String,
+    },
+    /// 导入交换包或回执；已应用或此前已导入时退出码为0，拒收时为1并说明原因
+    /// / import a package or an acknowledgement: exit 0 when applied or seen before, 1 when refused, with the reason
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
+        recorded_by: String,
+    },
+    /// 为收到的交换包写回执（列出拒收的记录及原因）/ write the acknowledgement of a package received (its refused records, with reasons)
+    Acknowledge {
+        #[arg(long, value_name = "CODE")]
+        partner: String,
+        #[arg(long, value_name = "PRIVATE_KEY_FILE")]
+        key: PathBuf,
+        /// 所答复的交换包编号（默认：最早未回执的）/ the package answered (default: the oldest not yet acknowledged)
+        #[arg(long, value_name = "ID")]
+        package: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long, value_name = "CODE")]
+        local_county: Option<String>,
+        #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
+        recorded_by: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PartnerCommand {
+    /// 登记协作地区（已登记的则更新协议与公钥）/ add a partner region (or update its agreement and key)
+    Add {
+        /// 协作地区的区县或地市代码 / the partner's county or city code
+        #[arg(long, value_name = "CODE")]
+        county: String,
+        /// 对方的公钥文件 / the partner's public key file
+        #[arg(long, value_name = "PUBLIC_KEY_FILE")]
+        key: PathBuf,
+        /// 名称 / name
+        #[arg(long)]
+        name: String,
+        /// 本方区县（数据库有多个区县时）/ this side's county (when the database has several)
+        #[arg(long, value_name = "CODE")]
+        local_county: Option<String>,
+        /// 联系人 / contact person
+        #[arg(long, default_value = "")]
+        contact: String,
+        /// 联系电话 / contact phone
+        #[arg(long, default_value = "")]
+        phone: String,
+        /// 协议生效日期（默认今天）/ agreement starts (default today)
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<String>,
+        /// 协议终止日期 / agreement ends
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        until: Option<String>,
+        /// 交换的字段（逗号分隔）/ fields exchanged, comma-separated: sex, dob, id_number, phone, address, partner, child_name
+        #[arg(long, default_value = "sex,dob,id_number")]
+        fields: String,
+        /// 交换周期（月）/ months between packages
+        #[arg(long, default_value_t = 6)]
+        every_months: u8,
+        #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
+        recorded_by: String,
+    },
+    /// 列出协作地区及交换状态 / list partner regions and where the exchange stands
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -798,6 +911,86 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
                     if !linkage::feed::import(&store, &caller, args).await? {
                         exit = ExitCode::from(3);
                     }
+                }
+            }
+            store.close().await?;
+            return Ok(exit);
+        }
+        Command::Exchange { command: ExchangeCommand::Keygen { out, algorithm } } => {
+            exchange::packages::keygen(&out, &algorithm)?;
+        }
+        Command::Exchange { command } => {
+            let store = cli.db.open(DEFAULT_DB).await?;
+            let mut exit = ExitCode::SUCCESS;
+            match command {
+                ExchangeCommand::Keygen { .. } => {}
+                ExchangeCommand::Partner {
+                    command:
+                        PartnerCommand::Add {
+                            county,
+                            key,
+                            name,
+                            local_county,
+                            contact,
+                            phone,
+                            from,
+                            until,
+                            fields,
+                            every_months,
+                            recorded_by,
+                        },
+                } => {
+                    let caller = jiceng_store::Caller::local(&recorded_by);
+                    let args = exchange::packages::PartnerArgs {
+                        county: &county,
+                        key: &key,
+                        name: &name,
+                        local_county: local_county.as_deref(),
+                        contact: &contact,
+                        phone: &phone,
+                        from: from.as_deref().map(parse_date).transpose()?,
+                        until: until.as_deref().map(parse_date).transpose()?,
+                        fields: &fields,
+                        every_months,
+                    };
+                    exchange::packages::add_partner(&store, &caller, args).await?;
+                }
+                ExchangeCommand::Partner { command: PartnerCommand::List { json } } => {
+                    exchange::packages::list_partners(&store, json).await?;
+                }
+                ExchangeCommand::Export { partner, key, since, out, local_county, json, recorded_by } => {
+                    let caller = jiceng_store::Caller::local(&recorded_by);
+                    let since = since.as_deref().map(parse_date).transpose()?;
+                    exchange::packages::export(
+                        &store,
+                        &caller,
+                        &partner,
+                        local_county.as_deref(),
+                        &key,
+                        since,
+                        &out,
+                        json,
+                    )
+                    .await?;
+                }
+                ExchangeCommand::Import { file, json, recorded_by } => {
+                    let caller = jiceng_store::Caller::local(&recorded_by);
+                    if !exchange::packages::import(&store, &caller, &file, &settings.linkage.0, json).await? {
+                        exit = ExitCode::FAILURE;
+                    }
+                }
+                ExchangeCommand::Acknowledge { partner, key, package, out, local_county, recorded_by } => {
+                    let caller = jiceng_store::Caller::local(&recorded_by);
+                    exchange::packages::acknowledge(
+                        &store,
+                        &caller,
+                        &partner,
+                        local_county.as_deref(),
+                        &key,
+                        package.as_deref(),
+                        &out,
+                    )
+                    .await?;
                 }
             }
             store.close().await?;

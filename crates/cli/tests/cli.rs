@@ -779,3 +779,74 @@ async fn feeds_are_imported_once_with_an_error_file_and_tokens_are_revoked() {
         }
     }
 }
+
+/// `exchange keygen`, `partner add|list`, `export`, `import` (twice: exit 0 both times;
+/// a flipped byte or a package for another region: exit 1 with the reason) and the
+/// acknowledgement back — 龙岗 on SQLite, 武陵 on PostgreSQL when reachable.
+#[tokio::test]
+async fn packages_are_exchanged_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let longgang = vec!["--db".to_string(), path("longgang.db")];
+    let pg = testing::postgres().await;
+    let wuling = match &pg {
+        Some(pg) => vec!["--database-url".to_string(), pg.connection_url()],
+        None => vec!["--db".to_string(), path("wuling.db")],
+    };
+    let ok = |out: &Output| assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
+    ok(&jiceng(&["exchange", "keygen", "--out", &path("keys-lg")], None));
+    ok(&jiceng(&["exchange", "keygen", "--out", &path("keys-wl"), "--algorithm", "sm2"], None));
+    // A second key pair never overwrites the first.
+    assert!(!jiceng(&["exchange", "keygen", "--out", &path("keys-lg")], None).status.success());
+    let lg_key = path("keys-lg/private.key");
+    let wl_key = path("keys-wl/private.key");
+    let add = |db: &[String], partner: &str, key: &str, name: &str, local: &str| {
+        ok(&run_on(db, &["regions", "load", "--county", local]));
+        let args = ["exchange", "partner", "add", "--county", partner, "--key", key, "--name", name];
+        ok(&run_on(db, &[&args[..], &["--local-county", local, "--fields", "id_number,sex"]].concat()));
+    };
+    add(&longgang, "430702", &path("keys-wl/public.key"), "武陵区", "440307");
+    add(&wuling, "440307", &path("keys-lg/public.key"), "龙岗区", "430702");
+
+    let out = run_on(
+        &longgang,
+        &["exchange", "export", "--partner", "430702", "--key", &lg_key, "--out", &path("p1.jxp"), "--json"],
+    );
+    ok(&out);
+    let written: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(written["sequence"].as_u64(), Some(1));
+
+    let import = |db: &[String], file: &str| run_on(db, &["exchange", "import", file, "--json"]);
+    let out = import(&wuling, &path("p1.jxp"));
+    ok(&out);
+    let applied: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(applied["result"], "applied");
+    let again = import(&wuling, &path("p1.jxp"));
+    ok(&again);
+    let again: serde_json::Value = serde_json::from_str(stdout(&again).trim()).unwrap();
+    assert_eq!(again["report"]["already_applied"], true);
+
+    let mut bytes = std::fs::read(path("p1.jxp")).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(path("flipped.jxp"), bytes).unwrap();
+    let refused = run_on(&wuling, &["exchange", "import", &path("flipped.jxp")]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("拒收 Refused"), "{}", stderr(&refused));
+    let misaddressed = import(&longgang, &path("p1.jxp"));
+    assert_eq!(misaddressed.status.code(), Some(1));
+    let misaddressed: serde_json::Value = serde_json::from_str(stdout(&misaddressed).trim()).unwrap();
+    assert!(misaddressed["reason"].as_str().unwrap().contains("addressed to 430702"), "{misaddressed}");
+
+    let ack = ["exchange", "acknowledge", "--partner", "440307", "--key", &wl_key, "--out", &path("ack.jxp")];
+    ok(&run_on(&wuling, &ack));
+    ok(&import(&longgang, &path("ack.jxp")));
+    let listed = run_on(&longgang, &["exchange", "partner", "list", "--json"]);
+    ok(&listed);
+    let listed: serde_json::Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+    assert_eq!(listed[0]["last_sent"]["state"], "acknowledged", "{listed}");
+    assert_eq!(listed[0]["fields"], serde_json::json!(["id_number", "sex"]));
+    if let Some(pg) = pg {
+        pg.finish().await;
+    }
+}

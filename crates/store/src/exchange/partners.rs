@@ -239,6 +239,13 @@ impl Exchange<'_> {
         self.partner(&new.county, &new.partner).await
     }
 
+    /// The counties this database keeps records for, in scope: the sides an exchange
+    /// can be for.
+    pub async fn local_counties(&self) -> StoreResult<Vec<DivisionCode>> {
+        let all = crate::registry::counties_with_records(&self.store.db).await?;
+        Ok(all.into_iter().filter(|c| self.require_scope(c, "").is_ok()).collect())
+    }
+
     async fn find_partner(&self, county: &DivisionCode, code: &DivisionCode) -> StoreResult<Option<Partner>> {
         let mut q = Query::select();
         q.columns(PARTNER_COLUMNS)
