@@ -421,6 +421,7 @@ enum ExchangeCommand {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 enum PartnerCommand {
     /// 登记协作地区（已登记的则更新协议与公钥）/ add a partner region (or update its agreement and key)
     Add {
@@ -961,17 +962,15 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
                 ExchangeCommand::Export { partner, key, since, out, local_county, json, recorded_by } => {
                     let caller = jiceng_store::Caller::local(&recorded_by);
                     let since = since.as_deref().map(parse_date).transpose()?;
-                    exchange::packages::export(
-                        &store,
-                        &caller,
-                        &partner,
-                        local_county.as_deref(),
-                        &key,
+                    let args = exchange::packages::ExportArgs {
+                        partner: &partner,
+                        local_county: local_county.as_deref(),
+                        key: &key,
                         since,
-                        &out,
+                        out: &out,
                         json,
-                    )
-                    .await?;
+                    };
+                    exchange::packages::export(&store, &caller, args).await?;
                 }
                 ExchangeCommand::Import { file, json, recorded_by } => {
                     let caller = jiceng_store::Caller::local(&recorded_by);

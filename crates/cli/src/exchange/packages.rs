@@ -177,16 +177,17 @@ pub async fn list_partners(store: &Store, json: bool) -> anyhow::Result<()> {
 }
 
 /// `exchange export`.
-pub async fn export(
-    store: &Store,
-    caller: &Caller,
-    partner_code: &str,
-    local: Option<&str>,
-    key: &Path,
-    since: Option<Date>,
-    out: &Path,
-    json: bool,
-) -> anyhow::Result<()> {
+pub struct ExportArgs<'a> {
+    pub partner: &'a str,
+    pub local_county: Option<&'a str>,
+    pub key: &'a Path,
+    pub since: Option<Date>,
+    pub out: &'a Path,
+    pub json: bool,
+}
+
+pub async fn export(store: &Store, caller: &Caller, args: ExportArgs<'_>) -> anyhow::Result<()> {
+    let ExportArgs { partner: partner_code, local_county: local, key, since, out, json } = args;
     let key = PrivateKey::read(key)?;
     let partner = partner(store, partner_code, local).await?;
     let since = since.map(|d| d.midnight().assume_offset(time::macros::offset!(+8)));
