@@ -69,6 +69,9 @@ pub struct AppState {
     pub metrics: std::sync::Arc<ops::MetricsAccess>,
     /// Record linkage thresholds for departments' feeds.
     pub linkage: std::sync::Arc<jiceng_domain::linkage::Settings>,
+    /// Where each county's exchange key pair is (`<county>/private.key`): never in the
+    /// database; the server signs packages with it.
+    pub exchange_keys: std::path::PathBuf,
 }
 
 impl AppState {
@@ -83,6 +86,7 @@ impl AppState {
             places: Default::default(),
             metrics: std::sync::Arc::new(config.metrics),
             linkage: std::sync::Arc::new(config.linkage),
+            exchange_keys: config.data_dir.join("exchange-keys"),
         })
     }
 }

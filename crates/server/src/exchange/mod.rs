@@ -2,6 +2,7 @@
 //! subtree's residents.
 
 pub mod pages;
+pub mod partners;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -127,8 +128,18 @@ pub fn routes() -> crate::Routes {
         ("/imports/{id}", get(pages::job)),
         ("/imports/{id}/errors", get(pages::error_file)),
         ("/regions/{code}/export", get(pages::export)),
+        ("/exchange", get(partners::partners)),
+        ("/exchange/partners", axum::routing::post(partners::add_partner)),
+        ("/exchange/partners/{county}/{partner}/export", axum::routing::post(partners::export)),
+        ("/exchange/partners/{county}/{partner}/acknowledge", axum::routing::post(partners::acknowledge)),
+        (
+            "/exchange/packages",
+            axum::routing::post(partners::upload).layer(axum::extract::DefaultBodyLimit::max(partners::UPLOAD_LIMIT)),
+        ),
     ]
 }
 
+#[cfg(test)]
+mod partner_tests;
 #[cfg(test)]
 mod tests;

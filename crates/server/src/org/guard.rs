@@ -87,6 +87,11 @@ impl Scoped {
         self.store.linkage_as(&self.scope, &self.session.caller)
     }
 
+    /// Partner regions and their packages as this user sees and changes them.
+    pub fn exchange(&self) -> jiceng_store::exchange::Exchange<'_> {
+        self.store.exchange_as(&self.scope, &self.session.caller)
+    }
+
     /// A resident's current record as this user may see it; outside the scope it reads
     /// exactly like a resident that does not exist.
     pub async fn resident(&self, county: &DivisionCode, id: Uuid) -> AppResult<ResidentVersion> {
@@ -284,7 +289,11 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn csrf_part(prefix: &[u8], boundary: &str) -> Option<String> {
-    let text = std::str::from_utf8(prefix.get(..prefix.len().min(MULTIPART_PREFIX_LIMIT))?).ok()?;
+    let prefix = prefix.get(..prefix.len().min(MULTIPART_PREFIX_LIMIT))?;
+    // Only the first part is text: the file after it may be binary (a package, a workbook).
+    let end = format!("\r\n--{boundary}");
+    let first = prefix.windows(end.len()).position(|w| w == end.as_bytes()).map_or(prefix.len(), |at| at + end.len());
+    let text = std::str::from_utf8(&prefix[..first]).ok()?;
     let rest = text.strip_prefix(&format!("--{boundary}\r\n"))?;
     let (headers, rest) = rest.split_once("\r\n\r\n")?;
     let named_csrf = headers.lines().any(|line| {
@@ -364,6 +373,25 @@ impl<S: Send + Sync> FromRequestParts<S> for NodeCode {
     }
 }
 
+/// A partner region of a county, `/{county}/{partner}`.
+pub struct PartnerKey {
+    pub county: DivisionCode,
+    pub partner: DivisionCode,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PartnerKey {
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((county, partner)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Refused::new(parts, path_error(e)))?;
+        let county = parse_county(&county).map_err(|e| Refused::new(parts, e))?;
+        let partner = parse_code(&partner).map_err(|e| Refused::new(parts, e))?;
+        Ok(PartnerKey { county, partner })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +403,10 @@ mod tests {
         assert_eq!(csrf_part(body.as_bytes(), b).as_deref(), Some("abc123"));
         let other = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc123\r\n--XyZ\r\n";
         assert_eq!(csrf_part(other.as_bytes(), b), None);
+        // A binary file right after the token part (a package, a workbook).
+        let mut binary = body.as_bytes().to_vec();
+        binary.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n\x28\xb5\x2f\xfd\xff\xfe");
+        assert_eq!(csrf_part(&binary, b).as_deref(), Some("abc123"));
         // Cut before the part ends: no token.
         assert_eq!(csrf_part(&body.as_bytes()[..40], b), None);
         assert_eq!(csrf_part(b"", b), None);
