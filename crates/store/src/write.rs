@@ -117,6 +117,8 @@ pub(crate) struct UnitOfWork {
     /// The reporting deadlines, read at the first decision of this write and kept for
     /// the rest of it (the demo decides a community's year of events in one).
     pub(crate) deadlines: Option<jiceng_domain::reporting::Deadlines>,
+    /// The handover this write carries out: only it may change what the handover holds.
+    pub(crate) handover: Option<Uuid>,
 }
 
 impl UnitOfWork {
@@ -128,6 +130,7 @@ impl UnitOfWork {
             locked: HashSet::new(),
             changes: Changes::default(),
             deadlines: None,
+            handover: None,
         })
     }
 
@@ -145,6 +148,8 @@ impl UnitOfWork {
     /// Brings every projection up to date, appends the audit entry and commits.
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn commit(self, entry: NewAuditEntry) -> StoreResult<()> {
+        // Records in transit between two communities change with the handover only.
+        crate::exchange::handover::refuse_held(&self.txn, self.changes.tally.places(), self.handover).await?;
         for p in PROJECTIONS {
             (p.apply)(&self.txn, &self.changes).await?;
         }

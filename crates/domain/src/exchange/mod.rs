@@ -3,6 +3,7 @@
 //! Files and databases are the store's business; this module only decides what a row means.
 
 pub mod columns;
+pub mod handover;
 pub mod package;
 pub mod resident_file;
 pub mod resident_row;

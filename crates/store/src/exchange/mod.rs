@@ -2,7 +2,10 @@
 
 pub mod bench;
 pub mod export;
+pub mod handover;
 pub mod import;
+#[cfg(test)]
+mod handover_tests;
 #[cfg(test)]
 mod package_tests;
 pub mod packages;
@@ -14,6 +17,7 @@ pub use import::{ImportTotals, Rejected, ResidentImport};
 pub use jiceng_files::exchange::{
     FileError, FileFormat, Limit, ReadLimits, ResidentFileReader, ResidentFileWriter, SourceRow, TextEncoding, csv_cell,
 };
+pub use handover::{Batches, Handover, HandoverTarget, InTransit, NewHandover};
 pub use packages::{ExportReport, ImportOptions as PackageImportOptions, ImportReport as PackageImportReport};
 pub use partners::{Exchange, LastPackage, NewPartner, Partner, PartnerStatus};
 pub use places::PlaceIndex;

@@ -2,7 +2,8 @@
 //! (private keys never enter the database), the packages sent and received with their
 //! state (a received package's `applied` is how far an interrupted import got), the
 //! records a partner refused in its acknowledgement and the records this side refused,
-//! for the acknowledgement it owes. Keyed by the county of this side.
+//! for the acknowledgement it owes; and handovers (委托交接) between communities with
+//! what they hold in transit. Keyed by the county of this side.
 
 use sea_orm_migration::prelude::*;
 
@@ -48,6 +49,22 @@ impl MigrationTrait for Migration {
             county_code: text, id: uuid, partner_code: text, package_id: uuid_null, reason: text, file_name: text,
             refused_at: timestamp, refused_by: text,
         ) key(county_code, id) })
+            .await?;
+        // 委托交接 inside this database: what is handed from which community to which
+        // target, its state and how many households have moved (an interrupted move
+        // resumes); the holds keep households and buildings in transit unchangeable.
+        m.create_table(table! { handover (
+            county_code: text, id: uuid, kind: text, subject_id: uuid, subject_name: text, from_community: text,
+            to_community: text, to_grid: uuid_null, to_building: uuid_null, to_unit: small_null, to_floor: small_null,
+            to_room: text_null, state: text, households: big, moved: big, proposed_by: text, proposed_at: timestamp,
+            decided_by: text_null, decided_at: timestamp_null, reason: text_null, completed_at: timestamp_null,
+        ) key(county_code, id) })
+            .await?;
+        m.create_index(index("handover_from", "handover", &["county_code", "from_community", "state"])).await?;
+        m.create_index(index("handover_to", "handover", &["county_code", "to_community", "state"])).await?;
+        m.create_table(table! { handover_hold (
+            county_code: text, kind: text, subject_id: uuid, handover_id: uuid,
+        ) key(county_code, kind, subject_id) })
             .await?;
         Ok(())
     }

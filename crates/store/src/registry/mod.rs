@@ -62,7 +62,7 @@ pub(crate) fn resident_select() -> SelectStatement {
     q
 }
 
-fn household_select() -> SelectStatement {
+pub(crate) fn household_select() -> SelectStatement {
     let mut q = Query::select();
     q.expr_as(Expr::col(("v", "county_code")), Alias::new("county_code"))
         .column(("v", "household_id"))
@@ -167,41 +167,13 @@ impl Registry<'_> {
         if current.location == *location {
             return Ok(ChangeOutcome::Unchanged);
         }
-        check_not_retroactive(valid_from, current.stamp.valid_from)?;
         let building = self.building_in(txn, county, location.building_id).await?;
         if building.grid_id != location.grid_id || building.community != location.community {
             return Err(StoreError::Invalid(
                 "楼栋不属于所选网格或社区 / the building is not in the chosen grid or community".into(),
             ));
         }
-        work.lock(&current.location.community).await?;
-        work.lock(&location.community).await?;
-        let communities = [&current.location.community, &location.community];
-        let counted = work.locks.counted(&communities, valid_from, Some(current.stamp.counted_from));
-        let UnitOfWork { txn, locks, changes, .. } = &mut work;
-        let tally = &mut changes.tally;
-        close_current(txn, "household_version", "household_id", county, household_id, valid_from, counted).await?;
-        let stamp = next_stamp(&current.stamp, valid_from, recorded_by, counted);
-        insert_household_version(txn, county, household_id, &stamp, location).await?;
-        tally.leave(&current.location.community, counted, cell::HOUSEHOLDS);
-        tally.enter(&location.community, counted, cell::HOUSEHOLDS);
-        tally.touch_floor(county, current.location.building_id, current.location.floor_no);
-        tally.touch_floor(county, location.building_id, location.floor_no);
-        if current.location.community != location.community {
-            for member in members(txn, county, household_id).await? {
-                append_resident_version(
-                    txn,
-                    &member,
-                    &member.facts,
-                    &location.community,
-                    valid_from,
-                    recorded_by,
-                    locks,
-                    tally,
-                )
-                .await?;
-            }
-        }
+        let stamp = relocate_household(&mut work, &current, location, valid_from, recorded_by).await?;
         let entry = self.change_entry(format!("household/{county}/{household_id}"), county, "moved".into());
         work.commit(entry).await?;
         Ok(ChangeOutcome::NewVersion(stamp.version))
@@ -602,6 +574,42 @@ async fn close_current(
     )
     .await?;
     Ok(())
+}
+
+/// Moves a household to `location` from `valid_from` in `work`: its new version, and a
+/// new version of each member whose community changes, with every count moved (the
+/// move of one household, and each household of a handover).
+pub(crate) async fn relocate_household(
+    work: &mut UnitOfWork,
+    current: &HouseholdVersion,
+    location: &HouseholdLocation,
+    valid_from: Date,
+    recorded_by: &str,
+) -> StoreResult<VersionStamp> {
+    let county = &current.county;
+    let household_id = current.household_id;
+    check_not_retroactive(valid_from, current.stamp.valid_from)?;
+    work.lock(&current.location.community).await?;
+    work.lock(&location.community).await?;
+    let communities = [&current.location.community, &location.community];
+    let counted = work.locks.counted(&communities, valid_from, Some(current.stamp.counted_from));
+    let UnitOfWork { txn, locks, changes, .. } = work;
+    let tally = &mut changes.tally;
+    close_current(txn, "household_version", "household_id", county, household_id, valid_from, counted).await?;
+    let stamp = next_stamp(&current.stamp, valid_from, recorded_by, counted);
+    insert_household_version(txn, county, household_id, &stamp, location).await?;
+    tally.leave(&current.location.community, counted, cell::HOUSEHOLDS);
+    tally.enter(&location.community, counted, cell::HOUSEHOLDS);
+    tally.touch_floor(county, current.location.building_id, current.location.floor_no);
+    tally.touch_floor(county, location.building_id, location.floor_no);
+    tally.touch_household(county, household_id);
+    if current.location.community != location.community {
+        for member in members(txn, county, household_id).await? {
+            append_resident_version(txn, &member, &member.facts, &location.community, valid_from, recorded_by, locks, tally)
+                .await?;
+        }
+    }
+    Ok(stamp)
 }
 
 /// Closes a resident's current version and appends one with `facts`, counting the
