@@ -342,3 +342,65 @@ async fn a_possible_match_is_reviewed_side_by_side_and_accepted_in_chromium() {
     assert!(decided.event_id.is_some(), "the marriage was proposed");
     store.close().await.unwrap();
 }
+
+/// A building handed over in chromium by its community's specialist and accepted by the
+/// receiving community's: it and its people are the receiving side's, with every
+/// projection still agreeing with the records.
+#[tokio::test]
+async fn a_building_is_handed_over_and_accepted_in_chromium() {
+    let Some((chromium, browser_dir)) = browser_setup() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("handover.db");
+    let db = db_path.to_str().unwrap();
+    jiceng(db, &["demo", "--no-serve", "--residents", "2000", "--seed", "8"], "");
+    let (from, to) = ("440307003002", "440307003004");
+    jiceng(db, &["user", "add", "song", "--role", "specialist", "--scope", from], "password-h\n");
+    jiceng(db, &["user", "add", "shou", "--role", "specialist", "--scope", to], "password-h\n");
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&db_path)).await.unwrap();
+    let county = DivisionCode::parse("440307").unwrap();
+    let registry = store.registry();
+    let buildings = registry.buildings_in_community(&DivisionCode::parse(from).unwrap()).await.unwrap();
+    let mut chosen = None;
+    for b in buildings {
+        let households = registry.households_in_building(&county, b.id).await.unwrap();
+        if let Some(h) = households.iter().find(|h| h.members > 0) {
+            let members = registry.household_members(&county, h.household_id).await.unwrap();
+            chosen = Some((b.id, members[0].facts.name.to_string()));
+            break;
+        }
+    }
+    let (building, member) = chosen.expect("a lived-in building");
+    let grid = registry.grids_in_community(&DivisionCode::parse(to).unwrap()).await.unwrap()[0].grid.id;
+    store.close().await.unwrap();
+
+    let (server, url) = serve(db);
+    let shots = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(browser_dir.join("handover.mjs"))
+        .env("JICENG_URL", &url)
+        .env("CHROMIUM", &chromium)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("SENDER", "song")
+        .env("RECEIVER", "shou")
+        .env("PASSWORD", "password-h")
+        .env("BUILDING", building.to_string())
+        .env("GRID", grid.to_string())
+        .env("MEMBER", &member)
+        .output()
+        .unwrap();
+    drop(server);
+    assert!(
+        out.status.success(),
+        "handover story failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = jiceng_store::Store::open(&jiceng_store::sqlite_url(&db_path)).await.unwrap();
+    let moved = store.registry().building(&county, building).await.unwrap().unwrap();
+    assert_eq!((moved.community.as_str(), moved.grid_id), (to, grid));
+    for check in store.verify_projections(Some(&county)).await.unwrap() {
+        assert!(check.checked.differences.is_empty(), "{}: {:?}", check.projection, check.checked.differences);
+    }
+    store.close().await.unwrap();
+}

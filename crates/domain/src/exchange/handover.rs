@@ -75,7 +75,8 @@ mod tests {
         assert_eq!(HandoverState::Proposed.decide(true, None), Ok(HandoverState::Moving));
         assert_eq!(HandoverState::Proposed.decide(false, Some(" ")), Err(HandoverError::ReasonMissing));
         assert_eq!(HandoverState::Proposed.decide(false, Some("地址不符")), Ok(HandoverState::Refused));
-        for state in [HandoverState::Moving, HandoverState::Completed, HandoverState::Refused, HandoverState::Withdrawn] {
+        for state in [HandoverState::Moving, HandoverState::Completed, HandoverState::Refused, HandoverState::Withdrawn]
+        {
             assert!(state.decide(true, None).is_err());
             assert!(state.withdraw().is_err());
         }

@@ -1,6 +1,7 @@
 //! Import and export pages: upload a resident file and watch it land; download a
 //! subtree's residents.
 
+pub mod handovers;
 pub mod pages;
 pub mod partners;
 
@@ -132,6 +133,12 @@ pub fn routes() -> crate::Routes {
         ("/exchange/partners", axum::routing::post(partners::add_partner)),
         ("/exchange/partners/{county}/{partner}/export", axum::routing::post(partners::export)),
         ("/exchange/partners/{county}/{partner}/acknowledge", axum::routing::post(partners::acknowledge)),
+        ("/handovers", get(handovers::list).post(handovers::propose)),
+        ("/handovers/new/buildings/{county}/{id}", get(handovers::new_building)),
+        ("/handovers/new/grids/{county}/{id}", get(handovers::new_grid)),
+        ("/handovers/{county}/{id}/decide", axum::routing::post(handovers::decide)),
+        ("/handovers/{county}/{id}/withdraw", axum::routing::post(handovers::withdraw)),
+        ("/handovers/{county}/{id}/resume", axum::routing::post(handovers::resume)),
         (
             "/exchange/packages",
             axum::routing::post(partners::upload).layer(axum::extract::DefaultBodyLimit::max(partners::UPLOAD_LIMIT)),

@@ -237,6 +237,8 @@ pub struct BuildingRow {
 struct GridPage {
     page: Chrome,
     name: String,
+    can_edit: bool,
+    base: String,
     buildings: Vec<BuildingRow>,
 }
 
@@ -263,7 +265,13 @@ pub async fn grid(
     let mut page = user.chrome(&grid.name);
     page.crumbs = division_crumbs(&state, &user, &grid.community).await?;
     page.crumbs.push(Crumb { label: grid.name.clone(), href: format!("/grids/{county}/{id}") });
-    render(&GridPage { page, name: grid.name, buildings })
+    render(&GridPage {
+        page,
+        can_edit: user.scope.allows(Permission::EditRegistry, &grid.community),
+        base: format!("/grids/{county}/{id}"),
+        name: grid.name,
+        buildings,
+    })
 }
 
 pub struct RoomCell {

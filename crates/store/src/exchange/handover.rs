@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use jiceng_domain::exchange::handover::{HandoverKind, HandoverState};
 use jiceng_domain::org::audit::AuditAction;
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
-use jiceng_domain::reporting::TouchedPlaces;
 use jiceng_domain::registry::HouseholdLocation;
+use jiceng_domain::reporting::TouchedPlaces;
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use time::{Date, OffsetDateTime};
@@ -205,17 +205,28 @@ impl Exchange<'_> {
                     .await?
                     .ok_or_else(|| StoreError::NotFound { what: "楼栋 / building".into() })?;
                 if building.grid_id != location.grid_id || building.community != location.community {
-                    return Err(invalid("楼栋不属于所选网格或社区", "the building is not in the chosen grid or community"));
+                    return Err(invalid(
+                        "楼栋不属于所选网格或社区",
+                        "the building is not in the chosen grid or community",
+                    ));
                 }
-                (current.household_no.clone(), current.location.community.clone(), location.community.clone(), vec![current.household_id], Vec::new())
+                (
+                    current.household_no.clone(),
+                    current.location.community.clone(),
+                    location.community.clone(),
+                    vec![current.household_id],
+                    Vec::new(),
+                )
             }
             (HandoverKind::Building, HandoverTarget::Grid(grid)) => {
                 let building = registry
                     .building(county, new.subject)
                     .await?
                     .ok_or_else(|| StoreError::NotFound { what: "楼栋 / building".into() })?;
-                let target =
-                    registry.grid(county, *grid).await?.ok_or_else(|| StoreError::NotFound { what: "网格 / grid".into() })?;
+                let target = registry
+                    .grid(county, *grid)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound { what: "网格 / grid".into() })?;
                 (building.name.clone(), building.community.clone(), target.community, Vec::new(), vec![building.id])
             }
             (HandoverKind::Grid, HandoverTarget::Community(community)) => {
@@ -276,34 +287,29 @@ impl Exchange<'_> {
             HandoverTarget::Community(_) => (None, None, None, None, None),
         };
         work.txn
-            .execute(
-                Query::insert()
-                    .into_table("handover")
-                    .columns(COLUMNS)
-                    .values_panic([
-                        county.as_str().into(),
-                        id.into(),
-                        new.kind.key().into(),
-                        new.subject.into(),
-                        subject_name.into(),
-                        from.as_str().into(),
-                        to_community.as_str().into(),
-                        to_grid.into(),
-                        to_building.into(),
-                        unit.into(),
-                        floor.into(),
-                        room.into(),
-                        HandoverState::Proposed.key().into(),
-                        (households.len() as i64).into(),
-                        0i64.into(),
-                        self.caller.username.to_string().into(),
-                        OffsetDateTime::now_utc().into(),
-                        None::<String>.into(),
-                        None::<OffsetDateTime>.into(),
-                        None::<String>.into(),
-                        None::<OffsetDateTime>.into(),
-                    ]),
-            )
+            .execute(Query::insert().into_table("handover").columns(COLUMNS).values_panic([
+                county.as_str().into(),
+                id.into(),
+                new.kind.key().into(),
+                new.subject.into(),
+                subject_name.into(),
+                from.as_str().into(),
+                to_community.as_str().into(),
+                to_grid.into(),
+                to_building.into(),
+                unit.into(),
+                floor.into(),
+                room.into(),
+                HandoverState::Proposed.key().into(),
+                (households.len() as i64).into(),
+                0i64.into(),
+                self.caller.username.to_string().into(),
+                OffsetDateTime::now_utc().into(),
+                None::<String>.into(),
+                None::<OffsetDateTime>.into(),
+                None::<String>.into(),
+                None::<OffsetDateTime>.into(),
+            ]))
             .await?;
         for chunk in subjects.chunks(200) {
             let mut insert = Query::insert();
@@ -327,6 +333,23 @@ impl Exchange<'_> {
         self.handover(county, id).await
     }
 
+    /// The grids of `county` outside `community` a building of it may go to, by
+    /// community and number (grid names only: nothing personal).
+    pub async fn handover_grids(
+        &self,
+        county: &DivisionCode,
+        community: &DivisionCode,
+    ) -> StoreResult<Vec<crate::registry::Grid>> {
+        let mut q = Query::select();
+        q.columns(crate::registry::structure::GRID_COLUMNS)
+            .from("grid")
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("community_code").ne(community.as_str()))
+            .order_by("community_code", Order::Asc)
+            .order_by("number", Order::Asc);
+        crate::read_rows(&self.store.db, &q, crate::registry::structure::grid_row).await
+    }
+
     /// A handover either side of which is in the caller's scope (otherwise: not found).
     pub async fn handover(&self, county: &DivisionCode, id: Uuid) -> StoreResult<Handover> {
         let mut q = Query::select();
@@ -335,9 +358,7 @@ impl Exchange<'_> {
             .and_where(Expr::col("county_code").eq(county.as_str()))
             .and_where(Expr::col("id").eq(id));
         let found = self.store.db.query_one(&q).await?.as_ref().map(handover_row).transpose()?;
-        found
-            .filter(|h| self.sees(h))
-            .ok_or_else(|| StoreError::NotFound { what: "交接 / handover".into() })
+        found.filter(|h| self.sees(h)).ok_or_else(|| StoreError::NotFound { what: "交接 / handover".into() })
     }
 
     fn sees(&self, h: &Handover) -> bool {
@@ -380,13 +401,16 @@ impl Exchange<'_> {
         }
         let county = &handover.county;
         let mut q = household_select();
-        q.and_where(Expr::col(("v", "county_code")).eq(county.as_str())).and_where(Expr::col(("v", "valid_to")).is_null());
+        q.and_where(Expr::col(("v", "county_code")).eq(county.as_str()))
+            .and_where(Expr::col(("v", "valid_to")).is_null());
         match handover.kind {
             HandoverKind::Household => q.and_where(Expr::col(("v", "household_id")).eq(handover.subject_id)),
             HandoverKind::Building => q.and_where(Expr::col(("v", "building_id")).eq(handover.subject_id)),
             HandoverKind::Grid => q.and_where(Expr::col(("v", "grid_id")).eq(handover.subject_id)),
         };
-        q.order_by(("v", "unit_no"), Order::Asc).order_by(("v", "floor_no"), Order::Asc).order_by(("v", "room_no"), Order::Asc);
+        q.order_by(("v", "unit_no"), Order::Asc)
+            .order_by(("v", "floor_no"), Order::Asc)
+            .order_by(("v", "room_no"), Order::Asc);
         let mut out = Vec::new();
         for r in self.store.db.query_all(&q).await? {
             let household = household_row(&r)?;
@@ -573,7 +597,13 @@ impl Exchange<'_> {
     }
 
     /// Ends a handover in `state`, releasing its holds.
-    async fn close(&self, h: &Handover, state: HandoverState, reason: Option<&str>, what: &str) -> StoreResult<Handover> {
+    async fn close(
+        &self,
+        h: &Handover,
+        state: HandoverState,
+        reason: Option<&str>,
+        what: &str,
+    ) -> StoreResult<Handover> {
         let county = &h.county;
         let mut work = UnitOfWork::begin(self.store).await?;
         work.handover = Some(h.id);

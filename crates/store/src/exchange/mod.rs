@@ -3,9 +3,9 @@
 pub mod bench;
 pub mod export;
 pub mod handover;
-pub mod import;
 #[cfg(test)]
 mod handover_tests;
+pub mod import;
 #[cfg(test)]
 mod package_tests;
 pub mod packages;
@@ -13,11 +13,11 @@ pub mod partners;
 pub mod places;
 
 // The file formats are jiceng-files'; these are the ones this module's API carries.
+pub use handover::{Batches, Handover, HandoverTarget, InTransit, NewHandover};
 pub use import::{ImportTotals, Rejected, ResidentImport};
 pub use jiceng_files::exchange::{
     FileError, FileFormat, Limit, ReadLimits, ResidentFileReader, ResidentFileWriter, SourceRow, TextEncoding, csv_cell,
 };
-pub use handover::{Batches, Handover, HandoverTarget, InTransit, NewHandover};
 pub use packages::{ExportReport, ImportOptions as PackageImportOptions, ImportReport as PackageImportReport};
 pub use partners::{Exchange, LastPackage, NewPartner, Partner, PartnerStatus};
 pub use places::PlaceIndex;

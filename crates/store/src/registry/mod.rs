@@ -7,7 +7,7 @@
 pub(crate) mod population;
 pub(crate) mod rows;
 mod search;
-mod structure;
+pub(crate) mod structure;
 
 use jiceng_domain::org::{DivisionCode, DivisionLevel};
 use jiceng_domain::registry::{ExitReason, HouseholdLocation, ResidenceStatus, ResidentFacts};
@@ -605,8 +605,17 @@ pub(crate) async fn relocate_household(
     tally.touch_household(county, household_id);
     if current.location.community != location.community {
         for member in members(txn, county, household_id).await? {
-            append_resident_version(txn, &member, &member.facts, &location.community, valid_from, recorded_by, locks, tally)
-                .await?;
+            append_resident_version(
+                txn,
+                &member,
+                &member.facts,
+                &location.community,
+                valid_from,
+                recorded_by,
+                locks,
+                tally,
+            )
+            .await?;
         }
     }
     Ok(stamp)

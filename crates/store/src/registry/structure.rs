@@ -69,7 +69,7 @@ fn record_select(table: &'static str, columns: &[&'static str], county: &Divisio
     q
 }
 
-fn grid_row(r: &QueryResult) -> StoreResult<Grid> {
+pub(crate) fn grid_row(r: &QueryResult) -> StoreResult<Grid> {
     let county: String = r.try_get("", "county_code")?;
     let community: String = r.try_get("", "community_code")?;
     Ok(from_row!(r => Grid {
@@ -89,7 +89,7 @@ fn building_row(r: &QueryResult) -> StoreResult<Building> {
     }))
 }
 
-const GRID_COLUMNS: [&str; 5] = ["county_code", "id", "community_code", "number", "name"];
+pub(crate) const GRID_COLUMNS: [&str; 5] = ["county_code", "id", "community_code", "number", "name"];
 const BUILDING_COLUMNS: [&str; 7] = ["county_code", "id", "grid_id", "community_code", "name", "floors", "units"];
 
 fn county_of(community: &DivisionCode) -> StoreResult<DivisionCode> {
