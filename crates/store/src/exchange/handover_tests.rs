@@ -40,8 +40,8 @@ async fn a_building_is_held_refused_then_accepted_and_moves_with_everything() {
         for (i, room) in ["101", "201", "301"].iter().enumerate() {
             let home =
                 sending.household(&format!("C{room}"), &sending.location(1, (i + 1) as i16, room), long_ago).await;
-            for j in 0..2 {
-                let name = format!("住户{}{}", NUMERALS[i], NUMERALS[j]);
+            for second in &NUMERALS[..2] {
+                let name = format!("住户{}{second}", NUMERALS[i]);
                 let facts = person(&name, Sex::Female, date!(1980 - 01 - 01), home);
                 people.push(sending.resident(&facts, long_ago).await);
             }
