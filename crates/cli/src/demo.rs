@@ -15,6 +15,8 @@ pub struct DemoOptions {
     pub county: DivisionCode,
     pub residents: u64,
     pub seed: u64,
+    /// The server's data directory: the county's exchange keys go there.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Builds the demo database and returns the administrator's username and password.
@@ -74,6 +76,12 @@ pub async fn build(store: &Store, options: &DemoOptions) -> anyhow::Result<(Stri
             feeds.received,
             outcomes.join(", "),
             feeds.events
+        );
+    }
+    if let Some(exchange) = crate::exchange::demo::demo(store, &options.county, &options.data_dir).await? {
+        println!(
+            "已与协作地区 {} 交换 Exchanged with partner region {}: {} records sent, {} received, {} changes proposed; one building waits for its handover",
+            exchange.partner, exchange.partner, exchange.sent, exchange.received, exchange.events
         );
     }
     let password = jiceng_store::org::generate_password();

@@ -822,7 +822,8 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
                 }
             }
             let store = cli.db.open(DEMO_DB).await?;
-            let options = demo::DemoOptions { county, residents, seed };
+            let data_dir = server_config(&settings, DEMO_DB)?.data_dir;
+            let options = demo::DemoOptions { county, residents, seed, data_dir };
             let (username, password) = demo::build(&store, &options).await?;
             if no_serve {
                 store.close().await?;

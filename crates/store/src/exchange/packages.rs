@@ -984,13 +984,12 @@ impl Exchange<'_> {
 /// A package record as a feed row (its cells under their headings, read with the
 /// feed's reader), or why it cannot be one.
 fn feed_row(record: &PackageRecord) -> Result<(FeedKind, FeedRow), String> {
-    let (kind, cells) = record.feed_cells()?;
+    let (kind, mut cells) = record.feed_cells()?;
+    // The record's number on this side is the sender's id for it.
+    cells.retain(|(c, _)| *c != FeedColumn::RecordNo);
+    cells.insert(0, (FeedColumn::RecordNo, record.id.to_string()));
     let borrowed: Vec<(FeedColumn, &str)> = cells.iter().map(|(c, t)| (*c, t.as_str())).collect();
-    let mut read: Result<FeedRecord, _> = read_record(kind, &borrowed);
-    if let Ok(r) = &mut read {
-        // The record's number on this side is the sender's id for it.
-        r.record_no = record.id.to_string();
-    }
+    let read: Result<FeedRecord, _> = read_record(kind, &borrowed);
     let cells = cells.iter().map(|(c, t)| (c.heading(kind, true).to_string(), t.clone())).collect();
     Ok((kind, FeedRow { line: record.n, cells, record: read }))
 }
