@@ -563,6 +563,18 @@ enum LinkageCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// 交换包：写入、读取（整包核验后逐条解析）与导入 N 条变动，各与基线对照，给出大小与峰值内存
+    /// / exchange packages: write, read (verified whole, then parsed) and apply N changes, each against its floor, with size and peak memory
+    Exchange {
+        /// 变动条数 / changes in the package
+        #[arg(long, default_value_t = 100_000)]
+        records: u64,
+        /// 接收方登记库人数 / people in the receiving registry
+        #[arg(long, default_value_t = 20_000)]
+        residents: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// 记录匹配：用只从两份文件训练的模型把来件匹配到登记库，对照真值给出精确率、召回率、F1
     /// / record linkage: link incoming records to a registry with a model trained on those two files alone; precision, recall and F1 against the truth
     Linkage {
@@ -1154,6 +1166,9 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
         }
         Command::Bench { command: BenchCommand::Logins { attempts, json } } => {
             org::bench::run(attempts, cli.db.database_url.as_deref(), json).await?;
+        }
+        Command::Bench { command: BenchCommand::Exchange { records, residents, json } } => {
+            exchange::package_bench::run(records, residents, cli.db.database_url.as_deref(), json).await?;
         }
         Command::Bench { command: BenchCommand::Import { residents, county, json } } => {
             let county = county_code(&county)?;

@@ -132,6 +132,9 @@ pub async fn demo(store: &Store, county: &DivisionCode, data_dir: &Path) -> anyh
     {
         let mut fields = base(mother, "delivered_on", 8);
         fields.remove("sex");
+        if let Some(name) = fields.remove("name") {
+            fields.insert("mother_name".into(), name);
+        }
         fields.insert("baby_sex".into(), "女".into());
         fields.insert("hospital".into(), format!("{partner_name}妇幼保健院"));
         writer.push(RecordKind::Birth, Uuid::now_v7(), fields)?;
