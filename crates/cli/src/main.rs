@@ -402,6 +402,21 @@ enum ExchangeCommand {
         #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
         recorded_by: String,
     },
+    /// 半年对账：对方名单与本方所知在对方居住的人员比对，可导出 Excel
+    /// / reconcile: the partner's roster against who we believe lives there, optionally as xlsx
+    Reconcile {
+        #[arg(long, value_name = "CODE")]
+        partner: String,
+        #[arg(long, value_name = "CODE")]
+        local_county: Option<String>,
+        /// 写出 Excel 对账表 / write the reconciliation workbook
+        #[arg(long, value_name = "FILE.xlsx")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long = "as", value_name = "USERNAME", default_value = "admin")]
+        recorded_by: String,
+    },
     /// 为收到的交换包写回执（列出拒收的记录及原因）/ write the acknowledgement of a package received (its refused records, with reasons)
     Acknowledge {
         #[arg(long, value_name = "CODE")]
@@ -990,6 +1005,18 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
                     if !exchange::packages::import(&store, &caller, &file, &settings.linkage.0, json).await? {
                         exit = ExitCode::FAILURE;
                     }
+                }
+                ExchangeCommand::Reconcile { partner, local_county, out, json, recorded_by } => {
+                    let caller = jiceng_store::Caller::local(&recorded_by);
+                    exchange::packages::reconcile(
+                        &store,
+                        &caller,
+                        &partner,
+                        local_county.as_deref(),
+                        out.as_deref(),
+                        json,
+                    )
+                    .await?;
                 }
                 ExchangeCommand::Acknowledge { partner, key, package, out, local_county, recorded_by } => {
                     let caller = jiceng_store::Caller::local(&recorded_by);

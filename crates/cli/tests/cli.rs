@@ -846,6 +846,14 @@ async fn packages_are_exchanged_from_the_command_line() {
     let listed: serde_json::Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
     assert_eq!(listed[0]["last_sent"]["state"], "acknowledged", "{listed}");
     assert_eq!(listed[0]["fields"], serde_json::json!(["id_number", "sex"]));
+    let reconciled = run_on(
+        &wuling,
+        &["exchange", "reconcile", "--partner", "440307", "--json", "--out", &path("reconciliation.xlsx")],
+    );
+    ok(&reconciled);
+    let reconciled: serde_json::Value = serde_json::from_str(stdout(&reconciled).trim()).unwrap();
+    assert_eq!(reconciled["both"].as_u64(), Some(0), "{reconciled}");
+    assert!(std::fs::read(path("reconciliation.xlsx")).unwrap().starts_with(b"PK"));
     if let Some(pg) = pg {
         pg.finish().await;
     }

@@ -316,3 +316,73 @@ pub async fn import(
         }
     }
 }
+
+/// `exchange reconcile`: the reconciliation with a partner, printed, as JSON, or as a
+/// workbook. The read of names and ID numbers is audited.
+pub async fn reconcile(
+    store: &Store,
+    caller: &Caller,
+    partner_code: &str,
+    local: Option<&str>,
+    out: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use jiceng_domain::exchange::reconciliation::Difference;
+    let partner = partner(store, partner_code, local).await?;
+    let result = store.exchange_by(caller).reconcile(&partner).await?;
+    store
+        .audit()
+        .append(&jiceng_store::org::NewAuditEntry {
+            actor: caller.username.to_string(),
+            action: jiceng_domain::org::audit::AuditAction::Export,
+            target: format!("exchange_partner/{}/{}", partner.county, partner.code),
+            county: partner.county.to_string(),
+            origin: caller.origin.to_string(),
+            purpose: None,
+            detail: format!("reconciliation: {} people", result.rows.len()),
+        })
+        .await?;
+    if let Some(out) = out {
+        let title = format!("{} ↔ {} {} 对账 reconciliation", partner.county, partner.code, partner.name);
+        std::fs::write(out, jiceng_files::exchange::reconciliation::reconciliation_xlsx(&title, &result.rows)?)
+            .with_context(|| out.display().to_string())?;
+    }
+    let count = |d: Difference| result.rows.iter().filter(|r| r.difference == d).count();
+    if json {
+        let rows: Vec<serde_json::Value> = result
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let p = r.person()?;
+                Some(serde_json::json!({
+                    "difference": r.difference.key(),
+                    "name": p.name,
+                    "id_number": p.id_number,
+                    "ours": r.ours.as_ref().and_then(|l| l.place.clone()),
+                    "theirs": r.theirs.as_ref().and_then(|l| l.place.clone()),
+                    "resident_id": r.ours.as_ref().or(r.theirs.as_ref()).and_then(|l| l.resident_id),
+                }))
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "both": count(Difference::Both),
+                "ours_only": count(Difference::OursOnly),
+                "theirs_only": count(Difference::TheirsOnly),
+                "rows": rows,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "对账 Reconciliation {} ↔ {}: {} 双方一致 on both, {} 仅本方 ours only, {} 仅对方 theirs only{}",
+        partner.county,
+        partner.code,
+        count(Difference::Both),
+        count(Difference::OursOnly),
+        count(Difference::TheirsOnly),
+        out.map(|o| format!("; 已写入 wrote {}", o.display())).unwrap_or_default()
+    );
+    Ok(())
+}

@@ -5,6 +5,7 @@
 pub mod columns;
 pub mod handover;
 pub mod package;
+pub mod reconciliation;
 pub mod resident_file;
 pub mod resident_row;
 pub mod values;

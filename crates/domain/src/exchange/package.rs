@@ -36,7 +36,9 @@ coded_enum!(
 
 coded_enum!(
     /// The kinds of record a package carries. An acknowledgement lists only the records
-    /// it refused; every other record of the package it answers was delivered.
+    /// it refused; every other record of the package it answers was delivered. The
+    /// roster (`presence`: who the sender has living there, registered with the
+    /// receiver) is for the half-yearly reconciliation, not a change.
     RecordKind {
         Arrival => ("arrival", "流入登记", "arrival"),
         Departure => ("departure", "离开", "departure"),
@@ -46,6 +48,7 @@ coded_enum!(
         Marriage => ("marriage", "结婚", "marriage"),
         Divorce => ("divorce", "离婚", "divorce"),
         Refused => ("refused", "拒收", "refused"),
+        Presence => ("presence", "在住名单", "living here (roster)"),
     }
 );
 
@@ -98,7 +101,7 @@ impl SharedField {
 
 impl RecordKind {
     /// The feed kind a record of this kind is read as (and, for a residence record, its
-    /// change). `None` for acknowledgement lines.
+    /// change). `None` for acknowledgement and roster lines.
     pub fn feed(self) -> Option<(FeedKind, Option<ResidenceChange>)> {
         Some(match self {
             RecordKind::Arrival => (FeedKind::Residence, Some(ResidenceChange::Arrival)),
@@ -108,7 +111,7 @@ impl RecordKind {
             RecordKind::Death => (FeedKind::Death, None),
             RecordKind::Marriage => (FeedKind::Marriage, None),
             RecordKind::Divorce => (FeedKind::Divorce, None),
-            RecordKind::Refused => return None,
+            RecordKind::Refused | RecordKind::Presence => return None,
         })
     }
 }
@@ -213,9 +216,9 @@ impl PackageRecord {
     pub fn feed_cells(&self) -> Result<(FeedKind, Vec<(FeedColumn, String)>), String> {
         let kind = RecordKind::from_key(&self.kind)
             .ok_or_else(|| format!("未知的记录类型“{}” / unknown record kind '{}'", self.kind, self.kind))?;
-        let (feed, change) = kind
-            .feed()
-            .ok_or_else(|| "回执记录不能作为变动导入 / an acknowledgement line is not a change".to_string())?;
+        let (feed, change) = kind.feed().ok_or_else(|| {
+            "回执或在住名单不是变动记录 / an acknowledgement or roster line is not a change".to_string()
+        })?;
         let mut cells = Vec::with_capacity(self.fields.len() + 1);
         for (key, value) in &self.fields {
             let column =

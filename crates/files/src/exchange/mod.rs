@@ -13,6 +13,7 @@ use jiceng_domain::exchange::ColumnMap;
 #[cfg(test)]
 mod hostile_tests;
 pub mod package;
+pub mod reconciliation;
 mod xlsx;
 
 /// The two kinds of file offices use.

@@ -133,6 +133,7 @@ pub fn routes() -> crate::Routes {
         ("/exchange/partners", axum::routing::post(partners::add_partner)),
         ("/exchange/partners/{county}/{partner}/export", axum::routing::post(partners::export)),
         ("/exchange/partners/{county}/{partner}/acknowledge", axum::routing::post(partners::acknowledge)),
+        ("/exchange/partners/{county}/{partner}/reconciliation", get(partners::reconciliation)),
         ("/handovers", get(handovers::list).post(handovers::propose)),
         ("/handovers/new/buildings/{county}/{id}", get(handovers::new_building)),
         ("/handovers/new/grids/{county}/{id}", get(handovers::new_grid)),

@@ -129,6 +129,16 @@ async fn partners_are_added_and_packages_go_both_ways_through_the_page() {
         // The partner's row shows what was received and that it waits for an acknowledgement.
         let (_, _, body) = client.get("/exchange").await;
         assert!(body.contains("第1号") && body.contains("/acknowledge"), "{label}: {body}");
+        // The reconciliation page, and its workbook.
+        let (status, _, body) = client.get("/exchange/partners/440307/430702/reconciliation").await;
+        assert_eq!(status, StatusCode::OK, "{label}: {body}");
+        assert!(body.contains("半年对账") && body.contains("?format=xlsx"), "{label}");
+        let mut request = Request::get("/exchange/partners/440307/430702/reconciliation?format=xlsx");
+        request = request.header(header::COOKIE, client.cookie.clone().unwrap());
+        let response = client.app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{label}");
+        let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.unwrap();
+        assert!(bytes.starts_with(b"PK"), "{label}: an xlsx file");
         db.finish().await;
     }
 }

@@ -165,8 +165,14 @@ pub async fn add_partner(
         time::Date::parse(text.trim(), time::macros::format_description!("[year]-[month]-[day]"))
             .map_err(|_| AppError::BadRequest(format!("{label}：应为 YYYY-MM-DD / must be YYYY-MM-DD")))
     };
-    let checked: Vec<&str> = form.rest.keys().filter_map(|k| k.strip_prefix("field_")).collect();
-    let fields = SharedField::parse_list(&checked.join(",")).map_err(bad)?;
+    // In the fields' own order, whatever order the form sent them in.
+    let fields: Vec<SharedField> =
+        SharedField::ALL.iter().copied().filter(|f| form.rest.contains_key(&format!("field_{}", f.key()))).collect();
+    if let Some(unknown) =
+        form.rest.keys().filter_map(|k| k.strip_prefix("field_")).find(|k| SharedField::from_key(k).is_none())
+    {
+        return Err(bad(format!("未知的交换字段“{unknown}” / unknown field '{unknown}'")));
+    }
     let every_months = form
         .every_months
         .trim()
@@ -269,6 +275,109 @@ pub async fn acknowledge(State(state): State<AppState>, user: Editor<Feeds>, key
             Ok(render(&exchange_page(&state, &user, Some(done), Vec::new()).await?)?.into_response())
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FormatQuery {
+    #[serde(default)]
+    pub format: String,
+}
+
+/// A person of the reconciliation as its row shows them.
+struct ReconciledRow {
+    difference: String,
+    key: &'static str,
+    name: String,
+    id_number: String,
+    ours: String,
+    theirs: String,
+    registered: bool,
+}
+
+#[derive(Template)]
+#[template(path = "exchange_reconciliation.html")]
+struct ReconciliationPage {
+    page: Chrome,
+    partner: String,
+    county: String,
+    href: String,
+    roster_received: Option<String>,
+    counts: Vec<(String, usize)>,
+    rows: Vec<ReconciledRow>,
+}
+
+/// 半年对账: the partner's roster against who this side believes lives there, as a
+/// page or (`?format=xlsx`) a workbook. Names and ID numbers: an audited read.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn reconciliation(
+    State(state): State<AppState>,
+    user: Viewer<Feeds>,
+    key: PartnerKey,
+    axum::extract::Query(query): axum::extract::Query<FormatQuery>,
+) -> AppResult<Response> {
+    use jiceng_domain::exchange::reconciliation::Difference;
+    use jiceng_domain::org::audit::AuditAction;
+    let exchange = user.exchange();
+    let partner = exchange.partner(&key.county, &key.partner).await?;
+    let result = exchange.reconcile(&partner).await?;
+    let target = format!("exchange_partner/{}/{}", partner.county, partner.code);
+    let xlsx = query.format == "xlsx";
+    let action = if xlsx { AuditAction::Export } else { AuditAction::ReadHousehold };
+    let detail = format!("reconciliation: {} people", result.rows.len());
+    user.audit_read(&state, action, &target, partner.county.as_str(), detail).await?;
+    if xlsx {
+        let title = format!("{} ↔ {} {} 对账 reconciliation {}", partner.county, partner.code, partner.name, today());
+        let rows = result.rows;
+        let bytes = tokio::task::spawn_blocking(move || {
+            jiceng_files::exchange::reconciliation::reconciliation_xlsx(&title, &rows)
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        let name = format!("reconciliation-{}-{}.xlsx", partner.county, partner.code);
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            ],
+            bytes,
+        )
+            .into_response());
+    }
+    let lang = user.lang;
+    let counts = Difference::ALL
+        .iter()
+        .map(|d| (lang.label(*d).to_string(), result.rows.iter().filter(|r| r.difference == *d).count()))
+        .collect();
+    let rows = result
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let p = r.person()?;
+            let place = |l: &Option<jiceng_domain::exchange::reconciliation::Listed>| {
+                l.as_ref().and_then(|l| l.place.clone()).unwrap_or_else(|| "—".into())
+            };
+            Some(ReconciledRow {
+                difference: lang.label(r.difference).to_string(),
+                key: r.difference.key(),
+                name: p.name.clone(),
+                id_number: p.id_number.clone().unwrap_or_default(),
+                ours: place(&r.ours),
+                theirs: place(&r.theirs),
+                registered: r.ours.as_ref().or(r.theirs.as_ref()).and_then(|l| l.resident_id).is_some(),
+            })
+        })
+        .collect();
+    let page = ReconciliationPage {
+        page: user.chrome("半年对账 Reconciliation"),
+        partner: format!("{} {}", partner.code, partner.name),
+        county: partner.county.to_string(),
+        href: format!("/exchange/partners/{}/{}/reconciliation", partner.county, partner.code),
+        roster_received: result.roster_received.map(|t| t.date().to_string()),
+        counts,
+        rows,
+    };
+    Ok(render(&page)?.into_response())
 }
 
 /// Largest package accepted through the page (a district's half year fits well inside).

@@ -11,6 +11,7 @@ mod package_tests;
 pub mod packages;
 pub mod partners;
 pub mod places;
+pub mod reconcile;
 
 // The file formats are jiceng-files'; these are the ones this module's API carries.
 pub use handover::{Batches, Handover, HandoverTarget, InTransit, NewHandover};
@@ -21,6 +22,7 @@ pub use jiceng_files::exchange::{
 pub use packages::{ExportReport, ImportOptions as PackageImportOptions, ImportReport as PackageImportReport};
 pub use partners::{Exchange, LastPackage, NewPartner, Partner, PartnerStatus};
 pub use places::PlaceIndex;
+pub use reconcile::Reconciliation;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

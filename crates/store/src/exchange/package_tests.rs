@@ -229,7 +229,8 @@ async fn packages_go_between_sqlite_and_postgresql_and_back() {
     // Applied: 何明's arrival proposes 流出人口 for him; 罗秀英's death is linked
     // without an ID number; the local death was never sent.
     let report = wuling.import(&first).await.unwrap();
-    assert_eq!(report.records, 2, "{report:?}");
+    // Two changes, and the roster: 何明 lives in 龙岗 now.
+    assert_eq!((report.records, report.roster), (3, 1), "{report:?}");
     assert_eq!((report.received, report.refused), (2, 0), "{report:?}");
     assert_eq!(report.events, 2, "{report:?}");
     let status = wuling.events(EventKind::StatusChange).await;
@@ -249,14 +250,26 @@ async fn packages_go_between_sqlite_and_postgresql_and_back() {
         wuling.exchange().acknowledge(&w_partner, None, &wuling.key, OffsetDateTime::now_utc(), &ack).await.unwrap();
     assert!(written.is_some());
     let applied = longgang.import(&ack).await.unwrap();
-    assert_eq!((applied.delivered, applied.refused), (2, 0));
+    assert_eq!((applied.delivered, applied.refused), (3, 0));
+    // The half-yearly reconciliation: 武陵 was told he arrived, and 龙岗 lists him.
+    let reconciled = wuling.exchange().reconcile(&w_partner).await.unwrap();
+    let both: Vec<&str> = reconciled
+        .rows
+        .iter()
+        .filter(|r| r.difference == jiceng_domain::exchange::reconciliation::Difference::Both)
+        .map(|r| r.person().unwrap().name.as_str())
+        .collect();
+    assert_eq!(both, vec!["何明"]);
+    assert_eq!(reconciled.rows.len(), 1);
     let status = longgang.exchange().partner_statuses(today).await.unwrap();
     assert_eq!(status[0].last_sent.as_ref().map(|p| p.state.as_str()), Some("acknowledged"));
 
     // Replayed: package 3 applied, then package 2 (older) is refused.
     let second = longgang.export(&wuling, dir.path(), "longgang-2.jxp").await;
     let third = longgang.export(&wuling, dir.path(), "longgang-3.jxp").await;
-    assert!(wuling.import(&third).await.unwrap().records == 0);
+    // Nothing new since the first: only the roster again.
+    let latest = wuling.import(&third).await.unwrap();
+    assert_eq!((latest.records, latest.received, latest.roster), (1, 0, 1), "{latest:?}");
     assert!(matches!(wuling.import(&second).await, Err(Refusal::Replayed { sequence: 2, last: 3, .. })));
 
     // A key the partner did not register.
@@ -306,7 +319,7 @@ async fn packages_go_between_sqlite_and_postgresql_and_back() {
     .await;
     let back = wuling.export(&longgang, dir.path(), "wuling-1.jxp").await;
     let report = longgang.import(&back).await.unwrap();
-    assert_eq!((report.records, report.events), (1, 1), "{report:?}");
+    assert_eq!((report.records, report.events, report.roster), (2, 1, 1), "{report:?}");
     let proposed = longgang.events(EventKind::StatusChange).await;
     assert_eq!(proposed.iter().map(|e| e.resident_id).collect::<Vec<_>>(), vec![Some(lin)]);
     lite.finish().await;
@@ -389,7 +402,7 @@ async fn an_interrupted_import_resumes() {
         }
         let report = wuling.import_with(&package, &options).await.unwrap();
         assert!(report.resumed_from >= 6, "{label}: {report:?}");
-        assert_eq!(report.records, moved, "{label}");
+        assert_eq!(report.records, 2 * moved, "{label}: every arrival and the roster");
         let all = store.linkage().records(&wuling.world.county, None, &[FeedKind::Residence], 100).await.unwrap();
         assert_eq!(all.len() as u64, moved, "{label}: every record once");
         assert!(wuling.import(&package).await.unwrap().already_applied, "{label}");

@@ -22,7 +22,7 @@ use jiceng_domain::linkage::feed::{FeedColumn, FeedKind, read_record};
 use jiceng_domain::linkage::{FeedRecord, Settings};
 use jiceng_domain::org::DivisionCode;
 use jiceng_domain::org::audit::AuditAction;
-use jiceng_domain::registry::ResidentFacts;
+use jiceng_domain::registry::{ResidenceStatus, ResidentFacts};
 use jiceng_domain::reporting::{EventDetails, EventKind};
 use jiceng_files::exchange::ReadLimits;
 use jiceng_files::exchange::package::{self as files, PackageWriter, PrivateKey, Verified};
@@ -76,6 +76,8 @@ pub struct ImportReport {
     pub events: u64,
     /// For an acknowledgement: the records of ours it marked delivered and refused.
     pub delivered: u64,
+    /// People on the partner's roster (who it has living there, registered here).
+    pub roster: u64,
     /// Applied before: nothing changed.
     pub already_applied: bool,
 }
@@ -194,6 +196,7 @@ impl Exchange<'_> {
                 None => break,
             }
         }
+        self.write_roster(partner, &mut writer).await?;
         let manifest = Manifest {
             schema_version: SCHEMA_VERSION,
             package_id: Uuid::now_v7(),
@@ -217,6 +220,51 @@ impl Exchange<'_> {
         let written = write_file(writer, manifest, key, out).await?;
         self.record_sent(partner, &written.manifest, &written.digest, out).await?;
         Ok(ExportReport { manifest: written.manifest, digest: written.digest, bytes: written.bytes, not_for_partner })
+    }
+
+    /// The roster for the half-yearly reconciliation: everybody living in the county now
+    /// who is registered in the partner's area, with what the agreement lets through.
+    async fn write_roster(&self, partner: &Partner, writer: &mut PackageWriter) -> StoreResult<()> {
+        let mut after: Option<Uuid> = None;
+        loop {
+            let mut q = resident_select();
+            q.and_where(Expr::col("county_code").eq(partner.county.as_str()))
+                .and_where(Expr::col("valid_to").is_null())
+                .and_where(Expr::col("residence_status").eq(ResidenceStatus::Inflow.key()))
+                .and_where(Expr::col("registered_residence").like(format!("{}%", partner.code)))
+                .order_by("resident_id", Order::Asc)
+                .limit(PAGE);
+            if let Some(after) = after {
+                q.and_where(Expr::col("resident_id").gt(after));
+            }
+            let rows = self.store.db.query_all(&q).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for r in &rows {
+                let v = resident_row(r)?;
+                after = Some(v.resident_id);
+                if !in_partner_area(&partner.code, &v.facts.registered_residence) {
+                    continue;
+                }
+                let feed = FeedKind::Residence;
+                let mut cells = vec![
+                    (FeedColumn::Name, v.facts.name.as_str().to_string()),
+                    (FeedColumn::Sex, v.facts.sex.label_zh().to_string()),
+                    (FeedColumn::BirthDate, v.facts.birth_date.to_string()),
+                    (FeedColumn::Region, v.community.as_str().to_string()),
+                ];
+                if let Some(n) = v.facts.identity.number() {
+                    cells.push((FeedColumn::IdNumber, n.as_str().to_string()));
+                }
+                let fields = cells
+                    .into_iter()
+                    .filter(|(c, _)| partner.agreement.lets_through(feed, *c))
+                    .map(|(c, t)| (c.heading(feed, true).to_string(), t))
+                    .collect();
+                writer.push(RecordKind::Presence, v.resident_id, fields).map_err(io_error)?;
+            }
+        }
     }
 
     async fn division_name(&self, code: &DivisionCode) -> StoreResult<String> {
@@ -815,7 +863,12 @@ impl Exchange<'_> {
             let Some(last) = chunk.last().map(|r| r.n) else { continue };
             let mut by_kind: BTreeMap<FeedKind, Vec<FeedRow>> = BTreeMap::new();
             let mut refused: Vec<(Uuid, String, String)> = Vec::new();
+            let mut roster: Vec<PackageRecord> = Vec::new();
             for record in chunk {
+                if record.kind == RecordKind::Presence.key() {
+                    roster.push(record);
+                    continue;
+                }
                 match feed_row(&record) {
                     Ok((kind, row)) => {
                         if let Err(problems) = &row.record {
@@ -836,8 +889,67 @@ impl Exchange<'_> {
                     *report.outcomes.entry(outcome).or_default() += n;
                 }
             }
-            report.refused += refused.len() as u64;
             let work = crate::write::UnitOfWork::begin(self.store).await?;
+            if !roster.is_empty() {
+                // A new roster replaces the partner's last one.
+                work.txn
+                    .execute(
+                        Query::delete()
+                            .from_table("exchange_roster")
+                            .and_where(Expr::col("county_code").eq(partner.county.as_str()))
+                            .and_where(Expr::col("partner_code").eq(partner.code.as_str()))
+                            .and_where(Expr::col("package_id").ne(package_id)),
+                    )
+                    .await?;
+                report.roster += roster.len() as u64;
+            }
+            for record in &roster {
+                let text = |key: &str| record.fields.get(key).map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+                let date = text("dob").and_then(|t| jiceng_domain::exchange::values::parse_date(&t).ok());
+                let sex = text("sex").and_then(|t| jiceng_domain::exchange::values::parse_sex(&t));
+                let Some(name) = text("name") else {
+                    refused.push((
+                        record.id,
+                        record.kind.clone(),
+                        "在住名单缺少姓名 / a roster line without a name".into(),
+                    ));
+                    continue;
+                };
+                work.txn
+                    .execute(
+                        Query::insert()
+                            .into_table("exchange_roster")
+                            .columns([
+                                "county_code",
+                                "partner_code",
+                                "record_id",
+                                "package_id",
+                                "name",
+                                "sex",
+                                "birth_date",
+                                "id_number",
+                                "region",
+                            ])
+                            .values_panic([
+                                partner.county.as_str().into(),
+                                partner.code.as_str().into(),
+                                record.id.into(),
+                                package_id.into(),
+                                name.chars().take(64).collect::<String>().into(),
+                                sex.map(|s| s.key()).into(),
+                                date.into(),
+                                text("id_number").map(|t| t.to_ascii_uppercase()).into(),
+                                text("region").into(),
+                            ])
+                            .on_conflict(
+                                OnConflict::columns(["county_code", "partner_code", "record_id"])
+                                    .update_columns(["package_id", "name", "sex", "birth_date", "id_number", "region"])
+                                    .to_owned(),
+                            ),
+                    )
+                    .await?;
+            }
+            report.refused += refused.len() as u64;
             for (record_id, kind, reason) in &refused {
                 work.txn
                     .execute(

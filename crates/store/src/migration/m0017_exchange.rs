@@ -45,6 +45,12 @@ impl MigrationTrait for Migration {
             county_code: text, package_id: uuid, record_id: uuid, kind: text, reason: text,
         ) key(county_code, package_id, record_id) })
             .await?;
+        // The partner's latest roster: who it has living there, registered here.
+        m.create_table(table! { exchange_roster (
+            county_code: text, partner_code: text, record_id: uuid, package_id: uuid, name: text, sex: text_null,
+            birth_date: date_null, id_number: text_null, region: text_null,
+        ) key(county_code, partner_code, record_id) })
+            .await?;
         m.create_table(table! { exchange_refusal (
             county_code: text, id: uuid, partner_code: text, package_id: uuid_null, reason: text, file_name: text,
             refused_at: timestamp, refused_by: text,
