@@ -587,6 +587,9 @@ enum BenchCommand {
         /// 接收方登记库人数 / people in the receiving registry
         #[arg(long, default_value_t = 20_000)]
         residents: u64,
+        /// 只测文件的写入与读取（不导入数据库）/ time writing and reading the file only (no database apply)
+        #[arg(long)]
+        files_only: bool,
         #[arg(long)]
         json: bool,
     },
@@ -1194,8 +1197,8 @@ async fn run(cli: Cli, settings: ops::config::Settings) -> anyhow::Result<ExitCo
         Command::Bench { command: BenchCommand::Logins { attempts, json } } => {
             org::bench::run(attempts, cli.db.database_url.as_deref(), json).await?;
         }
-        Command::Bench { command: BenchCommand::Exchange { records, residents, json } } => {
-            exchange::package_bench::run(records, residents, cli.db.database_url.as_deref(), json).await?;
+        Command::Bench { command: BenchCommand::Exchange { records, residents, files_only, json } } => {
+            exchange::package_bench::run(records, residents, files_only, cli.db.database_url.as_deref(), json).await?;
         }
         Command::Bench { command: BenchCommand::Import { residents, county, json } } => {
             let county = county_code(&county)?;

@@ -261,14 +261,22 @@ impl Records<'_> {
     }
 }
 
-pub async fn run(records: u64, residents: u64, postgres_url: Option<&str>, json: bool) -> anyhow::Result<()> {
+pub async fn run(
+    records: u64,
+    residents: u64,
+    files_only: bool,
+    postgres_url: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("临时目录 / temporary directory")?;
     let now = OffsetDateTime::now_utc();
     let today = now.date();
     let sqlite = Store::open(&jiceng_store::sqlite_url(&dir.path().join("receiver.db"))).await?;
     let sqlite_floor = Store::open(&jiceng_store::sqlite_url(&dir.path().join("floor.db"))).await?;
     let people = receiving_registry(&sqlite, residents).await?;
-    receiving_registry(&sqlite_floor, residents).await?;
+    if !files_only {
+        receiving_registry(&sqlite_floor, residents).await?;
+    }
     if people.is_empty() {
         anyhow::bail!("接收方登记库为空 / the receiving registry is empty");
     }
@@ -324,10 +332,12 @@ pub async fn run(records: u64, residents: u64, postgres_url: Option<&str>, json:
     }
     phases.push(phase("file", "read", "package", read, start.elapsed().as_secs_f64()));
 
-    phases.extend(apply("sqlite", &sqlite_floor, &sqlite, &package, &key, &all).await?);
+    if !files_only {
+        phases.extend(apply("sqlite", &sqlite_floor, &sqlite, &package, &key, &all).await?);
+    }
     sqlite.close().await?;
     sqlite_floor.close().await?;
-    if let Some(url) = postgres_url {
+    if let Some(url) = postgres_url.filter(|_| !files_only) {
         let schemas = [
             format!("jiceng_bench_exchange_floor_{}", std::process::id()),
             format!("jiceng_bench_exchange_{}", std::process::id()),

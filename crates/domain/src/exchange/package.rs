@@ -99,6 +99,17 @@ impl SharedField {
     }
 }
 
+impl PackageKind {
+    /// Whether a package of this kind may carry records of `kind`: an acknowledgement
+    /// only refusals, the others only changes and the roster.
+    pub fn carries(self, kind: RecordKind) -> bool {
+        match self {
+            PackageKind::Acknowledgement => kind == RecordKind::Refused,
+            PackageKind::Exchange | PackageKind::Handover => kind != RecordKind::Refused,
+        }
+    }
+}
+
 impl RecordKind {
     /// The feed kind a record of this kind is read as (and, for a residence record, its
     /// change). `None` for acknowledgement and roster lines.
@@ -322,8 +333,17 @@ pub fn admit(
         Seen::Before { finished: false, applied, .. } => return Ok(Admission::Resume { from: applied }),
         Seen::New => {}
     }
-    if now > manifest.expires_at {
-        return Err(Refusal::Expired(manifest.expires_at.date()));
+    // Never later than the rule says, whatever the sender wrote; and not made in the future.
+    let expires = manifest.expires_at.min(expires_at(manifest.created_at));
+    if now > expires {
+        return Err(Refusal::Expired(expires.date()));
+    }
+    if manifest.created_at > now + Duration::days(1) {
+        return Err(Refusal::Damaged(format!(
+            "交换包的制作时间 {} 在将来 / the package says it was made on {}, in the future",
+            manifest.created_at.date(),
+            manifest.created_at.date()
+        )));
     }
     if let Some(last) = last_sequence
         && manifest.sequence <= last
@@ -392,6 +412,14 @@ mod tests {
         assert_eq!(admit(&m, later, done, Some(3)), Ok(Admission::AlreadyApplied));
         let half = Seen::Before { same_content: true, finished: false, applied: 1 };
         assert_eq!(admit(&m, now, half, Some(3)), Ok(Admission::Resume { from: 1 }));
+        // A sender cannot make its package last longer than the rule, nor date it ahead.
+        let greedy = Manifest { expires_at: datetime!(2099-01-01 00:00 UTC), ..m.clone() };
+        assert!(matches!(admit(&greedy, later, Seen::New, None), Err(Refusal::Expired(_))));
+        let ahead = Manifest { created_at: datetime!(2026-08-01 00:00 UTC), ..m.clone() };
+        assert!(matches!(admit(&ahead, now, Seen::New, None), Err(Refusal::Damaged(_))));
+        assert!(PackageKind::Acknowledgement.carries(RecordKind::Refused));
+        assert!(!PackageKind::Acknowledgement.carries(RecordKind::Death));
+        assert!(!PackageKind::Exchange.carries(RecordKind::Refused));
         let other = Seen::Before { same_content: false, finished: true, applied: 3 };
         assert_eq!(admit(&m, now, other, Some(3)), Err(Refusal::Conflicting));
     }

@@ -35,13 +35,22 @@ pub struct Listed {
 }
 
 impl Listed {
-    /// The same person on both lists: the same ID number, or for a person listed
-    /// without one, the same name and birth date.
-    fn key(&self) -> String {
-        match &self.id_number {
-            Some(id) if !id.trim().is_empty() => id.trim().to_ascii_uppercase(),
-            _ => format!("{}|{}", self.name.trim(), self.birth_date.map(|d| d.to_string()).unwrap_or_default()),
-        }
+    fn id(&self) -> Option<String> {
+        self.id_number.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_ascii_uppercase)
+    }
+
+    fn name(&self) -> String {
+        self.name.chars().filter(|c| !c.is_whitespace()).collect()
+    }
+
+    /// Without a shared ID number: the same name, and the same birth date where both
+    /// sides give one (an agreement may not let the birth date through).
+    fn same_person(&self, other: &Listed) -> bool {
+        self.name() == other.name()
+            && match (self.birth_date, other.birth_date) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
     }
 }
 
@@ -63,27 +72,45 @@ impl Reconciled {
 /// Both lists compared: differences first (ours only, then theirs only), then those on
 /// both; by name within each.
 pub fn reconcile(ours: Vec<Listed>, theirs: Vec<Listed>) -> Vec<Reconciled> {
-    let mut by_key: BTreeMap<String, (Option<Listed>, Option<Listed>)> = BTreeMap::new();
-    for p in ours {
-        let key = p.key();
-        by_key.entry(key).or_default().0 = Some(p);
-    }
+    let mut out = Vec::with_capacity(ours.len().max(theirs.len()));
+    // First by ID number where both sides give one.
+    let mut by_id: BTreeMap<String, Listed> = BTreeMap::new();
+    let mut theirs_left = Vec::new();
     for p in theirs {
-        let key = p.key();
-        by_key.entry(key).or_default().1 = Some(p);
+        match p.id() {
+            Some(id) if !by_id.contains_key(&id) => {
+                by_id.insert(id, p);
+            }
+            _ => theirs_left.push(p),
+        }
     }
-    let mut out: Vec<Reconciled> = by_key
-        .into_values()
-        .map(|(ours, theirs)| Reconciled {
-            difference: match (&ours, &theirs) {
-                (Some(_), Some(_)) => Difference::Both,
-                (Some(_), None) => Difference::OursOnly,
-                _ => Difference::TheirsOnly,
-            },
-            ours,
-            theirs,
-        })
-        .collect();
+    let mut ours_left = Vec::new();
+    for p in ours {
+        match p.id().and_then(|id| by_id.remove(&id)) {
+            Some(t) => out.push(Reconciled { difference: Difference::Both, ours: Some(p), theirs: Some(t) }),
+            None => ours_left.push(p),
+        }
+    }
+    theirs_left.extend(by_id.into_values());
+    // Then, among the rest, by name and birth date.
+    let mut theirs_by_name: BTreeMap<String, Vec<Listed>> = BTreeMap::new();
+    for p in theirs_left {
+        theirs_by_name.entry(p.name()).or_default().push(p);
+    }
+    for p in ours_left {
+        let found = theirs_by_name.get_mut(&p.name()).and_then(|candidates| {
+            // Two people with one ID number each are never the same by name alone.
+            let at = candidates.iter().position(|t| t.same_person(&p) && (t.id().is_none() || p.id().is_none()))?;
+            Some(candidates.swap_remove(at))
+        });
+        out.push(match found {
+            Some(t) => Reconciled { difference: Difference::Both, ours: Some(p), theirs: Some(t) },
+            None => Reconciled { difference: Difference::OursOnly, ours: Some(p), theirs: None },
+        });
+    }
+    for t in theirs_by_name.into_values().flatten() {
+        out.push(Reconciled { difference: Difference::TheirsOnly, ours: None, theirs: Some(t) });
+    }
     out.sort_by(|a, b| {
         let name = |r: &Reconciled| r.person().map(|p| p.name.clone()).unwrap_or_default();
         a.difference.cmp(&b.difference).then_with(|| name(a).cmp(&name(b)))
@@ -105,6 +132,17 @@ mod tests {
             place: None,
             resident_id: None,
         }
+    }
+
+    #[test]
+    fn without_id_numbers_on_their_side_people_match_by_name_and_birth_date() {
+        let ours = vec![listed("何明", Some("43070219920618001X")), listed("林海", Some("1"))];
+        let theirs = vec![listed("何明", None), Listed { birth_date: None, ..listed("林海", None) }];
+        let r = reconcile(ours, theirs);
+        assert!(r.iter().all(|r| r.difference == Difference::Both), "{r:?}");
+        // Same name, different ID numbers: two people.
+        let r = reconcile(vec![listed("张伟", Some("1"))], vec![listed("张伟", Some("2"))]);
+        assert_eq!(r.len(), 2);
     }
 
     #[test]

@@ -510,6 +510,23 @@ pub fn verify(
         });
     }
     let algorithm = key.algorithm;
+    if manifest.algorithm != algorithm.key() {
+        return Err(Refusal::Damaged(format!(
+            "清单所写算法“{}”与登记的密钥（{}）不符 / the manifest names algorithm '{}'; the registered key is {}",
+            manifest.algorithm,
+            algorithm.key(),
+            manifest.algorithm,
+            algorithm.key()
+        )));
+    }
+    let package_kind = manifest.package_kind().ok_or_else(|| {
+        Refusal::Damaged(format!("未知的交换包类型“{}” / unknown package kind '{}'", manifest.kind, manifest.kind))
+    })?;
+    if manifest.counts.keys().any(|k| RecordKind::from_key(k).is_none_or(|k| !package_kind.carries(k))) {
+        return Err(Refusal::Damaged(
+            "清单列有此类交换包不应有的记录类型 / the manifest counts kinds of record this package cannot carry".into(),
+        ));
+    }
     let mut hasher = algorithm.hasher();
     hasher.update(FORMAT_LINE.as_bytes());
     hasher.update(b"\n");
@@ -545,12 +562,25 @@ pub fn verify(
         if found > limits.max_rows {
             return Err(Refusal::Damaged(Limit::Rows(limits.max_rows).to_string()));
         }
-        *counts.entry(record.kind).or_default() += 1;
+        // Only the kinds this package may carry are counted: the map stays a few entries long.
+        match RecordKind::from_key(&record.kind) {
+            Some(kind) if package_kind.carries(kind) => *counts.entry(record.kind).or_default() += 1,
+            _ => {
+                return Err(Refusal::BadRecord {
+                    n: record.n,
+                    reason: format!(
+                        "此类交换包不能有“{}”记录 / a {} package cannot carry '{}' records",
+                        record.kind, manifest.kind, record.kind
+                    ),
+                });
+            }
+        }
     }
 }
 
 /// The records of a package `verify` accepted, from position `after` + 1, one at a
-/// time. A package that changed since it was verified fails here too.
+/// time. Each record's digest is checked again (not the signature): callers verify the
+/// file first and compare its digest with what they verified.
 pub fn records(path: &Path, limits: &ReadLimits, after: u64) -> Result<RecordStream, Refusal> {
     let mut lines = Lines::open(path, limits)?;
     let manifest = read_head(&mut lines)?;

@@ -237,9 +237,32 @@ async fn county_key(state: &AppState, county: &DivisionCode) -> AppResult<Privat
     })
 }
 
-/// Writes and downloads the package for a partner: the changes since the last one.
+#[derive(Debug, Deserialize)]
+pub struct ExportForm {
+    /// Changes accepted since this day; empty: since the last package (a lost download
+    /// is sent again with the day it covered from).
+    #[serde(default)]
+    pub since: String,
+}
+
+/// Writes and downloads the package for a partner: the changes since the last one, or
+/// since the day given.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn export(State(state): State<AppState>, user: Editor<Feeds>, key: PartnerKey) -> AppResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    user: Editor<Feeds>,
+    key: PartnerKey,
+    Form(form): Form<ExportForm>,
+) -> AppResult<Response> {
+    let since = match form.since.trim() {
+        "" => None,
+        text => Some(
+            time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+                .map_err(|_| AppError::BadRequest("起始日期应为 YYYY-MM-DD / the day must be YYYY-MM-DD".into()))?
+                .midnight()
+                .assume_offset(time::macros::offset!(+8)),
+        ),
+    };
     let exchange = user.exchange();
     let partner = exchange.partner(&key.county, &key.partner).await?;
     let private = county_key(&state, &partner.county).await?;
@@ -248,7 +271,7 @@ pub async fn export(State(state): State<AppState>, user: Editor<Feeds>, key: Par
         .tempdir_in(&state.imports.dir)
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let path = dir.path().join("package.jxp");
-    let report = exchange.export(&partner, &private, None, OffsetDateTime::now_utc(), &path).await?;
+    let report = exchange.export(&partner, &private, since, OffsetDateTime::now_utc(), &path).await?;
     let name = format!("exchange-{}-to-{}-{}.jxp", partner.county, partner.code, report.manifest.sequence);
     send_package(&path, &name).await
 }

@@ -448,7 +448,8 @@ impl Exchange<'_> {
             return self.close(&h, state, reason.map(str::trim), "refused").await;
         }
         let work = UnitOfWork::begin(self.store).await?;
-        work.txn
+        let changed = work
+            .txn
             .execute(
                 Query::update()
                     .table("handover")
@@ -459,7 +460,11 @@ impl Exchange<'_> {
                     .and_where(Expr::col("id").eq(id))
                     .and_where(Expr::col("state").eq(HandoverState::Proposed.key())),
             )
-            .await?;
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            return Err(invalid("交接已由他人决定或撤回", "the handover was decided or withdrawn meanwhile"));
+        }
         let entry = self.change_entry(
             format!("handover/{county}/{id}"),
             county,
@@ -484,6 +489,31 @@ impl Exchange<'_> {
             return Ok(h);
         }
         let actor = h.decided_by.clone().unwrap_or_else(|| self.caller.username.to_string());
+        // Where it goes must still be in the receiving community (a grid or building can
+        // itself have been handed on since the proposal).
+        let registry = self.store.registry();
+        let target_moved = || {
+            invalid(
+                "接收的网格或楼栋已不在接收社区",
+                "the receiving grid or building is no longer in the receiving community",
+            )
+        };
+        match h.kind {
+            HandoverKind::Building => {
+                let grid = registry.grid(county, h.to_grid.unwrap_or_default()).await?.ok_or_else(target_moved)?;
+                if grid.community != h.to_community {
+                    return Err(target_moved());
+                }
+            }
+            HandoverKind::Household => {
+                let building =
+                    registry.building(county, h.to_building.unwrap_or_default()).await?.ok_or_else(target_moved)?;
+                if Some(building.grid_id) != h.to_grid || building.community != h.to_community {
+                    return Err(target_moved());
+                }
+            }
+            HandoverKind::Grid => {}
+        }
         // The structure first: the building into its new grid, or the grid (and its
         // buildings) into the new community. Done again on a resumed run, it changes nothing.
         let mut work = UnitOfWork::begin(self.store).await?;
@@ -621,8 +651,14 @@ impl Exchange<'_> {
                     .value("reason", reason.map(str::to_string));
             }
         }
-        update.and_where(Expr::col("county_code").eq(county.as_str())).and_where(Expr::col("id").eq(h.id));
-        work.txn.execute(&update).await?;
+        // Only from the state it was read in: a withdrawal racing an acceptance loses.
+        update
+            .and_where(Expr::col("county_code").eq(county.as_str()))
+            .and_where(Expr::col("id").eq(h.id))
+            .and_where(Expr::col("state").eq(h.state.key()));
+        if work.txn.execute(&update).await?.rows_affected() == 0 {
+            return Err(invalid("交接已由他人决定或撤回", "the handover was decided or withdrawn meanwhile"));
+        }
         work.txn
             .execute(
                 Query::delete()

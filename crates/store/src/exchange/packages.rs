@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use jiceng_domain::exchange::package::{
-    Admission, Manifest, PackageKind, PackageRecord, RecordKind, Refusal, SCHEMA_VERSION, Seen, admit, expires_at,
-    in_partner_area,
+    Admission, Agreement, Manifest, PackageKind, PackageRecord, RecordKind, Refusal, SCHEMA_VERSION, Seen, admit,
+    expires_at, in_partner_area,
 };
 use jiceng_domain::linkage::feed::{FeedColumn, FeedKind, read_record};
 use jiceng_domain::linkage::{FeedRecord, Settings};
@@ -180,7 +180,13 @@ impl Exchange<'_> {
             ));
         }
         let (last_sequence, last_to) = self.last_sent(partner, PackageKind::Exchange).await?;
-        let period_from = since.or(last_to);
+        // Stored as UTC text on SQLite: every bound is compared in UTC. Consecutive
+        // periods overlap by ten minutes, so an acceptance that committed after an export
+        // read past it is in the next package (the receiver ignores records it has seen).
+        let now = now.to_offset(time::UtcOffset::UTC);
+        let period_from = since
+            .map(|s| s.to_offset(time::UtcOffset::UTC))
+            .or(last_to.map(|t| t.to_offset(time::UtcOffset::UTC) - time::Duration::minutes(10)));
         let mut writer = PackageWriter::new(key.algorithm).map_err(io_error)?;
         let sender_name = self.division_name(county).await?;
         let mut not_for_partner = 0u64;
@@ -218,7 +224,7 @@ impl Exchange<'_> {
             algorithm: String::new(),
         };
         let written = write_file(writer, manifest, key, out).await?;
-        self.record_sent(partner, &written.manifest, &written.digest, out).await?;
+        self.record_sent(partner, &written.manifest, &written.digest, out, None).await?;
         Ok(ExportReport { manifest: written.manifest, digest: written.digest, bytes: written.bytes, not_for_partner })
     }
 
@@ -437,8 +443,29 @@ impl Exchange<'_> {
         Ok(latest)
     }
 
-    async fn record_sent(&self, partner: &Partner, manifest: &Manifest, digest: &str, out: &Path) -> StoreResult<()> {
+    /// Records a package written; for an acknowledgement (`answers`: the package it
+    /// answers, and when), marks that package acknowledged in the same transaction.
+    async fn record_sent(
+        &self,
+        partner: &Partner,
+        manifest: &Manifest,
+        digest: &str,
+        out: &Path,
+        answers: Option<(Uuid, OffsetDateTime)>,
+    ) -> StoreResult<()> {
         let work = crate::write::UnitOfWork::begin(self.store).await?;
+        if let Some((answered, at)) = answers {
+            work.txn
+                .execute(
+                    Query::update()
+                        .table("exchange_package")
+                        .value("acknowledged_at", at)
+                        .and_where(Expr::col("county_code").eq(partner.county.as_str()))
+                        .and_where(Expr::col("id").eq(answered))
+                        .and_where(Expr::col("direction").eq("received")),
+                )
+                .await?;
+        }
         insert_package(
             &work.txn,
             &partner.county,
@@ -547,24 +574,7 @@ impl Exchange<'_> {
             algorithm: String::new(),
         };
         let written = write_file(writer, manifest, key, out).await?;
-        self.record_sent(partner, &written.manifest, &written.digest, out).await?;
-        let work = crate::write::UnitOfWork::begin(self.store).await?;
-        work.txn
-            .execute(
-                Query::update()
-                    .table("exchange_package")
-                    .value("acknowledged_at", now)
-                    .and_where(Expr::col("county_code").eq(partner.county.as_str()))
-                    .and_where(Expr::col("id").eq(answered)),
-            )
-            .await?;
-        let entry = self.entry(
-            AuditAction::Export,
-            format!("exchange_package/{}/{answered}", partner.county),
-            partner.county.as_str(),
-            format!("acknowledged by {}", written.manifest.package_id),
-        );
-        work.commit(entry).await?;
+        self.record_sent(partner, &written.manifest, &written.digest, out, Some((answered, now))).await?;
         Ok(Some(ExportReport {
             manifest: written.manifest,
             digest: written.digest,
@@ -628,7 +638,7 @@ impl Exchange<'_> {
             ));
             return self.refused(&partner, Some(&manifest), refusal, options).await;
         };
-        if kind == PackageKind::Exchange && !partner.agreement.in_force(manifest.created_at.date()) {
+        if kind != PackageKind::Acknowledgement && !partner.agreement.in_force(manifest.created_at.date()) {
             let refusal =
                 Refusal::AgreementNotInForce { partner: partner.code.to_string(), on: manifest.created_at.date() };
             return self.refused(&partner, Some(&manifest), refusal, options).await;
@@ -672,6 +682,18 @@ impl Exchange<'_> {
                     &self.caller.username,
                 )
                 .await?;
+                if kind == PackageKind::Exchange {
+                    // Each exchange package brings the partner's whole roster, empty or not:
+                    // it replaces the last one.
+                    work.txn
+                        .execute(
+                            Query::delete()
+                                .from_table("exchange_roster")
+                                .and_where(Expr::col("county_code").eq(partner.county.as_str()))
+                                .and_where(Expr::col("partner_code").eq(partner.code.as_str())),
+                        )
+                        .await?;
+                }
                 let entry = self.entry(
                     AuditAction::Write,
                     format!("exchange_package/{}/{}", partner.county, manifest.package_id),
@@ -869,7 +891,7 @@ impl Exchange<'_> {
                     roster.push(record);
                     continue;
                 }
-                match feed_row(&record) {
+                match feed_row(&record, &partner.agreement) {
                     Ok((kind, row)) => {
                         if let Err(problems) = &row.record {
                             let reason = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("；");
@@ -890,21 +912,14 @@ impl Exchange<'_> {
                 }
             }
             let work = crate::write::UnitOfWork::begin(self.store).await?;
-            if !roster.is_empty() {
-                // A new roster replaces the partner's last one.
-                work.txn
-                    .execute(
-                        Query::delete()
-                            .from_table("exchange_roster")
-                            .and_where(Expr::col("county_code").eq(partner.county.as_str()))
-                            .and_where(Expr::col("partner_code").eq(partner.code.as_str()))
-                            .and_where(Expr::col("package_id").ne(package_id)),
-                    )
-                    .await?;
-                report.roster += roster.len() as u64;
-            }
+            report.roster += roster.len() as u64;
             for record in &roster {
-                let text = |key: &str| record.fields.get(key).map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+                let allowed = |column: FeedColumn| partner.agreement.lets_through(FeedKind::Residence, column);
+                let text = |key: &str| {
+                    let column = FeedColumn::of_heading(FeedKind::Residence, key)?;
+                    let value = record.fields.get(key).map(|t| t.trim().to_string()).filter(|t| !t.is_empty())?;
+                    allowed(column).then_some(value)
+                };
                 let date = text("dob").and_then(|t| jiceng_domain::exchange::values::parse_date(&t).ok());
                 let sex = text("sex").and_then(|t| jiceng_domain::exchange::values::parse_sex(&t));
                 let Some(name) = text("name") else {
@@ -981,7 +996,7 @@ impl Exchange<'_> {
                 update
                     .value("state", "applied")
                     .value("finished_at", OffsetDateTime::now_utc())
-                    .value("delivered", (report.records as i64) - (report.refused as i64));
+                    .value("delivered", Expr::col("records").sub(Expr::col("refused").add(refused.len() as i64)));
             }
             work.txn.execute(&update).await?;
             let entry = self.change_entry(
@@ -1031,44 +1046,72 @@ impl Exchange<'_> {
         report: &mut ImportReport,
     ) -> StoreResult<()> {
         let answered = manifest.acknowledges.ok_or_else(|| invalid("回执未指明交换包", "no package acknowledged"))?;
+        // Read as a stream, a chunk at a time, into one transaction.
+        let (sender, mut chunks) = tokio::sync::mpsc::channel::<Result<Vec<PackageRecord>, Refusal>>(2);
         let owned = path.to_path_buf();
         let limits = options.limits;
-        let records: Vec<PackageRecord> =
-            blocking(move || files::records(&owned, &limits, 0).and_then(|s| s.collect::<Result<Vec<_>, _>>()))
-                .await?
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let reader = tokio::task::spawn_blocking(move || {
+            let stream = match files::records(&owned, &limits, 0) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(e));
+                    return;
+                }
+            };
+            let mut chunk = Vec::with_capacity(CHUNK);
+            for record in stream {
+                match record {
+                    Ok(r) => chunk.push(r),
+                    Err(e) => {
+                        let _ = sender.blocking_send(Err(e));
+                        return;
+                    }
+                }
+                if chunk.len() == CHUNK && sender.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
+                    return;
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = sender.blocking_send(Ok(chunk));
+            }
+        });
         let work = crate::write::UnitOfWork::begin(self.store).await?;
-        for r in &records {
-            let kind = r.fields.get("kind").cloned().unwrap_or_default();
-            let reason = r.fields.get("reason").cloned().unwrap_or_default();
-            work.txn
-                .execute(
-                    Query::insert()
-                        .into_table("exchange_refused_record")
-                        .columns(["county_code", "package_id", "record_id", "kind", "reason"])
-                        .values_panic([
-                            partner.county.as_str().into(),
-                            answered.into(),
-                            r.id.into(),
-                            kind.into(),
-                            reason.into(),
-                        ])
-                        .on_conflict(
-                            OnConflict::columns(["county_code", "package_id", "record_id"]).do_nothing().to_owned(),
-                        ),
-                )
-                .await?;
+        let mut refused = 0i64;
+        while let Some(chunk) = chunks.recv().await {
+            for r in chunk.map_err(|e| StoreError::Invalid(e.to_string()))? {
+                refused += 1;
+                let kind = r.fields.get("kind").cloned().unwrap_or_default();
+                let reason = r.fields.get("reason").cloned().unwrap_or_default();
+                work.txn
+                    .execute(
+                        Query::insert()
+                            .into_table("exchange_refused_record")
+                            .columns(["county_code", "package_id", "record_id", "kind", "reason"])
+                            .values_panic([
+                                partner.county.as_str().into(),
+                                answered.into(),
+                                r.id.into(),
+                                kind.chars().take(32).collect::<String>().into(),
+                                reason.chars().take(500).collect::<String>().into(),
+                            ])
+                            .on_conflict(
+                                OnConflict::columns(["county_code", "package_id", "record_id"]).do_nothing().to_owned(),
+                            ),
+                    )
+                    .await?;
+            }
         }
+        reader.await.map_err(|e| StoreError::Internal(format!("package reader: {e}")))?;
         let delivered = manifest.delivered.unwrap_or(0);
         let now = OffsetDateTime::now_utc();
         let sent: Vec<(&str, sea_orm::Value)> = vec![
             ("state", "acknowledged".into()),
             ("delivered", (delivered as i64).into()),
-            ("refused", (records.len() as i64).into()),
+            ("refused", refused.into()),
             ("acknowledged_at", now.into()),
         ];
         let received: Vec<(&str, sea_orm::Value)> =
-            vec![("state", "applied".into()), ("applied", (records.len() as i64).into()), ("finished_at", now.into())];
+            vec![("state", "applied".into()), ("applied", refused.into()), ("finished_at", now.into())];
         for (id, values) in [(answered, sent), (manifest.package_id, received)] {
             let mut update = Query::update();
             update.table("exchange_package");
@@ -1084,19 +1127,21 @@ impl Exchange<'_> {
         let entry = self.change_entry(
             format!("exchange_package/{}/{answered}", partner.county),
             &partner.county,
-            format!("acknowledged by {}: {delivered} delivered, {} refused", partner.code, records.len()),
+            format!("acknowledged by {}: {delivered} delivered, {refused} refused", partner.code),
         );
         work.commit(entry).await?;
         report.delivered = delivered;
-        report.refused = records.len() as u64;
+        report.refused = refused as u64;
         Ok(())
     }
 }
 
 /// A package record as a feed row (its cells under their headings, read with the
 /// feed's reader), or why it cannot be one.
-fn feed_row(record: &PackageRecord) -> Result<(FeedKind, FeedRow), String> {
+fn feed_row(record: &PackageRecord, agreement: &Agreement) -> Result<(FeedKind, FeedRow), String> {
     let (kind, mut cells) = record.feed_cells()?;
+    // What the agreement does not let through is not kept, whatever the sender wrote.
+    cells.retain(|(c, _)| agreement.lets_through(kind, *c));
     // The record's number on this side is the sender's id for it.
     cells.retain(|(c, _)| *c != FeedColumn::RecordNo);
     cells.insert(0, (FeedColumn::RecordNo, record.id.to_string()));

@@ -197,3 +197,28 @@ fn key_files_round_trip_and_private_keys_are_private() {
     let err = PublicKey::parse("hello", "x.key").unwrap_err().to_string();
     assert!(err.contains("x.key") && err.contains("public"), "{err}");
 }
+
+#[test]
+fn records_of_kinds_a_package_cannot_carry_are_refused_before_they_are_counted() {
+    let key = PrivateKey::generate(Algorithm::Ed25519);
+    // An acknowledgement that carries a death.
+    let mut writer = PackageWriter::new(key.algorithm).unwrap();
+    writer.push(RecordKind::Death, Uuid::now_v7(), fields(1)).unwrap();
+    let mut out = Vec::new();
+    let ack = Manifest { kind: PackageKind::Acknowledgement.key().into(), ..manifest() };
+    writer.finish(ack, &key, &mut out).unwrap();
+    assert!(matches!(check(&out, &key.public()), Err(Refusal::Damaged(_))));
+    // A record of a kind nobody knows, its digest made to fit: refused at that record,
+    // before the signature (which it would fail too).
+    let (bytes, _) = package(&key, 3);
+    let text = unpack(&bytes);
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let json = lines[3]
+        .splitn(3, ' ')
+        .nth(2)
+        .unwrap()
+        .replace("\"kind\":\"arrival\"", &format!("\"kind\":\"{}\"", "x".repeat(500)));
+    let mut changed = lines.clone();
+    changed[3] = format!("R {} {json}", Algorithm::Ed25519.digest(json.as_bytes()));
+    assert!(matches!(check(&pack(&(changed.join("\n") + "\n")), &key.public()), Err(Refusal::BadRecord { n: 2, .. })));
+}
