@@ -178,7 +178,7 @@ pub async fn demo(store: &Store, county: &DivisionCode, data_dir: &Path) -> anyh
     let options = PackageImportOptions::new("ack-from-partner-1.jxp", settings, now);
     exchange.import(&theirs_ack, &options, &|_, _| {}).await?.map_err(anyhow::Error::msg)?;
 
-    // A building of the first community proposed to a grid of the second: it waits for them.
+    // A building of one community proposed to a grid of another: it waits for them.
     let registry = store.registry();
     let communities: Vec<DivisionCode> = {
         let mut c: Vec<DivisionCode> = people.iter().map(|p| p.community.clone()).collect();
@@ -186,7 +186,8 @@ pub async fn demo(store: &Store, county: &DivisionCode, data_dir: &Path) -> anyh
         c.dedup();
         c
     };
-    if let [from, to, ..] = communities.as_slice() {
+    // The county's last communities: the first ones are where people try the demo first.
+    if let [.., to, from] = communities.as_slice() {
         let building = registry.buildings_in_community(from).await?.into_iter().last();
         let grid = registry.grids_in_community(to).await?.into_iter().next();
         if let (Some(building), Some(grid)) = (building, grid) {

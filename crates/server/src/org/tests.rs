@@ -101,6 +101,18 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             linkage.records(&code("440307003004"), None, jiceng_domain::linkage::FeedKind::ALL, 1).await.unwrap()[0].id;
         assert_eq!(receipt.received, 1);
         let dept = department.id;
+        // B's grid handed to a third community: A is neither side.
+        let handover = store
+            .exchange()
+            .propose_handover(&jiceng_store::exchange::NewHandover {
+                county: code("440307"),
+                kind: jiceng_domain::exchange::handover::HandoverKind::Grid,
+                subject: g,
+                target: jiceng_store::exchange::HandoverTarget::Community(code("440307003001")),
+            })
+            .await
+            .unwrap()
+            .id;
         let gets = [
             "/admin/users".to_string(),
             "/regions/440307003004".to_string(),
@@ -141,6 +153,11 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             "/feeds/records/440307003004".to_string(),
             format!("/feeds/review/440307/{incoming}"),
             "/feeds/thresholds/440307".to_string(),
+            // Partner regions and packages are the district office's.
+            "/exchange".to_string(),
+            "/exchange/partners/440307/430702/reconciliation".to_string(),
+            format!("/handovers/new/buildings/440307/{b}"),
+            format!("/handovers/new/grids/440307/{g}"),
         ];
         let posts = [
             (
@@ -198,6 +215,19 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
             (format!("/feeds/departments/440307/{dept}/tokens/{token}/revoke"), format!("csrf={csrf}")),
             ("/feeds/upload".to_string(), format!("csrf={csrf}")),
             (format!("/feeds/review/440307/{incoming}"), format!("csrf={csrf}&person=none")),
+            (
+                "/exchange/partners".to_string(),
+                format!(
+                    "csrf={csrf}&county=440307&partner=430702&name=x&starts_on=2026-01-01&every_months=6&public_key=x"
+                ),
+            ),
+            ("/exchange/partners/440307/430702/export".to_string(), format!("csrf={csrf}")),
+            ("/exchange/partners/440307/430702/acknowledge".to_string(), format!("csrf={csrf}")),
+            ("/exchange/packages".to_string(), format!("csrf={csrf}")),
+            ("/handovers".to_string(), format!("csrf={csrf}&kind=building&county=440307&subject={b}&target={g}")),
+            (format!("/handovers/440307/{handover}/decide"), format!("csrf={csrf}&decision=accept")),
+            (format!("/handovers/440307/{handover}/withdraw"), format!("csrf={csrf}")),
+            (format!("/handovers/440307/{handover}/resume"), format!("csrf={csrf}")),
         ];
         let visit_json = format!(
             r#"{{"id":"{}","county":"440307","household_id":"{h}","visited_on":"2026-11-20","outcome":"seen"}}"#,
@@ -230,6 +260,8 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                     .replace(&dept.to_string(), "{id}")
                     .replace(&incoming.to_string(), "{id}")
                     .replace(&token.to_string(), "{token}")
+                    .replace(&handover.to_string(), "{id}")
+                    .replace("/430702/", "/{partner}/")
                     .replace("/feeds/thresholds/440307", "/feeds/thresholds/{code}")
                     .replace("440307003004", "{code}")
                     .replace("/440307/", "/{county}/")
@@ -258,6 +290,8 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
                 // A department's token, not a session: it reaches its own department's
                 // county only (linkage tests).
                 "/api/feeds/{kind}",
+                // Lists only handovers from or to the user's own communities.
+                "/handovers",
             ]
             .contains(&route);
             assert!(open || covered.contains(route), "route {route} is not exercised by the scope test");
@@ -289,7 +323,7 @@ async fn a_worker_scoped_to_one_community_cannot_reach_another_by_any_route() {
         }
         // Out of scope reads exactly like unknown (ADR 004): each request again with every
         // real ID of B replaced by a random one gives the same status and the same text.
-        let real_ids = [r, h, g, b, event, party, attachment, admin_b, dept, incoming, token];
+        let real_ids = [r, h, g, b, event, party, attachment, admin_b, dept, incoming, token, handover];
         let random_ids: Vec<uuid::Uuid> = real_ids.iter().map(|_| uuid::Uuid::now_v7()).collect();
         let unknown = |text: &str| {
             real_ids

@@ -194,12 +194,18 @@ impl Exchange<'_> {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn propose_handover(&self, new: &NewHandover) -> StoreResult<Handover> {
         let county = &new.county;
+        // What is handed over is looked up in the caller's scope (outside it: not found,
+        // exactly like unknown); where it goes, anywhere in the county.
+        let own = crate::registry::Registry { access: self.access };
         let registry = self.store.registry();
         let work = UnitOfWork::begin(self.store).await?;
         // What is handed over, where it is, and the households it holds.
         let (subject_name, from, to_community, mut households, buildings) = match (new.kind, &new.target) {
             (HandoverKind::Household, HandoverTarget::Dwelling(location)) => {
                 let current = crate::registry::current_household(&work.txn, county, new.subject).await?;
+                if self.require_scope(&current.location.community, "").is_err() {
+                    return Err(StoreError::NotFound { what: "户 / household".into() });
+                }
                 let building = registry
                     .building(county, location.building_id)
                     .await?
@@ -219,7 +225,7 @@ impl Exchange<'_> {
                 )
             }
             (HandoverKind::Building, HandoverTarget::Grid(grid)) => {
-                let building = registry
+                let building = own
                     .building(county, new.subject)
                     .await?
                     .ok_or_else(|| StoreError::NotFound { what: "楼栋 / building".into() })?;
@@ -230,7 +236,7 @@ impl Exchange<'_> {
                 (building.name.clone(), building.community.clone(), target.community, Vec::new(), vec![building.id])
             }
             (HandoverKind::Grid, HandoverTarget::Community(community)) => {
-                let grid = registry
+                let grid = own
                     .grid(county, new.subject)
                     .await?
                     .ok_or_else(|| StoreError::NotFound { what: "网格 / grid".into() })?;
