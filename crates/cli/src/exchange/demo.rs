@@ -10,9 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use jiceng_domain::exchange::handover::HandoverKind;
-use jiceng_domain::exchange::package::{
-    Agreement, Manifest, PackageKind, RecordKind, SCHEMA_VERSION, SharedField, expires_at,
-};
+use jiceng_domain::exchange::package::{Agreement, Manifest, PackageKind, RecordKind, SharedField};
 use jiceng_domain::org::{DivisionCode, DivisionLevel, Role, Scope};
 use jiceng_domain::registry::{ResidenceStatus, Sex};
 use jiceng_files::exchange::package::{self as files, Algorithm, PackageWriter, PrivateKey, PublicKey};
@@ -142,24 +140,11 @@ pub async fn demo(store: &Store, county: &DivisionCode, data_dir: &Path) -> anyh
     let nameless = BTreeMap::from([("changed_on".to_string(), day(5)), ("region".to_string(), partner.to_string())]);
     writer.push(RecordKind::Departure, Uuid::now_v7(), nameless)?;
     let manifest = |kind: PackageKind, acknowledges: Option<Uuid>, delivered: Option<u64>| Manifest {
-        schema_version: SCHEMA_VERSION,
-        package_id: Uuid::now_v7(),
-        kind: kind.key().into(),
-        sender: partner.clone(),
         sender_name: partner_name.clone(),
-        receiver: county.clone(),
-        receiver_name: String::new(),
-        sequence: 1,
-        period_from: None,
-        period_to: now,
-        created_at: now,
-        expires_at: expires_at(now),
         fields: vec!["sex".into(), "dob".into(), "id_number".into()],
-        counts: BTreeMap::new(),
         acknowledges,
         delivered,
-        key: String::new(),
-        algorithm: String::new(),
+        ..Manifest::new(kind, partner.clone(), county.clone(), 1, now)
     };
     let incoming = out.join(format!("from-{partner}-1.jxp"));
     writer.finish(manifest(PackageKind::Exchange, None, None), &theirs, std::fs::File::create(&incoming)?)?;

@@ -17,9 +17,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use jiceng_domain::exchange::package::{
-    Agreement, Manifest, PackageKind, PackageRecord, RecordKind, SCHEMA_VERSION, SharedField, expires_at,
-};
+use jiceng_domain::exchange::package::{Agreement, Manifest, PackageKind, PackageRecord, RecordKind, SharedField};
 use jiceng_domain::linkage::feed::{FeedColumn, read_record};
 use jiceng_domain::linkage::{DepartmentKind, FeedKind, Settings};
 use jiceng_domain::org::{DivisionCode, Role, Scope};
@@ -108,24 +106,10 @@ fn record(i: u64, person: &ResidentVersion, today: time::Date) -> (RecordKind, B
 
 fn manifest(now: OffsetDateTime) -> anyhow::Result<Manifest> {
     Ok(Manifest {
-        schema_version: SCHEMA_VERSION,
-        package_id: Uuid::now_v7(),
-        kind: PackageKind::Exchange.key().into(),
-        sender: DivisionCode::parse(SENDER)?,
         sender_name: "龙岗区".into(),
-        receiver: DivisionCode::parse(RECEIVER)?,
         receiver_name: "武陵区".into(),
-        sequence: 1,
-        period_from: None,
-        period_to: now,
-        created_at: now,
-        expires_at: expires_at(now),
         fields: vec!["sex".into(), "dob".into(), "id_number".into()],
-        counts: BTreeMap::new(),
-        acknowledges: None,
-        delivered: None,
-        key: String::new(),
-        algorithm: String::new(),
+        ..Manifest::new(PackageKind::Exchange, DivisionCode::parse(SENDER)?, DivisionCode::parse(RECEIVER)?, 1, now)
     })
 }
 

@@ -202,6 +202,38 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// A manifest of `kind` from `sender` to `receiver`, made `now` for the period up to
+    /// then and valid for [`VALID_DAYS`]; names, fields and the answered package as the
+    /// caller sets them. The writer fills in the counts, key and algorithm.
+    pub fn new(
+        kind: PackageKind,
+        sender: DivisionCode,
+        receiver: DivisionCode,
+        sequence: u64,
+        now: OffsetDateTime,
+    ) -> Manifest {
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            package_id: Uuid::now_v7(),
+            kind: kind.key().into(),
+            sender,
+            sender_name: String::new(),
+            receiver,
+            receiver_name: String::new(),
+            sequence,
+            period_from: None,
+            period_to: now,
+            created_at: now,
+            expires_at: expires_at(now),
+            fields: Vec::new(),
+            counts: BTreeMap::new(),
+            acknowledges: None,
+            delivered: None,
+            key: String::new(),
+            algorithm: String::new(),
+        }
+    }
+
     pub fn records(&self) -> u64 {
         self.counts.values().sum()
     }
@@ -375,24 +407,20 @@ mod tests {
 
     fn manifest() -> Manifest {
         Manifest {
-            schema_version: SCHEMA_VERSION,
             package_id: Uuid::nil(),
-            kind: PackageKind::Exchange.key().into(),
-            sender: DivisionCode::parse("440307").unwrap(),
             sender_name: "龙岗区".into(),
-            receiver: DivisionCode::parse("430702").unwrap(),
             receiver_name: "武陵区".into(),
-            sequence: 3,
-            period_from: None,
             period_to: datetime!(2026-06-30 16:00 UTC),
-            created_at: datetime!(2026-07-01 02:00 UTC),
-            expires_at: expires_at(datetime!(2026-07-01 02:00 UTC)),
-            fields: vec![],
             counts: BTreeMap::from([("arrival".into(), 2), ("death".into(), 1)]),
-            acknowledges: None,
-            delivered: None,
             key: "ab".into(),
             algorithm: "ed25519".into(),
+            ..Manifest::new(
+                PackageKind::Exchange,
+                DivisionCode::parse("440307").unwrap(),
+                DivisionCode::parse("430702").unwrap(),
+                3,
+                datetime!(2026-07-01 02:00 UTC),
+            )
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use jiceng_domain::exchange::package::{Manifest, PackageKind, RecordKind, SCHEMA_VERSION, expires_at};
+use jiceng_domain::exchange::package::{Manifest, PackageKind, RecordKind};
 use jiceng_files::exchange::ReadLimits;
 use jiceng_files::exchange::package::{self as files, Algorithm, PackageWriter, PrivateKey};
 use uuid::Uuid;
@@ -41,24 +41,10 @@ fn partner_package(key: &PrivateKey, person: &ResidentVersion) -> Vec<u8> {
     writer.push(RecordKind::Death, Uuid::now_v7(), fields).unwrap();
     let now = time::OffsetDateTime::now_utc();
     let manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        package_id: Uuid::now_v7(),
-        kind: PackageKind::Exchange.key().into(),
-        sender: code("430702"),
         sender_name: "武陵区".into(),
-        receiver: code("440307"),
         receiver_name: "龙岗区".into(),
-        sequence: 1,
-        period_from: None,
-        period_to: now,
-        created_at: now,
-        expires_at: expires_at(now),
         fields: vec!["id_number".into()],
-        counts: BTreeMap::new(),
-        acknowledges: None,
-        delivered: None,
-        key: String::new(),
-        algorithm: String::new(),
+        ..Manifest::new(PackageKind::Exchange, code("430702"), code("440307"), 1, now)
     };
     let mut out = Vec::new();
     writer.finish(manifest, key, &mut out).unwrap();

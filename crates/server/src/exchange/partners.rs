@@ -207,6 +207,15 @@ pub async fn add_partner(
     }
 }
 
+/// A folder of its own in the private uploads folder for one package written or read
+/// (removed with it).
+fn private_dir(state: &AppState) -> AppResult<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("exchange-")
+        .tempdir_in(&state.imports.dir)
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
 /// Sends a package file the server just wrote, then forgets it.
 async fn send_package(path: &std::path::Path, name: &str) -> AppResult<Response> {
     let file = tokio::fs::File::open(path).await.map_err(|e| AppError::Internal(e.to_string()))?;
@@ -266,10 +275,7 @@ pub async fn export(
     let exchange = user.exchange();
     let partner = exchange.partner(&key.county, &key.partner).await?;
     let private = county_key(&state, &partner.county).await?;
-    let dir = tempfile::Builder::new()
-        .prefix("exchange-")
-        .tempdir_in(&state.imports.dir)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let dir = private_dir(&state)?;
     let path = dir.path().join("package.jxp");
     let report = exchange.export(&partner, &private, since, OffsetDateTime::now_utc(), &path).await?;
     let name = format!("exchange-{}-to-{}-{}.jxp", partner.county, partner.code, report.manifest.sequence);
@@ -283,10 +289,7 @@ pub async fn acknowledge(State(state): State<AppState>, user: Editor<Feeds>, key
     let exchange = user.exchange();
     let partner = exchange.partner(&key.county, &key.partner).await?;
     let private = county_key(&state, &partner.county).await?;
-    let dir = tempfile::Builder::new()
-        .prefix("exchange-")
-        .tempdir_in(&state.imports.dir)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let dir = private_dir(&state)?;
     let path = dir.path().join("ack.jxp");
     match exchange.acknowledge(&partner, None, &private, OffsetDateTime::now_utc(), &path).await? {
         Some(report) => {
@@ -412,10 +415,7 @@ pub const UPLOAD_LIMIT: usize = 512 << 20;
 pub async fn upload(State(state): State<AppState>, user: Editor<Feeds>, request: Request) -> AppResult<Response> {
     let mut form = Multipart::from_request(request, &state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let bad = |message: String| AppError::BadRequest(message);
-    let dir = tempfile::Builder::new()
-        .prefix("exchange-")
-        .tempdir_in(&state.imports.dir)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let dir = private_dir(&state)?;
     let mut saved = None;
     while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
         if field.name() == Some("file") {

@@ -15,8 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use jiceng_domain::exchange::package::{
-    Admission, Agreement, Manifest, PackageKind, PackageRecord, RecordKind, Refusal, SCHEMA_VERSION, Seen, admit,
-    expires_at, in_partner_area,
+    Admission, Agreement, Manifest, PackageKind, PackageRecord, RecordKind, Refusal, Seen, admit, in_partner_area,
 };
 use jiceng_domain::linkage::feed::{FeedColumn, FeedKind, read_record};
 use jiceng_domain::linkage::{FeedRecord, Settings};
@@ -204,24 +203,11 @@ impl Exchange<'_> {
         }
         self.write_roster(partner, &mut writer).await?;
         let manifest = Manifest {
-            schema_version: SCHEMA_VERSION,
-            package_id: Uuid::now_v7(),
-            kind: PackageKind::Exchange.key().into(),
-            sender: county.clone(),
             sender_name,
-            receiver: partner.code.clone(),
             receiver_name: partner.name.clone(),
-            sequence: last_sequence + 1,
             period_from,
-            period_to: now,
-            created_at: now,
-            expires_at: expires_at(now),
             fields: partner.agreement.fields.iter().map(|f| f.key().to_string()).collect(),
-            counts: BTreeMap::new(),
-            acknowledges: None,
-            delivered: None,
-            key: String::new(),
-            algorithm: String::new(),
+            ..Manifest::new(PackageKind::Exchange, county.clone(), partner.code.clone(), last_sequence + 1, now)
         };
         let written = write_file(writer, manifest, key, out).await?;
         self.record_sent(partner, &written.manifest, &written.digest, out, None).await?;
@@ -274,12 +260,8 @@ impl Exchange<'_> {
     }
 
     async fn division_name(&self, code: &DivisionCode) -> StoreResult<String> {
-        let mut q = Query::select();
-        q.column("name").from("division").and_where(Expr::col("code").eq(code.as_str()));
-        Ok(match self.store.db.query_one(&q).await? {
-            Some(r) => r.try_get("", "name")?,
-            None => code.to_string(),
-        })
+        let mut names = self.store.divisions().names(std::slice::from_ref(code)).await?;
+        Ok(names.remove(code).unwrap_or_else(|| code.to_string()))
     }
 
     /// The highest sequence of packages of `kind` sent to the partner, and the end of
@@ -554,24 +536,17 @@ impl Exchange<'_> {
         }
         let (last_sequence, _) = self.last_sent(partner, PackageKind::Acknowledgement).await?;
         let manifest = Manifest {
-            schema_version: SCHEMA_VERSION,
-            package_id: Uuid::now_v7(),
-            kind: PackageKind::Acknowledgement.key().into(),
-            sender: partner.county.clone(),
             sender_name: self.division_name(&partner.county).await?,
-            receiver: partner.code.clone(),
             receiver_name: partner.name.clone(),
-            sequence: last_sequence + 1,
-            period_from: None,
-            period_to: now,
-            created_at: now,
-            expires_at: expires_at(now),
-            fields: Vec::new(),
-            counts: BTreeMap::new(),
             acknowledges: Some(answered),
             delivered: Some(std::cmp::max(records - refused, 0) as u64),
-            key: String::new(),
-            algorithm: String::new(),
+            ..Manifest::new(
+                PackageKind::Acknowledgement,
+                partner.county.clone(),
+                partner.code.clone(),
+                last_sequence + 1,
+                now,
+            )
         };
         let written = write_file(writer, manifest, key, out).await?;
         self.record_sent(partner, &written.manifest, &written.digest, out, Some((answered, now))).await?;
@@ -848,35 +823,7 @@ impl Exchange<'_> {
         let department = linkage.department(&partner.county, partner.department_id).await?;
         let package_id = report.package_id;
         let source = format!("exchange:{package_id}");
-        let (sender, mut chunks) = tokio::sync::mpsc::channel::<Result<Vec<PackageRecord>, Refusal>>(2);
-        let owned = path.to_path_buf();
-        let limits = options.limits;
-        let size = options.chunk.max(1);
-        let reader = tokio::task::spawn_blocking(move || {
-            let stream = match files::records(&owned, &limits, from) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = sender.blocking_send(Err(e));
-                    return;
-                }
-            };
-            let mut chunk = Vec::with_capacity(size);
-            for record in stream {
-                match record {
-                    Ok(r) => chunk.push(r),
-                    Err(e) => {
-                        let _ = sender.blocking_send(Err(e));
-                        return;
-                    }
-                }
-                if chunk.len() == size && sender.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
-                    return;
-                }
-            }
-            if !chunk.is_empty() {
-                let _ = sender.blocking_send(Ok(chunk));
-            }
-        });
+        let (mut chunks, reader) = record_chunks(path, options.limits, from, options.chunk);
         let today = options.now.date();
         let mut applied = from;
         progress(applied, report.records);
@@ -1047,34 +994,7 @@ impl Exchange<'_> {
     ) -> StoreResult<()> {
         let answered = manifest.acknowledges.ok_or_else(|| invalid("回执未指明交换包", "no package acknowledged"))?;
         // Read as a stream, a chunk at a time, into one transaction.
-        let (sender, mut chunks) = tokio::sync::mpsc::channel::<Result<Vec<PackageRecord>, Refusal>>(2);
-        let owned = path.to_path_buf();
-        let limits = options.limits;
-        let reader = tokio::task::spawn_blocking(move || {
-            let stream = match files::records(&owned, &limits, 0) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = sender.blocking_send(Err(e));
-                    return;
-                }
-            };
-            let mut chunk = Vec::with_capacity(CHUNK);
-            for record in stream {
-                match record {
-                    Ok(r) => chunk.push(r),
-                    Err(e) => {
-                        let _ = sender.blocking_send(Err(e));
-                        return;
-                    }
-                }
-                if chunk.len() == CHUNK && sender.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
-                    return;
-                }
-            }
-            if !chunk.is_empty() {
-                let _ = sender.blocking_send(Ok(chunk));
-            }
-        });
+        let (mut chunks, reader) = record_chunks(path, options.limits, 0, CHUNK);
         let work = crate::write::UnitOfWork::begin(self.store).await?;
         let mut refused = 0i64;
         while let Some(chunk) = chunks.recv().await {
@@ -1134,6 +1054,47 @@ impl Exchange<'_> {
         report.refused = refused as u64;
         Ok(())
     }
+}
+
+/// The records of a verified package after position `after`, read on a blocking
+/// thread and handed over `size` at a time (two chunks ahead at most): memory stays
+/// bounded whatever the package's length. A record that fails ends the stream with its
+/// refusal.
+fn record_chunks(
+    path: &Path,
+    limits: ReadLimits,
+    after: u64,
+    size: usize,
+) -> (tokio::sync::mpsc::Receiver<Result<Vec<PackageRecord>, Refusal>>, tokio::task::JoinHandle<()>) {
+    let (sender, chunks) = tokio::sync::mpsc::channel::<Result<Vec<PackageRecord>, Refusal>>(2);
+    let owned = path.to_path_buf();
+    let size = size.max(1);
+    let reader = tokio::task::spawn_blocking(move || {
+        let stream = match files::records(&owned, &limits, after) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = sender.blocking_send(Err(e));
+                return;
+            }
+        };
+        let mut chunk = Vec::with_capacity(size);
+        for record in stream {
+            match record {
+                Ok(r) => chunk.push(r),
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(e));
+                    return;
+                }
+            }
+            if chunk.len() == size && sender.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
+                return;
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = sender.blocking_send(Ok(chunk));
+        }
+    });
+    (chunks, reader)
 }
 
 /// A package record as a feed row (its cells under their headings, read with the

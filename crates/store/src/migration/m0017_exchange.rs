@@ -58,7 +58,8 @@ impl MigrationTrait for Migration {
             .await?;
         // 委托交接 inside this database: what is handed from which community to which
         // target, its state and how many households have moved (an interrupted move
-        // resumes); the holds keep households and buildings in transit unchangeable.
+        // resumes); the holds keep households and buildings in transit unchangeable —
+        // keyed by the id alone, which every write's check looks up.
         m.create_table(table! { handover (
             county_code: text, id: uuid, kind: text, subject_id: uuid, subject_name: text, from_community: text,
             to_community: text, to_grid: uuid_null, to_building: uuid_null, to_unit: small_null, to_floor: small_null,
@@ -70,7 +71,7 @@ impl MigrationTrait for Migration {
         m.create_index(index("handover_to", "handover", &["county_code", "to_community", "state"])).await?;
         m.create_table(table! { handover_hold (
             county_code: text, kind: text, subject_id: uuid, handover_id: uuid,
-        ) key(county_code, kind, subject_id) })
+        ) key(county_code, subject_id) })
             .await?;
         Ok(())
     }

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use jiceng_domain::exchange::package::{Manifest, PackageKind, RecordKind, Refusal, expires_at};
+use jiceng_domain::exchange::package::{Manifest, PackageKind, RecordKind, Refusal};
 use jiceng_domain::org::DivisionCode;
 use proptest::prelude::*;
 use time::OffsetDateTime;
@@ -10,26 +10,13 @@ use uuid::Uuid;
 use super::*;
 
 fn manifest() -> Manifest {
-    let now = OffsetDateTime::now_utc();
+    let sender = DivisionCode::parse("440307").unwrap();
+    let receiver = DivisionCode::parse("430702").unwrap();
     Manifest {
-        schema_version: 0,
-        package_id: Uuid::now_v7(),
-        kind: PackageKind::Exchange.key().into(),
-        sender: DivisionCode::parse("440307").unwrap(),
         sender_name: "龙岗区".into(),
-        receiver: DivisionCode::parse("430702").unwrap(),
         receiver_name: "武陵区".into(),
-        sequence: 1,
-        period_from: None,
-        period_to: now,
-        created_at: now,
-        expires_at: expires_at(now),
         fields: vec!["id_number".into()],
-        counts: BTreeMap::new(),
-        acknowledges: None,
-        delivered: None,
-        key: String::new(),
-        algorithm: String::new(),
+        ..Manifest::new(PackageKind::Exchange, sender, receiver, 1, OffsetDateTime::now_utc())
     }
 }
 
